@@ -1,0 +1,413 @@
+"""The capture policy: the one predicate that decides what a snapshot stores.
+
+Snapshot, diff against the live tree, ``snapd/explain`` (and restore, later) all ask a
+:class:`Policy`. It decides in two phases so that nothing is read before it must be:
+
+1. :meth:`Policy.decide` looks only at the path and its ``lstat`` result (ignore files, ``.git``,
+   file kind, the size limit). A file over the limit is never opened.
+2. :meth:`Policy.decide_content` looks at a bounded prefix (``Options.sniff_bytes``) of a file
+   that passed phase 1: binary detection now, content-marker rules later.
+
+Rules are small named objects tried in order; the first that returns a :class:`Decision` wins.
+New rules (generated-artifact detection) plug in by joining :attr:`Policy.rules`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import stat
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+import pathspec
+
+from snapd.paths import join
+
+if TYPE_CHECKING:
+    from snapd.config import Options
+
+logger = logging.getLogger(__name__)
+
+IGNORE_FILE_MAX = 1024 * 1024
+"""An ignore file bigger than this is not read (a guard against a generated multi-GiB file)."""
+
+SNAPD_IGNORE = b".snapdignore"
+"""snapd's own ignore file (gitignore syntax); unlike .gitignore it applies to tracked files too."""
+
+
+class Outcome(enum.StrEnum):
+    """What a snapshot does with a path."""
+
+    CAPTURED = "captured"
+    """Content is stored; diffs show hunks."""
+
+    SKIPPED = "skipped"
+    """Only metadata (size, mode, mtime, reason, rule) is recorded."""
+
+
+class Kind(enum.StrEnum):
+    """The file kind, from ``lstat`` (symlinks are never followed)."""
+
+    FILE = "file"
+    """A regular file."""
+
+    DIR = "dir"
+    """A directory."""
+
+    SYMLINK = "symlink"
+    """A symbolic link; its target string is the content."""
+
+    SPECIAL = "special"
+    """A FIFO, socket or device: never opened."""
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Kind:
+        """Classify an ``lstat`` result."""
+        if stat.S_ISREG(st.st_mode):
+            return cls.FILE
+        if stat.S_ISDIR(st.st_mode):
+            return cls.DIR
+        if stat.S_ISLNK(st.st_mode):
+            return cls.SYMLINK
+        return cls.SPECIAL
+
+
+@attrs.frozen(kw_only=True)
+class Decision:
+    """The policy's answer for one path."""
+
+    outcome: Outcome
+    """Captured or skipped."""
+
+    rule: str
+    """Name of the rule that decided (``captured`` when no rule objected)."""
+
+    reason: str
+    """One human-readable sentence."""
+
+    evidence: str | None = None
+    """What the rule saw: the ignore file and line, the size against the limit, ..."""
+
+    record: bool = True
+    """False for paths never worth listing as skipped (``.git`` itself)."""
+
+    binary: bool = False
+    """A captured file whose prefix looks binary (diffs give no hunks)."""
+
+    @property
+    def captured(self) -> bool:
+        """True if the content is stored."""
+        return self.outcome is Outcome.CAPTURED
+
+
+CAPTURED = Decision(outcome=Outcome.CAPTURED, rule="captured", reason="captured")
+
+
+@attrs.frozen(kw_only=True)
+class Candidate:
+    """A path under consideration: its relative path and ``lstat`` result."""
+
+    rel: bytes
+    """Worktree-relative path."""
+
+    st: os.stat_result
+    """``os.lstat`` of the path."""
+
+    @property
+    def kind(self) -> Kind:
+        """The file kind."""
+        return Kind.of(self.st)
+
+
+class Rule(Protocol):
+    """A metadata-phase rule: decides from the path and ``lstat`` alone, or returns None."""
+
+    name: str
+
+    def decide(self, cand: Candidate) -> Decision | None:
+        """Return a decision, or None to let later rules decide."""
+
+
+class ContentRule(Protocol):
+    """A content-phase rule: decides from a bounded prefix of a regular file."""
+
+    name: str
+
+    def decide_content(self, cand: Candidate, prefix: bytes) -> Decision | None:
+        """Return a decision, or None to let later rules decide."""
+
+
+def skipped(
+    rule: str, reason: str, evidence: str | None = None, *, record: bool = True
+) -> Decision:
+    """Build a skipped decision."""
+    return Decision(
+        outcome=Outcome.SKIPPED, rule=rule, reason=reason, evidence=evidence, record=record
+    )
+
+
+class GitDirRule:
+    """``.git`` (the user's repository, or a submodule's) is never captured."""
+
+    name = "git-dir"
+
+    def decide(self, cand: Candidate) -> Decision | None:
+        """Skip any path component named ``.git``."""
+        if cand.rel.rsplit(b"/", 1)[-1] == b".git":
+            return skipped(self.name, "git metadata is never captured", record=False)
+        return None
+
+
+class SpecialFileRule:
+    """FIFOs, sockets and devices are recorded but never opened (opening a FIFO blocks)."""
+
+    name = "special-file"
+
+    def decide(self, cand: Candidate) -> Decision | None:
+        """Skip anything that is not a file, directory or symlink."""
+        if cand.kind is Kind.SPECIAL:
+            return skipped(self.name, "not a regular file, directory or symlink")
+        return None
+
+
+class SizeLimitRule:
+    """Regular files over the content limit are metadata only, tracked or untracked alike."""
+
+    name = "size-limit"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def decide(self, cand: Candidate) -> Decision | None:
+        """Skip a regular file whose ``lstat`` size is over the limit (it is never opened)."""
+        if cand.kind is Kind.FILE and cand.st.st_size > self.limit:
+            return skipped(
+                self.name,
+                "larger than the content limit",
+                f"{cand.st.st_size} bytes > limit {self.limit}",
+            )
+        return None
+
+
+class BinaryRule:
+    """A NUL byte in the prefix marks a file binary: still captured, but diffs give no hunks."""
+
+    name = "binary"
+
+    def decide_content(self, cand: Candidate, prefix: bytes) -> Decision | None:
+        """Mark binary content; never skips by itself."""
+        if b"\0" in prefix:
+            return Decision(
+                outcome=Outcome.CAPTURED,
+                rule=self.name,
+                reason="captured (binary content)",
+                evidence="NUL byte in the first bytes",
+                binary=True,
+            )
+        return None
+
+
+@attrs.frozen
+class _IgnoreFile:
+    source: str
+    """Where the patterns came from, for evidence (``.gitignore``, ``src/.gitignore``, ...)."""
+    base: bytes
+    """Directory the patterns are relative to."""
+    lines: list[str]
+    spec: pathspec.GitIgnoreSpec
+
+
+class IgnoreRule:
+    """The ``.gitignore`` family plus ``.snapdignore``, with git's semantics.
+
+    Precedence, lowest first: ``.git/info/exclude``, then ``.gitignore`` files from the root down
+    (deeper files win), then ``.snapdignore`` files the same way. A path tracked in the user's
+    index is not ignored by the git files (as in git), but ``.snapdignore`` still applies. A path
+    inside an ignored directory is ignored. Ignore files are read lazily and cached per instance.
+    """
+
+    name = "ignore-file"
+
+    def __init__(self, root: bytes, tracked: frozenset[bytes]) -> None:
+        self.root = root
+        self.tracked = tracked
+        self._tracked_dirs: set[bytes] = set()
+        for path in tracked:
+            parts = path.split(b"/")[:-1]
+            for i in range(1, len(parts) + 1):
+                self._tracked_dirs.add(b"/".join(parts[:i]))
+        self._files: dict[tuple[bytes, bytes], _IgnoreFile | None] = {}
+        self._exclude = self._load(os.path.join(root, b".git", b"info", b"exclude"), b"", None)
+
+    def _load(self, full: bytes, base: bytes, source: str | None) -> _IgnoreFile | None:
+        try:
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > IGNORE_FILE_MAX:
+                return None
+            with open(full, "rb") as fh:
+                text = fh.read(IGNORE_FILE_MAX).decode("utf-8", "surrogateescape")
+        except OSError:
+            return None
+        lines = text.splitlines()
+        label = source or os.fsdecode(os.path.relpath(full, self.root))
+        return _IgnoreFile(label, base, lines, pathspec.GitIgnoreSpec.from_lines(lines))
+
+    def _file(self, directory: bytes, name: bytes) -> _IgnoreFile | None:
+        key = (directory, name)
+        if key not in self._files:
+            full = (
+                os.path.join(self.root, directory, name)
+                if directory
+                else os.path.join(self.root, name)
+            )
+            source = os.fsdecode(join(directory, name))
+            self._files[key] = self._load(full, directory, source)
+        return self._files[key]
+
+    @staticmethod
+    def _match(ign: _IgnoreFile, rel: bytes, is_dir: bool) -> tuple[bool, str] | None:
+        sub = rel[len(ign.base) + 1 :] if ign.base else rel
+        text = os.fsdecode(sub) + ("/" if is_dir else "")
+        res = ign.spec.check_file(text)
+        if res.include is None or res.index is None:
+            return None
+        return bool(res.include), f"{ign.source}:{res.index + 1}: {ign.lines[res.index]}"
+
+    def _verdict(self, rel: bytes, is_dir: bool, name: bytes) -> tuple[bool, str] | None:
+        dirs = rel.split(b"/")[:-1]
+        bases = [b"/".join(dirs[:i]) for i in range(len(dirs) + 1)]
+        files: list[_IgnoreFile | None] = [self._file(b, name) for b in bases]
+        verdict: tuple[bool, str] | None = None
+        for ign in files:
+            if ign is not None and (m := self._match(ign, rel, is_dir)) is not None:
+                verdict = m
+        return verdict
+
+    def decide(self, cand: Candidate) -> Decision | None:
+        """Skip ignored paths; evidence names the ignore file, line and pattern."""
+        is_dir = cand.kind is Kind.DIR
+        snapd = self._verdict(cand.rel, is_dir, SNAPD_IGNORE)
+        if snapd is not None and snapd[0]:
+            return skipped(self.name, "ignored by .snapdignore", snapd[1])
+        if cand.rel in self.tracked or (is_dir and cand.rel in self._tracked_dirs):
+            return None
+        verdict: tuple[bool, str] | None = None
+        if self._exclude is not None:
+            verdict = self._match(self._exclude, cand.rel, is_dir)
+        git = self._verdict(cand.rel, is_dir, b".gitignore")
+        if git is not None:
+            verdict = git
+        if verdict is not None and verdict[0]:
+            return skipped(self.name, "ignored by the .gitignore family", verdict[1])
+        return None
+
+
+def read_tracked(root: bytes) -> frozenset[bytes]:
+    """Paths in the user's git index, read-only (no git config, hooks or filters run).
+
+    Returns an empty set when the worktree is not a git checkout or the index is unreadable.
+    """
+    from dulwich.index import Index
+
+    dotgit = os.path.join(root, b".git")
+    try:
+        if os.path.isfile(dotgit):
+            # A linked worktree or submodule: ".git" is a file "gitdir: <path>".
+            with open(dotgit, "rb") as fh:
+                line = fh.read(4096).strip()
+            if not line.startswith(b"gitdir:"):
+                return frozenset()
+            gitdir = os.path.join(root, line[len(b"gitdir:") :].strip())
+        else:
+            gitdir = dotgit
+        index_path = os.path.join(gitdir, b"index")
+        if not os.path.isfile(index_path):
+            return frozenset()
+        return frozenset(Index(index_path, read=True).paths())
+    except (OSError, ValueError, AssertionError) as exc:
+        # dulwich raises AssertionError/ValueError on an index format it does not know.
+        logger.warning("cannot read the git index under %r: %s", root, exc)
+        return frozenset()
+
+
+class Policy:
+    """The capture predicate for one worktree, configured by :class:`Options`.
+
+    An instance caches ignore files and the tracked set, so make one per snapshot or request:
+    it then sees the ignore files as they are at that moment.
+    """
+
+    def __init__(self, root: bytes, options: Options, *, tracked: frozenset[bytes] | None = None):
+        self.root = root
+        self.options = options
+        self.tracked = read_tracked(root) if tracked is None else tracked
+        self.rules: list[Rule] = [
+            GitDirRule(),
+            SpecialFileRule(),
+            IgnoreRule(root, self.tracked),
+            SizeLimitRule(options.content_limit),
+        ]
+        self.content_rules: list[ContentRule] = [BinaryRule()]
+
+    def decide(self, cand: Candidate) -> Decision:
+        """Phase 1: decide from the path and ``lstat`` only."""
+        for rule in self.rules:
+            if (decision := rule.decide(cand)) is not None:
+                return decision
+        return CAPTURED
+
+    def decide_content(self, cand: Candidate, prefix: bytes) -> Decision:
+        """Phase 2: decide from a bounded prefix of a regular file that passed phase 1."""
+        for rule in self.content_rules:
+            if (
+                decision := rule.decide_content(cand, prefix[: self.options.sniff_bytes])
+            ) is not None:
+                return decision
+        return CAPTURED
+
+    def explain(self, rel: bytes) -> tuple[Decision, os.stat_result | None]:
+        """Decide one path the way a snapshot walk would, including its ancestors.
+
+        Returns:
+            The decision and the path's ``lstat`` (None if it does not exist). A path that does
+            not exist is decided on its name alone, as if it were a regular file.
+        """
+        parts = rel.split(b"/") if rel else []
+        fake = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+        for i in range(1, len(parts)):
+            ancestor = b"/".join(parts[:i])
+            try:
+                st = os.lstat(os.path.join(self.root, ancestor))
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                # A missing ancestor, or a file or symlink where a directory should be: the path
+                # does not exist inside the worktree (symlinked directories are never followed).
+                return self.decide(Candidate(rel=rel, st=fake)), None
+            decision = self.decide(Candidate(rel=ancestor, st=st))
+            if not decision.captured:
+                return (
+                    skipped(
+                        decision.rule,
+                        f"inside skipped directory {os.fsdecode(ancestor)}: {decision.reason}",
+                        decision.evidence,
+                    ),
+                    None,
+                )
+        full = os.path.join(self.root, rel) if rel else self.root
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            return self.decide(Candidate(rel=rel, st=fake)), None
+        cand = Candidate(rel=rel, st=st)
+        decision = self.decide(cand)
+        if decision.captured and cand.kind is Kind.FILE:
+            try:
+                with open(full, "rb") as fh:
+                    prefix = fh.read(self.options.sniff_bytes)
+            except OSError as exc:
+                return skipped("unreadable", f"cannot be read: {exc.strerror}"), st
+            decision = self.decide_content(cand, prefix)
+        return decision, st

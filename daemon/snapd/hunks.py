@@ -1,0 +1,284 @@
+"""Bounded line diffs of two blobs, cut into hunks small enough to page.
+
+Bounds, all from :class:`~snapd.config.Options`: a side over ``diff_max_bytes`` is never read
+(``file-too-large``); only the first ``diff_max_lines`` lines are diffed (``line-cap``); the line
+diff stops refining at ``diff_timeout`` seconds (``time-budget``: the hunks are still an exact
+edit script, only coarser than minimal); a line over ``max_line_chars`` is cut and listed in
+``cut_lines``. Big hunks are split into consecutive hunks of at most :data:`PIECE_BYTES` JSON
+bytes each, so a page can always hold at least one whole hunk and the split does not depend on
+the page size asked for.
+
+The engine is diff-match-patch's Myers diff on lines mapped to single characters: linear in the
+common case and, unlike difflib, with a deadline.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from typing import TYPE_CHECKING, Final
+
+import attrs
+from diff_match_patch import diff_match_patch
+
+if TYPE_CHECKING:
+    from snapd.config import Options
+    from snapd.store import Store
+
+PIECE_BYTES: Final = 16 * 1024
+"""Largest JSON size of one hunk; bigger hunks are split. Also the smallest page budget."""
+
+BINARY_SNIFF: Final = 8000
+
+Opcode = tuple[str, int, int, int, int]
+
+
+@attrs.frozen(kw_only=True)
+class Hunk:
+    """One hunk in unified-diff numbering (1-based starts; a start is 0 for an empty side)."""
+
+    old_start: int
+    old_lines: int
+    new_start: int
+    new_lines: int
+    lines: tuple[str, ...]
+    no_newline_old: bool = False
+    no_newline_new: bool = False
+    cut_lines: tuple[int, ...] = ()
+
+    def json_size(self) -> int:
+        """Approximate bytes of this hunk on the wire."""
+        return 120 + sum(len(json.dumps(line)) + 1 for line in self.lines)
+
+
+@attrs.frozen(kw_only=True)
+class FileDiff:
+    """All hunks of one file, or why there are none."""
+
+    hunks: tuple[Hunk, ...] = ()
+    binary: bool = False
+    truncated: str | None = None
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    r"""Split on ``\\n`` only, keeping terminators (``\\r`` stays part of the line)."""
+    if not data:
+        return []
+    parts = data.split(b"\n")
+    lines = [p + b"\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def line_opcodes(a: list[bytes], b: list[bytes], timeout: float) -> tuple[list[Opcode], bool]:
+    """Line-level opcodes (difflib's format) and whether the deadline cut refinement short."""
+    codes: dict[bytes, str] = {}
+
+    def encode(lines: list[bytes]) -> str:
+        out = []
+        for line in lines:
+            ch = codes.get(line)
+            if ch is None:
+                ch = codes[line] = chr(len(codes) + 1)
+            out.append(ch)
+        return "".join(out)
+
+    sa, sb = encode(a), encode(b)
+    dmp = diff_match_patch()
+    dmp.Diff_Timeout = timeout
+    started = time.monotonic()
+    diffs = dmp.diff_main(sa, sb, False)
+    timed_out = time.monotonic() - started >= timeout
+    ops: list[Opcode] = []
+    i = j = 0
+    for op, text in diffs:
+        n = len(text)
+        if op == 0:
+            ops.append(("equal", i, i + n, j, j + n))
+            i, j = i + n, j + n
+        elif op == -1:
+            ops.append(("delete", i, i + n, j, j))
+            i += n
+        else:
+            ops.append(("insert", i, i, j, j + n))
+            j += n
+    return _merge_replace(ops), timed_out
+
+
+def _merge_replace(ops: list[Opcode]) -> list[Opcode]:
+    """Fold adjacent delete+insert runs into ``replace`` (as difflib reports them)."""
+    out: list[Opcode] = []
+    for op in ops:
+        if out and op[0] in ("delete", "insert") and out[-1][0] in ("delete", "insert", "replace"):
+            _tag, i1, _i2, j1, _j2 = out[-1]
+            out[-1] = ("replace", i1, op[2], j1, op[4])
+        else:
+            out.append(op)
+    return out
+
+
+class _Grouper(difflib.SequenceMatcher):  # type: ignore[type-arg]
+    """Reuse difflib's hunk grouping (context handling) on opcodes computed elsewhere."""
+
+    def __init__(self, ops: list[Opcode]) -> None:
+        self._ops = ops
+
+    def get_opcodes(self) -> list[Opcode]:  # type: ignore[override]
+        return self._ops
+
+
+def diff_blobs(
+    store: Store, old: str | None, new: str | None, *, context: int, options: Options
+) -> FileDiff:
+    """Diff two blobs (None is an absent side) within the configured budgets."""
+    old_size = store.blob_size(old) if old else 0
+    new_size = store.blob_size(new) if new else 0
+    if max(old_size, new_size) > options.diff_max_bytes:
+        return FileDiff(truncated="file-too-large")
+    a = (store.read_blob(old, options.diff_max_bytes) or b"") if old else b""
+    b = (store.read_blob(new, options.diff_max_bytes) or b"") if new else b""
+    if b"\0" in a[:BINARY_SNIFF] or b"\0" in b[:BINARY_SNIFF]:
+        return FileDiff(binary=True)
+    return diff_bytes(a, b, context=context, options=options)
+
+
+def diff_bytes(a: bytes, b: bytes, *, context: int, options: Options) -> FileDiff:
+    """Diff two in-memory texts within the configured budgets."""
+    alines, blines = split_lines(a), split_lines(b)
+    truncated: str | None = None
+    cap = options.diff_max_lines
+    if len(alines) > cap or len(blines) > cap:
+        alines, blines, truncated = alines[:cap], blines[:cap], "line-cap"
+    ops, timed_out = line_opcodes(alines, blines, options.diff_timeout)
+    if timed_out and truncated is None:
+        truncated = "time-budget"
+    if all(op[0] == "equal" for op in ops):
+        return FileDiff(truncated=truncated)
+    hunks: list[Hunk] = []
+    for group in _Grouper(ops).get_grouped_opcodes(context):
+        hunks.extend(_split(_hunk(group, alines, blines, options.max_line_chars)))
+    return FileDiff(hunks=tuple(hunks), truncated=truncated)
+
+
+def _text(line: bytes, limit: int) -> tuple[str, bool]:
+    text = line[:-1] if line.endswith(b"\n") else line
+    s = text.decode("utf-8", "surrogateescape")
+    if len(s) > limit:
+        return s[:limit], True
+    return s, False
+
+
+def _hunk(group: list[Opcode], a: list[bytes], b: list[bytes], limit: int) -> Hunk:
+    i1, j1 = group[0][1], group[0][3]
+    i2, j2 = group[-1][2], group[-1][4]
+    lines: list[str] = []
+    cut: list[int] = []
+    no_nl_old = no_nl_new = False
+
+    def add(prefix: str, line: bytes) -> None:
+        text, was_cut = _text(line, limit)
+        if was_cut:
+            cut.append(len(lines))
+        lines.append(prefix + text)
+
+    for tag, ai1, ai2, bj1, bj2 in group:
+        if tag == "equal":
+            for k in range(ai1, ai2):
+                add(" ", a[k])
+        else:
+            for k in range(ai1, ai2):
+                add("-", a[k])
+            for k in range(bj1, bj2):
+                add("+", b[k])
+    if i2 == len(a) and a and not a[-1].endswith(b"\n") and i2 > i1:
+        no_nl_old = True
+    if j2 == len(b) and b and not b[-1].endswith(b"\n") and j2 > j1:
+        no_nl_new = True
+    old_lines, new_lines = i2 - i1, j2 - j1
+    return Hunk(
+        old_start=i1 + 1 if old_lines else i1,
+        old_lines=old_lines,
+        new_start=j1 + 1 if new_lines else j1,
+        new_lines=new_lines,
+        lines=tuple(lines),
+        no_newline_old=no_nl_old,
+        no_newline_new=no_nl_new,
+        cut_lines=tuple(cut),
+    )
+
+
+def _split(hunk: Hunk) -> list[Hunk]:
+    """Split a hunk over :data:`PIECE_BYTES` into consecutive hunks that apply in sequence."""
+    if hunk.json_size() <= PIECE_BYTES:
+        return [hunk]
+    pieces: list[Hunk] = []
+    old_pos = hunk.old_start if hunk.old_lines else hunk.old_start + 1
+    new_pos = hunk.new_start if hunk.new_lines else hunk.new_start + 1
+    start = 0
+    cut = set(hunk.cut_lines)
+    total = len(hunk.lines)
+    while start < total:
+        size = 120
+        end = start
+        while end < total and (
+            end == start or size + len(json.dumps(hunk.lines[end])) + 1 <= PIECE_BYTES
+        ):
+            size += len(json.dumps(hunk.lines[end])) + 1
+            end += 1
+        chunk = hunk.lines[start:end]
+        n_old = sum(1 for line in chunk if line[0] in " -")
+        n_new = sum(1 for line in chunk if line[0] in " +")
+        last = end == total
+        pieces.append(
+            Hunk(
+                old_start=old_pos if n_old else old_pos - 1,
+                old_lines=n_old,
+                new_start=new_pos if n_new else new_pos - 1,
+                new_lines=n_new,
+                lines=chunk,
+                no_newline_old=hunk.no_newline_old and last,
+                no_newline_new=hunk.no_newline_new and last,
+                cut_lines=tuple(k - start for k in range(start, end) if k in cut),
+            )
+        )
+        old_pos += n_old
+        new_pos += n_new
+        start = end
+    return pieces
+
+
+def apply_hunks(old: bytes, hunks: list[Hunk]) -> bytes:
+    """Apply hunks to ``old`` and return the new content (the inverse of :func:`diff_bytes`).
+
+    Used by tests and clients to check round trips; raises ValueError when a hunk's context
+    does not match.
+    """
+    a = split_lines(old)
+    out: list[bytes] = []
+    pos = 0  # next unconsumed old line (0-based)
+    for h in hunks:
+        start = h.old_start - 1 if h.old_lines else h.old_start
+        if start < pos:
+            raise ValueError("hunks overlap or are out of order")
+        out.extend(a[pos:start])
+        pos = start
+        n = len(h.lines)
+        for k, line in enumerate(h.lines):
+            tag, body = line[0], line[1:].encode("utf-8", "surrogateescape")
+            is_last_old = h.no_newline_old and k == max(
+                (m for m in range(n) if h.lines[m][0] in " -"), default=-1
+            )
+            is_last_new = h.no_newline_new and k == max(
+                (m for m in range(n) if h.lines[m][0] in " +"), default=-1
+            )
+            if tag in " -":
+                expect = body + (b"" if is_last_old else b"\n")
+                if pos >= len(a) or a[pos] != expect:
+                    raise ValueError(f"context mismatch at old line {pos + 1}")
+                pos += 1
+            if tag in " +":
+                out.append(body + (b"" if is_last_new else b"\n"))
+    out.extend(a[pos:])
+    return b"".join(out)

@@ -1,0 +1,548 @@
+"""Request logic: everything a ``snapd/*`` handler does, as blocking calls on wire types.
+
+The server runs these in worker threads. One :class:`Service` owns one worktree and its store;
+a single writer lock serialises everything that writes objects or the stat cache (snapshots and
+live captures), while reads of committed snapshots run concurrently. Library and OS errors are
+translated into wire errors here, once, by :func:`map_errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import attrs
+
+from snapd import PROTOCOL_VERSION, __version__, errors, protocol
+from snapd.capture import Candidate, Decision, Kind, Policy
+from snapd.config import Options
+from snapd.diff import Change, Side, iter_changes
+from snapd.hunks import BINARY_SNIFF, FileDiff, diff_blobs
+from snapd.paging import budgets, decode_cursor, encode_cursor, query_hash, take_page
+from snapd.paths import from_wire, to_wire
+from snapd.snapshots import (
+    EMPTY_BLOB,
+    Cancelled,
+    Capturer,
+    Skipped,
+    SnapshotInfo,
+    StatCache,
+    State,
+    commit_snapshot,
+    iter_history,
+    iter_manifest,
+    read_snapshot,
+)
+from snapd.store import MODE_TREE, Entry, LockedError, MissingObject, Store, StoreError
+
+logger = logging.getLogger(__name__)
+
+LATEST: Final = "latest"
+MIN_PREFIX: Final = 4
+
+
+@contextlib.contextmanager
+def map_errors() -> Iterator[None]:
+    """Translate store and OS errors into wire errors (the one place this happens)."""
+    try:
+        yield
+    except errors.SnapdError:
+        raise
+    except LockedError as exc:
+        raise errors.StoreLocked(str(exc), holder=exc.holder, store=exc.path) from exc
+    except MissingObject as exc:
+        raise errors.UnknownSnapshot(str(exc)) from exc
+    except StoreError as exc:
+        raise errors.StoreFailure(str(exc)) from exc
+    except OSError as exc:
+        raise errors.StoreFailure(
+            f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), errno=exc.errno
+        ) from exc
+
+
+ProgressFn = Callable[[int, str], None]
+
+
+class Service:
+    """snapd's operations on one worktree and store."""
+
+    def __init__(self, root: str, store_path: str, options: Options) -> None:
+        self.root = os.path.realpath(root)
+        if not os.path.isdir(self.root):
+            raise errors.WorktreeFailure(f"worktree root is not a directory: {root}", root=root)
+        self.root_b = os.fsencode(self.root)
+        self.options = options
+        self.store_path = os.path.abspath(store_path)
+        if _inside(self.store_path, self.root):
+            raise errors.InvalidParams(
+                "the store must be outside the worktree (snapd never writes inside it)",
+                field="store",
+            )
+        with map_errors():
+            self.store = Store.open(self.store_path)
+        self.cache = StatCache()
+        self.writer = threading.Lock()
+        self._conv = protocol.converter()
+        self._diff_cache: dict[tuple[Any, ...], FileDiff] = {}
+
+    def close(self) -> None:
+        """Release the store."""
+        self.store.close()
+
+    # -- snapshot ------------------------------------------------------------------------------
+
+    def _capture(
+        self, cancel: threading.Event | None = None, progress: ProgressFn | None = None
+    ) -> Capturer:
+        policy = Policy(self.root_b, self.options)
+        report = None
+        if progress is not None:
+            report = lambda n, path: progress(n, to_wire(path))  # noqa: E731
+        return Capturer(self.store, self.root_b, policy, self.cache, cancel=cancel, progress=report)
+
+    def snapshot(
+        self,
+        params: protocol.SnapshotParams,
+        *,
+        cancel: threading.Event | None = None,
+        progress: ProgressFn | None = None,
+    ) -> protocol.SnapshotResult:
+        """Capture the worktree and record it as a snapshot (unless nothing changed).
+
+        Raises:
+            errors.SnapdError: the capture failed; no ref was moved.
+            snapshots.Cancelled: ``cancel`` was set; nothing was referenced.
+        """
+        with self.writer, map_errors():
+            capturer = self._capture(cancel, progress)
+            state = capturer.capture()
+            counts = capturer.counts
+            parent_id = self.store.head()
+            parent = read_snapshot(self.store, parent_id) if parent_id else None
+            if parent is not None and parent.state == state and params.label is None:
+                return self._snapshot_result(
+                    parent, created=False, hashed=counts.hashed, rules=counts.rules
+                )
+            if parent is None:
+                changed = counts.files + counts.skipped
+            else:
+                changed = sum(1 for _ in iter_changes(self.store, parent.state, state))
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            oid = commit_snapshot(
+                self.store, state, counts, parent=parent_id, label=params.label, changed=changed
+            )
+            if not self.store.advance(parent_id, oid):
+                raise errors.StoreFailure("the snapshot ref moved during the snapshot")
+            logger.info(
+                "snapshot %s: %d files, %d skipped, %d changed, %d hashed",
+                oid[:12],
+                counts.files,
+                counts.skipped,
+                changed,
+                counts.hashed,
+            )
+            return self._snapshot_result(
+                read_snapshot(self.store, oid),
+                created=True,
+                hashed=counts.hashed,
+                rules=counts.rules,
+            )
+
+    @staticmethod
+    def _snapshot_result(
+        snap: SnapshotInfo, *, created: bool, hashed: int, rules: dict[str, int]
+    ) -> protocol.SnapshotResult:
+        return protocol.SnapshotResult(
+            id=snap.id,
+            created=created,
+            time=snap.time,
+            files=snap.files,
+            bytes=snap.bytes,
+            skipped=snap.skipped,
+            skipped_bytes=snap.skipped_bytes,
+            changed=snap.changed,
+            hashed=hashed,
+            rules=dict(rules),
+            parent=snap.parent,
+            label=snap.label,
+        )
+
+    # -- listing and status --------------------------------------------------------------------
+
+    def snapshots(self, params: protocol.SnapshotsParams) -> protocol.SnapshotsResult:
+        """One page of the snapshot history, newest first."""
+        limit, max_bytes = self._budgets(params.limit, params.max_bytes)
+        query = query_hash("snapshots")
+        start: str | None = None
+        with map_errors():
+            if params.cursor is not None:
+                start = decode_cursor(params.cursor, protocol.SNAPD_SNAPSHOTS, query).get("next")
+                if not isinstance(start, str) or not self.store.contains(start):
+                    raise errors.BadCursor("cursor is stale: its snapshot is gone", field="cursor")
+            items = (self._summary(s) for s in iter_history(self.store, start))
+            page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
+        cursor = None
+        if rest is not None:
+            cursor = encode_cursor(protocol.SNAPD_SNAPSHOTS, query, {"next": rest.id})
+        return protocol.SnapshotsResult(snapshots=page, next_cursor=cursor)
+
+    @staticmethod
+    def _summary(s: SnapshotInfo) -> protocol.SnapshotSummary:
+        return protocol.SnapshotSummary(
+            id=s.id,
+            time=s.time,
+            files=s.files,
+            bytes=s.bytes,
+            skipped=s.skipped,
+            skipped_bytes=s.skipped_bytes,
+            changed=s.changed,
+            parent=s.parent,
+            label=s.label,
+        )
+
+    def status(self) -> protocol.StatusResult:
+        """The daemon's state."""
+        with map_errors():
+            return protocol.StatusResult(
+                root=self.root,
+                store=self.store_path,
+                version=__version__,
+                protocol_version=PROTOCOL_VERSION,
+                content_limit=self.options.content_limit,
+                store_bytes=self.store.disk_usage(),
+                watcher="off",
+                cached_files=len(self.cache),
+                head=self.store.head(),
+            )
+
+    # -- resolving sides -----------------------------------------------------------------------
+
+    def resolve(self, ref: str, field: str) -> SnapshotInfo:
+        """A snapshot from an id, a unique prefix or ``latest``.
+
+        Raises:
+            errors.UnknownSnapshot: no such snapshot, or an ambiguous prefix.
+        """
+        head = self.store.head()
+        if ref == LATEST:
+            if head is None:
+                raise errors.UnknownSnapshot("no snapshot has been taken yet", field=field)
+            return read_snapshot(self.store, head)
+        ref_l = ref.lower()
+        if len(ref_l) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in ref_l):
+            raise errors.UnknownSnapshot(
+                f"{field}: not a snapshot id, prefix (>= {MIN_PREFIX} hex digits) or 'latest'",
+                field=field,
+                ref=ref,
+            )
+        found = [s for s in iter_history(self.store) if s.id.startswith(ref_l)]
+        if len(found) != 1:
+            what = "ambiguous" if found else "unknown"
+            raise errors.UnknownSnapshot(f"{field}: {what} snapshot {ref!r}", field=field, ref=ref)
+        return found[0]
+
+    def _live_state(self) -> State:
+        with self.writer:
+            return self._capture().capture()
+
+    def _sides(self, from_: str, to: str | None) -> tuple[State, State]:
+        old = self.resolve(from_, "from").state
+        new = self.resolve(to, "to").state if to is not None else self._live_state()
+        return old, new
+
+    # -- diff ----------------------------------------------------------------------------------
+
+    def diff(self, params: protocol.DiffParams) -> protocol.DiffResult:
+        """One page of changed files."""
+        limit, max_bytes = self._budgets(params.limit, params.max_bytes)
+        prefixes = tuple(from_wire(p, field="paths") for p in params.paths or [""]) or (b"",)
+        query = query_hash("diff", params.from_, params.to, sorted(params.paths or []))
+        with map_errors():
+            if params.cursor is None:
+                old, new = self._sides(params.from_, params.to)
+                after = None
+            else:
+                pos = decode_cursor(params.cursor, protocol.SNAPD_DIFF, query)
+                old, new = self._pinned(pos, "a"), self._pinned(pos, "b")
+                after = bytes.fromhex(pos["after"]) if isinstance(pos.get("after"), str) else None
+            changes = iter_changes(self.store, old, new, prefixes=prefixes, after=after)
+            pairs = ((c, self._file_change(c)) for c in changes)
+            page, rest = take_page(
+                pairs, limit=limit, max_bytes=max_bytes, size=lambda p: self._size(p[1])
+            )
+        cursor = None
+        if rest is not None:
+            position = {
+                "a": attrs.astuple(old),
+                "b": attrs.astuple(new),
+                "after": page[-1][0].key.hex(),
+            }
+            cursor = encode_cursor(protocol.SNAPD_DIFF, query, position)
+        return protocol.DiffResult(files=[fc for _c, fc in page], next_cursor=cursor)
+
+    def _pinned(self, pos: dict[str, Any], key: str) -> State:
+        raw = pos.get(key)
+        if (
+            not isinstance(raw, list)
+            or len(raw) != 2
+            or not all(isinstance(x, str) and len(x) == 40 for x in raw)
+        ):
+            raise errors.BadCursor("cursor is malformed", field="cursor")
+        state = State(raw[0], raw[1])
+        if not (self.store.contains(state.tree) and self.store.contains(state.manifest)):
+            raise errors.BadCursor("cursor is stale: its capture is gone", field="cursor")
+        return state
+
+    def _file_change(self, change: Change) -> protocol.FileChange:
+        old, new = change.old, change.new
+        ref = new or old
+        assert ref is not None
+        fc = protocol.FileChange(
+            path=to_wire(change.path),
+            status=protocol.ChangeStatus(change.status),
+            kind=ref.kind,
+            old_size=self._side_size(old),
+            new_size=self._side_size(new),
+            old_mode=old.mode if old else None,
+            new_mode=new.mode if new else None,
+        )
+        fc.skipped = _skip_info(old, new)
+        if fc.skipped is None and ref.kind == "file":
+            fc.binary = any(self._is_binary(s) for s in (old, new))
+        return fc
+
+    def _side_size(self, side: Side | None) -> int | None:
+        if side is None:
+            return None
+        if side.skipped is not None:
+            return side.skipped.size
+        assert side.oid is not None
+        return self.store.blob_size(side.oid)
+
+    def _is_binary(self, side: Side | None) -> bool:
+        if side is None or side.oid is None:
+            return False
+        first = next(self.store.iter_blob(side.oid), b"")
+        return b"\0" in first[:BINARY_SNIFF]
+
+    # -- hunks ---------------------------------------------------------------------------------
+
+    def hunks(self, params: protocol.HunksParams) -> protocol.HunksResult:
+        """One page of one file's hunks."""
+        limit, max_bytes = self._budgets(params.limit, params.max_bytes)
+        if not 0 <= params.context <= 1000:
+            raise errors.InvalidParams("context: must be between 0 and 1000", field="context")
+        rel = from_wire(params.path)
+        if not rel:
+            raise errors.InvalidParams("path: must name a file, not the root", field="path")
+        query = query_hash("hunks", params.from_, params.to, params.path, params.context)
+        with map_errors():
+            if params.cursor is None:
+                old_state = self.resolve(params.from_, "from").state
+                old = self.lookup(old_state, rel)
+                new = (
+                    self._live_side(rel)
+                    if params.to is None
+                    else self.lookup(self.resolve(params.to, "to").state, rel)
+                )
+                index = 0
+            else:
+                pos = decode_cursor(params.cursor, protocol.SNAPD_HUNKS, query)
+                old, new = self._pinned_blob(pos, "a"), self._pinned_blob(pos, "b")
+                raw_index = pos.get("i")
+                if not isinstance(raw_index, int) or raw_index < 0:
+                    raise errors.BadCursor("cursor is malformed", field="cursor")
+                index = raw_index
+            skip = _skip_info(old, new)
+            if skip is not None:
+                return protocol.HunksResult(hunks=[], skipped=skip)
+            old_oid = old.oid if old else None
+            new_oid = new.oid if new else None
+            if old_oid == new_oid:
+                return protocol.HunksResult(hunks=[])
+            fd = self._file_diff(old_oid, new_oid, params.context)
+        if fd.binary:
+            return protocol.HunksResult(hunks=[], binary=True)
+        if index > len(fd.hunks):
+            raise errors.BadCursor("cursor is past the end of this diff", field="cursor")
+        wire = (_wire_hunk(h) for h in fd.hunks[index:])
+        page, rest = take_page(wire, limit=limit, max_bytes=max_bytes, size=self._size)
+        cursor = None
+        if rest is not None:
+            position = {"a": old_oid, "b": new_oid, "i": index + len(page)}
+            cursor = encode_cursor(protocol.SNAPD_HUNKS, query, position)
+        return protocol.HunksResult(
+            hunks=page,
+            next_cursor=cursor,
+            truncated=fd.truncated is not None,
+            truncated_reason=fd.truncated,
+        )
+
+    def _pinned_blob(self, pos: dict[str, Any], key: str) -> Side | None:
+        oid = pos.get(key)
+        if oid is None:
+            return None
+        if not isinstance(oid, str) or len(oid) != 40 or not self.store.contains(oid):
+            raise errors.BadCursor("cursor is stale or malformed", field="cursor")
+        return Side(0, oid)
+
+    def _file_diff(self, old: str | None, new: str | None, context: int) -> FileDiff:
+        key = (old, new, context)
+        fd = self._diff_cache.get(key)
+        if fd is None:
+            fd = diff_blobs(self.store, old, new, context=context, options=self.options)
+            if len(self._diff_cache) >= 8:  # a few recent files: paging re-asks for the same one
+                self._diff_cache.pop(next(iter(self._diff_cache)))
+            self._diff_cache[key] = fd
+        return fd
+
+    def lookup(self, state: State, rel: bytes) -> Side | None:
+        """One path's side in a captured state: its blob, its skipped record, or None."""
+        parts = rel.split(b"/")
+        tree: str | None = state.tree
+        for depth, name in enumerate(parts):
+            assert tree is not None
+            entry = next((e for e in self.store.read_tree(tree) if e.name == name), None)
+            if entry is None:
+                break
+            if depth == len(parts) - 1:
+                return None if entry.mode == MODE_TREE else Side(entry.mode, entry.id)
+            if entry.mode != MODE_TREE:
+                break
+            tree = entry.id
+        return self._lookup_skipped(state.manifest, rel)
+
+    def _lookup_skipped(self, manifest: str, rel: bytes) -> Side | None:
+        if manifest == EMPTY_BLOB:
+            return None
+        for meta in iter_manifest(self.store, manifest):
+            if meta.path == rel:
+                return Side(meta.mode, skipped=meta)
+            if meta.kind == "dir" and rel.startswith(meta.path + b"/"):
+                inner = attrs.evolve(
+                    meta,
+                    path=rel,
+                    reason=f"inside skipped directory {to_wire(meta.path)}: {meta.reason}",
+                )
+                return Side(meta.mode, skipped=inner)
+        return None
+
+    def _live_side(self, rel: bytes) -> Side | None:
+        """Capture one live path with the same policy a snapshot uses."""
+        with self.writer:
+            capturer = self._capture()
+            decision, st = capturer.policy.explain(rel)
+            if st is None:
+                # Absent, or inside a skipped directory (then only existence is checked).
+                if decision.captured or not os.path.lexists(os.path.join(self.root_b, rel)):
+                    return None
+                meta = Skipped(
+                    path=rel,
+                    kind="file",
+                    size=0,
+                    mode=0,
+                    mtime_ns=0,
+                    rule=decision.rule,
+                    reason=decision.reason,
+                    evidence=decision.evidence,
+                )
+                return Side(0, skipped=meta)
+            cand = Candidate(rel=rel, st=st)
+            if cand.kind is Kind.DIR and decision.captured:
+                return None
+            result: Entry | Decision | None = decision
+            if decision.captured:
+                result = capturer.capture_one(cand)
+        if result is None:
+            return None
+        if isinstance(result, Entry):
+            return Side(result.mode, result.id)
+        meta = Skipped(
+            path=rel,
+            kind=cand.kind.value,
+            size=st.st_size,
+            mode=st.st_mode,
+            mtime_ns=st.st_mtime_ns,
+            rule=result.rule,
+            reason=result.reason,
+            evidence=result.evidence,
+        )
+        return Side(st.st_mode, skipped=meta)
+
+    # -- explain -------------------------------------------------------------------------------
+
+    def explain(self, params: protocol.ExplainParams) -> protocol.ExplainResult:
+        """The capture policy's decision for one path."""
+        rel = from_wire(params.path)
+        policy = Policy(self.root_b, self.options)
+        try:
+            decision, st = policy.explain(rel)
+        except OSError as exc:
+            raise errors.WorktreeFailure(f"cannot inspect {params.path}: {exc.strerror}") from exc
+        return protocol.ExplainResult(
+            path=to_wire(rel),
+            outcome=protocol.Outcome(decision.outcome.value),
+            rule=decision.rule,
+            reason=decision.reason,
+            exists=st is not None,
+            evidence=decision.evidence,
+            kind=Kind.of(st).value if st is not None else None,
+            size=st.st_size if st is not None else None,
+            binary=decision.binary,
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _budgets(self, limit: int | None, max_bytes: int | None) -> tuple[int, int]:
+        o = self.options
+        return budgets(
+            limit,
+            max_bytes,
+            default_limit=o.page_limit,
+            max_limit=o.max_page_limit,
+            default_bytes=o.page_bytes,
+            max_bytes_cap=o.max_page_bytes,
+        )
+
+    def _size(self, item: Any) -> int:
+        return len(json.dumps(self._conv.unstructure(item), separators=(",", ":")))
+
+
+def _skip_info(old: Side | None, new: Side | None) -> protocol.SkipInfo | None:
+    olds = old.skipped if old else None
+    news = new.skipped if new else None
+    meta = news or olds
+    if meta is None:
+        return None
+    side = (
+        protocol.SkipSide.BOTH
+        if olds and news
+        else protocol.SkipSide.NEW
+        if news
+        else protocol.SkipSide.OLD
+    )
+    return protocol.SkipInfo(reason=meta.reason, rule=meta.rule, side=side, evidence=meta.evidence)
+
+
+def _wire_hunk(h: Any) -> protocol.Hunk:
+    return protocol.Hunk(
+        old_start=h.old_start,
+        old_lines=h.old_lines,
+        new_start=h.new_start,
+        new_lines=h.new_lines,
+        lines=list(h.lines),
+        no_newline_old=h.no_newline_old,
+        no_newline_new=h.no_newline_new,
+        cut_lines=list(h.cut_lines) or None,
+    )
+
+
+def _inside(path: str, root: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)

@@ -1,0 +1,478 @@
+"""Capture the worktree into the store: walk, decide, stream blobs, build trees, commit.
+
+A snapshot is a commit on ``refs/heads/snapshots`` whose tree is exactly the captured worktree
+(so ``git diff A B`` between two snapshots works) and whose first parent is the previous
+snapshot. What was *not* captured is recorded in a manifest: JSON lines, one per skipped path,
+sorted by path bytes, stored as ``skipped.jsonl`` in the tree of a small root commit that is the
+snapshot's second parent. Keeping it in a commit (not a trailer or a loose blob) makes it
+reachable from the ref, so ``git fsck`` and any gc keep it. ``git log --first-parent`` shows
+the history.
+
+Files are hashed only when their stat signature changed since the last time this process
+hashed them (an in-memory stat cache with a racy-mtime guard); nothing is held whole in memory.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, Final
+
+import attrs
+
+from snapd import capture
+from snapd.capture import Candidate, Decision, Kind, Policy
+from snapd.paths import join
+from snapd.store import (
+    CHUNK,
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    MODE_TREE,
+    Entry,
+    SizeMismatch,
+    Store,
+)
+
+logger = logging.getLogger(__name__)
+
+EMPTY_TREE: Final = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+EMPTY_BLOB: Final = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+MANIFEST_NAME: Final = b"skipped.jsonl"
+
+RACY_NS: Final = 2_000_000_000
+"""A file modified less than this long before it was hashed is re-hashed next time: its mtime
+may not change on a further write in the same timestamp tick (git's "racy clean" problem)."""
+
+READ_RETRIES: Final = 3
+"""Attempts to read a file that keeps changing while it is read, before it is skipped."""
+
+
+class Cancelled(Exception):
+    """The capture was cancelled by its caller."""
+
+
+@attrs.frozen(kw_only=True)
+class Skipped:
+    """Metadata of one path whose content is not in a snapshot."""
+
+    path: bytes
+    kind: str
+    size: int
+    mode: int
+    mtime_ns: int
+    rule: str
+    reason: str
+    evidence: str | None = None
+
+    def to_line(self) -> bytes:
+        """Serialise as one manifest line."""
+        obj = {
+            "path": self.path.decode("utf-8", "surrogateescape"),
+            "kind": self.kind,
+            "size": self.size,
+            "mode": self.mode,
+            "mtimeNs": self.mtime_ns,
+            "rule": self.rule,
+            "reason": self.reason,
+        }
+        if self.evidence is not None:
+            obj["evidence"] = self.evidence
+        # ensure_ascii keeps lone surrogates (undecodable names) representable.
+        return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Skipped:
+        """Parse one manifest line."""
+        obj = json.loads(line)
+        return cls(
+            path=obj["path"].encode("utf-8", "surrogateescape"),
+            kind=obj["kind"],
+            size=obj["size"],
+            mode=obj["mode"],
+            mtime_ns=obj["mtimeNs"],
+            rule=obj["rule"],
+            reason=obj["reason"],
+            evidence=obj.get("evidence"),
+        )
+
+    def same_content(self, other: Skipped) -> bool:
+        """Best evidence without content that nothing changed: kind, size, mode and mtime."""
+        return (self.kind, self.size, self.mode, self.mtime_ns) == (
+            other.kind,
+            other.size,
+            other.mode,
+            other.mtime_ns,
+        )
+
+
+@attrs.frozen
+class State:
+    """A captured worktree state: the tree of captured content and the skipped manifest."""
+
+    tree: str
+    manifest: str
+
+
+@attrs.define
+class Counts:
+    """What a capture saw."""
+
+    files: int = 0
+    bytes: int = 0
+    skipped: int = 0
+    skipped_bytes: int = 0
+    hashed: int = 0
+    rules: dict[str, int] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class _CacheEntry:
+    sig: tuple[int, int, int, int, int]
+    oid: str
+    binary: bool
+    hashed_at_ns: int
+
+
+class StatCache:
+    """Path -> (stat signature, blob id) of the files this process hashed.
+
+    Only the store writer (which holds the writer lock) touches it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, _CacheEntry] = {}
+
+    @staticmethod
+    def signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+        """The stat fields that change when content may have changed."""
+        return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+
+    def lookup(self, rel: bytes, st: os.stat_result) -> _CacheEntry | None:
+        """The cached entry if ``st`` matches and the entry is not racily clean."""
+        ent = self._entries.get(rel)
+        if ent is None or ent.sig != self.signature(st):
+            return None
+        if st.st_mtime_ns >= ent.hashed_at_ns - RACY_NS:
+            return None
+        return ent
+
+    def store(self, rel: bytes, st: os.stat_result, oid: str, binary: bool, at_ns: int) -> None:
+        """Remember a hashed file."""
+        self._entries[rel] = _CacheEntry(self.signature(st), oid, binary, at_ns)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+ProgressFn = Callable[[int, bytes], None]
+
+
+class Capturer:
+    """One walk of the worktree into the store (objects only; no ref is moved here)."""
+
+    def __init__(
+        self,
+        store: Store,
+        root: bytes,
+        policy: Policy,
+        cache: StatCache,
+        *,
+        cancel: threading.Event | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.store = store
+        self.root = root
+        self.policy = policy
+        self.cache = cache
+        self.cancel = cancel
+        self.progress = progress
+        self.counts = Counts()
+        self._seen = 0
+
+    def capture(self) -> State:
+        """Walk the worktree and write its captured state.
+
+        Raises:
+            Cancelled: ``cancel`` was set; nothing was referenced, so nothing is half-written.
+            OSError: the root itself cannot be read.
+        """
+        with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as manifest:
+            tree = self._directory(b"", manifest) or self.store.write_tree([])
+            size = manifest.tell()
+            manifest.seek(0)
+            manifest_id = self.store.write_blob_from(manifest, size)
+        return State(tree, manifest_id)
+
+    # -- walking -------------------------------------------------------------------------------
+
+    def _directory(self, rel: bytes, manifest: IO[bytes]) -> str | None:
+        full = os.path.join(self.root, rel) if rel else self.root
+        entries: list[Entry] = []
+        for name, st in _sorted_entries(full):
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled
+            child = join(rel, name)
+            self._seen += 1
+            if self.progress is not None and self._seen % 500 == 0:
+                self.progress(self._seen, child)
+            cand = Candidate(rel=child, st=st)
+            decision = self.policy.decide(cand)
+            if not decision.captured:
+                self._skip(cand, decision, manifest)
+                continue
+            kind = cand.kind
+            if kind is Kind.DIR:
+                try:
+                    sub = self._directory(child, manifest)
+                except PermissionError as exc:
+                    self._skip(cand, _unreadable(exc), manifest)
+                    continue
+                except FileNotFoundError:
+                    continue  # removed while we walked: it is simply not in this snapshot
+                if sub is not None:
+                    entries.append(Entry(name, MODE_TREE, sub))
+            else:
+                result = self.capture_one(cand)
+                if isinstance(result, Decision):
+                    self._skip(cand, result, manifest)
+                elif result is not None:
+                    entries.append(result)
+        if not entries:
+            return None
+        return self.store.write_tree(entries)
+
+    def _count(self, size: int) -> None:
+        self.counts.files += 1
+        self.counts.bytes += size
+
+    def _skip(self, cand: Candidate, decision: Decision, manifest: IO[bytes]) -> None:
+        if not decision.record:
+            return
+        st = cand.st
+        size = st.st_size if cand.kind is not Kind.DIR else 0
+        self.counts.skipped += 1
+        self.counts.skipped_bytes += size
+        self.counts.rules[decision.rule] = self.counts.rules.get(decision.rule, 0) + 1
+        meta = Skipped(
+            path=cand.rel,
+            kind=cand.kind.value,
+            size=size,
+            mode=st.st_mode,
+            mtime_ns=st.st_mtime_ns,
+            rule=decision.rule,
+            reason=decision.reason,
+            evidence=decision.evidence,
+        )
+        manifest.write(meta.to_line())
+
+    def capture_one(self, cand: Candidate) -> Entry | Decision | None:
+        """Store one captured symlink or regular file (``cand`` passed phase 1).
+
+        Returns:
+            Its tree entry, a skip decision (unreadable, content rule, unstable), or None when
+            it vanished.
+        """
+        name = cand.rel.rsplit(b"/", 1)[-1]
+        if cand.kind is Kind.SYMLINK:
+            try:
+                target = os.readlink(os.path.join(self.root, cand.rel))
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                return _unreadable(exc)
+            self._count(len(target))
+            return Entry(name, MODE_LINK, self.store.write_blob(target))
+        return self._file(cand, name)
+
+    def _file(self, cand: Candidate, name: bytes) -> Entry | Decision | None:
+        mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
+        cached = self.cache.lookup(cand.rel, cand.st)
+        if cached is not None:
+            self._count(cand.st.st_size)
+            return Entry(name, mode, cached.oid)
+        full = os.path.join(self.root, cand.rel)
+        for _attempt in range(READ_RETRIES):
+            try:
+                result = self._read_file(full, cand)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # swapped for a symlink after lstat
+                    continue
+                return _unreadable(exc)
+            if result is None:
+                continue  # changed while read: try again
+            if isinstance(result, Decision):
+                return result
+            oid, st, binary = result
+            self.counts.hashed += 1
+            self.cache.store(cand.rel, st, oid, binary, time.time_ns())
+            self._count(st.st_size)
+            return Entry(name, MODE_EXEC if st.st_mode & 0o111 else MODE_FILE, oid)
+        return capture.skipped(
+            "unstable", "kept changing while it was read", f"{READ_RETRIES} tries"
+        )
+
+    def _read_file(
+        self, full: bytes, cand: Candidate
+    ) -> tuple[str, os.stat_result, bool] | Decision | None:
+        """Stream one file into a blob; None if it changed while being read."""
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            cand = Candidate(rel=cand.rel, st=st)
+            again = self.policy.decide(cand)  # size may have grown since lstat
+            if not again.captured:
+                return again
+            first = fh.read(min(CHUNK, max(st.st_size, 1)))
+            decision = self.policy.decide_content(cand, first)
+            if not decision.captured:
+                return decision
+            writer = self.store.blob_writer(st.st_size)
+            try:
+                writer.write(first)
+                while chunk := fh.read(CHUNK):
+                    writer.write(chunk)
+                after = os.fstat(fd)
+                if StatCache.signature(after) != StatCache.signature(st):
+                    writer.abort()
+                    return None
+                oid = writer.finish()
+            except SizeMismatch:
+                writer.abort()
+                return None
+            except BaseException:
+                writer.abort()
+                raise
+            return oid, st, decision.binary
+
+
+def _unreadable(exc: OSError) -> Decision:
+    return capture.skipped("unreadable", f"cannot be read: {exc.strerror}", f"errno {exc.errno}")
+
+
+def _sorted_entries(full: bytes) -> list[tuple[bytes, os.stat_result]]:
+    """A directory's entries with their lstat, in git tree order (directories sort as 'name/')."""
+    out: list[tuple[bytes, bytes, os.stat_result]] = []
+    with os.scandir(full) as it:
+        for ent in it:
+            try:
+                st = ent.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            key = ent.name + b"/" if stat.S_ISDIR(st.st_mode) else ent.name
+            out.append((key, ent.name, st))
+    out.sort(key=lambda item: item[0])
+    return [(name, st) for _key, name, st in out]
+
+
+# -- snapshot commits -----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotInfo:
+    """A snapshot commit as snapd reads it back."""
+
+    id: str
+    parent: str | None
+    time: int
+    label: str | None
+    files: int
+    bytes: int
+    skipped: int
+    skipped_bytes: int
+    changed: int
+    state: State
+
+
+TRAILERS: Final = ("Files", "Bytes", "Skipped", "Skipped-Bytes", "Changed")
+
+
+def commit_snapshot(
+    store: Store,
+    state: State,
+    counts: Counts,
+    *,
+    parent: str | None,
+    label: str | None,
+    changed: int,
+) -> str:
+    """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
+    meta_tree = store.write_tree([Entry(MANIFEST_NAME, MODE_FILE, state.manifest)])
+    meta = store.write_commit(meta_tree, [], "snapd skipped-file manifest\n")
+    values = (counts.files, counts.bytes, counts.skipped, counts.skipped_bytes, changed)
+    lines = [label or "snapshot", ""]
+    lines += [f"Snapd-{name}: {value}" for name, value in zip(TRAILERS, values, strict=True)]
+    if label is not None:
+        lines.append("Snapd-Label: " + json.dumps(label))
+    # The first snapshot's only parent is its manifest commit; later ones have two parents.
+    parents = [parent, meta] if parent else [meta]
+    return store.write_commit(state.tree, parents, "\n".join(lines) + "\n")
+
+
+def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
+    """Read a snapshot commit written by :func:`commit_snapshot`.
+
+    Raises:
+        store.MissingObject: not a snapshot commit.
+    """
+    info = store.read_commit(oid)
+    meta = info.parents[-1]
+    parent = info.parents[0] if len(info.parents) == 2 else None
+    meta_entries = store.read_tree(store.read_commit(meta).tree)
+    manifest = next((e.id for e in meta_entries if e.name == MANIFEST_NAME), EMPTY_BLOB)
+    fields: dict[str, int] = {}
+    label: str | None = None
+    for line in info.message.splitlines():
+        key, sep, value = line.partition(": ")
+        if not sep or not key.startswith("Snapd-"):
+            continue
+        name = key[len("Snapd-") :]
+        if name == "Label":
+            label = json.loads(value)
+        elif name in TRAILERS and value.isdigit():
+            fields[name] = int(value)
+    return SnapshotInfo(
+        id=oid,
+        parent=parent,
+        time=info.time,
+        label=label,
+        files=fields.get("Files", 0),
+        bytes=fields.get("Bytes", 0),
+        skipped=fields.get("Skipped", 0),
+        skipped_bytes=fields.get("Skipped-Bytes", 0),
+        changed=fields.get("Changed", 0),
+        state=State(info.tree, manifest),
+    )
+
+
+def iter_history(store: Store, start: str | None = None) -> Iterator[SnapshotInfo]:
+    """Snapshots newest first, following first parents from ``start`` (default: the head)."""
+    oid = start if start is not None else store.head()
+    while oid:
+        snap = read_snapshot(store, oid)
+        yield snap
+        oid = snap.parent or ""
+
+
+def iter_manifest(store: Store, manifest: str) -> Iterator[Skipped]:
+    """Stream a manifest's entries in path order without loading it whole."""
+    rest = b""
+    for chunk in store.iter_blob(manifest):
+        rest += chunk
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            if line:
+                yield Skipped.from_line(line)
+    if rest.strip():
+        yield Skipped.from_line(rest)

@@ -1,0 +1,472 @@
+"""The sidecar store: a bare git repository written with dulwich, and nothing else.
+
+This module is plumbing only. It knows git objects, refs and the store lock; it knows nothing of
+JSON-RPC, worktrees or policies. Paths are ``bytes``; object ids are hex ``str``.
+
+Why not dulwich's repository class: ``Repo`` reads the user's global git config. The store is
+laid out by hand (it is a plain bare repository that ``git`` accepts) and opened through
+``DiskObjectStore`` and ``DiskRefsContainer`` directly, so no user config, hook or filter runs.
+
+Crash safety: every object is written to a temporary file and renamed into place; the snapshot
+ref is moved last, with compare-and-swap, through dulwich's lock-file-and-rename. A kill at any
+moment leaves at worst unreferenced objects and temporary files, which :meth:`Store.open` removes.
+Large blobs are hashed and compressed in chunks: no blob is ever held whole in memory here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import IO, Final
+
+import attrs
+from dulwich.errors import NotTreeError
+from dulwich.object_store import DiskObjectStore
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.refs import DiskRefsContainer, Ref
+
+logger = logging.getLogger(__name__)
+
+CHUNK: Final = 256 * 1024
+"""Read/compress granularity for blobs."""
+
+SNAPSHOT_REF: Final = Ref(b"refs/heads/snapshots")
+"""The ref whose first-parent chain is the snapshot history (HEAD points at it)."""
+
+LOCK_NAME: Final = "snapd.lock"
+TMP_PREFIX: Final = "tmp_obj_"
+
+MODE_FILE: Final = 0o100644
+MODE_EXEC: Final = 0o100755
+MODE_LINK: Final = 0o120000
+MODE_TREE: Final = 0o040000
+
+
+class StoreError(Exception):
+    """The store is unusable (layout, I/O, corrupt object)."""
+
+
+class LockedError(StoreError):
+    """Another live process holds the store lock."""
+
+    def __init__(self, path: str, holder: dict[str, object]) -> None:
+        super().__init__(f"store {path} is locked by {holder}")
+        self.path = path
+        self.holder = holder
+
+
+class MissingObject(StoreError):
+    """An object id is not in the store (or is not of the expected type)."""
+
+
+class SizeMismatch(StoreError):
+    """The bytes written to a blob writer differ from the size declared up front."""
+
+
+@attrs.frozen
+class Entry:
+    """One tree entry."""
+
+    name: bytes
+    mode: int
+    id: str
+
+    @property
+    def is_tree(self) -> bool:
+        """True for a subtree."""
+        return self.mode == MODE_TREE
+
+
+@attrs.frozen
+class CommitInfo:
+    """The parts of a snapshot commit snapd uses."""
+
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    time: int
+    message: str
+
+
+class BlobWriter:
+    """Streams one blob of a size known up front into a loose object.
+
+    Content is hashed and zlib-compressed chunk by chunk into a temporary file beside the
+    objects; :meth:`finish` renames it into place (or drops it when the object already exists).
+    """
+
+    def __init__(self, store: Store, size: int) -> None:
+        self._store = store
+        self.size = size
+        self._written = 0
+        header = b"blob %d\0" % size
+        self._sha = hashlib.sha1(header)
+        self._zip = zlib.compressobj(1)
+        fd, self._tmp = _mkstemp(store.objects_dir)
+        self._fh: IO[bytes] = os.fdopen(fd, "wb")
+        self._fh.write(self._zip.compress(header))
+
+    def write(self, data: bytes) -> None:
+        """Append content."""
+        self._written += len(data)
+        if self._written > self.size:
+            raise SizeMismatch(f"blob grew past its declared size {self.size}")
+        self._sha.update(data)
+        self._fh.write(self._zip.compress(data))
+
+    def finish(self) -> str:
+        """Complete the object and return its id.
+
+        Raises:
+            SizeMismatch: fewer bytes were written than declared.
+        """
+        if self._written != self.size:
+            self.abort()
+            raise SizeMismatch(f"blob has {self._written} bytes, declared {self.size}")
+        self._fh.write(self._zip.flush())
+        self._fh.close()
+        oid = self._sha.hexdigest()
+        self._store._install(self._tmp, oid)
+        return oid
+
+    def abort(self) -> None:
+        """Drop the partial object."""
+        if not self._fh.closed:
+            self._fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+def _mkstemp(directory: str) -> tuple[int, str]:
+    for _ in range(100):
+        name = os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444), name
+        except FileExistsError:
+            continue
+    raise StoreError(f"cannot create a temporary file in {directory}")
+
+
+class Store:
+    """A bare git repository used as snapd's object store and snapshot history."""
+
+    def __init__(self, path: str, objects: DiskObjectStore, refs: DiskRefsContainer) -> None:
+        self.path = path
+        self.objects_dir = os.path.join(path, "objects")
+        self._objects = objects
+        self._refs = refs
+        self._lock_fd: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str, *, lock: bool = True) -> Store:
+        """Open (creating if needed) the store at ``path``.
+
+        Args:
+            path: Directory of the bare repository.
+            lock: Take the exclusive store lock (a second daemon then fails fast).
+
+        Raises:
+            LockedError: another live process holds the lock.
+            StoreError: the directory cannot be created or is not a store.
+        """
+        try:
+            _layout(path)
+        except OSError as exc:
+            raise StoreError(f"cannot create store at {path}: {exc}") from exc
+        lock_fd = _acquire_lock(path) if lock else None
+        try:
+            objects = DiskObjectStore(os.path.join(path, "objects"), loose_compression_level=1)
+            refs = DiskRefsContainer(path)
+            store = cls(path, objects, refs)
+            store._lock_fd = lock_fd
+            if lock:
+                store._cleanup()
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        return store
+
+    def close(self) -> None:
+        """Release the lock and file handles."""
+        self._objects.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _cleanup(self) -> None:
+        """Remove what a killed writer may have left: temp objects and stale ref locks.
+
+        Safe only under the store lock: no other snapd can be writing.
+        """
+        removed = 0
+        with os.scandir(self.objects_dir) as it:
+            for ent in it:
+                if ent.name.startswith(TMP_PREFIX):
+                    os.unlink(ent.path)
+                    removed += 1
+        for dirpath, _dirs, files in os.walk(os.path.join(self.path, "refs")):
+            for name in files:
+                if name.endswith(".lock"):
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+        for name in ("HEAD.lock", "packed-refs.lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, name))
+                removed += 1
+        if removed:
+            logger.info(
+                "store %s: removed %d leftovers of an interrupted writer", self.path, removed
+            )
+
+    # -- blobs ---------------------------------------------------------------------------------
+
+    def blob_writer(self, size: int) -> BlobWriter:
+        """Start streaming a blob of exactly ``size`` bytes."""
+        return BlobWriter(self, size)
+
+    def write_blob(self, data: bytes) -> str:
+        """Write a small in-memory blob (symlink targets, manifests built in memory)."""
+        writer = self.blob_writer(len(data))
+        writer.write(data)
+        return writer.finish()
+
+    def write_blob_from(self, fh: IO[bytes], size: int) -> str:
+        """Stream ``size`` bytes from an open file into a blob."""
+        writer = self.blob_writer(size)
+        try:
+            while chunk := fh.read(CHUNK):
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+    def _install(self, tmp: str, oid: str) -> None:
+        target = self._loose_path(oid)
+        if os.path.exists(target):
+            os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.utime(target)
+            return
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(os.path.dirname(target))
+        os.replace(tmp, target)
+
+    def _loose_path(self, oid: str) -> str:
+        return os.path.join(self.objects_dir, oid[:2], oid[2:])
+
+    def iter_blob(self, oid: str) -> Iterator[bytes]:
+        """Yield a blob's content in chunks of at most :data:`CHUNK` bytes.
+
+        Loose objects are inflated incrementally; a packed object is read through dulwich
+        (packs are written by gc, which only packs blobs under the content limit).
+
+        Raises:
+            MissingObject: no such blob.
+        """
+        path = self._loose_path(oid)
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            yield from self._iter_packed(oid)
+            return
+        with fh:
+            inflater = zlib.decompressobj()
+            head = b""
+            in_body = False
+            while data := inflater.unconsumed_tail or fh.read(CHUNK):
+                out = inflater.decompress(data, CHUNK)
+                if not in_body:
+                    head += out
+                    if b"\0" not in head:
+                        if len(head) > 64:
+                            raise MissingObject(f"{oid}: corrupt object header")
+                        continue
+                    kind, _, out = head.partition(b"\0")
+                    if not kind.startswith(b"blob "):
+                        raise MissingObject(f"{oid} is not a blob")
+                    in_body = True
+                if out:
+                    yield out
+            if tail := inflater.flush():
+                yield tail
+
+    def _iter_packed(self, oid: str) -> Iterator[bytes]:
+        try:
+            obj = self._objects[ObjectID(oid.encode())]
+        except KeyError as exc:
+            raise MissingObject(f"no object {oid}") from exc
+        if not isinstance(obj, Blob):
+            raise MissingObject(f"{oid} is not a blob")
+        data = obj.as_raw_string()
+        for i in range(0, len(data), CHUNK):
+            yield data[i : i + CHUNK]
+
+    def blob_size(self, oid: str) -> int:
+        """A blob's size, read from its header without inflating the body."""
+        path = self._loose_path(oid)
+        try:
+            with open(path, "rb") as fh:
+                inflater = zlib.decompressobj()
+                head = inflater.decompress(fh.read(512), 64)
+        except FileNotFoundError:
+            return sum(len(c) for c in self._iter_packed(oid))
+        kind, _, rest = head.partition(b" ")
+        if kind != b"blob" or b"\0" not in rest:
+            raise MissingObject(f"{oid} is not a blob")
+        return int(rest.split(b"\0", 1)[0])
+
+    def read_blob(self, oid: str, max_bytes: int) -> bytes | None:
+        """Return a whole blob if it is at most ``max_bytes`` long, else None (never reads more)."""
+        if self.blob_size(oid) > max_bytes:
+            return None
+        return b"".join(self.iter_blob(oid))
+
+    # -- trees and commits -----------------------------------------------------------------------
+
+    def write_tree(self, entries: Iterable[Entry]) -> str:
+        """Write a tree object from its entries (any order; git order is applied)."""
+        tree = Tree()
+        for ent in entries:
+            tree.add(ent.name, ent.mode, ObjectID(ent.id.encode()))
+        self._objects.add_object(tree)
+        return tree.id.decode()
+
+    def read_tree(self, oid: str) -> list[Entry]:
+        """A tree's entries in git order.
+
+        Raises:
+            MissingObject: no such tree.
+        """
+        try:
+            obj = self._objects[ObjectID(oid.encode())]
+        except (KeyError, NotTreeError) as exc:
+            raise MissingObject(f"no tree {oid}") from exc
+        if not isinstance(obj, Tree):
+            raise MissingObject(f"{oid} is not a tree")
+        return [Entry(e.path, e.mode, e.sha.decode()) for e in obj.iteritems()]
+
+    def write_commit(self, tree: str, parents: Iterable[str], message: str) -> str:
+        """Write a commit by snapd (the store is not the user's repository)."""
+        commit = Commit()
+        commit.tree = ObjectID(tree.encode())
+        commit.parents = [ObjectID(p.encode()) for p in parents]
+        commit.author = commit.committer = b"snapd <snapd@localhost>"
+        commit.author_time = commit.commit_time = int(time.time())
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.encoding = b"UTF-8"
+        commit.message = message.encode("utf-8", "surrogateescape")
+        self._objects.add_object(commit)
+        return commit.id.decode()
+
+    def read_commit(self, oid: str) -> CommitInfo:
+        """Read a commit.
+
+        Raises:
+            MissingObject: no such commit.
+        """
+        try:
+            obj = self._objects[ObjectID(oid.encode())]
+        except (KeyError, ValueError) as exc:
+            raise MissingObject(f"no commit {oid}") from exc
+        if not isinstance(obj, Commit):
+            raise MissingObject(f"{oid} is not a commit")
+        return CommitInfo(
+            id=oid,
+            tree=obj.tree.decode(),
+            parents=tuple(p.decode() for p in obj.parents),
+            time=obj.commit_time,
+            message=obj.message.decode("utf-8", "surrogateescape"),
+        )
+
+    def contains(self, oid: str) -> bool:
+        """True if the object exists."""
+        return ObjectID(oid.encode()) in self._objects
+
+    # -- refs ----------------------------------------------------------------------------------
+
+    def head(self) -> str | None:
+        """The newest snapshot commit, or None for an empty store."""
+        try:
+            return self._refs[SNAPSHOT_REF].decode()
+        except KeyError:
+            return None
+
+    def advance(self, old: str | None, new: str) -> bool:
+        """Move the snapshot ref from ``old`` to ``new`` atomically; False if it moved meanwhile."""
+        return self._refs.set_if_equals(
+            SNAPSHOT_REF,
+            ObjectID(old.encode()) if old else None,
+            ObjectID(new.encode()),
+        )
+
+    def disk_usage(self) -> int:
+        """Bytes used by the store directory (a walk; call from a thread)."""
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+        return total
+
+
+def _layout(path: str) -> None:
+    """Create a bare repository layout if absent (what ``git init --bare`` makes, minus hooks)."""
+    os.makedirs(path, exist_ok=True)
+    for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+    head = os.path.join(path, "HEAD")
+    if not os.path.exists(head):
+        _write_new(head, b"ref: " + SNAPSHOT_REF + b"\n")
+    config = os.path.join(path, "config")
+    if not os.path.exists(config):
+        _write_new(
+            config,
+            b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+            b"[gc]\n\tauto = 0\n",
+        )
+    description = os.path.join(path, "description")
+    if not os.path.exists(description):
+        _write_new(description, b"snapd sidecar store: snapshots of a worktree\n")
+
+
+def _write_new(path: str, data: bytes) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _acquire_lock(path: str) -> int:
+    lock_path = os.path.join(path, LOCK_NAME)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            os.close(fd)
+            raise StoreError(f"cannot lock {lock_path}: {exc}") from exc
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            holder = {}
+        os.close(fd)
+        raise LockedError(path, holder) from exc
+    # flock is released by the kernel when the holder dies, so a lock left by a killed daemon is
+    # never stale; the file's content is only there to name the holder in the error.
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": int(time.time())}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    return fd
