@@ -1,1 +1,46 @@
-"""snapd client."""
+"""snapd_client: a typed asyncio client for the snapd daemon, and the ``snapd`` client commands.
+
+Quick use::
+
+    async with await AsyncClient.spawn("path/to/worktree", log_file="snapd.log") as client:
+        snap = await client.snapshot(label="turn 1")
+        async for change in client.iter_diff(snap.id):
+            print(change.path, change.status)
+"""
+
+from snapd_client._client import AsyncClient
+from snapd_client._errors import (
+    BadCursor,
+    InvalidParams,
+    MethodNotFound,
+    PathOutsideRoot,
+    RequestCancelled,
+    RequestTooLarge,
+    ResponseError,
+    ServerNotInitialized,
+    SnapdClientError,
+    StoreLocked,
+    TransportClosed,
+    UnknownSnapshot,
+)
+from snapd_client._transport import StdioTransport, Transport, daemon_command, encode_frame
+
+__all__ = [
+    "AsyncClient",
+    "BadCursor",
+    "InvalidParams",
+    "MethodNotFound",
+    "PathOutsideRoot",
+    "RequestCancelled",
+    "RequestTooLarge",
+    "ResponseError",
+    "ServerNotInitialized",
+    "SnapdClientError",
+    "StdioTransport",
+    "StoreLocked",
+    "Transport",
+    "TransportClosed",
+    "UnknownSnapshot",
+    "daemon_command",
+    "encode_frame",
+]

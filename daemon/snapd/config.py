@@ -92,3 +92,17 @@ def _camel(name: str) -> str:
 def wire_option_names() -> dict[str, Any]:
     """Map each option's wire name to its default (used by protocol.md's check)."""
     return {_camel(f.name): f.default for f in attrs.fields(Options)}
+
+
+def default_store_path(data_home: str, root: str) -> str:
+    """Where a worktree's store lives by default: under the XDG data dir, keyed by real path.
+
+    ``data_home`` is ``$XDG_DATA_HOME`` (or ``~/.local/share``), resolved by the CLI.
+    """
+    import hashlib
+    import os
+
+    real = os.path.realpath(root)
+    key = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
+    name = os.path.basename(real.rstrip(os.sep)) or "root"
+    return os.path.join(data_home, "snapd", "stores", f"{name}-{key}")

@@ -675,11 +675,19 @@ def _strict(kind: type) -> Any:
     return hook
 
 
+def _is_exactly(kind: type) -> Any:
+    def check(t: Any) -> bool:
+        return t is kind
+
+    return check
+
+
 def converter() -> cattrs.Converter:
     """A cattrs converter for LSP (lsprotocol) and snapd types, with strict scalars."""
     conv = lsp_converters.get_converter()
     for kind in (int, bool, str):
-        conv.register_structure_hook(kind, _strict(kind))
+        # Exact-type predicates: a singledispatch hook for str would also catch StrEnum types.
+        conv.register_structure_hook_func(_is_exactly(kind), _strict(kind))
 
     def is_ours(cls: type) -> bool:
         return attrs.has(cls) and cls.__module__ == __name__

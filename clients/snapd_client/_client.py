@@ -1,0 +1,330 @@
+"""The async client: one method per protocol method, typed with the daemon's wire types."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from snapd import protocol
+from snapd_client._errors import TransportClosed, error_for
+from snapd_client._transport import StdioTransport, Transport, daemon_command
+
+T = TypeVar("T")
+NotificationHandler = Callable[[dict[str, Any]], None]
+
+
+def root_uri(root: str | os.PathLike[str]) -> str:
+    """A ``file://`` URI for a worktree path."""
+    return Path(os.path.abspath(root)).as_uri()
+
+
+class AsyncClient:
+    """A connection to one snapd daemon.
+
+    Use :meth:`spawn` to start a daemon (and ``initialize`` it), or pass any
+    :class:`~snapd_client.Transport` to the constructor.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._conv = protocol.converter()
+        self._ids = itertools.count(1)
+        self._pending: dict[int | str, asyncio.Future[Any]] = {}
+        self._handlers: dict[str, list[NotificationHandler]] = {}
+        self.notifications: list[dict[str, Any]] = []
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        self.initialize_result: dict[str, Any] | None = None
+
+    @classmethod
+    async def spawn(
+        cls,
+        root: str | os.PathLike[str],
+        *,
+        store: str | os.PathLike[str] | None = None,
+        log_file: str | os.PathLike[str] | None = None,
+        options: dict[str, Any] | None = None,
+        extra_args: Sequence[str] = (),
+        command: Sequence[str] | None = None,
+    ) -> AsyncClient:
+        """Start ``snapd --stdio`` for ``root`` and complete the LSP handshake."""
+        cmd = (
+            list(command)
+            if command
+            else daemon_command(store=store, log_file=log_file, extra=extra_args)
+        )
+        client = cls(await StdioTransport.spawn(cmd))
+        await client.initialize(root, options)
+        return client
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
+            while (msg := await self.transport.receive()) is not None:
+                self._on_message(msg)
+        finally:
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(TransportClosed("the daemon closed the connection"))
+            self._pending.clear()
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        if "method" in msg and "id" in msg:
+            # A server->client request (e.g. window/workDoneProgress/create): accept it.
+            asyncio.get_running_loop().create_task(
+                self.transport.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+            )
+            return
+        if "method" in msg:
+            self.notifications.append(msg)
+            for handler in self._handlers.get(msg["method"], []):
+                handler(msg.get("params") or {})
+            return
+        fut = self._pending.pop(msg.get("id"), None)  # type: ignore[arg-type]
+        if fut is None or fut.done():
+            return
+        if "error" in msg:
+            err = msg["error"] or {}
+            fut.set_exception(
+                error_for(err.get("code", 0), err.get("message", ""), err.get("data"))
+            )
+        else:
+            fut.set_result(msg.get("result"))
+
+    def on_notification(self, method: str, handler: NotificationHandler) -> None:
+        """Call ``handler(params)`` for every notification of ``method``."""
+        self._handlers.setdefault(method, []).append(handler)
+
+    async def request(self, method: str, params: Any = None, *, msg_id: int | None = None) -> Any:
+        """Send a request with raw (JSON-able) params and return the raw result."""
+        rid = msg_id if msg_id is not None else next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
+        if params is not None:
+            message["params"] = params
+        await self.transport.send(message)
+        return await fut
+
+    async def notify(self, method: str, params: Any = None) -> None:
+        """Send a notification."""
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        await self.transport.send(message)
+
+    async def cancel(self, msg_id: int) -> None:
+        """Send ``$/cancelRequest`` for an earlier request."""
+        await self.notify("$/cancelRequest", {"id": msg_id})
+
+    def next_id(self) -> int:
+        """Reserve a request id (to cancel a request later)."""
+        return next(self._ids)
+
+    async def _call(self, method: str, params: Any, *, msg_id: int | None = None) -> Any:
+        types = protocol.METHOD_TO_TYPES[method]
+        raw = await self.request(method, self._conv.unstructure(params), msg_id=msg_id)
+        return self._conv.structure(raw, types.result)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def initialize(
+        self, root: str | os.PathLike[str] | None, options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``initialize`` + ``initialized``; returns the raw initialize result."""
+        params: dict[str, Any] = {"processId": os.getpid(), "capabilities": {}}
+        if root is not None:
+            params["rootUri"] = root_uri(root)
+        if options is not None:
+            params["initializationOptions"] = options
+        result: dict[str, Any] = await self.request("initialize", params)
+        await self.notify("initialized", {})
+        self.initialize_result = result
+        return result
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The protocol version the daemon announced."""
+        caps = (self.initialize_result or {}).get("capabilities", {})
+        value = (caps.get("experimental") or {}).get("snapd", {}).get("protocolVersion")
+        return str(value) if value is not None else None
+
+    async def close(self) -> None:
+        """``shutdown``, ``exit``, and wait for the daemon to stop."""
+        with contextlib.suppress(TransportClosed, ConnectionError):
+            await asyncio.wait_for(self.request("shutdown"), timeout=30)
+            await self.notify("exit")
+        await self.transport.close()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+    # -- snapd methods ---------------------------------------------------------------------------
+
+    async def snapshot(
+        self,
+        label: str | None = None,
+        *,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        msg_id: int | None = None,
+    ) -> protocol.SnapshotResult:
+        """Take a snapshot; ``on_progress`` receives each ``$/progress`` value."""
+        token: str | None = None
+        if on_progress is not None:
+            token = f"snapshot-{next(self._ids)}"
+
+            def handler(params: dict[str, Any]) -> None:
+                if params.get("token") == token:
+                    on_progress(params.get("value") or {})
+
+            self.on_notification("$/progress", handler)
+        params = protocol.SnapshotParams(label=label, work_done_token=token)
+        result: protocol.SnapshotResult = await self._call(
+            protocol.SNAPD_SNAPSHOT, params, msg_id=msg_id
+        )
+        return result
+
+    async def snapshots(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.SnapshotsResult:
+        """One page of snapshots, newest first."""
+        params = protocol.SnapshotsParams(cursor=cursor, limit=limit, max_bytes=max_bytes)
+        result: protocol.SnapshotsResult = await self._call(protocol.SNAPD_SNAPSHOTS, params)
+        return result
+
+    async def iter_snapshots(
+        self, *, limit: int | None = None, max_bytes: int | None = None
+    ) -> AsyncIterator[protocol.SnapshotSummary]:
+        """Every snapshot, newest first, following ``nextCursor``."""
+        cursor: str | None = None
+        while True:
+            page = await self.snapshots(cursor=cursor, limit=limit, max_bytes=max_bytes)
+            for item in page.snapshots:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def status(self) -> protocol.StatusResult:
+        """The daemon's state."""
+        result: protocol.StatusResult = await self._call(
+            protocol.SNAPD_STATUS, protocol.StatusParams()
+        )
+        return result
+
+    async def diff(
+        self,
+        from_: str,
+        to: str | None = None,
+        *,
+        paths: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.DiffResult:
+        """One page of changed files (``to`` None: the live worktree)."""
+        params = protocol.DiffParams(
+            from_=from_,
+            to=to,
+            paths=list(paths) if paths is not None else None,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        result: protocol.DiffResult = await self._call(protocol.SNAPD_DIFF, params)
+        return result
+
+    async def iter_diff(
+        self,
+        from_: str,
+        to: str | None = None,
+        *,
+        paths: Sequence[str] | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> AsyncIterator[protocol.FileChange]:
+        """Every changed file, following ``nextCursor``."""
+        cursor: str | None = None
+        while True:
+            page = await self.diff(
+                from_, to, paths=paths, cursor=cursor, limit=limit, max_bytes=max_bytes
+            )
+            for item in page.files:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def hunks(
+        self,
+        from_: str,
+        path: str,
+        to: str | None = None,
+        *,
+        context: int = 3,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.HunksResult:
+        """One page of a file's hunks."""
+        params = protocol.HunksParams(
+            from_=from_,
+            path=path,
+            to=to,
+            context=context,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        result: protocol.HunksResult = await self._call(protocol.SNAPD_HUNKS, params)
+        return result
+
+    async def iter_hunks(
+        self,
+        from_: str,
+        path: str,
+        to: str | None = None,
+        *,
+        context: int = 3,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> AsyncIterator[protocol.Hunk]:
+        """Every hunk of a file, following ``nextCursor``."""
+        cursor: str | None = None
+        while True:
+            page = await self.hunks(
+                from_,
+                path,
+                to,
+                context=context,
+                cursor=cursor,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
+            for item in page.hunks:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def explain(self, path: str) -> protocol.ExplainResult:
+        """Why a path is or is not captured."""
+        result: protocol.ExplainResult = await self._call(
+            protocol.SNAPD_EXPLAIN, protocol.ExplainParams(path=path)
+        )
+        return result

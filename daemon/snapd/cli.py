@@ -1,0 +1,86 @@
+"""The ``snapd`` command: argument parsing, logging set-up, and the only reader of ``os.environ``.
+
+``snapd --stdio`` serves JSON-RPC on stdin/stdout. stdout belongs to the protocol: logs go to
+stderr or ``--log-file``. The client commands (``snapd snapshot``, ``snapd diff``, ...) are
+provided by the client package and dispatched from here when it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from snapd import __version__
+from snapd.config import MIB, Options
+
+CLIENT_COMMANDS = frozenset({"snapshot", "log", "status", "diff", "hunks", "show", "explain"})
+"""Subcommands served by the client package (they start a daemon of their own)."""
+
+
+def _data_home() -> str:
+    return os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    """The daemon's argument parser."""
+    p = argparse.ArgumentParser(
+        prog="snapd",
+        description="Worktree snapshot daemon: JSON-RPC (LSP framing) over stdio.",
+    )
+    p.add_argument("--stdio", action="store_true", help="serve JSON-RPC on stdin/stdout")
+    p.add_argument("--root", help="worktree root (default: rootUri from initialize)")
+    p.add_argument(
+        "--store",
+        help="sidecar store directory (default: $XDG_DATA_HOME/snapd/stores/<name>-<hash>)",
+    )
+    p.add_argument("--log-file", help="write logs here instead of stderr")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    p.add_argument(
+        "--content-limit",
+        type=float,
+        metavar="MIB",
+        help="files larger than this (MiB) are recorded as metadata only (default 2)",
+    )
+    p.add_argument("--version", action="version", version=f"snapd {__version__}")
+    return p
+
+
+def setup_logging(verbosity: int, log_file: str | None) -> None:
+    """Send logs to ``log_file`` or stderr, never stdout."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)]
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8")
+        if log_file
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # pygls logs every frame at INFO; keep that for -vv.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``snapd`` console script."""
+    args_in = sys.argv[1:] if argv is None else argv
+    if "--stdio" not in args_in and CLIENT_COMMANDS & set(args_in):
+        from snapd_client.cli import main as client_main
+
+        code: int = client_main(args_in, environ=dict(os.environ))
+        return code
+    args = parser().parse_args(args_in)
+    if not args.stdio:
+        parser().error("nothing to do: pass --stdio to serve, or a client command (snapd --help)")
+    setup_logging(args.verbose, args.log_file)
+    options = Options()
+    if args.content_limit is not None:
+        options = Options(content_limit=max(1, int(args.content_limit * MIB)))
+    from snapd.server import build_server, serve
+
+    server = build_server(root=args.root, store=args.store, data_home=_data_home(), options=options)
+    return serve(server)

@@ -1,0 +1,446 @@
+"""The JSON-RPC server: pygls with LSP framing and lifecycle, and thin ``snapd/*`` handlers.
+
+pygls supplies the LSP lifecycle (``initialize``/``initialized``/``shutdown``/``exit``),
+``$/cancelRequest`` and ``$/progress``. Two parts are snapd's own:
+
+* :class:`SnapdProtocol` registers snapd's attrs types (so params are never pygls' untyped
+  namedtuple fallback), answers requests that arrive before ``initialize`` or after
+  ``shutdown`` with an error, and advertises the protocol version in ``initialize``.
+* :class:`FrameReader` replaces pygls' stdin loop, which reads any ``Content-Length`` it is
+  given (a gigantic one allocates it) and drops a request it cannot parse without answering.
+  Here every frame is bounded, and every bad frame gets a JSON-RPC error while the daemon
+  keeps serving.
+
+Handlers only parse, delegate to :class:`~snapd.service.Service` in a worker thread, and return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import IO, Any, BinaryIO, Final
+
+import cattrs
+from lsprotocol import types as lsp
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidRequest,
+    JsonRpcParseError,
+    JsonRpcServerNotInitialized,
+)
+from pygls.io_ import StdoutWriter
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.uris import to_fs_path
+
+from snapd import PROTOCOL_VERSION, __version__, errors, protocol
+from snapd.config import Options, default_store_path
+from snapd.service import Service
+from snapd.snapshots import Cancelled
+
+logger = logging.getLogger(__name__)
+
+MAX_HEADER_LINE: Final = 8192
+"""A header line longer than this is a framing error."""
+
+PROGRESS_INTERVAL: Final = 0.2
+"""Seconds between ``$/progress`` reports of one snapshot."""
+
+LIFECYCLE: Final = frozenset({lsp.INITIALIZE, lsp.SHUTDOWN, lsp.EXIT})
+
+
+class SnapdProtocol(LanguageServerProtocol):
+    """pygls' LSP protocol with snapd's methods and lifecycle checks."""
+
+    _server: SnapdServer
+
+    def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
+        """Request types of ``snapd/*`` methods, else lsprotocol's."""
+        types = protocol.METHOD_TO_TYPES.get(method)
+        return types.request if types else super().get_message_type(method)
+
+    def get_result_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
+        """Response types of ``snapd/*`` methods, else lsprotocol's."""
+        types = protocol.METHOD_TO_TYPES.get(method)
+        return types.response if types else super().get_result_type(method)
+
+    def handle_message(self, message: Any) -> None:
+        """Refuse requests before ``initialize`` and after ``shutdown``; then dispatch."""
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
+        if method is not None and msg_id is not None and method not in LIFECYCLE:
+            if self._shutdown:
+                err = JsonRpcInvalidRequest("the server is shut down: only 'exit' is accepted")
+                self.send_error(msg_id, err)
+                return
+            if self._server.service is None:
+                self.send_error(msg_id, JsonRpcServerNotInitialized("send 'initialize' first"))
+                return
+        super().handle_message(message)
+
+    def send_error(self, msg_id: Any, exc: JsonRpcException) -> None:
+        """Answer a request (``msg_id`` None: a message with no usable id) with an error."""
+        self._send_data(
+            {
+                "jsonrpc": "2.0",
+                "id": msg_id,
+                "error": self._converter.unstructure(exc.to_response_error()),
+            }
+        )
+
+    @lsp_method(lsp.INITIALIZE)
+    def lsp_initialize(
+        self, params: lsp.InitializeParams
+    ) -> Generator[Any, Any, lsp.InitializeResult]:
+        """Pygls' initialize, plus snapd's protocol version and methods in ``experimental``."""
+        result: lsp.InitializeResult = yield from super().lsp_initialize(params)
+        result.capabilities.experimental = {
+            "snapd": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "methods": sorted(protocol.METHOD_TO_TYPES),
+            }
+        }
+        return result
+
+
+class SnapdServer(LanguageServer):
+    """The snapd language server: one worktree, one store, one :class:`Service`."""
+
+    def __init__(
+        self, *, root: str | None, store: str | None, data_home: str, options: Options
+    ) -> None:
+        super().__init__(
+            "snapd", __version__, protocol_cls=SnapdProtocol, converter_factory=protocol.converter
+        )
+        self.cli_root = root
+        self.cli_store = store
+        self.data_home = data_home
+        self.options = options
+        self.service: Service | None = None
+        self.exit_code = 0
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log out-of-band errors (pygls would pop up a window/showMessage)."""
+        logger.error("%s: %s", getattr(source, "__name__", source), error)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def open_service(self, params: lsp.InitializeParams) -> None:
+        """Open the worktree and store named by the CLI or ``initialize``."""
+        root = self.cli_root
+        if root is None and params.root_uri:
+            root = to_fs_path(params.root_uri)
+        if root is None and params.root_path:
+            root = params.root_path
+        if root is None and params.workspace_folders:
+            root = to_fs_path(params.workspace_folders[0].uri)
+        if root is None:
+            raise errors.NoWorktree(
+                "no worktree: start snapd with --root or send rootUri/workspaceFolders"
+            )
+        try:
+            options = self.options.with_wire(params.initialization_options)
+        except ValueError as exc:
+            raise errors.InvalidParams(str(exc), field="initializationOptions") from exc
+        store = self.cli_store or default_store_path(self.data_home, root)
+        self.service = Service(root, store, options)
+        logger.info("serving %s with store %s", self.service.root, self.service.store_path)
+
+    def close_service(self) -> None:
+        """Release the store (idempotent)."""
+        if self.service is not None:
+            self.service.close()
+            self.service = None
+
+    # -- stdio ---------------------------------------------------------------------------------
+
+    def serve_stdio(self, stdin: IO[bytes], stdout: BinaryIO) -> int:
+        """Serve until ``exit`` or EOF; returns the process exit code."""
+        self.protocol.set_writer(StdoutWriter(stdout))
+        try:
+            asyncio.run(self._serve(stdin))
+        except SystemExit as exc:  # pygls' exit handler calls sys.exit(0 or 1)
+            self.exit_code = exc.code if isinstance(exc.code, int) else 1
+        except BrokenPipeError:
+            logger.error("the client closed our stdout; stopping")
+            self.exit_code = 1
+        finally:
+            self.close_service()
+        return self.exit_code
+
+    async def _serve(self, stdin: IO[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=64)
+        reader = FrameReader(stdin, self.options.max_frame_bytes)
+
+        def pump() -> None:
+            # A daemon thread, so a client that never closes stdin cannot keep us alive.
+            for frame in reader:
+                asyncio.run_coroutine_threadsafe(queue.put(frame), loop).result()
+            asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+
+        threading.Thread(target=pump, name="snapd-stdin", daemon=True).start()
+        while (frame := await queue.get()) is not None:
+            self._dispatch(frame)
+        logger.info("stdin closed; shutting down")
+
+    def _dispatch(self, frame: Frame) -> None:
+        proto = self.protocol
+        assert isinstance(proto, SnapdProtocol)
+        if frame.error is not None:
+            proto.send_error(None, frame.error)
+            return
+        data = frame.data
+        if not isinstance(data, dict):
+            proto.send_error(
+                None, JsonRpcInvalidRequest("batches and non-objects are not supported")
+            )
+            return
+        msg_id = data.get("id")
+        if data.get("jsonrpc") != "2.0" or (
+            msg_id is not None and not isinstance(msg_id, int | str)
+        ):
+            proto.send_error(
+                msg_id if isinstance(msg_id, int | str) else None,
+                JsonRpcInvalidRequest("not a JSON-RPC 2.0 message"),
+            )
+            return
+        if "method" in data and not isinstance(data["method"], str):
+            proto.send_error(msg_id, JsonRpcInvalidRequest("method must be a string"))
+            return
+        try:
+            message = proto.structure_message(data)
+        except JsonRpcException as exc:
+            cause = exc.__cause__
+            if "method" not in data or msg_id is None:
+                logger.warning("dropping a malformed notification or response: %s", cause)
+                return
+            proto.send_error(msg_id, invalid_params(cause))
+            return
+        proto.handle_message(message)
+
+
+def invalid_params(cause: BaseException | None) -> errors.InvalidParams:
+    """Turn a cattrs validation error into InvalidParams naming the wire field."""
+    if isinstance(cause, cattrs.ClassValidationError):
+        problems = cattrs.transform_error(cause, path="$")
+        fields = [_wire_path(p.rsplit(" @ ", 1)[-1]) for p in problems]
+        messages = [
+            f"{_wire_path(p.rsplit(' @ ', 1)[-1])}: {p.rsplit(' @ ', 1)[0]}" for p in problems
+        ]
+        return errors.InvalidParams(
+            "invalid params: " + "; ".join(messages),
+            field=fields[0] if fields else None,
+            errors=messages,
+        )
+    return errors.InvalidParams(f"invalid params: {cause}")
+
+
+def _wire_path(path: str) -> str:
+    """``$.params.from_`` -> ``from``; ``$.params.max_bytes`` -> ``maxBytes``."""
+    parts = path.split(".")
+    if parts and parts[0] == "$":
+        parts = parts[1:]
+    if parts and parts[0] == "params":
+        parts = parts[1:]
+    return ".".join(protocol.wire_name(p) for p in parts) or "params"
+
+
+class Frame:
+    """One frame read from stdin: parsed JSON, or the error to answer it with."""
+
+    __slots__ = ("data", "error")
+
+    def __init__(self, data: Any = None, error: JsonRpcException | None = None) -> None:
+        self.data = data
+        self.error = error
+
+
+class FrameReader:
+    """Reads LSP frames from a binary stream, bounding every allocation.
+
+    Headers are read line by line, each at most :data:`MAX_HEADER_LINE` bytes. A body larger
+    than ``max_body`` is skipped in chunks (never allocated) and reported as
+    :class:`~snapd.errors.RequestTooLarge`; a body that is not JSON as a parse error.
+    """
+
+    def __init__(self, stream: IO[bytes], max_body: int) -> None:
+        self.stream = stream
+        self.max_body = max_body
+
+    def __iter__(self) -> Generator[Frame, None, None]:
+        while True:
+            length: int | None = None
+            bad_header: str | None = None
+            while True:
+                line = self.stream.readline(MAX_HEADER_LINE)
+                if not line:
+                    return
+                if not line.endswith(b"\n"):
+                    bad_header = "header line too long"
+                    self._skip_line()
+                    continue
+                text = line.strip()
+                if not text:
+                    if length is None and bad_header is None:
+                        continue  # stray blank line between frames
+                    break
+                name, sep, value = text.partition(b":")
+                if not sep:
+                    bad_header = f"malformed header line {text[:80]!r}"
+                elif name.strip().lower() == b"content-length":
+                    value = value.strip()
+                    if not value.isdigit() or len(value) > 18:
+                        bad_header = f"bad Content-Length {value[:40]!r}"
+                    else:
+                        length = int(value)
+            if bad_header is not None or length is None:
+                yield Frame(error=JsonRpcParseError(bad_header or "missing Content-Length"))
+                continue
+            if length > self.max_body:
+                if not self._skip(length):
+                    return
+                yield Frame(
+                    error=errors.RequestTooLarge(
+                        f"Content-Length {length} exceeds the limit of {self.max_body} bytes",
+                        limit=self.max_body,
+                    )
+                )
+                continue
+            body = self._read(length)
+            if body is None:
+                return
+            try:
+                data = json.loads(body)
+            except (ValueError, RecursionError) as exc:
+                yield Frame(error=JsonRpcParseError(f"parse error: {exc}"))
+                continue
+            yield Frame(data=data)
+
+    def _read(self, n: int) -> bytes | None:
+        chunks: list[bytes] = []
+        while n > 0:
+            chunk = self.stream.read(min(n, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _skip(self, n: int) -> bool:
+        while n > 0:
+            chunk = self.stream.read(min(n, 1 << 20))
+            if not chunk:
+                return False
+            n -= len(chunk)
+        return True
+
+    def _skip_line(self) -> None:
+        while (rest := self.stream.readline(MAX_HEADER_LINE)) and not rest.endswith(b"\n"):
+            pass
+
+
+# -- handlers -----------------------------------------------------------------------------------
+
+
+def build_server(
+    *, root: str | None, store: str | None, data_home: str, options: Options
+) -> SnapdServer:
+    """Create the server and register every handler."""
+    server = SnapdServer(root=root, store=store, data_home=data_home, options=options)
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: SnapdServer, params: lsp.InitializeParams) -> None:
+        ls.open_service(params)
+
+    @server.feature(lsp.SHUTDOWN)
+    def shutdown(ls: SnapdServer, *_args: Any) -> None:
+        ls.close_service()
+
+    def service(ls: SnapdServer) -> Service:
+        if ls.service is None:
+            raise JsonRpcServerNotInitialized("send 'initialize' first")
+        return ls.service
+
+    async def run(ls: SnapdServer, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    @server.feature(protocol.SNAPD_SNAPSHOT)
+    async def snapshot(ls: SnapdServer, params: protocol.SnapshotParams) -> protocol.SnapshotResult:
+        svc = service(ls)
+        cancel = threading.Event()
+        token = params.work_done_token
+        progress = None
+        if token is not None:
+            progress = _progress_reporter(ls, token, asyncio.get_running_loop())
+            ls.work_done_progress.begin(
+                token, lsp.WorkDoneProgressBegin(title="snapshot", cancellable=True)
+            )
+        try:
+            result: protocol.SnapshotResult = await asyncio.to_thread(
+                lambda: svc.snapshot(params, cancel=cancel, progress=progress)
+            )
+        except asyncio.CancelledError:
+            # The worker thread stops at its next file; nothing it wrote is referenced.
+            cancel.set()
+            raise
+        except Cancelled as exc:
+            raise asyncio.CancelledError from exc
+        finally:
+            if token is not None:
+                ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message="done"))
+        return result
+
+    @server.feature(protocol.SNAPD_SNAPSHOTS)
+    async def snapshots(
+        ls: SnapdServer, params: protocol.SnapshotsParams
+    ) -> protocol.SnapshotsResult:
+        return await run(ls, service(ls).snapshots, params)  # type: ignore[no-any-return]
+
+    @server.feature(protocol.SNAPD_STATUS)
+    async def status(ls: SnapdServer, params: protocol.StatusParams) -> protocol.StatusResult:
+        return await run(ls, service(ls).status)  # type: ignore[no-any-return]
+
+    @server.feature(protocol.SNAPD_DIFF)
+    async def diff(ls: SnapdServer, params: protocol.DiffParams) -> protocol.DiffResult:
+        return await run(ls, service(ls).diff, params)  # type: ignore[no-any-return]
+
+    @server.feature(protocol.SNAPD_HUNKS)
+    async def hunks(ls: SnapdServer, params: protocol.HunksParams) -> protocol.HunksResult:
+        return await run(ls, service(ls).hunks, params)  # type: ignore[no-any-return]
+
+    @server.feature(protocol.SNAPD_EXPLAIN)
+    async def explain(ls: SnapdServer, params: protocol.ExplainParams) -> protocol.ExplainResult:
+        return await run(ls, service(ls).explain, params)  # type: ignore[no-any-return]
+
+    return server
+
+
+def _progress_reporter(
+    ls: SnapdServer, token: protocol.ProgressToken, loop: asyncio.AbstractEventLoop
+) -> Callable[[int, str], None]:
+    last = 0.0
+
+    def report(seen: int, path: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < PROGRESS_INTERVAL:
+            return
+        last = now
+        value = lsp.WorkDoneProgressReport(message=f"{seen} paths: {path}")
+        loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
+
+    return report
+
+
+def serve(server: SnapdServer) -> int:
+    """Serve on the process's stdin/stdout."""
+    import sys
+
+    stdin = os.fdopen(sys.stdin.fileno(), "rb", buffering=65536, closefd=False)
+    return server.serve_stdio(stdin, sys.stdout.buffer)
