@@ -86,6 +86,10 @@ def line_opcodes(a: list[bytes], b: list[bytes], timeout: float) -> tuple[list[O
         return "".join(out)
 
     sa, sb = encode(a), encode(b)
+    if sa and sb and not set(sa) & set(sb):
+        # A total rewrite (no line in common): Myers would search the whole O(N*M) space
+        # before concluding the obvious, so answer directly.
+        return [("replace", 0, len(a), 0, len(b))], False
     dmp = diff_match_patch()
     dmp.Diff_Timeout = timeout
     started = time.monotonic()

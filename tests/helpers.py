@@ -1,0 +1,36 @@
+"""Shared test helpers: an in-process service and small tree builders."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from snapd.config import Options
+from snapd.service import Service
+
+
+def make_service(root: Path, store: Path, **options: object) -> Service:
+    return Service(str(root), str(store), Options(**options))  # type: ignore[arg-type]
+
+
+def git(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "--git-dir", str(store), *args], capture_output=True, text=True, check=False
+    )
+
+
+def write(root: Path, rel: str, data: bytes | str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    return path
+
+
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM of a live process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")

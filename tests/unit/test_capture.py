@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from snapd import protocol
+from snapd.capture import Policy
+from snapd.config import Options
+from snapd.errors import PathOutsideRoot
+from snapd.paths import from_wire, to_wire
+from tests.helpers import make_service, write
+
+
+def explain(root: Path, rel: str, **opts):
+    policy = Policy(os.fsencode(root), Options(**opts))
+    return policy.explain(from_wire(rel))[0]
+
+
+def test_gitignore_family_with_evidence(worktree: Path) -> None:
+    write(worktree, ".gitignore", "*.log\nout/\n")
+    write(worktree, "src/.gitignore", "local.txt\n!keep.log\n")
+    write(worktree, "a.log", "x")
+    write(worktree, "src/keep.log", "x")
+    write(worktree, "out/bin", "x")
+    write(worktree, "src/local.txt", "x")
+    d = explain(worktree, "a.log")
+    assert (d.captured, d.rule, d.evidence) == (False, "ignore-file", ".gitignore:1: *.log")
+    assert explain(worktree, "src/keep.log").captured  # deeper negation wins
+    assert not explain(worktree, "src/local.txt").captured
+    d = explain(worktree, "out/bin")
+    assert not d.captured and "inside skipped directory out" in d.reason
+
+
+def test_info_exclude_and_snapdignore(worktree: Path) -> None:
+    write(worktree, ".git/info/exclude", "secret.txt\n")
+    write(worktree, ".snapdignore", "scratch/\n")
+    assert not explain(worktree, "secret.txt").captured
+    assert explain(worktree, "scratch/x").evidence == ".snapdignore:1: scratch/"
+
+
+def test_tracked_files_are_not_ignored_by_gitignore(worktree: Path) -> None:
+    write(worktree, "gen.log", "tracked log\n")
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", str(worktree)], check=True, env=env)
+    subprocess.run(["git", "-C", str(worktree), "add", "gen.log"], check=True, env=env)
+    write(worktree, ".gitignore", "*.log\n")
+    write(worktree, "other.log", "untracked\n")
+    assert explain(worktree, "gen.log").captured
+    assert not explain(worktree, "other.log").captured
+    write(worktree, ".snapdignore", "gen.log\n")  # snapd's own ignore applies to tracked files
+    assert not explain(worktree, "gen.log").captured
+
+
+def test_size_limit_applies_to_every_file(worktree: Path) -> None:
+    with open(worktree / "big.bin", "wb") as fh:
+        fh.truncate(3 * 1024 * 1024)
+    d = explain(worktree, "big.bin")
+    assert (d.captured, d.rule) == (False, "size-limit")
+    assert explain(worktree, "big.bin", content_limit=4 * 1024 * 1024).captured
+
+
+def test_binary_is_captured_but_flagged(worktree: Path) -> None:
+    write(worktree, "img.png", b"\x89PNG\0\0\0data")
+    d = explain(worktree, "img.png")
+    assert d.captured and d.binary
+
+
+def test_dot_git_and_special_files_never_captured(worktree: Path) -> None:
+    write(worktree, ".git/config", "[core]\n")
+    os.mkfifo(worktree / "fifo")
+    assert not explain(worktree, ".git/config").captured
+    d = explain(worktree, "fifo")
+    assert (d.captured, d.rule) == (False, "special-file")
+
+
+def test_snapshot_never_opens_fifo_and_records_it(worktree: Path, store_dir: Path) -> None:
+    os.mkfifo(worktree / "fifo")  # opening it for read would block forever
+    write(worktree, ".git/HEAD", "ref: refs/heads/main\n")
+    svc = make_service(worktree, store_dir)
+    snap = svc.snapshot(protocol.SnapshotParams())
+    assert snap.rules == {"special-file": 1}
+    assert snap.files == 1  # src/main.txt; nothing from .git
+
+
+def test_symlinked_dir_is_not_followed(worktree: Path, tmp_path: Path, store_dir: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(outside, "secret", "do not read")
+    os.symlink(outside, worktree / "escape")
+    d = explain(worktree, "escape/secret")
+    assert d.captured  # judged by name only: it does not exist inside the worktree
+    svc = make_service(worktree, store_dir)
+    res = svc.explain(protocol.ExplainParams(path="escape/secret"))
+    assert res.exists is False
+    svc.snapshot(protocol.SnapshotParams())
+    side = svc.lookup(svc.resolve("latest", "from").state, b"escape")
+    assert side is not None and side.kind == "symlink"  # stored as a link, not followed
+    svc.close()
+
+
+@pytest.mark.parametrize("bad", ["/etc/passwd", "../x", "a/../../b", "a\0b"])
+def test_paths_outside_root_are_refused(bad: str) -> None:
+    with pytest.raises(PathOutsideRoot):
+        from_wire(bad)
+
+
+def test_non_utf8_names_round_trip() -> None:
+    raw = b"caf\xe9/\xff.txt"
+    assert from_wire(to_wire(raw)) == raw
