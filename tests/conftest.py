@@ -28,7 +28,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     """No test sees the user's git config, home or XDG dirs."""
     home = tmp_path_factory.mktemp("home")
     for key in list(os.environ):
-        if key.startswith("GIT_") or key.startswith("XDG_"):
+        if key.startswith(("GIT_", "XDG_")):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))

@@ -59,9 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def run(args: argparse.Namespace, console: Console, environ: dict[str, str]) -> int:
+async def run(args: argparse.Namespace, console: Console) -> int:
     """Run one command against a freshly spawned daemon."""
-    log_dir = tempfile.mkdtemp(prefix="snapd-cli-")
+    with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
+        return await _run(args, console, log_dir)
+
+
+async def _run(args: argparse.Namespace, console: Console, log_dir: str) -> int:
     extra = ["--store", args.store] if args.store else []
     conv = protocol.converter()
 
@@ -151,12 +155,12 @@ def print_hunk(console: Console, h: protocol.Hunk) -> None:
         console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
 
 
-def main(argv: list[str], *, environ: dict[str, str]) -> int:
-    """Entry point for ``snapd <command>``."""
+def main(argv: list[str]) -> int:
+    """Entry point for ``snapd <command>`` (called by ``snapd.cli``)."""
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
     try:
-        return asyncio.run(run(args, console, environ))
+        return asyncio.run(run(args, console))
     except SnapdClientError as exc:
         print(f"snapd: {exc}", file=sys.stderr)
         return 1

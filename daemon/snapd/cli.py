@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--stdio" not in args_in and CLIENT_COMMANDS & set(args_in):
         from snapd_client.cli import main as client_main
 
-        code: int = client_main(args_in, environ=dict(os.environ))
+        code: int = client_main(args_in)
         return code
     args = parser().parse_args(args_in)
     if not args.stdio:

@@ -213,6 +213,8 @@ class SnapdServer(LanguageServer):
         if "method" in data and not isinstance(data["method"], str):
             proto.send_error(msg_id, JsonRpcInvalidRequest("method must be a string"))
             return
+        if msg_id is not None and data.get("method") in protocol.METHOD_TO_TYPES:
+            data.setdefault("params", {})  # JSON-RPC allows omitting params
         try:
             message = proto.structure_message(data)
         except JsonRpcException as exc:
@@ -303,14 +305,16 @@ class FrameReader:
                 yield Frame(error=JsonRpcParseError(bad_header or "missing Content-Length"))
                 continue
             if length > self.max_body:
-                if not self._skip(length):
-                    return
+                # Answer first: the client may be waiting before it sends the (huge) body.
+                # Then discard exactly the announced bytes in chunks, never allocating them.
                 yield Frame(
                     error=errors.RequestTooLarge(
                         f"Content-Length {length} exceeds the limit of {self.max_body} bytes",
                         limit=self.max_body,
                     )
                 )
+                if not self._skip(length):
+                    return
                 continue
             body = self._read(length)
             if body is None:

@@ -241,6 +241,15 @@ class Service:
                 field=field,
                 ref=ref,
             )
+        if len(ref_l) == 40:
+            # A full id: read it directly instead of walking the history.
+            try:
+                snap = read_snapshot(self.store, ref_l)
+            except (MissingObject, IndexError):
+                snap = None
+            if snap is None or not snap.is_snapshot:
+                raise errors.UnknownSnapshot(f"{field}: unknown snapshot {ref!r}", field=field)
+            return snap
         found = [s for s in iter_history(self.store) if s.id.startswith(ref_l)]
         if len(found) != 1:
             what = "ambiguous" if found else "unknown"

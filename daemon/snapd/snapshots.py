@@ -393,6 +393,8 @@ class SnapshotInfo:
     skipped_bytes: int
     changed: int
     state: State
+    is_snapshot: bool = True
+    """False for a commit that is not a snapshot (e.g. a manifest commit)."""
 
 
 TRAILERS: Final = ("Files", "Bytes", "Skipped", "Skipped-Bytes", "Changed")
@@ -427,6 +429,20 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         store.MissingObject: not a snapshot commit.
     """
     info = store.read_commit(oid)
+    if not info.parents or "\nSnapd-Files: " not in info.message:
+        return SnapshotInfo(
+            id=oid,
+            parent=None,
+            time=info.time,
+            label=None,
+            files=0,
+            bytes=0,
+            skipped=0,
+            skipped_bytes=0,
+            changed=0,
+            state=State(info.tree, EMPTY_BLOB),
+            is_snapshot=False,
+        )
     meta = info.parents[-1]
     parent = info.parents[0] if len(info.parents) == 2 else None
     meta_entries = store.read_tree(store.read_commit(meta).tree)

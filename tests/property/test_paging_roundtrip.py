@@ -29,8 +29,12 @@ TEXT = st.builds(
 def to_hunks(wire: list[protocol.Hunk]) -> list[Hunk]:
     return [
         Hunk(
-            old_start=h.old_start, old_lines=h.old_lines, new_start=h.new_start,
-            new_lines=h.new_lines, lines=tuple(h.lines), no_newline_old=h.no_newline_old,
+            old_start=h.old_start,
+            old_lines=h.old_lines,
+            new_start=h.new_start,
+            new_lines=h.new_lines,
+            lines=tuple(h.lines),
+            no_newline_old=h.no_newline_old,
             no_newline_new=h.no_newline_new,
         )
         for h in wire
@@ -79,7 +83,9 @@ class World:
         long_old = "".join(f"row {k}\n" for k in range(3000))
         write(root, "long.txt", long_old)
         self.b = self.svc.snapshot(protocol.SnapshotParams()).id
-        write(root, "long.txt", "".join(f"row {k}{'!' if k % 50 == 0 else ''}\n" for k in range(3000)))
+        write(
+            root, "long.txt", "".join(f"row {k}{'!' if k % 50 == 0 else ''}\n" for k in range(3000))
+        )
         self.c = self.svc.snapshot(protocol.SnapshotParams()).id
 
 
@@ -94,8 +100,9 @@ def world():
 def all_diff(svc, a, b, limit, max_bytes):
     out, cursor = [], None
     while True:
-        page = svc.diff(protocol.DiffParams(from_=a, to=b, cursor=cursor, limit=limit,
-                                            max_bytes=max_bytes))
+        page = svc.diff(
+            protocol.DiffParams(from_=a, to=b, cursor=cursor, limit=limit, max_bytes=max_bytes)
+        )
         assert len(page.files) <= (limit or 10**9)
         out += page.files
         if page.next_cursor is None:
@@ -104,22 +111,36 @@ def all_diff(svc, a, b, limit, max_bytes):
         cursor = page.next_cursor
 
 
-@given(limit=st.one_of(st.none(), st.integers(1, 30)), max_bytes=st.one_of(st.none(), st.integers(1, 40000)))
+@given(
+    limit=st.one_of(st.none(), st.integers(1, 30)),
+    max_bytes=st.one_of(st.none(), st.integers(1, 40000)),
+)
 def test_diff_pages_concatenate_to_the_whole(world, limit, max_bytes) -> None:
     whole = all_diff(world.svc, world.a, world.b, None, 10**7)
     assert all_diff(world.svc, world.a, world.b, limit, max_bytes) == whole
     assert [f.path for f in whole] == sorted(f.path for f in whole)
 
 
-@given(limit=st.one_of(st.none(), st.integers(1, 10)), max_bytes=st.integers(1, 60000),
-       context=st.integers(0, 4))
+@given(
+    limit=st.one_of(st.none(), st.integers(1, 10)),
+    max_bytes=st.integers(1, 60000),
+    context=st.integers(0, 4),
+)
 def test_hunk_pages_concatenate_and_apply(world, limit, max_bytes, context) -> None:
     old = (world.dir / "work" / "long.txt").read_bytes()  # current == snapshot c
     hunks, cursor = [], None
     while True:
-        page = world.svc.hunks(protocol.HunksParams(from_=world.b, to=world.c, path="long.txt",
-                                                   cursor=cursor, limit=limit, max_bytes=max_bytes,
-                                                   context=context))
+        page = world.svc.hunks(
+            protocol.HunksParams(
+                from_=world.b,
+                to=world.c,
+                path="long.txt",
+                cursor=cursor,
+                limit=limit,
+                max_bytes=max_bytes,
+                context=context,
+            )
+        )
         size = sum(world.svc._size(h) for h in page.hunks)
         assert size <= max(max_bytes, 16 * 1024) or len(page.hunks) == 1
         hunks += page.hunks
@@ -142,8 +163,11 @@ def test_foreign_cursor_is_refused(world) -> None:
     with pytest.raises(errors.BadCursor):
         world.svc.diff(protocol.DiffParams(from_=world.b, to=world.c, cursor=page.next_cursor))
     with pytest.raises(errors.BadCursor):
-        world.svc.hunks(protocol.HunksParams(from_=world.a, to=world.b, path="long.txt",
-                                             cursor=page.next_cursor))
+        world.svc.hunks(
+            protocol.HunksParams(
+                from_=world.a, to=world.b, path="long.txt", cursor=page.next_cursor
+            )
+        )
 
 
 def test_skipped_files_get_metadata_never_hunks(world) -> None:
