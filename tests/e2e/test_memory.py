@@ -19,7 +19,9 @@ def pid_of(client: AsyncClient) -> int:
     return client.transport.proc.pid
 
 
-async def peak_after_snapshot_of(tmp_path: Path, size: int, options: dict) -> tuple[int, int]:
+async def peak_after_snapshot_of(
+    tmp_path: Path, size: int, options: dict[str, object]
+) -> tuple[int, int]:
     root = tmp_path / f"w{size}"
     write(root, "src/main.txt", "hello\n")
     async with await AsyncClient.spawn(
