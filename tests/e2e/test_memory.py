@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def pid_of(client: AsyncClient) -> int:
 
 
 async def peak_after_snapshot_of(
-    tmp_path: Path, size: int, options: dict[str, object]
+    tmp_path: Path, size: int, options: dict[str, Any]
 ) -> tuple[int, int]:
     root = tmp_path / f"w{size}"
     write(root, "src/main.txt", "hello\n")
