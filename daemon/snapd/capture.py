@@ -18,6 +18,7 @@ import enum
 import logging
 import os
 import stat
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -42,6 +43,10 @@ class Outcome(enum.StrEnum):
 
     CAPTURED = "captured"
     """Content is stored; diffs show hunks."""
+
+    GENERATED = "generated"
+    """Content is stored (it is small), but a tool wrote it: diffs summarise it and give hunks
+    only when asked for that file."""
 
     SKIPPED = "skipped"
     """Only metadata (size, mode, mtime, reason, rule) is recorded."""
@@ -98,8 +103,13 @@ class Decision:
 
     @property
     def captured(self) -> bool:
-        """True if the content is stored."""
-        return self.outcome is Outcome.CAPTURED
+        """True if the content is stored (plain or generated)."""
+        return self.outcome is not Outcome.SKIPPED
+
+    @property
+    def generated(self) -> bool:
+        """True for captured content a tool wrote."""
+        return self.outcome is Outcome.GENERATED
 
 
 CAPTURED = Decision(outcome=Outcome.CAPTURED, rule="captured", reason="captured")
@@ -135,8 +145,12 @@ class ContentRule(Protocol):
 
     name: str
 
-    def decide_content(self, cand: Candidate, prefix: bytes) -> Decision | None:
-        """Return a decision, or None to let later rules decide."""
+    def decide_content(self, cand: Candidate, prefix: bytes, tail: bytes) -> Decision | None:
+        """Return a decision, or None to let later rules decide.
+
+        ``prefix`` is at most ``Options.sniff_bytes`` from the start, ``tail`` at most 512 bytes
+        from the end (the same bytes as the prefix's end for a small file).
+        """
 
 
 def skipped(
@@ -196,7 +210,7 @@ class BinaryRule:
 
     name = "binary"
 
-    def decide_content(self, cand: Candidate, prefix: bytes) -> Decision | None:
+    def decide_content(self, cand: Candidate, prefix: bytes, tail: bytes) -> Decision | None:
         """Mark binary content; never skips by itself."""
         if b"\0" in prefix:
             return Decision(
@@ -230,14 +244,10 @@ class IgnoreRule:
 
     name = "ignore-file"
 
-    def __init__(self, root: bytes, tracked: frozenset[bytes]) -> None:
+    def __init__(self, root: bytes, tracked: frozenset[bytes], tracked_dirs: frozenset[bytes]):
         self.root = root
         self.tracked = tracked
-        self._tracked_dirs: set[bytes] = set()
-        for path in tracked:
-            parts = path.split(b"/")[:-1]
-            for i in range(1, len(parts) + 1):
-                self._tracked_dirs.add(b"/".join(parts[:i]))
+        self._tracked_dirs = tracked_dirs
         self._files: dict[tuple[bytes, bytes], _IgnoreFile | None] = {}
         self._exclude = self._load(os.path.join(root, b".git", b"info", b"exclude"), b"", None)
 
@@ -335,37 +345,87 @@ def read_tracked(root: bytes) -> frozenset[bytes]:
 class Policy:
     """The capture predicate for one worktree, configured by :class:`Options`.
 
-    An instance caches ignore files and the tracked set, so make one per snapshot or request:
-    it then sees the ignore files as they are at that moment.
+    An instance caches ignore and attributes files and the tracked set, so make one per
+    snapshot or request: it then sees those files as they are at that moment.
+
+    Order: ``.git`` and special files first (nothing overrides them), then the user's
+    ``forceExclude`` and ``forceInclude`` patterns (a forced include still obeys the size
+    limit), then the rules in :attr:`rules`, which ``disabledRules`` can switch off by name.
     """
 
     def __init__(self, root: bytes, options: Options, *, tracked: frozenset[bytes] | None = None):
+        from snapd import generated as gen
+        from snapd.attributes import Attributes
+
         self.root = root
         self.options = options
         self.tracked = read_tracked(root) if tracked is None else tracked
-        self.rules: list[Rule] = [
-            GitDirRule(),
-            SpecialFileRule(),
-            IgnoreRule(root, self.tracked),
-            SizeLimitRule(options.content_limit),
+        dirs: set[bytes] = set()
+        for path in self.tracked:
+            parts = path.split(b"/")[:-1]
+            for i in range(1, len(parts) + 1):
+                dirs.add(b"/".join(parts[:i]))
+        self.tracked_dirs = frozenset(dirs)
+        self.guards: list[Rule] = [GitDirRule(), SpecialFileRule()]
+        self.size_rule = SizeLimitRule(options.content_limit)
+        off = set(options.disabled_rules)
+        rules: list[Rule] = [
+            IgnoreRule(root, self.tracked, self.tracked_dirs),
+            gen.GitAttributesRule(Attributes(root)),
+            gen.BuildDirRule(root, self.tracked_dirs),
+            gen.BuildFileRule(),
+            self.size_rule,
+            gen.LockfileRule(),
+            gen.GeneratedNameRule(),
         ]
-        self.content_rules: list[ContentRule] = [BinaryRule()]
+        self.rules = [r for r in rules if r.name not in off or r is self.size_rule]
+        content: list[ContentRule] = [BinaryRule(), gen.ContentMarkerRule(), gen.ShapeRule()]
+        self.content_rules = [r for r in content if r.name not in off]
+        self.force_exclude = _patterns(options.force_exclude)
+        self.force_include = _patterns(options.force_include)
 
     def decide(self, cand: Candidate) -> Decision:
         """Phase 1: decide from the path and ``lstat`` only."""
+        for rule in self.guards:
+            if (decision := rule.decide(cand)) is not None:
+                return decision
+        forced = _forced(self.force_exclude, cand)
+        if forced is not None:
+            return skipped("force-exclude", "excluded by configuration", f"forceExclude: {forced}")
+        forced = _forced(self.force_include, cand)
+        if forced is not None:
+            if (decision := self.size_rule.decide(cand)) is not None:
+                return decision
+            return Decision(
+                outcome=Outcome.CAPTURED,
+                rule="force-include",
+                reason="included by configuration",
+                evidence=f"forceInclude: {forced}",
+            )
         for rule in self.rules:
             if (decision := rule.decide(cand)) is not None:
                 return decision
         return CAPTURED
 
-    def decide_content(self, cand: Candidate, prefix: bytes) -> Decision:
-        """Phase 2: decide from a bounded prefix of a regular file that passed phase 1."""
+    def decide_content(self, cand: Candidate, prefix: bytes, tail: bytes = b"") -> Decision:
+        """Phase 2: decide from a bounded prefix (and tail) of a file that passed phase 1."""
+        prefix = prefix[: self.options.sniff_bytes]
+        tail = tail or prefix[-512:]
         for rule in self.content_rules:
-            if (
-                decision := rule.decide_content(cand, prefix[: self.options.sniff_bytes])
-            ) is not None:
+            if (decision := rule.decide_content(cand, prefix, tail)) is not None:
                 return decision
         return CAPTURED
+
+    def decide_file(
+        self, cand: Candidate, first: bytes, read_tail: Callable[[], bytes]
+    ) -> Decision:
+        """Both phases for a regular file whose first bytes were read (forced paths skip 2)."""
+        decision = self.decide(cand)
+        if decision.outcome is not Outcome.CAPTURED or decision.rule == "force-include":
+            return decision
+        size = cand.st.st_size
+        tail = first[-512:] if size <= len(first) else read_tail()
+        return self.decide_content(cand, first, tail)
 
     def explain(self, rel: bytes) -> tuple[Decision, os.stat_result | None]:
         """Decide one path the way a snapshot walk would, including its ancestors.
@@ -403,11 +463,41 @@ class Policy:
             return self.decide(Candidate(rel=rel, st=fake)), None
         cand = Candidate(rel=rel, st=st)
         decision = self.decide(cand)
-        if decision.captured and cand.kind is Kind.FILE:
+        if decision.outcome is Outcome.CAPTURED and cand.kind is Kind.FILE:
             try:
-                with open(full, "rb") as fh:
+                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                with os.fdopen(fd, "rb") as fh:
                     prefix = fh.read(self.options.sniff_bytes)
+                    decision = self.decide_file(cand, prefix, lambda: _read_tail(fd, st.st_size))
             except OSError as exc:
                 return skipped("unreadable", f"cannot be read: {exc.strerror}"), st
-            decision = self.decide_content(cand, prefix)
         return decision, st
+
+
+TAIL_BYTES = 512
+
+
+def _read_tail(fd: int, size: int) -> bytes:
+    """The last bytes of an open file, read without moving its offset."""
+    start = max(0, size - TAIL_BYTES)
+    return os.pread(fd, TAIL_BYTES, start)
+
+
+def _patterns(lines: tuple[str, ...]) -> tuple[pathspec.GitIgnoreSpec, tuple[str, ...]] | None:
+    if not lines:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(list(lines)), lines
+
+
+def _forced(
+    patterns: tuple[pathspec.GitIgnoreSpec, tuple[str, ...]] | None, cand: Candidate
+) -> str | None:
+    """The configured pattern that matches ``cand``, if any."""
+    if patterns is None:
+        return None
+    spec, lines = patterns
+    text = os.fsdecode(cand.rel) + ("/" if cand.kind is Kind.DIR else "")
+    res = spec.check_file(text)
+    if res.include and res.index is not None:
+        return lines[res.index]
+    return None

@@ -16,12 +16,56 @@ MIB = 1024 * KIB
 
 def _positive(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{_camel(attribute.name)} must be a positive integer, got {value!r}")
 
 
 def _positive_float(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+        raise ValueError(f"{_camel(attribute.name)} must be a positive number, got {value!r}")
+
+
+DISABLEABLE_RULES = frozenset(
+    {
+        "ignore-file",
+        "gitattributes",
+        "build-dir",
+        "build-file",
+        "lockfile",
+        "generated-name",
+        "binary",
+        "content-marker",
+        "shape",
+        "snapshot-budget",
+        "new-files-budget",
+    }
+)
+"""Rules a user may switch off (``.git``, special files and the size limit always apply)."""
+
+CONFIG_FILE = ".snapd.toml"
+"""The per-worktree configuration file, at the worktree root (same keys as
+``initializationOptions``)."""
+
+
+def _to_tuple(value: Any) -> Any:
+    # Lists become tuples; anything else is left for the validator to refuse ("x" is not
+    # a list of patterns, even though tuple("x") would happily split it into characters).
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _patterns(_inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: object) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{_camel(attribute.name)} must be a list of non-empty pattern strings")
+
+
+def _rule_names(_inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: object) -> None:
+    _patterns(_inst, attribute, value)
+    assert isinstance(value, tuple)
+    unknown = sorted(set(value) - DISABLEABLE_RULES)
+    if unknown:
+        raise ValueError(
+            f"{_camel(attribute.name)}: unknown or not disableable rule(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(sorted(DISABLEABLE_RULES))}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -61,27 +105,74 @@ class Options:
     max_frame_bytes: int = attrs.field(default=16 * MIB, validator=_positive)
     """Largest accepted request body; a bigger ``Content-Length`` is refused without reading it."""
 
-    def with_wire(self, raw: Any) -> Options:
-        """Return a copy updated from an ``initializationOptions`` object.
+    snapshot_byte_budget: int = attrs.field(default=1024 * MIB, validator=_positive)
+    """Most bytes of new or changed content one snapshot reads (after the first snapshot);
+    files past it are recorded as skipped by rule ``snapshot-budget``."""
+
+    dir_new_file_budget: int = attrs.field(default=2000, validator=_positive)
+    """A directory that gained more new entries than this since the previous snapshot is
+    recorded as one skipped entry (rule ``new-files-budget``) with the count."""
+
+    force_include: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_tuple, validator=_patterns
+    )
+    """gitignore-syntax patterns always captured (overrides every rule but ``.git``, special
+    files and the size limit)."""
+
+    force_exclude: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_tuple, validator=_patterns
+    )
+    """gitignore-syntax patterns never captured (rule ``force-exclude``)."""
+
+    disabled_rules: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_tuple, validator=_rule_names
+    )
+    """Capture rules switched off by name (see ``snapd/explain``'s ``rule``)."""
+
+    def with_wire(self, raw: Any, source: str = "initializationOptions") -> Options:
+        """Return a copy updated from an options object with camelCase keys.
+
+        The object is ``initializationOptions`` or the config file's content.
 
         Raises:
             ValueError: ``raw`` is not an object, has an unknown key, or a bad value. The message
-                names the key.
+                names the source and the key.
         """
         if raw is None:
             return self
         if not isinstance(raw, dict):
-            raise ValueError("initializationOptions must be an object")
+            raise ValueError(f"{source} must be an object")
         by_wire = {_camel(f.name): f.name for f in attrs.fields(Options)}
         changes: dict[str, Any] = {}
         for key, value in raw.items():
             if key not in by_wire:
-                raise ValueError(f"initializationOptions.{key}: unknown option")
+                raise ValueError(f"{source}: unknown option {key!r}")
+            if isinstance(value, list):
+                value = tuple(value)
             changes[by_wire[key]] = value
         try:
             return attrs.evolve(self, **changes)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"initializationOptions: {exc}") from exc
+            raise ValueError(f"{source}: {exc}") from exc
+
+    def with_config_file(self, root: str) -> Options:
+        """Return a copy updated from ``<root>/.snapd.toml`` if it exists.
+
+        Raises:
+            ValueError: the file is not valid TOML or has unknown keys or bad values.
+        """
+        import os
+        import tomllib
+
+        path = os.path.join(root, CONFIG_FILE)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            return self
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{CONFIG_FILE}: {exc}") from exc
+        return self.with_wire(data, CONFIG_FILE)
 
 
 def _camel(name: str) -> str:

@@ -16,7 +16,7 @@ from typing import Final
 import attrs
 
 from snapd.paths import join, may_contain, under
-from snapd.snapshots import Skipped, State, iter_manifest
+from snapd.snapshots import EMPTY_BLOB, Skipped, State, iter_manifest
 from snapd.store import MODE_LINK, MODE_TREE, Entry, Store
 
 _AFTER_DIR: Final = b"0"  # the byte after "/": every path below "d" sorts before "d0"
@@ -29,6 +29,8 @@ class Side:
     mode: int
     oid: str | None = None
     skipped: Skipped | None = None
+    generated: Skipped | None = None
+    """The generated-file record of a captured side, if a rule marked it generated."""
 
     @property
     def captured(self) -> bool:
@@ -86,7 +88,39 @@ def iter_changes(
     """
     trees = _tree_changes(store, a.tree, b.tree, b"", prefixes, after)
     skipped = _manifest_changes(store, a.manifest, b.manifest, prefixes, after)
-    yield from _merge(trees, skipped)
+    merged = _merge(trees, skipped)
+    if a.generated == b.generated == EMPTY_BLOB:
+        yield from merged
+        return
+    old_gen = _Cursor(iter_manifest(store, a.generated))
+    new_gen = _Cursor(iter_manifest(store, b.generated))
+    for change in merged:
+        yield attrs.evolve(
+            change,
+            old=_annotate(change.old, old_gen.find(change.key)),
+            new=_annotate(change.new, new_gen.find(change.key)),
+        )
+
+
+class _Cursor:
+    """Walks a sorted manifest forward, finding records by sort key in ascending order."""
+
+    def __init__(self, records: Iterator[Skipped]) -> None:
+        self._records = records
+        self._current = next(records, None)
+
+    def find(self, key: bytes) -> Skipped | None:
+        while self._current is not None and self._current.path < key:
+            self._current = next(self._records, None)
+        if self._current is not None and self._current.path == key:
+            return self._current
+        return None
+
+
+def _annotate(side: Side | None, record: Skipped | None) -> Side | None:
+    if side is None or record is None or not side.captured:
+        return side
+    return attrs.evolve(side, generated=record)
 
 
 def _merge(xs: Iterator[Change], ys: Iterator[Change]) -> Iterator[Change]:

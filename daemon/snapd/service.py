@@ -28,7 +28,9 @@ from snapd.paths import from_wire, to_wire
 from snapd.snapshots import (
     EMPTY_BLOB,
     Cancelled,
+    Captured,
     Capturer,
+    Counts,
     Skipped,
     SnapshotInfo,
     StatCache,
@@ -38,7 +40,7 @@ from snapd.snapshots import (
     iter_manifest,
     read_snapshot,
 )
-from snapd.store import MODE_TREE, Entry, LockedError, MissingObject, Store, StoreError
+from snapd.store import MODE_TREE, LockedError, MissingObject, Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -97,13 +99,28 @@ class Service:
     # -- snapshot ------------------------------------------------------------------------------
 
     def _capture(
-        self, cancel: threading.Event | None = None, progress: ProgressFn | None = None
+        self,
+        parent: State | None,
+        cancel: threading.Event | None = None,
+        progress: ProgressFn | None = None,
     ) -> Capturer:
         policy = Policy(self.root_b, self.options)
         report = None
         if progress is not None:
             report = lambda n, path: progress(n, to_wire(path))  # noqa: E731
-        return Capturer(self.store, self.root_b, policy, self.cache, cancel=cancel, progress=report)
+        return Capturer(
+            self.store,
+            self.root_b,
+            policy,
+            self.cache,
+            parent=parent,
+            cancel=cancel,
+            progress=report,
+        )
+
+    def _head(self) -> SnapshotInfo | None:
+        head = self.store.head()
+        return read_snapshot(self.store, head) if head else None
 
     def snapshot(
         self,
@@ -119,15 +136,13 @@ class Service:
             snapshots.Cancelled: ``cancel`` was set; nothing was referenced.
         """
         with self.writer, map_errors():
-            capturer = self._capture(cancel, progress)
+            parent = self._head()
+            parent_id = parent.id if parent else None
+            capturer = self._capture(parent.state if parent else None, cancel, progress)
             state = capturer.capture()
             counts = capturer.counts
-            parent_id = self.store.head()
-            parent = read_snapshot(self.store, parent_id) if parent_id else None
             if parent is not None and parent.state == state and params.label is None:
-                return self._snapshot_result(
-                    parent, created=False, hashed=counts.hashed, rules=counts.rules
-                )
+                return self._snapshot_result(parent, created=False, counts=counts)
             if parent is None:
                 changed = counts.files + counts.skipped
             else:
@@ -148,15 +163,12 @@ class Service:
                 counts.hashed,
             )
             return self._snapshot_result(
-                read_snapshot(self.store, oid),
-                created=True,
-                hashed=counts.hashed,
-                rules=counts.rules,
+                read_snapshot(self.store, oid), created=True, counts=counts
             )
 
     @staticmethod
     def _snapshot_result(
-        snap: SnapshotInfo, *, created: bool, hashed: int, rules: dict[str, int]
+        snap: SnapshotInfo, *, created: bool, counts: Counts
     ) -> protocol.SnapshotResult:
         return protocol.SnapshotResult(
             id=snap.id,
@@ -167,8 +179,10 @@ class Service:
             skipped=snap.skipped,
             skipped_bytes=snap.skipped_bytes,
             changed=snap.changed,
-            hashed=hashed,
-            rules=dict(rules),
+            hashed=counts.hashed,
+            hashed_bytes=counts.hashed_bytes,
+            rules=dict(snap.rules),
+            generated=dict(snap.generated),
             parent=snap.parent,
             label=snap.label,
         )
@@ -204,6 +218,8 @@ class Service:
             changed=s.changed,
             parent=s.parent,
             label=s.label,
+            rules=dict(s.rules),
+            generated=dict(s.generated),
         )
 
     def status(self) -> protocol.StatusResult:
@@ -258,7 +274,8 @@ class Service:
 
     def _live_state(self) -> State:
         with self.writer:
-            return self._capture().capture()
+            head = self._head()
+            return self._capture(head.state if head else None).capture()
 
     def _sides(self, from_: str, to: str | None) -> tuple[State, State]:
         old = self.resolve(from_, "from").state
@@ -299,12 +316,12 @@ class Service:
         raw = pos.get(key)
         if (
             not isinstance(raw, list)
-            or len(raw) != 2
+            or len(raw) != 3
             or not all(isinstance(x, str) and len(x) == 40 for x in raw)
         ):
             raise errors.BadCursor("cursor is malformed", field="cursor")
-        state = State(raw[0], raw[1])
-        if not (self.store.contains(state.tree) and self.store.contains(state.manifest)):
+        state = State(raw[0], raw[1], raw[2])
+        if not all(self.store.contains(oid) for oid in raw):
             raise errors.BadCursor("cursor is stale: its capture is gone", field="cursor")
         return state
 
@@ -322,6 +339,7 @@ class Service:
             new_mode=new.mode if new else None,
         )
         fc.skipped = _skip_info(old, new)
+        fc.generated = _generated_info(old, new)
         if fc.skipped is None and ref.kind == "file":
             fc.binary = any(self._is_binary(s) for s in (old, new))
         return fc
@@ -361,6 +379,7 @@ class Service:
                     else self.lookup(self.resolve(params.to, "to").state, rel)
                 )
                 index = 0
+                gen = _generated_info(old, new)
             else:
                 pos = decode_cursor(params.cursor, protocol.SNAPD_HUNKS, query)
                 old, new = self._pinned_blob(pos, "a"), self._pinned_blob(pos, "b")
@@ -368,29 +387,37 @@ class Service:
                 if not isinstance(raw_index, int) or raw_index < 0:
                     raise errors.BadCursor("cursor is malformed", field="cursor")
                 index = raw_index
+                gen = (
+                    self._conv.structure(pos["g"], protocol.GeneratedInfo)
+                    if isinstance(pos.get("g"), dict)
+                    else None
+                )
             skip = _skip_info(old, new)
             if skip is not None:
                 return protocol.HunksResult(hunks=[], skipped=skip)
             old_oid = old.oid if old else None
             new_oid = new.oid if new else None
             if old_oid == new_oid:
-                return protocol.HunksResult(hunks=[])
+                return protocol.HunksResult(hunks=[], generated=gen)
             fd = self._file_diff(old_oid, new_oid, params.context)
         if fd.binary:
-            return protocol.HunksResult(hunks=[], binary=True)
+            return protocol.HunksResult(hunks=[], binary=True, generated=gen)
         if index > len(fd.hunks):
             raise errors.BadCursor("cursor is past the end of this diff", field="cursor")
         wire = (_wire_hunk(h) for h in fd.hunks[index:])
         page, rest = take_page(wire, limit=limit, max_bytes=max_bytes, size=self._size)
         cursor = None
         if rest is not None:
-            position = {"a": old_oid, "b": new_oid, "i": index + len(page)}
+            position: dict[str, Any] = {"a": old_oid, "b": new_oid, "i": index + len(page)}
+            if gen is not None:
+                position["g"] = self._conv.unstructure(gen)
             cursor = encode_cursor(protocol.SNAPD_HUNKS, query, position)
         return protocol.HunksResult(
             hunks=page,
             next_cursor=cursor,
             truncated=fd.truncated is not None,
             truncated_reason=fd.truncated,
+            generated=gen,
         )
 
     def _pinned_blob(self, pos: dict[str, Any], key: str) -> Side | None:
@@ -421,7 +448,17 @@ class Service:
             if entry is None:
                 break
             if depth == len(parts) - 1:
-                return None if entry.mode == MODE_TREE else Side(entry.mode, entry.id)
+                if entry.mode == MODE_TREE:
+                    return None
+                record = (
+                    next(
+                        (m for m in iter_manifest(self.store, state.generated) if m.path == rel),
+                        None,
+                    )
+                    if state.generated != EMPTY_BLOB
+                    else None
+                )
+                return Side(entry.mode, entry.id, generated=record)
             if entry.mode != MODE_TREE:
                 break
             tree = entry.id
@@ -445,7 +482,7 @@ class Service:
     def _live_side(self, rel: bytes) -> Side | None:
         """Capture one live path with the same policy a snapshot uses."""
         with self.writer:
-            capturer = self._capture()
+            capturer = self._capture(None)
             decision, st = capturer.policy.explain(rel)
             if st is None:
                 # Absent, or inside a skipped directory (then only existence is checked).
@@ -465,13 +502,15 @@ class Service:
             cand = Candidate(rel=rel, st=st)
             if cand.kind is Kind.DIR and decision.captured:
                 return None
-            result: Entry | Decision | None = decision
+            result: Captured | Decision | None = decision
             if decision.captured:
-                result = capturer.capture_one(cand)
+                result = capturer.capture_one(cand, decision)
         if result is None:
             return None
-        if isinstance(result, Entry):
-            return Side(result.mode, result.id)
+        if isinstance(result, Captured):
+            entry, final = result.entry, result.decision
+            record = _record(rel, cand, final) if final.generated else None
+            return Side(entry.mode, entry.id, generated=record)
         meta = Skipped(
             path=rel,
             kind=cand.kind.value,
@@ -536,7 +575,30 @@ def _skip_info(old: Side | None, new: Side | None) -> protocol.SkipInfo | None:
         if news
         else protocol.SkipSide.OLD
     )
-    return protocol.SkipInfo(reason=meta.reason, rule=meta.rule, side=side, evidence=meta.evidence)
+    return protocol.SkipInfo(
+        reason=meta.reason, rule=meta.rule, side=side, evidence=meta.evidence, count=meta.count
+    )
+
+
+def _generated_info(old: Side | None, new: Side | None) -> protocol.GeneratedInfo | None:
+    record = (new.generated if new else None) or (old.generated if old else None)
+    if record is None:
+        return None
+    return protocol.GeneratedInfo(rule=record.rule, reason=record.reason, evidence=record.evidence)
+
+
+def _record(rel: bytes, cand: Candidate, decision: Decision) -> Skipped:
+    st = cand.st
+    return Skipped(
+        path=rel,
+        kind=cand.kind.value,
+        size=st.st_size,
+        mode=st.st_mode,
+        mtime_ns=st.st_mtime_ns,
+        rule=decision.rule,
+        reason=decision.reason,
+        evidence=decision.evidence,
+    )
 
 
 def _wire_hunk(h: Any) -> protocol.Hunk:

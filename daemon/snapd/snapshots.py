@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 EMPTY_TREE: Final = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 EMPTY_BLOB: Final = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 MANIFEST_NAME: Final = b"skipped.jsonl"
+GENERATED_NAME: Final = b"generated.jsonl"
 
 RACY_NS: Final = 2_000_000_000
 """A file modified less than this long before it was hashed is re-hashed next time: its mtime
@@ -71,6 +72,8 @@ class Skipped:
     rule: str
     reason: str
     evidence: str | None = None
+    count: int | None = None
+    """Entries a skipped directory held, when a budget skipped it."""
 
     def to_line(self) -> bytes:
         """Serialise as one manifest line."""
@@ -85,6 +88,8 @@ class Skipped:
         }
         if self.evidence is not None:
             obj["evidence"] = self.evidence
+        if self.count is not None:
+            obj["count"] = self.count
         # ensure_ascii keeps lone surrogates (undecodable names) representable.
         return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
 
@@ -101,6 +106,7 @@ class Skipped:
             rule=obj["rule"],
             reason=obj["reason"],
             evidence=obj.get("evidence"),
+            count=obj.get("count"),
         )
 
     def same_content(self, other: Skipped) -> bool:
@@ -115,10 +121,15 @@ class Skipped:
 
 @attrs.frozen
 class State:
-    """A captured worktree state: the tree of captured content and the skipped manifest."""
+    """A captured worktree state.
+
+    The tree of captured content, and two manifests (sorted JSON lines): paths skipped
+    (metadata only) and captured paths a tool generated.
+    """
 
     tree: str
     manifest: str
+    generated: str = EMPTY_BLOB
 
 
 @attrs.define
@@ -130,14 +141,18 @@ class Counts:
     skipped: int = 0
     skipped_bytes: int = 0
     hashed: int = 0
+    hashed_bytes: int = 0
     rules: dict[str, int] = attrs.Factory(dict)
+    """Skipped paths by rule."""
+    generated: dict[str, int] = attrs.Factory(dict)
+    """Captured-but-generated files by rule."""
 
 
 @attrs.frozen
 class _CacheEntry:
     sig: tuple[int, int, int, int, int]
     oid: str
-    binary: bool
+    decision: Decision
     hashed_at_ns: int
 
 
@@ -164,9 +179,11 @@ class StatCache:
             return None
         return ent
 
-    def store(self, rel: bytes, st: os.stat_result, oid: str, binary: bool, at_ns: int) -> None:
-        """Remember a hashed file."""
-        self._entries[rel] = _CacheEntry(self.signature(st), oid, binary, at_ns)
+    def store(
+        self, rel: bytes, st: os.stat_result, oid: str, decision: Decision, at_ns: int
+    ) -> None:
+        """Remember a hashed file and its content decision."""
+        self._entries[rel] = _CacheEntry(self.signature(st), oid, decision, at_ns)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -175,8 +192,28 @@ class StatCache:
 ProgressFn = Callable[[int, bytes], None]
 
 
+class _OverBudget(Exception):
+    """A directory gained more new entries than the budget allows."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+@attrs.frozen
+class Captured:
+    """A stored file or symlink: its tree entry and the decision that captured it."""
+
+    entry: Entry
+    decision: Decision
+
+
 class Capturer:
-    """One walk of the worktree into the store (objects only; no ref is moved here)."""
+    """One walk of the worktree into the store (objects only; no ref is moved here).
+
+    With ``parent`` (the previous snapshot's state) the budgets apply: a directory that gained
+    more than ``dir_new_file_budget`` entries is skipped as one record, and reading stops at
+    ``snapshot_byte_budget`` bytes of new content. The first snapshot has no budgets.
+    """
 
     def __init__(
         self,
@@ -185,6 +222,7 @@ class Capturer:
         policy: Policy,
         cache: StatCache,
         *,
+        parent: State | None = None,
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
     ) -> None:
@@ -192,10 +230,18 @@ class Capturer:
         self.root = root
         self.policy = policy
         self.cache = cache
+        self.parent = parent
         self.cancel = cancel
         self.progress = progress
         self.counts = Counts()
         self._seen = 0
+        off = set(policy.options.disabled_rules)
+        self._dir_budget = None if "new-files-budget" in off else policy.options.dir_new_file_budget
+        self._byte_budget = (
+            None if "snapshot-budget" in off else policy.options.snapshot_byte_budget
+        )
+        self._skipped: IO[bytes] | None = None
+        self._generated: IO[bytes] | None = None
 
     def capture(self) -> State:
         """Walk the worktree and write its captured state.
@@ -204,47 +250,83 @@ class Capturer:
             Cancelled: ``cancel`` was set; nothing was referenced, so nothing is half-written.
             OSError: the root itself cannot be read.
         """
-        with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as manifest:
-            tree = self._directory(b"", manifest) or self.store.write_tree([])
-            size = manifest.tell()
-            manifest.seek(0)
-            manifest_id = self.store.write_blob_from(manifest, size)
-        return State(tree, manifest_id)
+        spool = tempfile.SpooledTemporaryFile
+        with spool(max_size=1 << 20) as skipped_fh, spool(max_size=1 << 20) as generated_fh:
+            self._skipped, self._generated = skipped_fh, generated_fh
+            parent_tree = self.parent.tree if self.parent is not None else None
+            tree = self._directory(b"", parent_tree) or self.store.write_tree([])
+            ids = []
+            for fh in (skipped_fh, generated_fh):
+                size = fh.tell()
+                fh.seek(0)
+                ids.append(self.store.write_blob_from(fh, size))
+        return State(tree, ids[0], ids[1])
 
     # -- walking -------------------------------------------------------------------------------
 
-    def _directory(self, rel: bytes, manifest: IO[bytes]) -> str | None:
+    def _directory(self, rel: bytes, parent_tree: str | None) -> str | None:
         full = os.path.join(self.root, rel) if rel else self.root
-        entries: list[Entry] = []
+        listing: list[tuple[Candidate, Decision]] = []
         for name, st in _sorted_entries(full):
+            cand = Candidate(rel=join(rel, name), st=st)
+            listing.append((cand, self.policy.decide(cand)))
+        parent_entries = (
+            {e.name: e for e in self.store.read_tree(parent_tree)} if parent_tree else {}
+        )
+        if rel and self.parent is not None and self._dir_budget is not None:
+            new = sum(
+                1
+                for cand, decision in listing
+                if decision.captured and cand.rel.rsplit(b"/", 1)[-1] not in parent_entries
+            )
+            if new > self._dir_budget:
+                raise _OverBudget(new)
+        entries: list[Entry] = []
+        for cand, decision in listing:
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled
-            child = join(rel, name)
             self._seen += 1
             if self.progress is not None and self._seen % 500 == 0:
-                self.progress(self._seen, child)
-            cand = Candidate(rel=child, st=st)
-            decision = self.policy.decide(cand)
+                self.progress(self._seen, cand.rel)
             if not decision.captured:
-                self._skip(cand, decision, manifest)
+                self._skip(cand, decision)
                 continue
-            kind = cand.kind
-            if kind is Kind.DIR:
+            name = cand.rel.rsplit(b"/", 1)[-1]
+            if cand.kind is Kind.DIR:
+                before = parent_entries.get(name)
                 try:
-                    sub = self._directory(child, manifest)
+                    sub = self._directory(
+                        cand.rel, before.id if before and before.is_tree else None
+                    )
+                except _OverBudget as over:
+                    budget = f"{over.count} new entries since the last snapshot"
+                    self._skip(
+                        cand,
+                        capture.skipped(
+                            "new-files-budget",
+                            "a directory that suddenly gained many files (likely generated)",
+                            f"{budget} > budget {self._dir_budget}",
+                        ),
+                        count=over.count,
+                    )
+                    continue
                 except PermissionError as exc:
-                    self._skip(cand, _unreadable(exc), manifest)
+                    self._skip(cand, _unreadable(exc))
                     continue
                 except FileNotFoundError:
                     continue  # removed while we walked: it is simply not in this snapshot
                 if sub is not None:
                     entries.append(Entry(name, MODE_TREE, sub))
-            else:
-                result = self.capture_one(cand)
-                if isinstance(result, Decision):
-                    self._skip(cand, result, manifest)
-                elif result is not None:
-                    entries.append(result)
+                continue
+            result = self.capture_one(cand, decision)
+            if isinstance(result, Decision):
+                self._skip(cand, result)
+            elif result is not None:
+                entries.append(result.entry)
+                if result.decision.generated:
+                    self._record(self._generated, cand, result.decision)
+                    rule = result.decision.rule
+                    self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
         if not entries:
             return None
         return self.store.write_tree(entries)
@@ -253,32 +335,39 @@ class Capturer:
         self.counts.files += 1
         self.counts.bytes += size
 
-    def _skip(self, cand: Candidate, decision: Decision, manifest: IO[bytes]) -> None:
-        if not decision.record:
+    def _record(
+        self, fh: IO[bytes] | None, cand: Candidate, decision: Decision, count: int | None = None
+    ) -> None:
+        if fh is None:
             return
         st = cand.st
-        size = st.st_size if cand.kind is not Kind.DIR else 0
-        self.counts.skipped += 1
-        self.counts.skipped_bytes += size
-        self.counts.rules[decision.rule] = self.counts.rules.get(decision.rule, 0) + 1
         meta = Skipped(
             path=cand.rel,
             kind=cand.kind.value,
-            size=size,
+            size=st.st_size if cand.kind is not Kind.DIR else 0,
             mode=st.st_mode,
             mtime_ns=st.st_mtime_ns,
             rule=decision.rule,
             reason=decision.reason,
             evidence=decision.evidence,
+            count=count,
         )
-        manifest.write(meta.to_line())
+        fh.write(meta.to_line())
 
-    def capture_one(self, cand: Candidate) -> Entry | Decision | None:
-        """Store one captured symlink or regular file (``cand`` passed phase 1).
+    def _skip(self, cand: Candidate, decision: Decision, count: int | None = None) -> None:
+        if not decision.record:
+            return
+        self.counts.skipped += 1
+        self.counts.skipped_bytes += cand.st.st_size if cand.kind is not Kind.DIR else 0
+        self.counts.rules[decision.rule] = self.counts.rules.get(decision.rule, 0) + 1
+        self._record(self._skipped, cand, decision, count)
+
+    def capture_one(self, cand: Candidate, decision: Decision) -> Captured | Decision | None:
+        """Store one symlink or regular file that phase 1 (``decision``) did not skip.
 
         Returns:
-            Its tree entry, a skip decision (unreadable, content rule, unstable), or None when
-            it vanished.
+            What was stored and the final decision, a skip decision (unreadable, content rule,
+            budget, unstable), or None when the file vanished.
         """
         name = cand.rel.rsplit(b"/", 1)[-1]
         if cand.kind is Kind.SYMLINK:
@@ -289,15 +378,25 @@ class Capturer:
             except OSError as exc:
                 return _unreadable(exc)
             self._count(len(target))
-            return Entry(name, MODE_LINK, self.store.write_blob(target))
+            return Captured(Entry(name, MODE_LINK, self.store.write_blob(target)), decision)
         return self._file(cand, name)
 
-    def _file(self, cand: Candidate, name: bytes) -> Entry | Decision | None:
+    def _file(self, cand: Candidate, name: bytes) -> Captured | Decision | None:
         mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
         cached = self.cache.lookup(cand.rel, cand.st)
         if cached is not None:
             self._count(cand.st.st_size)
-            return Entry(name, mode, cached.oid)
+            return Captured(Entry(name, mode, cached.oid), cached.decision)
+        if (
+            self.parent is not None
+            and self._byte_budget is not None
+            and self.counts.hashed_bytes + cand.st.st_size > self._byte_budget
+        ):
+            return capture.skipped(
+                "snapshot-budget",
+                "this snapshot already read its byte budget of new content",
+                f"{self.counts.hashed_bytes} bytes read, budget {self._byte_budget}",
+            )
         full = os.path.join(self.root, cand.rel)
         for _attempt in range(READ_RETRIES):
             try:
@@ -312,18 +411,21 @@ class Capturer:
                 continue  # changed while read: try again
             if isinstance(result, Decision):
                 return result
-            oid, st, binary = result
+            oid, st, decision = result
             self.counts.hashed += 1
-            self.cache.store(cand.rel, st, oid, binary, time.time_ns())
+            self.counts.hashed_bytes += st.st_size
+            self.cache.store(cand.rel, st, oid, decision, time.time_ns())
             self._count(st.st_size)
-            return Entry(name, MODE_EXEC if st.st_mode & 0o111 else MODE_FILE, oid)
+            return Captured(
+                Entry(name, MODE_EXEC if st.st_mode & 0o111 else MODE_FILE, oid), decision
+            )
         return capture.skipped(
             "unstable", "kept changing while it was read", f"{READ_RETRIES} tries"
         )
 
     def _read_file(
         self, full: bytes, cand: Candidate
-    ) -> tuple[str, os.stat_result, bool] | Decision | None:
+    ) -> tuple[str, os.stat_result, Decision] | Decision | None:
         """Stream one file into a blob; None if it changed while being read."""
         fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb", buffering=0) as fh:
@@ -331,11 +433,9 @@ class Capturer:
             if not stat.S_ISREG(st.st_mode):
                 return None
             cand = Candidate(rel=cand.rel, st=st)
-            again = self.policy.decide(cand)  # size may have grown since lstat
-            if not again.captured:
-                return again
             first = fh.read(min(CHUNK, max(st.st_size, 1)))
-            decision = self.policy.decide_content(cand, first)
+            # Phase 1 again on the fstat (the size may have grown since lstat), then phase 2.
+            decision = self.policy.decide_file(cand, first, lambda: _pread_tail(fd, st.st_size))
             if not decision.captured:
                 return decision
             writer = self.store.blob_writer(st.st_size)
@@ -354,7 +454,11 @@ class Capturer:
             except BaseException:
                 writer.abort()
                 raise
-            return oid, st, decision.binary
+            return oid, st, decision
+
+
+def _pread_tail(fd: int, size: int) -> bytes:
+    return os.pread(fd, 512, max(0, size - 512))
 
 
 def _unreadable(exc: OSError) -> Decision:
@@ -393,6 +497,10 @@ class SnapshotInfo:
     skipped_bytes: int
     changed: int
     state: State
+    rules: dict[str, int] = attrs.Factory(dict)
+    """Skipped paths by rule."""
+    generated: dict[str, int] = attrs.Factory(dict)
+    """Generated (captured) files by rule."""
     is_snapshot: bool = True
     """False for a commit that is not a snapshot (e.g. a manifest commit)."""
 
@@ -410,11 +518,18 @@ def commit_snapshot(
     changed: int,
 ) -> str:
     """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
-    meta_tree = store.write_tree([Entry(MANIFEST_NAME, MODE_FILE, state.manifest)])
-    meta = store.write_commit(meta_tree, [], "snapd skipped-file manifest\n")
+    meta_tree = store.write_tree(
+        [
+            Entry(MANIFEST_NAME, MODE_FILE, state.manifest),
+            Entry(GENERATED_NAME, MODE_FILE, state.generated),
+        ]
+    )
+    meta = store.write_commit(meta_tree, [], "snapd manifests: skipped and generated files\n")
     values = (counts.files, counts.bytes, counts.skipped, counts.skipped_bytes, changed)
     lines = [label or "snapshot", ""]
     lines += [f"Snapd-{name}: {value}" for name, value in zip(TRAILERS, values, strict=True)]
+    lines.append("Snapd-Rules: " + json.dumps(counts.rules, sort_keys=True))
+    lines.append("Snapd-Generated: " + json.dumps(counts.generated, sort_keys=True))
     if label is not None:
         lines.append("Snapd-Label: " + json.dumps(label))
     # The first snapshot's only parent is its manifest commit; later ones have two parents.
@@ -426,7 +541,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
     """Read a snapshot commit written by :func:`commit_snapshot`.
 
     Raises:
-        store.MissingObject: not a snapshot commit.
+        store.MissingObject: no such commit.
     """
     info = store.read_commit(oid)
     if not info.parents or "\nSnapd-Files: " not in info.message:
@@ -445,10 +560,10 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         )
     meta = info.parents[-1]
     parent = info.parents[0] if len(info.parents) == 2 else None
-    meta_entries = store.read_tree(store.read_commit(meta).tree)
-    manifest = next((e.id for e in meta_entries if e.name == MANIFEST_NAME), EMPTY_BLOB)
+    meta_entries = {e.name: e.id for e in store.read_tree(store.read_commit(meta).tree)}
     fields: dict[str, int] = {}
     label: str | None = None
+    maps: dict[str, dict[str, int]] = {"Rules": {}, "Generated": {}}
     for line in info.message.splitlines():
         key, sep, value = line.partition(": ")
         if not sep or not key.startswith("Snapd-"):
@@ -456,6 +571,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         name = key[len("Snapd-") :]
         if name == "Label":
             label = json.loads(value)
+        elif name in maps:
+            maps[name] = {str(k): int(v) for k, v in json.loads(value).items()}
         elif name in TRAILERS and value.isdigit():
             fields[name] = int(value)
     return SnapshotInfo(
@@ -468,7 +585,13 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         skipped=fields.get("Skipped", 0),
         skipped_bytes=fields.get("Skipped-Bytes", 0),
         changed=fields.get("Changed", 0),
-        state=State(info.tree, manifest),
+        state=State(
+            info.tree,
+            meta_entries.get(MANIFEST_NAME, EMPTY_BLOB),
+            meta_entries.get(GENERATED_NAME, EMPTY_BLOB),
+        ),
+        rules=maps["Rules"],
+        generated=maps["Generated"],
     )
 
 
