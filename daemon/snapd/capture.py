@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -407,6 +408,21 @@ class Policy:
                 return decision
         return CAPTURED
 
+    def forced_below(self, directory: bytes) -> bool:
+        """True if a ``forceInclude`` pattern names something inside ``directory``.
+
+        A skipped directory is then still entered, for the forced paths only. Only patterns
+        with a literal directory part count: ``*.keep`` alone never opens ``node_modules/``.
+        """
+        if self.force_include is None:
+            return False
+        prefix = os.fsdecode(directory) + "/"
+        for pattern in self.force_include[1]:
+            literal = re.split(r"[*?\[]", pattern.lstrip("/"), maxsplit=1)[0]
+            if literal.startswith(prefix) or (literal and prefix.startswith(literal + "/")):
+                return True
+        return False
+
     def decide_content(self, cand: Candidate, prefix: bytes, tail: bytes = b"") -> Decision:
         """Phase 2: decide from a bounded prefix (and tail) of a file that passed phase 1."""
         prefix = prefix[: self.options.sniff_bytes]
@@ -436,6 +452,7 @@ class Policy:
         """
         parts = rel.split(b"/") if rel else []
         fake = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+        forced = _forced(self.force_include, Candidate(rel=rel, st=fake)) is not None
         for i in range(1, len(parts)):
             ancestor = b"/".join(parts[:i])
             try:
@@ -447,7 +464,7 @@ class Policy:
                 # does not exist inside the worktree (symlinked directories are never followed).
                 return self.decide(Candidate(rel=rel, st=fake)), None
             decision = self.decide(Candidate(rel=ancestor, st=st))
-            if not decision.captured:
+            if not decision.captured and not (forced and self.forced_below(ancestor)):
                 return (
                     skipped(
                         decision.rule,

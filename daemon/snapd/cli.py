@@ -13,7 +13,7 @@ import os
 import sys
 
 from snapd import __version__
-from snapd.config import MIB, Options
+from snapd.config import MIB
 
 CLIENT_COMMANDS = frozenset({"snapshot", "log", "status", "diff", "hunks", "show", "explain"})
 """Subcommands served by the client package (they start a daemon of their own)."""
@@ -77,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.stdio:
         parser().error("nothing to do: pass --stdio to serve, or a client command (snapd --help)")
     setup_logging(args.verbose, args.log_file)
-    options = Options()
+    overrides: dict[str, object] = {}
     if args.content_limit is not None:
-        options = Options(content_limit=max(1, int(args.content_limit * MIB)))
+        overrides["contentLimit"] = max(1, int(args.content_limit * MIB))
     from snapd.server import build_server, serve
 
-    server = build_server(root=args.root, store=args.store, data_home=_data_home(), options=options)
+    server = build_server(
+        root=args.root, store=args.store, data_home=_data_home(), overrides=overrides
+    )
     return serve(server)

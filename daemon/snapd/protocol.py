@@ -11,6 +11,8 @@ Paths on the wire are ``str``: see :mod:`snapd.paths` for the encoding of non-UT
 from __future__ import annotations
 
 import enum
+import types
+import typing
 from typing import Any, Final, Literal
 
 import attrs
@@ -700,33 +702,73 @@ def wire_name(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def _strict(kind: type) -> Any:
-    def hook(value: Any, _type: Any) -> Any:
-        # cattrs would coerce "5" to 5 and 1 to True; a wrong JSON type is a client bug.
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"expected an integer, got {type(value).__name__}")
-        if kind is bool and not isinstance(value, bool):
-            raise TypeError(f"expected a boolean, got {type(value).__name__}")
-        if kind is str and not isinstance(value, str):
-            raise TypeError(f"expected a string, got {type(value).__name__}")
-        return value
-
-    return hook
+_SCALARS: Final = (int, str, bool, float)
 
 
-def _is_exactly(kind: type) -> Any:
-    def check(t: Any) -> bool:
-        return t is kind
+def _accepts(value: Any, kinds: tuple[type, ...]) -> bool:
+    """Strict JSON typing: a bool is not an int, an int is not a str, 1.5 is not an int."""
+    for kind in kinds:
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return True
+        if kind in (str, bool) and isinstance(value, kind):
+            return True
+    return False
 
-    return check
+
+def _field_hook(tp: Any) -> Any:
+    """A strict structure hook for scalar, optional-scalar and list-of-str fields, else None.
+
+    cattrs would coerce ``"5"`` to 5, ``true`` to 1 and ``5`` to ``"5"``; for a wire protocol a
+    wrong JSON type is a client bug that deserves -32602 naming the field.
+    """
+    args = (
+        typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    )
+    optional = type(None) in args
+    rest = tuple(a for a in args if a is not type(None))
+    if all(a in _SCALARS for a in rest):
+        names = " or ".join(a.__name__ for a in rest)
+
+        def scalar(value: Any, _t: Any) -> Any:
+            if value is None and optional:
+                return None
+            if not _accepts(value, rest):
+                raise TypeError(f"expected {names}, got {_json_type(value)}")
+            return value
+
+        return scalar
+    if len(rest) == 1 and typing.get_origin(rest[0]) is list and typing.get_args(rest[0]) == (str,):
+
+        def str_list(value: Any, _t: Any) -> Any:
+            if value is None and optional:
+                return None
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"expected an array of strings, got {_json_type(value)}")
+            return list(value)
+
+        return str_list
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
 
 
 def converter() -> cattrs.Converter:
     """A cattrs converter for LSP (lsprotocol) and snapd types, with strict scalars."""
     conv = lsp_converters.get_converter()
-    for kind in (int, bool, str):
-        # Exact-type predicates: a singledispatch hook for str would also catch StrEnum types.
-        conv.register_structure_hook_func(_is_exactly(kind), _strict(kind))
 
     def is_ours(cls: type) -> bool:
         return attrs.has(cls) and cls.__module__ == __name__
@@ -739,7 +781,11 @@ def converter() -> cattrs.Converter:
         return make_dict_unstructure_fn(cls, conv, **fields)  # type: ignore[arg-type]
 
     def structure(cls: type) -> Any:
-        fields = {a.name: override(rename=wire_name(a.name)) for a in attrs.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        fields = {
+            a.name: override(rename=wire_name(a.name), struct_hook=_field_hook(hints[a.name]))
+            for a in attrs.fields(cls)
+        }
         return make_dict_structure_fn(cls, conv, **fields)  # type: ignore[arg-type]
 
     conv.register_unstructure_hook_func(

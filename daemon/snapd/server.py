@@ -112,7 +112,12 @@ class SnapdServer(LanguageServer):
     """The snapd language server: one worktree, one store, one :class:`Service`."""
 
     def __init__(
-        self, *, root: str | None, store: str | None, data_home: str, options: Options
+        self,
+        *,
+        root: str | None,
+        store: str | None,
+        data_home: str,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             "snapd", __version__, protocol_cls=SnapdProtocol, converter_factory=protocol.converter
@@ -120,7 +125,8 @@ class SnapdServer(LanguageServer):
         self.cli_root = root
         self.cli_store = store
         self.data_home = data_home
-        self.options = options
+        self.overrides = overrides or {}
+        self.options = Options().with_wire(self.overrides, "command line")
         self.service: Service | None = None
         self.exit_code = 0
 
@@ -144,7 +150,13 @@ class SnapdServer(LanguageServer):
                 "no worktree: start snapd with --root or send rootUri/workspaceFolders"
             )
         try:
-            options = self.options.with_wire(params.initialization_options)
+            # Precedence: defaults < .snapd.toml < initializationOptions < command line.
+            options = (
+                Options()
+                .with_config_file(root)
+                .with_wire(params.initialization_options)
+                .with_wire(self.overrides, "command line")
+            )
         except ValueError as exc:
             raise errors.InvalidParams(str(exc), field="initializationOptions") from exc
         store = self.cli_store or default_store_path(self.data_home, root)
@@ -353,10 +365,18 @@ class FrameReader:
 
 
 def build_server(
-    *, root: str | None, store: str | None, data_home: str, options: Options
+    *,
+    root: str | None,
+    store: str | None,
+    data_home: str,
+    overrides: dict[str, Any] | None = None,
 ) -> SnapdServer:
-    """Create the server and register every handler."""
-    server = SnapdServer(root=root, store=store, data_home=data_home, options=options)
+    """Create the server and register every handler.
+
+    ``overrides`` are options given on the command line (camelCase names); they win over the
+    config file and ``initializationOptions``.
+    """
+    server = SnapdServer(root=root, store=store, data_home=data_home, overrides=overrides)
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: SnapdServer, params: lsp.InitializeParams) -> None:

@@ -264,12 +264,20 @@ class Capturer:
 
     # -- walking -------------------------------------------------------------------------------
 
-    def _directory(self, rel: bytes, parent_tree: str | None) -> str | None:
+    def _directory(
+        self, rel: bytes, parent_tree: str | None, *, forced_only: bool = False
+    ) -> str | None:
+        """Capture one directory; ``forced_only`` inside a skipped one (``forceInclude``)."""
         full = os.path.join(self.root, rel) if rel else self.root
         listing: list[tuple[Candidate, Decision]] = []
         for name, st in _sorted_entries(full):
             cand = Candidate(rel=join(rel, name), st=st)
-            listing.append((cand, self.policy.decide(cand)))
+            decision = self.policy.decide(cand)
+            if forced_only and decision.rule != "force-include":
+                if cand.kind is not Kind.DIR or not self.policy.forced_below(cand.rel):
+                    continue  # covered by the skipped ancestor's record
+                decision = capture.skipped("force-include", "not forced", record=False)
+            listing.append((cand, decision))
         parent_entries = (
             {e.name: e for e in self.store.read_tree(parent_tree)} if parent_tree else {}
         )
@@ -288,10 +296,19 @@ class Capturer:
             self._seen += 1
             if self.progress is not None and self._seen % 500 == 0:
                 self.progress(self._seen, cand.rel)
+            name = cand.rel.rsplit(b"/", 1)[-1]
             if not decision.captured:
                 self._skip(cand, decision)
+                if cand.kind is Kind.DIR and self.policy.forced_below(cand.rel):
+                    before = parent_entries.get(name)
+                    sub = self._directory(
+                        cand.rel,
+                        before.id if before and before.is_tree else None,
+                        forced_only=True,
+                    )
+                    if sub is not None:
+                        entries.append(Entry(name, MODE_TREE, sub))
                 continue
-            name = cand.rel.rsplit(b"/", 1)[-1]
             if cand.kind is Kind.DIR:
                 before = parent_entries.get(name)
                 try:

@@ -82,6 +82,18 @@ async def test_errors_are_clear_and_the_daemon_keeps_serving(
         assert info.value.field == "from"
         with pytest.raises(InvalidParams):
             await client.request("snapd/diff", {"from": snap.id, "limit": 0})
+        # JSON types are strict: no "1" -> 1, true -> 1, 1.5 -> 1, 5 -> "5", "x" -> ["x"].
+        for method, params, field in [
+            ("snapd/diff", {"from": snap.id, "limit": "1"}, "limit"),
+            ("snapd/diff", {"from": snap.id, "limit": True}, "limit"),
+            ("snapd/hunks", {"from": snap.id, "path": "a", "context": 2.5}, "context"),
+            ("snapd/snapshot", {"label": 5}, "label"),
+            ("snapd/diff", {"from": snap.id, "paths": "src"}, "paths"),
+            ("snapd/diff", {"from": 5}, "from"),
+        ]:
+            with pytest.raises(InvalidParams) as info:
+                await client.request(method, params)
+            assert info.value.field == field, (method, params)
         with pytest.raises(UnknownSnapshot):
             await client.diff("0123456789abcdef0123456789abcdef01234567")
         with pytest.raises(UnknownSnapshot):

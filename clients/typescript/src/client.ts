@@ -1,0 +1,321 @@
+import { spawn as spawnProcess, type ChildProcess } from "node:child_process";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  CancellationToken,
+  createMessageConnection,
+  ProgressType,
+  ResponseError,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type Disposable,
+  type MessageConnection,
+} from "vscode-jsonrpc/node";
+
+import { SnapdConnectionError, SnapdError } from "./errors";
+import {
+  LifecycleMethods,
+  Methods,
+  type DiffParams,
+  type DiffResult,
+  type ErrorData,
+  type ExplainParams,
+  type ExplainResult,
+  type FileChange,
+  type Hunk,
+  type HunksParams,
+  type HunksResult,
+  type InitializationOptions,
+  type InitializeParams,
+  type InitializeResult,
+  type ProgressToken,
+  type SnapshotParams,
+  type SnapshotResult,
+  type SnapshotsParams,
+  type SnapshotsResult,
+  type SnapshotSummary,
+  type StatusResult,
+  type WorkDoneProgress,
+} from "./types";
+
+/** Options of {@link SnapdClient.spawn}. */
+export interface SpawnOptions {
+  /** The worktree (passed as `--root` and as `initialize`'s `rootUri`). */
+  root: string;
+  /** The sidecar store directory (`--store`); default: the daemon's per-worktree default. */
+  store?: string;
+  /** Log file (`--log-file`); the daemon's stderr is discarded unless `stderr` says otherwise. */
+  logFile: string;
+  /** Python interpreter; default `$SNAPD_PYTHON`, else `python3`. */
+  python?: string;
+  /** Extra daemon arguments appended to the default command (e.g. `["-v"]`). */
+  args?: string[];
+  /**
+   * The full command line (argv) to run instead of `python -m snapd --stdio --root ... `.
+   * It must start a daemon speaking the protocol on stdin/stdout. `args` is still appended.
+   */
+  command?: string[];
+  /** `initializationOptions` sent with `initialize`. */
+  initializationOptions?: InitializationOptions;
+  /** Environment of the daemon process (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Working directory of the daemon process. */
+  cwd?: string;
+  /** What to do with the daemon's stderr (default `ignore`). */
+  stderr?: "ignore" | "inherit";
+}
+
+/** Options of {@link SnapdClient.close}. */
+export interface CloseOptions {
+  /** Milliseconds to wait for the process to exit after `exit` before killing it (default 5000). */
+  timeoutMs?: number;
+}
+
+/** Paged params without the cursor: the iterators manage it. */
+export type IterParams<P> = Omit<P, "cursor">;
+
+/** The command line {@link SnapdClient.spawn} runs by default. */
+export function defaultCommand(opts: Pick<SpawnOptions, "root" | "store" | "logFile" | "python">): string[] {
+  const python = opts.python ?? process.env.SNAPD_PYTHON ?? "python3";
+  const argv = [python, "-m", "snapd", "--stdio", "--root", opts.root];
+  if (opts.store !== undefined) argv.push("--store", opts.store);
+  argv.push("--log-file", opts.logFile);
+  return argv;
+}
+
+function toSnapdError(err: unknown, method: string): unknown {
+  if (err instanceof SnapdError) return err;
+  if (err instanceof ResponseError) {
+    const data = err.data !== null && typeof err.data === "object" ? (err.data as ErrorData) : undefined;
+    return new SnapdError(err.code, err.message, data, method);
+  }
+  return err;
+}
+
+/**
+ * A connection to one snapd daemon over JSON-RPC/LSP framing.
+ *
+ * Use {@link SnapdClient.spawn} to start a daemon and complete the handshake, or construct one
+ * around an existing {@link MessageConnection} and call {@link initialize} yourself.
+ */
+export class SnapdClient {
+  private initResult: InitializeResult | undefined;
+  private closed = false;
+  private readonly exitPromise: Promise<number | null>;
+
+  constructor(
+    /** The underlying vscode-jsonrpc connection (already listening or not: see `listen`). */
+    readonly connection: MessageConnection,
+    /** The daemon process, when this client spawned it. */
+    readonly process?: ChildProcess,
+  ) {
+    const proc = process;
+    this.exitPromise =
+      proc === undefined
+        ? Promise.resolve(null)
+        : new Promise<number | null>((resolve) => {
+            if (proc.exitCode !== null || proc.signalCode !== null) {
+              resolve(proc.exitCode);
+              return;
+            }
+            proc.once("exit", (code) => resolve(code));
+            proc.once("error", () => resolve(proc.exitCode));
+          });
+    connection.listen();
+  }
+
+  /** Spawn `snapd --stdio`, send `initialize` and `initialized`, and return the ready client. */
+  static async spawn(opts: SpawnOptions): Promise<SnapdClient> {
+    const argv = [...(opts.command ?? defaultCommand(opts)), ...(opts.args ?? [])];
+    const [cmd, ...args] = argv;
+    if (cmd === undefined) throw new TypeError("empty daemon command");
+    const proc = spawnProcess(cmd, args, {
+      stdio: ["pipe", "pipe", opts.stderr ?? "ignore"],
+      env: opts.env,
+      cwd: opts.cwd,
+    });
+    const spawnFailed = new Promise<never>((_, reject) => {
+      proc.once("error", (err) => reject(new SnapdConnectionError(`cannot start ${cmd}: ${err.message}`)));
+      proc.once("exit", (code, signal) =>
+        reject(new SnapdConnectionError(`snapd exited during initialize (code ${code}, signal ${signal})`)),
+      );
+    });
+    spawnFailed.catch(() => undefined); // only observed through the race below
+    const connection = createMessageConnection(
+      new StreamMessageReader(proc.stdout!),
+      new StreamMessageWriter(proc.stdin!),
+    );
+    // Writes to a dead daemon must not crash the host process.
+    proc.stdin!.on("error", () => undefined);
+    const client = new SnapdClient(connection, proc);
+    try {
+      await Promise.race([
+        client.initialize({
+          processId: globalThis.process.pid,
+          rootUri: pathToFileURL(path.resolve(opts.root)).href,
+          capabilities: {},
+          ...(opts.initializationOptions !== undefined
+            ? { initializationOptions: opts.initializationOptions }
+            : {}),
+          clientInfo: { name: "@snapd/client" },
+        }),
+        spawnFailed,
+      ]);
+    } catch (err) {
+      client.closed = true;
+      connection.dispose();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill();
+      await client.exitPromise;
+      throw err;
+    }
+    return client;
+  }
+
+  // -- lifecycle ----------------------------------------------------------------------------------
+
+  /** Send `initialize` then the `initialized` notification; returns the initialize result. */
+  async initialize(params: InitializeParams): Promise<InitializeResult> {
+    const result = await this.request<InitializeResult>(LifecycleMethods.initialize, params);
+    this.initResult = result;
+    await this.connection.sendNotification(LifecycleMethods.initialized, {});
+    return result;
+  }
+
+  /** The `initialize` result (undefined before the handshake). */
+  get initializeResult(): InitializeResult | undefined {
+    return this.initResult;
+  }
+
+  /** `capabilities.experimental.snapd.protocolVersion` from `initialize`. */
+  get protocolVersion(): string | undefined {
+    return this.initResult?.capabilities.experimental?.snapd?.protocolVersion;
+  }
+
+  /** `capabilities.experimental.snapd.methods` from `initialize`. */
+  get methods(): string[] {
+    return this.initResult?.capabilities.experimental?.snapd?.methods ?? [];
+  }
+
+  /**
+   * `shutdown`, then `exit`, then wait for the daemon process to exit (killing it after
+   * `timeoutMs`). Returns the process exit code (null without a process or when killed).
+   * Safe to call more than once.
+   */
+  async close(opts: CloseOptions = {}): Promise<number | null> {
+    if (this.closed) return this.exitPromise;
+    this.closed = true;
+    const proc = this.process;
+    const alive = proc !== undefined && proc.exitCode === null && proc.signalCode === null;
+    try {
+      if (alive || proc === undefined) {
+        await this.request(LifecycleMethods.shutdown);
+        await this.connection.sendNotification(LifecycleMethods.exit);
+      }
+    } finally {
+      if (proc !== undefined) {
+        proc.stdin?.end();
+        const timeoutMs = opts.timeoutMs ?? 5000;
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), timeoutMs);
+        });
+        const outcome = await Promise.race([this.exitPromise, timedOut]);
+        clearTimeout(timer);
+        if (outcome === "timeout") {
+          proc.kill("SIGKILL");
+          await this.exitPromise;
+        }
+      }
+      this.connection.dispose();
+    }
+    return this.exitPromise;
+  }
+
+  /** Resolves with the daemon's exit code when its process exits. */
+  get exited(): Promise<number | null> {
+    return this.exitPromise;
+  }
+
+  // -- plumbing -----------------------------------------------------------------------------------
+
+  /** Send any request; daemon errors reject with {@link SnapdError}. */
+  async request<R>(method: string, params?: object, token?: CancellationToken): Promise<R> {
+    try {
+      // Pass only what is given: vscode-jsonrpc would send a trailing `undefined` as `null`.
+      const args: unknown[] = params === undefined ? [] : [params];
+      if (token !== undefined) args.push(token);
+      return await this.connection.sendRequest<R>(method, ...args);
+    } catch (err) {
+      throw toSnapdError(err, method);
+    }
+  }
+
+  /** Listen to `$/progress` for `token` (e.g. the `workDoneToken` of `snapshot`). */
+  onProgress(token: ProgressToken, cb: (value: WorkDoneProgress) => void): Disposable {
+    return this.connection.onProgress(new ProgressType<WorkDoneProgress>(), token, cb);
+  }
+
+  // -- snapd/* ------------------------------------------------------------------------------------
+
+  /** `snapd/snapshot`: capture the worktree now. */
+  snapshot(params: SnapshotParams = {}, token?: CancellationToken): Promise<SnapshotResult> {
+    return this.request(Methods.snapshot, params, token);
+  }
+
+  /** `snapd/snapshots`: one page of snapshots, newest first. */
+  snapshots(params: SnapshotsParams = {}, token?: CancellationToken): Promise<SnapshotsResult> {
+    return this.request(Methods.snapshots, params, token);
+  }
+
+  /** `snapd/status`: the daemon's state. */
+  status(token?: CancellationToken): Promise<StatusResult> {
+    return this.request(Methods.status, {}, token);
+  }
+
+  /** `snapd/diff`: one page of changed files. */
+  diff(params: DiffParams, token?: CancellationToken): Promise<DiffResult> {
+    return this.request(Methods.diff, params, token);
+  }
+
+  /** `snapd/hunks`: one page of one file's hunks. */
+  hunks(params: HunksParams, token?: CancellationToken): Promise<HunksResult> {
+    return this.request(Methods.hunks, params, token);
+  }
+
+  /** `snapd/explain`: the capture policy's decision for one path. */
+  explain(params: ExplainParams, token?: CancellationToken): Promise<ExplainResult> {
+    return this.request(Methods.explain, params, token);
+  }
+
+  // -- paging iterators ---------------------------------------------------------------------------
+
+  /** Every snapshot, newest first, following `nextCursor`. */
+  iterSnapshots(params: IterParams<SnapshotsParams> = {}, token?: CancellationToken): AsyncGenerator<SnapshotSummary> {
+    return this.paginate((cursor) => this.snapshots({ ...params, ...cursor }, token), (r) => r.snapshots);
+  }
+
+  /** Every changed file, in path order, following `nextCursor`. */
+  iterDiff(params: IterParams<DiffParams>, token?: CancellationToken): AsyncGenerator<FileChange> {
+    return this.paginate((cursor) => this.diff({ ...params, ...cursor }, token), (r) => r.files);
+  }
+
+  /**
+   * Every hunk of one file, in file order, following `nextCursor`. Use {@link hunks} directly to
+   * see `binary`, `skipped` and `truncated` (they are the same on every page).
+   */
+  iterHunks(params: IterParams<HunksParams>, token?: CancellationToken): AsyncGenerator<Hunk> {
+    return this.paginate((cursor) => this.hunks({ ...params, ...cursor }, token), (r) => r.hunks);
+  }
+
+  private async *paginate<R extends { nextCursor?: string }, T>(
+    fetch: (cursor: { cursor?: string }) => Promise<R>,
+    items: (page: R) => T[],
+  ): AsyncGenerator<T> {
+    let cursor: string | undefined;
+    do {
+      const page: R = await fetch(cursor === undefined ? {} : { cursor });
+      yield* items(page);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+  }
+}

@@ -1,0 +1,6 @@
+export { SnapdClient, defaultCommand } from "./client";
+export type { SpawnOptions, CloseOptions, IterParams } from "./client";
+export { SnapdError, SnapdConnectionError } from "./errors";
+export * from "./types";
+export { CancellationTokenSource } from "vscode-jsonrpc/node";
+export type { CancellationToken, Disposable, MessageConnection } from "vscode-jsonrpc/node";
