@@ -175,7 +175,7 @@ async def daemon_phase(args: argparse.Namespace, tmp: Path, sizes: dict[str, int
     res = Results()
     print(
         f"{'turn':>4} {'write s':>8} {'snapshot ms':>12} {'diff ms':>8} {'hunks ms':>9} "
-        f"{'changed':>8} {'VmHWM MiB':>10}",
+        f"{'changed':>8} {'captured B':>11} {'VmHWM MiB':>10}",
         flush=True,
     )
     async with await AsyncClient.spawn(
@@ -207,7 +207,8 @@ async def daemon_phase(args: argparse.Namespace, tmp: Path, sizes: dict[str, int
             res.daemon.append(row)
             print(
                 f"{n:>4} {row.write_s:>8.2f} {row.snapshot_ms:>12.1f} {row.diff_ms:>8.1f} "
-                f"{row.hunks_ms:>9.1f} {row.changed:>8} {mib(row.vmhwm_kib):>10}",
+                f"{row.hunks_ms:>9.1f} {row.changed:>8} {snap.hashed_bytes:>11} "
+                f"{mib(row.vmhwm_kib):>10}",
                 flush=True,
             )
             previous = snap.id

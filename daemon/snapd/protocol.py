@@ -90,7 +90,8 @@ class SkipInfo:
     """What the rule saw, e.g. ``.gitignore:3: build/`` or ``134217728 bytes > limit 2097152``."""
 
     count: int | None = None
-    """For a directory skipped by ``new-files-budget``: how many new entries it had."""
+    """For a skipped directory: the files under it (a bounded walk counts up to 10000), or for
+    ``new-files-budget`` the new entries that tripped the budget."""
 
 
 @attrs.define(kw_only=True)

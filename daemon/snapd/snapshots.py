@@ -375,9 +375,29 @@ class Capturer:
         if not decision.record:
             return
         self.counts.skipped += 1
-        self.counts.skipped_bytes += cand.st.st_size if cand.kind is not Kind.DIR else 0
         self.counts.rules[decision.rule] = self.counts.rules.get(decision.rule, 0) + 1
-        self._record(self._skipped, cand, decision, count)
+        if cand.kind is not Kind.DIR:
+            self.counts.skipped_bytes += cand.st.st_size
+            self._record(self._skipped, cand, decision, count)
+            return
+        # A skipped directory is one record; a bounded stat walk gives it a file count, a total
+        # size and the newest mtime, so a diff can say "build/ modified 224 MiB -> 224 MiB"
+        # when a build rewrites files in place (the directory's own mtime would not change).
+        files, size, mtime = _summarise(os.path.join(self.root, cand.rel), cand.st.st_mtime_ns)
+        self.counts.skipped_bytes += size
+        meta = Skipped(
+            path=cand.rel,
+            kind=Kind.DIR.value,
+            size=size,
+            mode=cand.st.st_mode,
+            mtime_ns=mtime,
+            rule=decision.rule,
+            reason=decision.reason,
+            evidence=decision.evidence,
+            count=count if count is not None else files,
+        )
+        if self._skipped is not None:
+            self._skipped.write(meta.to_line())
 
     def capture_one(self, cand: Candidate, decision: Decision) -> Captured | Decision | None:
         """Store one symlink or regular file that phase 1 (``decision``) did not skip.
@@ -472,6 +492,38 @@ class Capturer:
                 writer.abort()
                 raise
             return oid, st, decision
+
+
+SUMMARY_MAX_ENTRIES: Final = 10_000
+"""A skipped directory's summary walk stops after this many entries (bounded work)."""
+
+
+def _summarise(full: bytes, own_mtime_ns: int) -> tuple[int, int, int]:
+    """(files, total bytes, newest mtime_ns) under a directory, from lstat only, bounded."""
+    files = size = 0
+    newest = own_mtime_ns
+    seen = 0
+    stack = [full]
+    while stack and seen < SUMMARY_MAX_ENTRIES:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for ent in it:
+                    seen += 1
+                    if seen > SUMMARY_MAX_ENTRIES:
+                        break
+                    try:
+                        st = ent.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    newest = max(newest, st.st_mtime_ns)
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(ent.path)
+                    else:
+                        files += 1
+                        size += st.st_size
+        except OSError:
+            continue
+    return files, size, newest
 
 
 def _pread_tail(fd: int, size: int) -> bytes:
