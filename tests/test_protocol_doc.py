@@ -12,7 +12,7 @@ import snapd
 from snapd import protocol
 from snapd.config import wire_option_names
 from snapd.errors import ALL_ERRORS, JSONRPC_CODES
-from snapd.protocol import METHOD_TO_TYPES, wire_name
+from snapd.protocol import METHOD_TO_TYPES, NOTIFICATION_TO_TYPES, wire_name
 
 DOC = Path(__file__).resolve().parent.parent / "protocol.md"
 CELL_SPLIT = re.compile(r"(?<!\\)\|")
@@ -73,7 +73,7 @@ def json_blocks(lines: list[str]) -> list[Any]:
 
 
 def nested_types() -> set[type]:
-    skip = ("Params", "Result", "Request", "Response")
+    skip = ("Params", "Result", "Request", "Response", "Notification")
     return {
         obj
         for name, obj in vars(protocol).items()
@@ -159,8 +159,9 @@ def test_options_match_code() -> None:
     assert first_column(rows) == set(expected)
     for row in rows:
         default = expected[row[0]]
-        if isinstance(default, tuple):
-            assert json.loads(row[2]) == list(default), row[0]
+        if isinstance(default, tuple | bool):
+            expect = list(default) if isinstance(default, tuple) else default
+            assert json.loads(row[2]) == expect, row[0]
         else:
             assert float(row[2]) == pytest.approx(float(default)), row[0]
 
@@ -168,3 +169,30 @@ def test_options_match_code() -> None:
 def test_protocol_version() -> None:
     version_lines = [line for line in doc_lines() if line.startswith("Protocol version:")]
     assert version_lines == [f"Protocol version: `{snapd.PROTOCOL_VERSION}`"]
+
+
+def notification_sections() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in sections(2)["Notifications"]:
+        if line.startswith("### "):
+            current = out.setdefault(line[4:].strip(), [])
+        elif current is not None:
+            current.append(line)
+    return out
+
+
+def test_notifications_match_code() -> None:
+    found = notification_sections()
+    assert set(found) == set(NOTIFICATION_TO_TYPES)
+    conv = protocol.converter()
+    for method, (_message, params_cls) in NOTIFICATION_TO_TYPES.items():
+        lines = found[method]
+        assert any(line.startswith("Direction: server → client notification.") for line in lines)
+        assert first_column(table_after(lines, "Params")) == field_names(params_cls)
+        blocks = json_blocks(lines)
+        assert blocks, f"{method}: no ```json example"
+        for block in blocks:
+            assert block["method"] == method and block["jsonrpc"] == "2.0"
+            params: Any = conv.structure(block["params"], params_cls)
+            assert conv.unstructure(params) == block["params"]

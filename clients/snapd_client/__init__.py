@@ -6,6 +6,14 @@ Quick use::
         snap = await client.snapshot(label="turn 1")
         async for change in client.iter_diff(snap.id):
             print(change.path, change.status)
+
+or, without asyncio, the blocking :class:`Client` (generated from :class:`AsyncClient` by
+``scripts/gen_sync_client.py``)::
+
+    with Client.spawn("path/to/worktree", log_file="snapd.log") as client:
+        snap = client.snapshot(label="turn 1")
+        for change in client.iter_diff(snap.id):
+            print(change.path, change.status)
 """
 
 from snapd_client._client import AsyncClient
@@ -23,11 +31,13 @@ from snapd_client._errors import (
     TransportClosed,
     UnknownSnapshot,
 )
+from snapd_client._sync import Client
 from snapd_client._transport import StdioTransport, Transport, daemon_command, encode_frame
 
 __all__ = [
     "AsyncClient",
     "BadCursor",
+    "Client",
     "InvalidParams",
     "MethodNotFound",
     "PathOutsideRoot",

@@ -37,6 +37,7 @@ class AsyncClient:
         self._pending: dict[int | str, asyncio.Future[Any]] = {}
         self._handlers: dict[str, list[NotificationHandler]] = {}
         self.notifications: list[dict[str, Any]] = []
+        self._closed_reason: str | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         self.initialize_result: dict[str, Any] | None = None
 
@@ -70,13 +71,18 @@ class AsyncClient:
     # -- plumbing --------------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        reason = "the daemon closed the connection"
         try:
             while (msg := await self.transport.receive()) is not None:
                 self._on_message(msg)
+        except (TransportClosed, ConnectionError, ValueError) as exc:
+            # A broken frame or pipe ends the connection; every waiter hears why.
+            reason = f"{reason}: {exc}"
         finally:
+            self._closed_reason = reason
             for fut in self._pending.values():
                 if not fut.done():
-                    fut.set_exception(TransportClosed("the daemon closed the connection"))
+                    fut.set_exception(TransportClosed(reason))
             self._pending.clear()
 
     def _on_message(self, msg: dict[str, Any]) -> None:
@@ -108,6 +114,8 @@ class AsyncClient:
 
     async def request(self, method: str, params: Any = None, *, msg_id: int | None = None) -> Any:
         """Send a request with raw (JSON-able) params and return the raw result."""
+        if self._reader.done():
+            raise TransportClosed(self._closed_reason or "the daemon closed the connection")
         rid = msg_id if msg_id is not None else next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
@@ -190,9 +198,14 @@ class AsyncClient:
 
             self.on_notification("$/progress", handler)
         params = protocol.SnapshotParams(label=label, work_done_token=token)
-        result: protocol.SnapshotResult = await self._call(
-            protocol.SNAPD_SNAPSHOT, params, msg_id=msg_id
-        )
+        try:
+            result: protocol.SnapshotResult = await self._call(
+                protocol.SNAPD_SNAPSHOT, params, msg_id=msg_id
+            )
+        finally:
+            # The daemon sends `end` before the response, so the handler is done with.
+            if on_progress is not None:
+                self._handlers["$/progress"].remove(handler)
         return result
 
     async def snapshots(

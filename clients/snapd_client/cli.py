@@ -1,26 +1,73 @@
-"""``snapd <command>``: look at snapshots from a terminal, on top of :class:`AsyncClient`.
+r"""``snapd <command>``: look at snapshots from a terminal, on top of :class:`AsyncClient`.
 
 Each command starts a daemon for the worktree (``--root``, default the current directory),
-runs, and stops it. Output is coloured when stdout is a terminal, plain otherwise, and
-``--json`` prints the raw results for scripts. Errors are one line on stderr and exit 1.
+runs, and stops it.
+
+* Output is coloured when stdout is a terminal and plain otherwise (``--color`` overrides;
+  ``NO_COLOR`` is honoured). Nothing from the worktree is ever read as markup, and control
+  characters in paths and file content are shown escaped (``\x1b``), never sent to the
+  terminal.
+* Long output goes through a pager when stdout is a terminal, as git does: ``$PAGER``, else
+  ``less -FRX`` (``--no-pager`` turns it off).
+* ``snapshot`` shows a progress bar on stderr (driven by ``$/progress``) when stderr is a
+  terminal.
+* ``--json`` prints machine-readable results, for scripts, on every command.
+* Errors are one line, ``snapd: <message>``, on stderr with exit status 1 (130 on Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
+import re
+import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
-from typing import Any
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from snapd import protocol
 from snapd_client._client import AsyncClient
-from snapd_client._errors import SnapdClientError
+from snapd_client._errors import ResponseError, SnapdClientError, TransportClosed
+
+DEFAULT_PAGER = "less -FRX"
+PAGED_COMMANDS = frozenset({"log", "status", "diff", "hunks", "show", "explain"})
+
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
+
+
+def safe(text: str) -> str:
+    r"""``text`` made safe for a terminal: control characters and lone surrogates escaped.
+
+    Paths may hold bytes that are not UTF-8 (lone surrogates U+DC80..U+DCFF on the wire): they
+    are shown as ``\xNN``, the raw byte. Tabs are kept.
+    """
+
+    def one(m: re.Match[str]) -> str:
+        ch = m.group()
+        code = ord(ch)
+        if ch in _NAMED:
+            return _NAMED[ch]
+        if 0xDC80 <= code <= 0xDCFF:
+            return f"\\x{code - 0xDC00:02x}"
+        if code >= 0xD800:
+            return f"\\u{code:04x}"
+        return f"\\x{code:02x}"
+
+    return _UNSAFE.sub(one, text)
 
 
 def human(n: int | None) -> str:
@@ -35,135 +82,569 @@ def human(n: int | None) -> str:
     return f"{n} B"
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted before and after the command (``snapd --json log``, ``snapd log --json``).
+
+    After the command the defaults are suppressed, so they do not override the values given
+    before it.
+    """
+
+    def d(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    p.add_argument("--root", default=d("."), help="worktree (default: current directory)")
+    p.add_argument("--store", default=d(None), help="store directory (default: per worktree)")
+    p.add_argument("--json", action="store_true", default=d(False), help="print JSON results")
+    p.add_argument(
+        "--no-pager", action="store_true", default=d(False), help="never page the output"
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default=d("auto"),
+        help="colour the output (default auto: when stdout is a terminal)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of the client commands."""
-    p = argparse.ArgumentParser(prog="snapd", description="Inspect worktree snapshots.")
-    p.add_argument("--root", default=".", help="worktree (default: current directory)")
-    p.add_argument("--store", help="store directory (default: under $XDG_DATA_HOME)")
-    p.add_argument("--json", action="store_true", help="print raw JSON results")
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("snapshot", help="take a snapshot now")
+    p = argparse.ArgumentParser(
+        prog="snapd",
+        description="Inspect worktree snapshots.",
+        epilog="PATH arguments of diff go after '--': snapd diff [FROM [TO]] -- PATH...",
+    )
+    _common(p, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common, suppress=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("snapshot", parents=[common], help="take a snapshot now")
     s.add_argument("-m", "--label", help="label stored with the snapshot")
-    sub.add_parser("log", help="list snapshots, newest first")
-    sub.add_parser("status", help="daemon and store state")
-    d = sub.add_parser("diff", help="changed files (FROM defaults to latest, TO to the worktree)")
-    d.add_argument("range", nargs="*", help="[FROM [TO]] then optional -- PATH...")
-    d.add_argument("--stat", action="store_true", help="only the list of files")
-    h = sub.add_parser("hunks", aliases=["show"], help="hunks of one file")
+    sub.add_parser("log", parents=[common], help="list snapshots, newest first")
+    sub.add_parser("status", parents=[common], help="daemon and store state")
+    d = sub.add_parser(
+        "diff",
+        parents=[common],
+        help="changes (FROM defaults to latest, TO to the live worktree)",
+    )
+    d.add_argument("from_", nargs="?", default="latest", metavar="FROM")
+    d.add_argument("to", nargs="?", metavar="TO")
+    d.add_argument("--stat", action="store_true", help="a summary per file, as git diff --stat")
+    d.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
+    h = sub.add_parser("hunks", aliases=["show"], parents=[common], help="hunks of one file")
     h.add_argument("path")
     h.add_argument("--from", dest="from_", default="latest")
     h.add_argument("--to")
     h.add_argument("-U", "--context", type=int, default=3)
-    e = sub.add_parser("explain", help="why a path is or is not captured")
+    e = sub.add_parser("explain", parents=[common], help="why a path is or is not captured")
     e.add_argument("path")
     return p
 
 
-async def run(args: argparse.Namespace, console: Console) -> int:
-    """Run one command against a freshly spawned daemon."""
-    with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
-        return await _run(args, console, log_dir)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; paths after ``--`` (``diff`` only) land in ``args.paths``."""
+    paths: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, paths = argv[:cut], argv[cut + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if paths is not None and args.command != "diff":
+        parser.error("only diff takes paths after '--'")
+    args.paths = paths
+    return args
 
 
-async def _run(args: argparse.Namespace, console: Console, log_dir: str) -> int:
-    extra = ["--store", args.store] if args.store else []
-    conv = protocol.converter()
+# -- output: terminal, pipe or pager ---------------------------------------------------------------
 
-    def emit(obj: Any) -> None:
-        print(json.dumps(conv.unstructure(obj), indent=2))
 
-    async with await AsyncClient.spawn(
-        args.root, log_file=os.path.join(log_dir, "snapd.log"), extra_args=extra
-    ) as client:
-        if args.command == "snapshot":
-            snap = await client.snapshot(args.label)
-            if args.json:
-                emit(snap)
-            else:
-                verb = "snapshot" if snap.created else "unchanged, latest is"
-                console.print(
-                    f"[bold]{verb}[/] {snap.id[:12]}  files {snap.files} ({human(snap.bytes)}), "
-                    f"changed {snap.changed}, skipped {snap.skipped} ({human(snap.skipped_bytes)})"
-                )
-                for rule, count in sorted(snap.rules.items()):
-                    console.print(f"  skipped by {escape(rule)}: {count}")
-        elif args.command == "log":
-            items = [s async for s in client.iter_snapshots()]
-            if args.json:
-                print(json.dumps([conv.unstructure(s) for s in items], indent=2))
-            for s in [] if args.json else items:
-                label = f"  {escape(s.label)}" if s.label else ""
-                console.print(
-                    f"[yellow]{s.id[:12]}[/]  files {s.files}  changed {s.changed}  "
-                    f"skipped {s.skipped}{label}"
-                )
-        elif args.command == "status":
-            emit(await client.status()) if args.json else console.print(
-                conv.unstructure(await client.status())
-            )
-        elif args.command == "diff":
-            rng = list(args.range)
-            paths: list[str] | None = None
-            if "--" in rng:
-                cut = rng.index("--")
-                rng, paths = rng[:cut], rng[cut + 1 :]
-            from_ = rng[0] if rng else "latest"
-            to = rng[1] if len(rng) > 1 else None
-            files = [f async for f in client.iter_diff(from_, to, paths=paths)]
-            if args.json:
-                print(json.dumps([conv.unstructure(f) for f in files], indent=2))
-                return 0
-            for f in files:
-                mark = {"added": "[green]A[/]", "deleted": "[red]D[/]"}.get(f.status, "[blue]M[/]")
-                sizes = f"{human(f.old_size)} -> {human(f.new_size)}"
-                why = (
-                    f"  (skipped: {escape(f.skipped.reason)}, rule {f.skipped.rule})"
-                    if (f.skipped)
-                    else ""
-                )
-                console.print(f"{mark} {escape(f.path)}  {sizes}{why}")
-                if not args.stat and not f.skipped and not f.binary and f.kind == "file":
-                    async for h in client.iter_hunks(from_, f.path, to):
-                        print_hunk(console, h)
-        elif args.command in ("hunks", "show"):
-            page = await client.hunks(args.from_, args.path, args.to, context=args.context)
-            if args.json:
-                emit(page)
-                return 0
-            if page.skipped:
-                console.print(f"skipped: {escape(page.skipped.reason)} ({page.skipped.rule})")
-            async for h in client.iter_hunks(args.from_, args.path, args.to, context=args.context):
-                print_hunk(console, h)
-        elif args.command == "explain":
-            res = await client.explain(args.path)
-            if args.json:
-                emit(res)
-            else:
-                ev = f", evidence {escape(res.evidence)}" if res.evidence else ""
-                console.print(f"{escape(res.path)}: {res.outcome.value}: rule {res.rule}{ev}")
-    return 0
+def _stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def pager_command(environ: dict[str, str] | os._Environ[str] | None = None) -> str | None:
+    """The pager to use (``$PAGER``, else ``less -FRX``), or None for no pager."""
+    env = os.environ if environ is None else environ
+    cmd = env.get("PAGER", DEFAULT_PAGER).strip()
+    if not cmd or cmd == "cat":
+        return None
+    try:
+        program = shlex.split(cmd)[0]
+    except (ValueError, IndexError):
+        return cmd
+    if "=" in program or shutil.which(program) is not None:
+        return cmd
+    return None
+
+
+class _Console(Console):
+    """A Console that lets a broken pipe propagate (rich's default exits with status 1)."""
+
+    def on_broken_pipe(self) -> None:
+        """Stop writing and raise, so :func:`main` can leave quietly."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+class Output:
+    """Where a command prints: ``console`` (stdout, maybe a pager) and ``err`` (stderr)."""
+
+    def __init__(self, color: str = "auto", *, pager: bool = True) -> None:
+        self.color = color
+        self.use_pager = pager
+        self.console = self._console(file=None)
+        self.err = self._console(file=None, stderr=True)
+        self._pager: subprocess.Popen[bytes] | None = None
+        self._pager_stdin: IO[str] | None = None
+
+    def _console(self, file: IO[str] | None, *, stderr: bool = False) -> Console:
+        kw: dict[str, Any] = {}
+        if self.color == "always":
+            kw["force_terminal"] = True
+        elif self.color == "never":
+            kw["color_system"] = None
+        return _Console(
+            file=file,
+            stderr=stderr,
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            **kw,
+        )
+
+    @property
+    def paging(self) -> bool:
+        """Whether output goes to a pager."""
+        return self._pager is not None
+
+    def start_pager(self) -> None:
+        """Send stdout through the pager when stdout is a terminal (call once, before output)."""
+        if self._pager is not None or not self.use_pager or not _stdout_is_tty():
+            return
+        cmd = pager_command()
+        if cmd is None:
+            return
+        env = dict(os.environ)
+        env.setdefault("LESS", "FRX")
+        env.setdefault("LV", "-c")
+        colored = self.console.is_terminal and self.color != "never"
+        width = self.console.width
+        try:
+            self._pager = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE, env=env)
+        except OSError:
+            return
+        assert self._pager.stdin is not None
+        self._pager_stdin = io.TextIOWrapper(
+            self._pager.stdin, encoding="utf-8", errors="replace", write_through=True
+        )
+        self.console = _Console(
+            file=self._pager_stdin,
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            force_terminal=colored,
+            color_system=self.console.color_system if colored else None,  # type: ignore[arg-type]
+            width=width,
+        )
+
+    def close(self) -> None:
+        """Wait for the pager (if any) to finish."""
+        if self._pager is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert self._pager_stdin is not None
+            self._pager_stdin.close()
+        with contextlib.suppress(KeyboardInterrupt):
+            self._pager.wait()
+        self._pager = None
+
+    def print(self, *parts: str | Text | tuple[str, str]) -> None:
+        """Print one line assembled from plain strings, ``(text, style)`` pairs or ``Text``."""
+        self.console.print(Text.assemble(*parts), end="\n")
+
+    def json(self, obj: Any) -> None:
+        """Print a JSON document (always plain)."""
+        self.console.file.write(json.dumps(obj, indent=2) + "\n")
+        self.console.file.flush()
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def hunk_header(h: protocol.Hunk) -> str:
+    """``@@ -a,b +c,d @@`` as ``diff -u`` writes it (the count is left out when it is 1)."""
+
+    def side(start: int, count: int) -> str:
+        return f"{start}" if count == 1 else f"{start},{count}"
+
+    return f"@@ -{side(h.old_start, h.old_lines)} +{side(h.new_start, h.new_lines)} @@"
+
+
+def hunk_lines(h: protocol.Hunk) -> list[tuple[str, str]]:
+    """The lines of a hunk with their styles, and the ``No newline at end of file`` markers."""
+    marks: set[int] = set()
+    for flag, prefixes in ((h.no_newline_old, " -"), (h.no_newline_new, " +")):
+        if flag:
+            idx = [i for i, line in enumerate(h.lines) if line[:1] in prefixes]
+            if idx:
+                marks.add(idx[-1])
+    cut = set(h.cut_lines or ())
+    out = [(hunk_header(h), "cyan")]
+    for i, line in enumerate(h.lines):
+        style = {"+": "green", "-": "red"}.get(line[:1], "")
+        out.append((safe(line) + (" [cut]" if i in cut else ""), style))
+        if i in marks:
+            out.append(("\\ No newline at end of file", "dim"))
+    return out
 
 
 def print_hunk(console: Console, h: protocol.Hunk) -> None:
-    """Print one hunk as unified diff text."""
-    console.print(
-        f"[cyan]@@ -{h.old_start},{h.old_lines} +{h.new_start},{h.new_lines} @@[/]", highlight=False
+    """Print one hunk as unified diff text (control characters escaped, never markup)."""
+    for text, style in hunk_lines(h):
+        console.print(Text(text, style=style), highlight=False, soft_wrap=True)
+
+
+def skip_note(s: protocol.SkipInfo) -> str:
+    """``skipped (new side): reason [rule r; evidence]``."""
+    ev = f"; {s.evidence}" if s.evidence else ""
+    side = {"old": "old side", "new": "new side", "both": "both sides"}.get(s.side.value, "")
+    return f"skipped ({side}): {s.reason} [rule {s.rule}{ev}]"
+
+
+def file_header(f: protocol.FileChange) -> list[tuple[str, str]]:
+    """git-like extended header lines of one changed file."""
+    path = safe(f.path)
+    out = [(f"diff --snapd a/{path} b/{path}", "bold")]
+    if f.status is protocol.ChangeStatus.ADDED:
+        out.append((f"new {f.kind}, mode {f.new_mode or 0:o}, {human(f.new_size)}", "dim"))
+    elif f.status is protocol.ChangeStatus.DELETED:
+        out.append((f"deleted {f.kind}, mode {f.old_mode or 0:o}, {human(f.old_size)}", "dim"))
+    else:
+        mode = (
+            f"mode {f.old_mode or 0:o} -> {f.new_mode or 0:o}, " if f.old_mode != f.new_mode else ""
+        )
+        out.append((f"modified {f.kind}, {mode}{human(f.old_size)} -> {human(f.new_size)}", "dim"))
+    if f.skipped is not None:
+        out.append((skip_note(f.skipped), "yellow"))
+    elif f.binary:
+        out.append((f"Binary files a/{path} and b/{path} differ", ""))
+    return out
+
+
+def wants_hunks(f: protocol.FileChange) -> bool:
+    """Whether a change can have hunks (captured, not binary, a file or symlink)."""
+    return f.skipped is None and not f.binary and f.kind in ("file", "symlink")
+
+
+def diff_paths(f: protocol.FileChange) -> list[tuple[str, str]]:
+    """The ``---``/``+++`` lines."""
+    path = safe(f.path)
+    old = "/dev/null" if f.status is protocol.ChangeStatus.ADDED else f"a/{path}"
+    new = "/dev/null" if f.status is protocol.ChangeStatus.DELETED else f"b/{path}"
+    return [(f"--- {old}", "bold"), (f"+++ {new}", "bold")]
+
+
+def stat_lines(
+    rows: Sequence[tuple[protocol.FileChange, int | None, int | None]], width: int
+) -> list[Text]:
+    """``git diff --stat``: `` path | N ++--`` per file and a summary line."""
+    if not rows:
+        return []
+    names = [safe(f.path) for f, _, _ in rows]
+    name_w = max(len(n) for n in names)
+    counts = [(i or 0) + (d or 0) for _, i, d in rows]
+    count_w = max(len(str(c)) for c in counts)
+    graph_w = max(8, width - name_w - count_w - 6)
+    biggest = max(counts)
+    out: list[Text] = []
+    for (f, ins, dels), name in zip(rows, names, strict=True):
+        line = Text(f" {name.ljust(name_w)} | ")
+        if f.skipped is not None:
+            line.append(f"skipped: {f.skipped.reason} [rule {f.skipped.rule}]", style="yellow")
+        elif ins is None or dels is None:
+            line.append(f"Bin {human(f.old_size or 0)} -> {human(f.new_size or 0)}")
+        else:
+            total = ins + dels
+            plus, minus = ins, dels
+            if biggest > graph_w:
+                plus = -(-ins * graph_w // biggest) if ins else 0
+                minus = -(-dels * graph_w // biggest) if dels else 0
+            line.append(f"{str(total).rjust(count_w)} ")
+            line.append("+" * plus, style="green")
+            line.append("-" * minus, style="red")
+        out.append(line)
+    ins_total = sum(i or 0 for _, i, _ in rows)
+    del_total = sum(d or 0 for _, _, d in rows)
+    summary = f" {plural(len(rows), 'file')} changed"
+    if ins_total or not del_total:
+        summary += f", {plural(ins_total, 'insertion')}(+)"
+    if del_total or not ins_total:
+        summary += f", {plural(del_total, 'deletion')}(-)"
+    out.append(Text(summary))
+    return out
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _progress(out: Output) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=out.err,
+        transient=True,
     )
-    for line in h.lines:
-        style = {"+": "green", "-": "red"}.get(line[:1])
-        text = escape(line)
-        console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
+
+
+async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd snapshot [-m LABEL]``."""
+    if out.err.is_terminal:
+        with _progress(out) as bar:
+            task = bar.add_task("snapshot", total=None)
+
+            def on_progress(value: dict[str, Any]) -> None:
+                text = value.get("message") or value.get("title")
+                if isinstance(text, str):
+                    bar.update(task, description=safe(text))
+
+            snap = await client.snapshot(args.label, on_progress=on_progress)
+    else:
+        snap = await client.snapshot(args.label)
+    if args.json:
+        out.json(protocol.converter().unstructure(snap))
+        return
+    verb = "snapshot" if snap.created else "unchanged, latest snapshot is"
+    label = f'  "{safe(snap.label)}"' if snap.label else ""
+    out.print((verb, "bold"), " ", (snap.id[:12], "yellow"), label)
+    out.print(
+        f"  files {snap.files} ({human(snap.bytes)}), changed {snap.changed}, hashed {snap.hashed}"
+    )
+    if snap.skipped:
+        rules = ", ".join(f"{safe(r)} {n}" for r, n in sorted(snap.rules.items()))
+        out.print(
+            f"  skipped {snap.skipped} ({human(snap.skipped_bytes)})",
+            (f": {rules}" if rules else ""),
+            ("  (snapd explain PATH says why)", "dim"),
+        )
+
+
+async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd log``."""
+    conv = protocol.converter()
+    items = [s async for s in client.iter_snapshots()]
+    if args.json:
+        out.json([conv.unstructure(s) for s in items])
+        return
+    out.start_pager()
+    for s in items:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.time))
+        out.print(
+            (s.id[:12], "yellow"),
+            f"  {when}  files {s.files} ({human(s.bytes)})  changed {s.changed}  "
+            f"skipped {s.skipped} ({human(s.skipped_bytes)})",
+            ("  " + safe(s.label), "bold") if s.label else "",
+        )
+
+
+async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd status``."""
+    st = await client.status()
+    if args.json:
+        out.json(protocol.converter().unstructure(st))
+        return
+    out.start_pager()
+    rows = [
+        ("root", safe(st.root)),
+        ("store", f"{safe(st.store)} ({human(st.store_bytes)})"),
+        ("head", st.head or "(no snapshot yet)"),
+        ("version", f"{st.version} (protocol {st.protocol_version})"),
+        ("content limit", human(st.content_limit)),
+        ("cached files", str(st.cached_files)),
+        ("watcher", st.watcher),
+    ]
+    for key, value in rows:
+        out.print((f"{key:<14}", "bold"), value)
+
+
+async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd diff [FROM [TO]] [--stat] [-- PATH...]``."""
+    conv = protocol.converter()
+    files = [f async for f in client.iter_diff(args.from_, args.to, paths=args.paths)]
+
+    async def hunks_of(f: protocol.FileChange) -> list[protocol.Hunk]:
+        return [
+            h async for h in client.iter_hunks(args.from_, f.path, args.to, context=args.context)
+        ]
+
+    if args.stat:
+        rows: list[tuple[protocol.FileChange, int | None, int | None]] = []
+        for f in files:
+            if not wants_hunks(f):
+                rows.append((f, None, None))
+                continue
+            lines = [line for h in await hunks_of(f) for line in h.lines]
+            ins = sum(1 for line in lines if line.startswith("+"))
+            dels = sum(1 for line in lines if line.startswith("-"))
+            rows.append((f, ins, dels))
+        if args.json:
+            out.json([{**conv.unstructure(f), "insertions": i, "deletions": d} for f, i, d in rows])
+            return
+        out.start_pager()
+        width = out.console.width if out.console.is_terminal else 80
+        for line in stat_lines(rows, width):
+            out.console.print(line)
+        return
+    if args.json:
+        docs = []
+        for f in files:
+            doc = conv.unstructure(f)
+            if wants_hunks(f):
+                doc["hunks"] = [conv.unstructure(h) for h in await hunks_of(f)]
+            docs.append(doc)
+        out.json(docs)
+        return
+    out.start_pager()
+    for f in files:
+        for text, style in file_header(f):
+            out.print((text, style))
+        if wants_hunks(f):
+            hunks = await hunks_of(f)
+            if hunks:
+                for text, style in diff_paths(f):
+                    out.print((text, style))
+            for h in hunks:
+                print_hunk(out.console, h)
+
+
+async def cmd_hunks(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd hunks PATH [--from REF] [--to REF]``."""
+    conv = protocol.converter()
+    page = await client.hunks(args.from_, args.path, args.to, context=args.context)
+    hunks = list(page.hunks)
+    if page.next_cursor is not None:
+        hunks = [
+            h async for h in client.iter_hunks(args.from_, args.path, args.to, context=args.context)
+        ]
+    if args.json:
+        doc = conv.unstructure(page)
+        doc["hunks"] = [conv.unstructure(h) for h in hunks]
+        doc.pop("nextCursor", None)
+        out.json(doc)
+        return
+    out.start_pager()
+    if page.skipped is not None:
+        out.print((skip_note(page.skipped), "yellow"))
+    if page.binary:
+        out.print("binary content: no hunks")
+    if page.truncated:
+        out.print((f"truncated: {page.truncated_reason}", "yellow"))
+    for h in hunks:
+        print_hunk(out.console, h)
+
+
+async def cmd_explain(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd explain PATH``."""
+    res = await client.explain(args.path)
+    if args.json:
+        out.json(protocol.converter().unstructure(res))
+        return
+    out.start_pager()
+    captured = res.outcome is protocol.Outcome.CAPTURED
+    out.print(
+        (safe(res.path), "bold"), ": ", (res.outcome.value, "green" if captured else "yellow")
+    )
+    out.print(("  rule      ", "bold"), safe(res.rule))
+    out.print(("  reason    ", "bold"), safe(res.reason))
+    if res.evidence:
+        out.print(("  evidence  ", "bold"), safe(res.evidence))
+    if res.exists:
+        size = f", {human(res.size)}" if res.size is not None else ""
+        binary = ", binary" if res.binary else ""
+        out.print(("  exists    ", "bold"), f"yes ({res.kind or '?'}{size}{binary})")
+    else:
+        out.print(("  exists    ", "bold"), "no (judged by its name)")
+
+
+COMMANDS = {
+    "snapshot": cmd_snapshot,
+    "log": cmd_log,
+    "status": cmd_status,
+    "diff": cmd_diff,
+    "hunks": cmd_hunks,
+    "show": cmd_hunks,
+    "explain": cmd_explain,
+}
+
+
+def _log_tail(path: Path) -> str | None:
+    with contextlib.suppress(OSError):
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1]
+    return None
+
+
+async def run(args: argparse.Namespace, out: Output) -> int:
+    """Run one command against a freshly spawned daemon."""
+    with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
+        log = Path(log_dir) / "snapd.log"
+        extra = ["--store", args.store] if args.store else []
+        try:
+            async with await AsyncClient.spawn(args.root, log_file=log, extra_args=extra) as client:
+                await COMMANDS[args.command](client, args, out)
+        except TransportClosed as exc:
+            tail = _log_tail(log)
+            raise TransportClosed(f"{exc}: {tail}" if tail else str(exc)) from exc
+    return 0
+
+
+def error_line(exc: BaseException) -> str:
+    """One line describing ``exc`` for ``snapd: <line>``."""
+    if isinstance(exc, ResponseError):
+        text = exc.message
+    elif isinstance(exc, SnapdClientError | OSError):
+        text = str(exc) or type(exc).__name__
+    else:
+        text = f"internal error: {type(exc).__name__}: {exc}"
+    return " ".join(safe(part) for part in text.splitlines() if part.strip()) or "error"
 
 
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by ``snapd.cli``)."""
-    args = build_parser().parse_args(argv)
-    console = Console(highlight=False)
+    args = parse_args(argv)
+    out = Output(args.color, pager=not args.no_pager)
     try:
-        return asyncio.run(run(args, console))
-    except SnapdClientError as exc:
-        print(f"snapd: {exc}", file=sys.stderr)
+        return asyncio.run(run(args, out))
+    except KeyboardInterrupt:
+        out.close()
+        print("snapd: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`snapd log | head`, or q in the pager): not an error.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            finally:
+                os.close(devnull)
+        return 0 if out.paging else 141
+    except Exception as exc:
+        out.close()
+        print(f"snapd: {error_line(exc)}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"snapd: {exc}", file=sys.stderr)
-        return 1
+    finally:
+        out.close()

@@ -19,6 +19,11 @@ def _positive(_inst: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"{_camel(attribute.name)} must be a positive integer, got {value!r}")
 
 
+def _boolean(_inst: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{_camel(attribute.name)} must be true or false, got {value!r}")
+
+
 def _positive_float(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"{_camel(attribute.name)} must be a positive number, got {value!r}")
@@ -104,6 +109,25 @@ class Options:
 
     max_frame_bytes: int = attrs.field(default=16 * MIB, validator=_positive)
     """Largest accepted request body; a bigger ``Content-Length`` is refused without reading it."""
+
+    watch: bool = attrs.field(default=True, validator=_boolean)
+    """Watch the worktree so snapshots list only changed directories (``false``: every
+    snapshot walks the tree)."""
+
+    auto_snapshot: bool = attrs.field(default=True, validator=_boolean)
+    """Take a snapshot by itself once the worktree has been quiet for ``quietMs``."""
+
+    quiet_ms: int = attrs.field(default=2000, validator=_positive)
+    """Quiet period before an automatic snapshot, in milliseconds."""
+
+    reconcile_interval: float = attrs.field(default=600.0, validator=_positive_float)
+    """Seconds after which the next snapshot walks the whole tree even if the watcher is fine."""
+
+    sync_timeout_ms: int = attrs.field(default=2000, validator=_positive)
+    """How long a snapshot waits for the watcher to catch up before walking the whole tree."""
+
+    notify_interval_ms: int = attrs.field(default=1000, validator=_positive)
+    """Least time between two ``snapd/didChange`` notifications."""
 
     snapshot_byte_budget: int = attrs.field(default=1024 * MIB, validator=_positive)
     """Most bytes of new or changed content one snapshot reads (after the first snapshot);

@@ -29,6 +29,7 @@ SNAPD_STATUS: Final = "snapd/status"
 SNAPD_DIFF: Final = "snapd/diff"
 SNAPD_HUNKS: Final = "snapd/hunks"
 SNAPD_EXPLAIN: Final = "snapd/explain"
+SNAPD_RESTORE: Final = "snapd/restore"
 
 
 class ChangeStatus(enum.StrEnum):
@@ -57,6 +58,21 @@ class Outcome(enum.StrEnum):
     """Only metadata is stored, with the rule that decided it."""
 
 
+class Consistency(enum.StrEnum):
+    """How a snapshot's capture knew what changed."""
+
+    EXACT = "exact"
+    """Incremental: a watcher synced with the request reported every change since the
+    previous snapshot; only those directories were listed."""
+
+    RECONCILED = "reconciled"
+    """A full walk of the worktree (first snapshot, after a restart, a watcher error or
+    suspected overflow, periodically, or with the watcher off)."""
+
+    DEGRADED = "degraded"
+    """The watcher is not trusted (it failed or ran out of watches): snapshots walk the tree."""
+
+
 class SkipSide(enum.StrEnum):
     """Which side(s) of a change were not captured."""
 
@@ -68,6 +84,23 @@ class SkipSide(enum.StrEnum):
 
     BOTH = "both"
     """Neither side's content is stored."""
+
+
+class RestoreActionKind(enum.StrEnum):
+    """What ``snapd/restore`` does (or did) with one path."""
+
+    WRITE = "write"
+    """Replace the file or symlink in the worktree with the snapshot's."""
+
+    CREATE = "create"
+    """Create a file or symlink the worktree lacks (and its directories)."""
+
+    DELETE = "delete"
+    """Delete a file or symlink the snapshot lacks (and directories this empties)."""
+
+    KEEP = "keep"
+    """Leave the path alone; ``reason`` says why (content not captured, a symlink in the way,
+    or changed while the restore ran)."""
 
 
 # -- shared ---------------------------------------------------------------------------------------
@@ -145,6 +178,12 @@ class SnapshotSummary:
     generated: dict[str, int] = attrs.field(factory=dict)
     """Captured files counted by the rule that recognised them as generated."""
 
+    consistency: Consistency = Consistency.RECONCILED
+    """``exact`` (watcher-synced incremental capture) or ``reconciled`` (full walk)."""
+
+    auto: bool = False
+    """Taken by the daemon after a quiet period (``autoSnapshot``), not on request."""
+
 
 # -- snapd/snapshot -------------------------------------------------------------------------------
 
@@ -200,6 +239,12 @@ class SnapshotResult:
 
     hashed_bytes: int = 0
     """Bytes read and hashed by this snapshot."""
+
+    consistency: Consistency = Consistency.RECONCILED
+    """How this capture knew what changed: ``exact`` or ``reconciled``."""
+
+    auto: bool = False
+    """True for a snapshot the daemon took after a quiet period."""
 
     parent: str | None = None
     """The previous snapshot's id."""
@@ -267,13 +312,27 @@ class StatusResult:
     """Disk bytes used by the store."""
 
     watcher: str
-    """Watcher state: ``off`` (snapshots only on request) in this version."""
+    """Watcher state: ``watching`` (events narrow snapshots), ``starting``, ``degraded``
+    (events not trusted: every snapshot walks the tree; see ``watcherReason``) or ``off``."""
 
     cached_files: int
     """Files in the stat cache (known content that need not be re-read)."""
 
     head: str | None = None
     """The latest snapshot's id; absent before the first snapshot."""
+
+    watcher_reason: str | None = None
+    """Why the watcher is degraded or off."""
+
+    dirty_paths: int = 0
+    """Paths the watcher saw change since the latest snapshot; -1 when the next snapshot
+    will walk the whole tree."""
+
+    watch_events: int = 0
+    """Events the watcher has delivered since start."""
+
+    auto_snapshot: bool = False
+    """Whether the daemon snapshots by itself after a quiet period."""
 
 
 # -- snapd/diff -----------------------------------------------------------------------------------
@@ -481,6 +540,128 @@ class ExplainResult:
     """Captured content that looks binary."""
 
 
+# -- snapd/restore --------------------------------------------------------------------------------
+
+
+@attrs.define(kw_only=True)
+class HunkSelection:
+    """Some hunks of one file, by their index in ``snapd/hunks``."""
+
+    path: str
+    """The file, relative to the worktree root."""
+
+    indexes: list[int]
+    """0-based positions in the hunk list ``snapd/hunks`` returns for ``{from, path, context}``
+    with ``to`` absent (all pages concatenated)."""
+
+    context: int = 3
+    """The ``context`` those hunks were listed with (0..1000)."""
+
+
+@attrs.define(kw_only=True)
+class RestoreAction:
+    """One path of a restore plan."""
+
+    path: str
+    """Worktree-relative path (a skipped directory is one entry with ``kind: dir``)."""
+
+    action: RestoreActionKind
+    """``write``, ``create``, ``delete`` or ``keep``."""
+
+    kind: str = "file"
+    """``file``, ``symlink``, ``dir`` or ``special``: the snapshot's kind, or the worktree's for a
+    deletion."""
+
+    old_size: int | None = None
+    """Size in the worktree now; absent when the worktree lacks the path."""
+
+    new_size: int | None = None
+    """Size after the restore; absent for a deletion."""
+
+    old_mode: int | None = None
+    """Mode in the worktree now (a git mode; the full ``lstat`` mode for uncaptured content)."""
+
+    new_mode: int | None = None
+    """Git mode after the restore."""
+
+    reason: str | None = None
+    """Why a path is kept."""
+
+    rule: str | None = None
+    """For a path kept because its content was not captured: the capture rule that skipped it."""
+
+    forced: bool = False
+    """Uncaptured content that ``force`` allows this restore to overwrite or delete."""
+
+
+@attrs.define(kw_only=True)
+class RestoreParams:
+    """Restore the worktree (all of it, some paths, or some hunks of a file) from a snapshot."""
+
+    from_: str
+    """The snapshot to restore: an id, a unique id prefix or ``latest``."""
+
+    paths: list[str] | None = None
+    """Only these: paths or directories (prefix match on whole components), or gitignore-syntax
+    patterns (an entry with ``*``, ``?`` or ``[``); absent: the whole tree."""
+
+    hunks: HunkSelection | None = None
+    """Only these hunks of one file (not with ``paths``)."""
+
+    dry_run: bool = True
+    """True: only plan. False: plan, take a safety snapshot, and apply."""
+
+    plan_token: str | None = None
+    """``planToken`` of an earlier dry run: apply only if the plan is still exactly that."""
+
+    force: list[str] | None = None
+    """Paths whose uncaptured content this restore may overwrite or delete (exact paths)."""
+
+    cursor: str | None = None
+    """``nextCursor`` of a previous page of the plan (pages only; never applies)."""
+
+    limit: int | None = None
+    """Most plan items in this page."""
+
+    max_bytes: int | None = None
+    """Byte budget of this page's plan items."""
+
+
+@attrs.define(kw_only=True)
+class RestoreResult:
+    """A page of the plan, its token and totals, and what applying did."""
+
+    plan: list[RestoreAction]
+    """This page of the plan, in path order."""
+
+    plan_token: str
+    """Identifies this plan; pass it back with ``dryRun: false`` to apply exactly it."""
+
+    applied: bool
+    """True when the plan was applied."""
+
+    written: int
+    """Paths the whole plan writes or creates."""
+
+    deleted: int
+    """Paths the whole plan deletes."""
+
+    kept: int
+    """Paths the whole plan keeps."""
+
+    safety_snapshot: str | None = None
+    """The snapshot taken just before applying: restore it to undo this restore."""
+
+    conflicted: int = 0
+    """Planned writes and deletes not done because the path changed while the restore ran."""
+
+    conflicts: list[RestoreAction] | None = None
+    """The first 100 of those, as ``keep`` with the reason."""
+
+    next_cursor: str | None = None
+    """Pass back as ``cursor`` for the next page of the plan; absent on the last page."""
+
+
 # -- request / response envelopes -----------------------------------------------------------------
 
 
@@ -670,6 +851,115 @@ class ExplainResponse:
     """The JSON-RPC version."""
 
 
+@attrs.define(kw_only=True)
+class RestoreRequest:
+    """A ``snapd/restore`` request message."""
+
+    id: MsgId
+    """The request id."""
+
+    params: RestoreParams
+    """The parameters."""
+
+    method: Literal["snapd/restore"] = "snapd/restore"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class RestoreResponse:
+    """A ``snapd/restore`` response message."""
+
+    id: MsgId | None
+    """The request id."""
+
+    result: RestoreResult
+    """The result."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+# -- server -> client notifications ---------------------------------------------------------------
+
+SNAPD_DID_CHANGE: Final = "snapd/didChange"
+SNAPD_DID_SNAPSHOT: Final = "snapd/didSnapshot"
+
+
+@attrs.define(kw_only=True)
+class DidChangeParams:
+    """Paths changed in the worktree (throttled: at most one per ``notifyIntervalMs``)."""
+
+    count: int
+    """Changed paths since the previous ``snapd/didChange``."""
+
+    paths: list[str]
+    """Up to 50 of them, in no particular order."""
+
+    truncated: bool = False
+    """True when ``paths`` lists fewer than ``count``."""
+
+
+@attrs.define(kw_only=True)
+class DidSnapshotParams:
+    """A snapshot was recorded (by a request or automatically)."""
+
+    id: str
+    """The new snapshot's id."""
+
+    changed: int
+    """Paths changed against its parent."""
+
+    consistency: Consistency
+    """``exact`` or ``reconciled``."""
+
+    auto: bool = False
+    """True when the daemon took it after a quiet period."""
+
+    parent: str | None = None
+    """The previous snapshot's id."""
+
+    label: str | None = None
+    """The snapshot's label."""
+
+
+@attrs.define(kw_only=True)
+class DidChangeNotification:
+    """A ``snapd/didChange`` notification message."""
+
+    params: DidChangeParams
+    """The parameters."""
+
+    method: Literal["snapd/didChange"] = "snapd/didChange"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class DidSnapshotNotification:
+    """A ``snapd/didSnapshot`` notification message."""
+
+    params: DidSnapshotParams
+    """The parameters."""
+
+    method: Literal["snapd/didSnapshot"] = "snapd/didSnapshot"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+NOTIFICATION_TO_TYPES: Final[dict[str, tuple[type, type]]] = {
+    SNAPD_DID_CHANGE: (DidChangeNotification, DidChangeParams),
+    SNAPD_DID_SNAPSHOT: (DidSnapshotNotification, DidSnapshotParams),
+}
+"""Server-to-client notifications: method -> (message class, params class)."""
+
+
 @attrs.frozen
 class MethodTypes:
     """The classes of one method."""
@@ -689,6 +979,7 @@ METHOD_TO_TYPES: Final[dict[str, MethodTypes]] = {
     SNAPD_DIFF: MethodTypes(DiffRequest, DiffResponse, DiffParams, DiffResult),
     SNAPD_HUNKS: MethodTypes(HunksRequest, HunksResponse, HunksParams, HunksResult),
     SNAPD_EXPLAIN: MethodTypes(ExplainRequest, ExplainResponse, ExplainParams, ExplainResult),
+    SNAPD_RESTORE: MethodTypes(RestoreRequest, RestoreResponse, RestoreParams, RestoreResult),
 }
 """Every ``snapd/*`` method and its types; the single table the server, the client, the
 conformance checks and protocol.md's test read."""
@@ -740,16 +1031,22 @@ def _field_hook(tp: Any) -> Any:
             return value
 
         return scalar
-    if len(rest) == 1 and typing.get_origin(rest[0]) is list and typing.get_args(rest[0]) == (str,):
+    if (
+        len(rest) == 1
+        and typing.get_origin(rest[0]) is list
+        and typing.get_args(rest[0]) in ((str,), (int,))
+    ):
+        item = typing.get_args(rest[0])[0]
+        what = "strings" if item is str else "integers"
 
-        def str_list(value: Any, _t: Any) -> Any:
+        def scalar_list(value: Any, _t: Any) -> Any:
             if value is None and optional:
                 return None
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise TypeError(f"expected an array of strings, got {_json_type(value)}")
+            if not isinstance(value, list) or not all(_accepts(v, (item,)) for v in value):
+                raise TypeError(f"expected an array of {what}, got {_json_type(value)}")
             return list(value)
 
-        return str_list
+        return scalar_list
     return None
 
 

@@ -41,6 +41,7 @@ from pygls.uris import to_fs_path
 from snapd import PROTOCOL_VERSION, __version__, errors, protocol
 from snapd.config import Options, default_store_path
 from snapd.service import Service
+from snapd.session import Session
 from snapd.snapshots import Cancelled
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,12 @@ class SnapdProtocol(LanguageServerProtocol):
     def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
         """Request types of ``snapd/*`` methods, else lsprotocol's."""
         types = protocol.METHOD_TO_TYPES.get(method)
-        return types.request if types else super().get_message_type(method)
+        if types is not None:
+            return types.request
+        notification = protocol.NOTIFICATION_TO_TYPES.get(method)
+        if notification is not None:
+            return notification[0]
+        return super().get_message_type(method)
 
     def get_result_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
         """Response types of ``snapd/*`` methods, else lsprotocol's."""
@@ -127,8 +133,13 @@ class SnapdServer(LanguageServer):
         self.data_home = data_home
         self.overrides = overrides or {}
         self.options = Options().with_wire(self.overrides, "command line")
-        self.service: Service | None = None
+        self.session: Session | None = None
         self.exit_code = 0
+
+    @property
+    def service(self) -> Service | None:
+        """The served worktree's service, once initialized."""
+        return self.session.service if self.session is not None else None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log out-of-band errors (pygls would pop up a window/showMessage)."""
@@ -136,8 +147,8 @@ class SnapdServer(LanguageServer):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def open_service(self, params: lsp.InitializeParams) -> None:
-        """Open the worktree and store named by the CLI or ``initialize``."""
+    async def open_session(self, params: lsp.InitializeParams) -> None:
+        """Open the worktree and store named by the CLI or ``initialize``; start watching."""
         root = self.cli_root
         if root is None and params.root_uri:
             root = to_fs_path(params.root_uri)
@@ -160,14 +171,19 @@ class SnapdServer(LanguageServer):
         except ValueError as exc:
             raise errors.InvalidParams(str(exc), field="initializationOptions") from exc
         store = self.cli_store or default_store_path(self.data_home, root)
-        self.service = Service(root, store, options)
-        logger.info("serving %s with store %s", self.service.root, self.service.store_path)
+        service = await asyncio.to_thread(Service, root, store, options)
+        self.session = Session(service, self._notify)
+        await self.session.start()
+        logger.info("serving %s with store %s", service.root, service.store_path)
 
-    def close_service(self) -> None:
-        """Release the store (idempotent)."""
-        if self.service is not None:
-            self.service.close()
-            self.service = None
+    def _notify(self, method: str, params: Any) -> None:
+        self.protocol.notify(method, params)
+
+    async def close_session(self) -> None:
+        """Stop watching and release the store (idempotent)."""
+        session, self.session = self.session, None
+        if session is not None:
+            await session.close()
 
     # -- stdio ---------------------------------------------------------------------------------
 
@@ -182,7 +198,10 @@ class SnapdServer(LanguageServer):
             logger.error("the client closed our stdout; stopping")
             self.exit_code = 1
         finally:
-            self.close_service()
+            # Exit without shutdown, or a broken pipe: release the store without the loop.
+            session, self.session = self.session, None
+            if session is not None:
+                session.service.close()
         return self.exit_code
 
     async def _serve(self, stdin: IO[bytes]) -> None:
@@ -200,6 +219,7 @@ class SnapdServer(LanguageServer):
         while (frame := await queue.get()) is not None:
             self._dispatch(frame)
         logger.info("stdin closed; shutting down")
+        await self.close_session()
 
     def _dispatch(self, frame: Frame) -> None:
         proto = self.protocol
@@ -379,24 +399,27 @@ def build_server(
     server = SnapdServer(root=root, store=store, data_home=data_home, overrides=overrides)
 
     @server.feature(lsp.INITIALIZE)
-    def initialize(ls: SnapdServer, params: lsp.InitializeParams) -> None:
-        ls.open_service(params)
+    async def initialize(ls: SnapdServer, params: lsp.InitializeParams) -> None:
+        await ls.open_session(params)
 
     @server.feature(lsp.SHUTDOWN)
-    def shutdown(ls: SnapdServer, *_args: Any) -> None:
-        ls.close_service()
+    async def shutdown(ls: SnapdServer, *_args: Any) -> None:
+        await ls.close_session()
+
+    def session(ls: SnapdServer) -> Session:
+        if ls.session is None:
+            raise JsonRpcServerNotInitialized("send 'initialize' first")
+        return ls.session
 
     def service(ls: SnapdServer) -> Service:
-        if ls.service is None:
-            raise JsonRpcServerNotInitialized("send 'initialize' first")
-        return ls.service
+        return session(ls).service
 
     async def run(ls: SnapdServer, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
     @server.feature(protocol.SNAPD_SNAPSHOT)
     async def snapshot(ls: SnapdServer, params: protocol.SnapshotParams) -> protocol.SnapshotResult:
-        svc = service(ls)
+        live = session(ls)
         cancel = threading.Event()
         token = params.work_done_token
         progress = None
@@ -406,9 +429,7 @@ def build_server(
                 token, lsp.WorkDoneProgressBegin(title="snapshot", cancellable=True)
             )
         try:
-            result: protocol.SnapshotResult = await asyncio.to_thread(
-                lambda: svc.snapshot(params, cancel=cancel, progress=progress)
-            )
+            result = await live.snapshot(params, cancel=cancel, progress=progress)
         except asyncio.CancelledError:
             # The worker thread stops at its next file; nothing it wrote is referenced.
             cancel.set()
@@ -428,7 +449,7 @@ def build_server(
 
     @server.feature(protocol.SNAPD_STATUS)
     async def status(ls: SnapdServer, params: protocol.StatusParams) -> protocol.StatusResult:
-        return await run(ls, service(ls).status)  # type: ignore[no-any-return]
+        return await run(ls, session(ls).status)  # type: ignore[no-any-return]
 
     @server.feature(protocol.SNAPD_DIFF)
     async def diff(ls: SnapdServer, params: protocol.DiffParams) -> protocol.DiffResult:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -45,6 +46,9 @@ from snapd.store import MODE_TREE, LockedError, MissingObject, Store, StoreError
 logger = logging.getLogger(__name__)
 
 LATEST: Final = "latest"
+CACHE_NAME: Final = "snapd-statcache.jsonl"
+CACHE_SAVE_INTERVAL: Final = 30.0
+"""Seconds between stat cache saves after snapshots (it is also saved at shutdown)."""
 MIN_PREFIX: Final = 4
 
 
@@ -87,14 +91,30 @@ class Service:
             )
         with map_errors():
             self.store = Store.open(self.store_path)
-        self.cache = StatCache()
+        self.cache_path = os.path.join(self.store_path, CACHE_NAME)
+        self.cache = StatCache.load(self.cache_path, self.store)
+        self._cache_saved = time.monotonic()
         self.writer = threading.Lock()
         self._conv = protocol.converter()
         self._diff_cache: dict[tuple[Any, ...], FileDiff] = {}
 
     def close(self) -> None:
-        """Release the store."""
-        self.store.close()
+        """Save the stat cache and release the store."""
+        with self.writer:
+            self._save_cache(force=True)
+            self.store.close()
+
+    def _save_cache(self, *, force: bool = False) -> None:
+        """Persist the stat cache now and then (a lost cache costs re-hashing, not correctness)."""
+        if not self.cache.changed:
+            return
+        if not force and time.monotonic() - self._cache_saved < CACHE_SAVE_INTERVAL:
+            return
+        try:
+            self.cache.save(self.cache_path)
+        except OSError as exc:
+            logger.warning("cannot save the stat cache: %s", exc)
+        self._cache_saved = time.monotonic()
 
     # -- snapshot ------------------------------------------------------------------------------
 
@@ -103,6 +123,7 @@ class Service:
         parent: State | None,
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
+        dirty: frozenset[bytes] | None = None,
     ) -> Capturer:
         policy = Policy(self.root_b, self.options)
         report = None
@@ -114,6 +135,7 @@ class Service:
             policy,
             self.cache,
             parent=parent,
+            dirty=dirty,
             cancel=cancel,
             progress=report,
         )
@@ -126,10 +148,21 @@ class Service:
         self,
         params: protocol.SnapshotParams,
         *,
+        dirty: frozenset[bytes] | None = None,
+        auto: bool = False,
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
     ) -> protocol.SnapshotResult:
         """Capture the worktree and record it as a snapshot (unless nothing changed).
+
+        Args:
+            params: The request.
+            dirty: Paths a synced watcher saw change since the latest snapshot: only
+                directories on their way are listed (consistency ``exact``). None walks the
+                whole tree (consistency ``reconciled``).
+            auto: Taken by the daemon after a quiet period, not by a request.
+            cancel: Set to stop between files.
+            progress: Called with (paths seen, current path) now and then.
 
         Raises:
             errors.SnapdError: the capture failed; no ref was moved.
@@ -138,39 +171,96 @@ class Service:
         with self.writer, map_errors():
             parent = self._head()
             parent_id = parent.id if parent else None
-            capturer = self._capture(parent.state if parent else None, cancel, progress)
+            if parent is None:
+                dirty = None  # nothing to reuse: the first snapshot walks everything
+            consistency = "reconciled" if dirty is None else "exact"
+            capturer = self._capture(parent.state if parent else None, cancel, progress, dirty)
             state = capturer.capture()
             counts = capturer.counts
             if parent is not None and parent.state == state and params.label is None:
-                return self._snapshot_result(parent, created=False, counts=counts)
+                self._save_cache()
+                return self._snapshot_result(
+                    parent, created=False, counts=counts, consistency=consistency
+                )
             if parent is None:
                 changed = counts.files + counts.skipped
             else:
-                changed = sum(1 for _ in iter_changes(self.store, parent.state, state))
+                changed, adjusted = self._tally(parent, state)
+                if capturer.incremental:
+                    counts = attrs.evolve(
+                        adjusted, hashed=counts.hashed, hashed_bytes=counts.hashed_bytes
+                    )
             if cancel is not None and cancel.is_set():
                 raise Cancelled
             oid = commit_snapshot(
-                self.store, state, counts, parent=parent_id, label=params.label, changed=changed
+                self.store,
+                state,
+                counts,
+                parent=parent_id,
+                label=params.label,
+                changed=changed,
+                consistency=consistency,
+                auto=auto,
             )
             if not self.store.advance(parent_id, oid):
                 raise errors.StoreFailure("the snapshot ref moved during the snapshot")
             logger.info(
-                "snapshot %s: %d files, %d skipped, %d changed, %d hashed",
+                "snapshot %s (%s): %d files, %d skipped, %d changed, %d hashed, %d trees reused",
                 oid[:12],
+                consistency,
                 counts.files,
                 counts.skipped,
                 changed,
                 counts.hashed,
+                capturer.reused_trees,
             )
+            self._save_cache()
             return self._snapshot_result(
-                read_snapshot(self.store, oid), created=True, counts=counts
+                read_snapshot(self.store, oid),
+                created=True,
+                counts=counts,
+                consistency=consistency,
             )
+
+    def _tally(self, parent: SnapshotInfo, state: State) -> tuple[int, Counts]:
+        """Changed paths against the parent, and the parent's totals moved by those changes.
+
+        An incremental capture never visits reused subtrees, so its own totals are partial;
+        the diff (O(changes), pruned by tree ids) gives exact ones.
+        """
+        c = Counts(
+            files=parent.files,
+            bytes=parent.bytes,
+            skipped=parent.skipped,
+            skipped_bytes=parent.skipped_bytes,
+            rules=dict(parent.rules),
+            generated=dict(parent.generated),
+        )
+        changed = 0
+        for change in iter_changes(self.store, parent.state, state):
+            changed += 1
+            for side, sign in ((change.old, -1), (change.new, 1)):
+                if side is None:
+                    continue
+                if side.skipped is not None:
+                    c.skipped += sign
+                    c.skipped_bytes += sign * side.skipped.size
+                    _bump(c.rules, side.skipped.rule, sign)
+                    continue
+                assert side.oid is not None
+                c.files += sign
+                c.bytes += sign * self.store.blob_size(side.oid)
+                if side.generated is not None:
+                    _bump(c.generated, side.generated.rule, sign)
+        return changed, c
 
     @staticmethod
     def _snapshot_result(
-        snap: SnapshotInfo, *, created: bool, counts: Counts
+        snap: SnapshotInfo, *, created: bool, counts: Counts, consistency: str
     ) -> protocol.SnapshotResult:
         return protocol.SnapshotResult(
+            consistency=protocol.Consistency(consistency),
+            auto=snap.auto,
             id=snap.id,
             created=created,
             time=snap.time,
@@ -220,6 +310,8 @@ class Service:
             label=s.label,
             rules=dict(s.rules),
             generated=dict(s.generated),
+            consistency=protocol.Consistency(s.consistency),
+            auto=s.auto,
         )
 
     def status(self) -> protocol.StatusResult:
@@ -578,6 +670,14 @@ def _skip_info(old: Side | None, new: Side | None) -> protocol.SkipInfo | None:
     return protocol.SkipInfo(
         reason=meta.reason, rule=meta.rule, side=side, evidence=meta.evidence, count=meta.count
     )
+
+
+def _bump(counter: dict[str, int], key: str, by: int) -> None:
+    value = counter.get(key, 0) + by
+    if value > 0:
+        counter[key] = value
+    else:
+        counter.pop(key, None)
 
 
 def _generated_info(old: Side | None, new: Side | None) -> protocol.GeneratedInfo | None:

@@ -162,8 +162,11 @@ class StatCache:
     Only the store writer (which holds the writer lock) touches it.
     """
 
+    FORMAT: Final = 1
+
     def __init__(self) -> None:
         self._entries: dict[bytes, _CacheEntry] = {}
+        self.changed = False
 
     @staticmethod
     def signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -184,6 +187,68 @@ class StatCache:
     ) -> None:
         """Remember a hashed file and its content decision."""
         self._entries[rel] = _CacheEntry(self.signature(st), oid, decision, at_ns)
+        self.changed = True
+
+    def save(self, path: str) -> None:
+        """Write the cache atomically (temp file + rename) as JSON lines.
+
+        A crash mid-write leaves the previous file; a lost or stale cache only costs re-hashing,
+        never a wrong snapshot (every entry is re-validated against a fresh lstat).
+        """
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write(json.dumps({"format": self.FORMAT, "entries": len(self._entries)}) + "\n")
+            for rel, ent in self._entries.items():
+                d = ent.decision
+                row = [
+                    rel.decode("utf-8", "surrogateescape"),
+                    list(ent.sig),
+                    ent.oid,
+                    ent.hashed_at_ns,
+                    d.outcome.value,
+                    d.rule,
+                    d.reason,
+                    d.evidence,
+                    d.binary,
+                ]
+                fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        os.replace(tmp, path)
+        self.changed = False
+
+    @classmethod
+    def load(cls, path: str, store: Store) -> StatCache:
+        """Read a saved cache, dropping entries whose blob is no longer in the store.
+
+        A missing, unreadable or foreign-format file gives an empty cache.
+        """
+        cache = cls()
+        try:
+            fh = open(path, encoding="ascii")  # closed by the with below
+        except OSError:
+            return cache
+        with fh:
+            try:
+                header = json.loads(fh.readline() or "{}")
+                if header.get("format") != cls.FORMAT:
+                    return cache
+                for line in fh:
+                    rel, sig, oid, at_ns, outcome, rule, reason, evidence, binary = json.loads(line)
+                    if not store.contains(oid):
+                        continue
+                    decision = Decision(
+                        outcome=capture.Outcome(outcome),
+                        rule=rule,
+                        reason=reason,
+                        evidence=evidence,
+                        binary=binary,
+                    )
+                    cache._entries[rel.encode("utf-8", "surrogateescape")] = _CacheEntry(
+                        (sig[0], sig[1], sig[2], sig[3], sig[4]), oid, decision, at_ns
+                    )
+            except (ValueError, TypeError, UnicodeError) as exc:
+                logger.warning("ignoring unreadable stat cache %s: %s", path, exc)
+                return cls()
+        return cache
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -223,6 +288,7 @@ class Capturer:
         cache: StatCache,
         *,
         parent: State | None = None,
+        dirty: frozenset[bytes] | None = None,
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
     ) -> None:
@@ -242,6 +308,19 @@ class Capturer:
         )
         self._skipped: IO[bytes] | None = None
         self._generated: IO[bytes] | None = None
+        # Incremental mode: only directories on the way to a dirty path are listed; every other
+        # subtree (and its manifest records) is reused from the parent snapshot.
+        self.incremental = dirty is not None and parent is not None
+        self._dirty_paths: frozenset[bytes] = dirty or frozenset()
+        ancestors: set[bytes] = {b""}
+        for path in self._dirty_paths:
+            parts = path.split(b"/")
+            for i in range(1, len(parts)):
+                ancestors.add(b"/".join(parts[:i]))
+        self._dirty_dirs = frozenset(ancestors)
+        self._parent_skipped: _ParentRecords | None = None
+        self._parent_generated: _ParentRecords | None = None
+        self.reused_trees = 0
 
     def capture(self) -> State:
         """Walk the worktree and write its captured state.
@@ -254,6 +333,9 @@ class Capturer:
         with spool(max_size=1 << 20) as skipped_fh, spool(max_size=1 << 20) as generated_fh:
             self._skipped, self._generated = skipped_fh, generated_fh
             parent_tree = self.parent.tree if self.parent is not None else None
+            if self.incremental and self.parent is not None:
+                self._parent_skipped = _ParentRecords(self.store, self.parent.manifest)
+                self._parent_generated = _ParentRecords(self.store, self.parent.generated)
             tree = self._directory(b"", parent_tree) or self.store.write_tree([])
             ids = []
             for fh in (skipped_fh, generated_fh):
@@ -264,10 +346,38 @@ class Capturer:
 
     # -- walking -------------------------------------------------------------------------------
 
+    def _clean(self, rel: bytes, full_scan: bool) -> bool:
+        """True if nothing under ``rel`` can have changed (incremental mode only)."""
+        return (
+            self.incremental
+            and not full_scan
+            and rel not in self._dirty_dirs
+            and rel not in self._dirty_paths
+        )
+
+    def _reuse(self, key_lo: bytes, key_hi: bytes) -> None:
+        """Copy the parent's manifest records in ``[key_lo, key_hi)`` (a reused range)."""
+        for records, out in (
+            (self._parent_skipped, self._skipped),
+            (self._parent_generated, self._generated),
+        ):
+            if records is not None and out is not None:
+                records.copy(key_lo, key_hi, out)
+
     def _directory(
-        self, rel: bytes, parent_tree: str | None, *, forced_only: bool = False
+        self,
+        rel: bytes,
+        parent_tree: str | None,
+        *,
+        forced_only: bool = False,
+        full_scan: bool = False,
     ) -> str | None:
-        """Capture one directory; ``forced_only`` inside a skipped one (``forceInclude``)."""
+        """Capture one directory; ``forced_only`` inside a skipped one (``forceInclude``).
+
+        In incremental mode a directory named dirty itself (created, renamed, or holding a
+        changed ignore file) is scanned in full: its new entries may predate their events.
+        """
+        full_scan = full_scan or rel in self._dirty_paths
         full = os.path.join(self.root, rel) if rel else self.root
         listing: list[tuple[Candidate, Decision]] = []
         for name, st in _sorted_entries(full):
@@ -297,6 +407,15 @@ class Capturer:
             if self.progress is not None and self._seen % 500 == 0:
                 self.progress(self._seen, cand.rel)
             name = cand.rel.rsplit(b"/", 1)[-1]
+            if (
+                cand.kind is Kind.DIR
+                and not decision.captured
+                and self._clean(cand.rel, full_scan)
+                and self._parent_skipped is not None
+                and self._skipped is not None
+                and self._parent_skipped.copy(cand.rel + b"/", cand.rel + b"/\0", self._skipped)
+            ):
+                continue  # an unchanged skipped directory keeps its recorded summary
             if not decision.captured:
                 self._skip(cand, decision)
                 if cand.kind is Kind.DIR and self.policy.forced_below(cand.rel):
@@ -311,9 +430,16 @@ class Capturer:
                 continue
             if cand.kind is Kind.DIR:
                 before = parent_entries.get(name)
+                if before is not None and before.is_tree and self._clean(cand.rel, full_scan):
+                    self._reuse(cand.rel + b"/", cand.rel + b"0")
+                    self.reused_trees += 1
+                    entries.append(Entry(name, MODE_TREE, before.id))
+                    continue
                 try:
                     sub = self._directory(
-                        cand.rel, before.id if before and before.is_tree else None
+                        cand.rel,
+                        before.id if before and before.is_tree else None,
+                        full_scan=full_scan,
                     )
                 except _OverBudget as over:
                     budget = f"{over.count} new entries since the last snapshot"
@@ -494,6 +620,30 @@ class Capturer:
             return oid, st, decision
 
 
+class _ParentRecords:
+    """The parent snapshot's manifest records, consumed in walk (sort-key) order."""
+
+    def __init__(self, store: Store, blob: str) -> None:
+        self._records = iter_manifest(store, blob) if blob != EMPTY_BLOB else iter(())
+        self._current = next(self._records, None)
+
+    def copy(self, lo: bytes, hi: bytes, out: IO[bytes]) -> int:
+        """Drop records before ``lo``; write those in ``[lo, hi)`` to ``out``; return how many.
+
+        Calls come in increasing key order, so one forward pass serves the whole walk.
+        """
+        copied = 0
+        while self._current is not None:
+            key = self._current.path + (b"/" if self._current.kind == "dir" else b"")
+            if key >= hi:
+                break
+            if key >= lo:
+                out.write(self._current.to_line())
+                copied += 1
+            self._current = next(self._records, None)
+        return copied
+
+
 SUMMARY_MAX_ENTRIES: Final = 10_000
 """A skipped directory's summary walk stops after this many entries (bounded work)."""
 
@@ -570,6 +720,10 @@ class SnapshotInfo:
     """Skipped paths by rule."""
     generated: dict[str, int] = attrs.Factory(dict)
     """Generated (captured) files by rule."""
+    consistency: str = "reconciled"
+    """``exact`` (watcher-synced incremental capture) or ``reconciled`` (full walk)."""
+    auto: bool = False
+    """Taken by the daemon after a quiet period rather than on request."""
     is_snapshot: bool = True
     """False for a commit that is not a snapshot (e.g. a manifest commit)."""
 
@@ -585,6 +739,8 @@ def commit_snapshot(
     parent: str | None,
     label: str | None,
     changed: int,
+    consistency: str = "reconciled",
+    auto: bool = False,
 ) -> str:
     """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
     meta_tree = store.write_tree(
@@ -599,6 +755,9 @@ def commit_snapshot(
     lines += [f"Snapd-{name}: {value}" for name, value in zip(TRAILERS, values, strict=True)]
     lines.append("Snapd-Rules: " + json.dumps(counts.rules, sort_keys=True))
     lines.append("Snapd-Generated: " + json.dumps(counts.generated, sort_keys=True))
+    lines.append(f"Snapd-Consistency: {consistency}")
+    if auto:
+        lines.append("Snapd-Auto: true")
     if label is not None:
         lines.append("Snapd-Label: " + json.dumps(label))
     # The first snapshot's only parent is its manifest commit; later ones have two parents.
@@ -633,6 +792,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
     fields: dict[str, int] = {}
     label: str | None = None
     maps: dict[str, dict[str, int]] = {"Rules": {}, "Generated": {}}
+    words: dict[str, str] = {}
     for line in info.message.splitlines():
         key, sep, value = line.partition(": ")
         if not sep or not key.startswith("Snapd-"):
@@ -644,6 +804,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
             maps[name] = {str(k): int(v) for k, v in json.loads(value).items()}
         elif name in TRAILERS and value.isdigit():
             fields[name] = int(value)
+        elif name in ("Consistency", "Auto"):
+            words[name] = value.strip()
     return SnapshotInfo(
         id=oid,
         parent=parent,
@@ -661,6 +823,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         ),
         rules=maps["Rules"],
         generated=maps["Generated"],
+        consistency=words.get("Consistency", "reconciled"),
+        auto=words.get("Auto") == "true",
     )
 
 

@@ -1,0 +1,198 @@
+"""One worktree's live session: service + watcher + snapshot scheduling + notifications.
+
+The server creates a :class:`Session` at ``initialize``. Every snapshot, requested or
+automatic, goes through :meth:`Session.snapshot`, which decides between an incremental capture
+(watcher synced, dirty set known: ``exact``) and a full walk (``reconciled``), hands back the
+dirty set if the capture fails, and announces the result. All methods run on the event loop;
+blocking work goes to threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from snapd import errors, protocol
+from snapd.paths import to_wire
+from snapd.service import ProgressFn, Service
+from snapd.snapshots import Cancelled
+from snapd.watch import DirtySet, Watcher
+
+logger = logging.getLogger(__name__)
+
+Notify = Callable[[str, Any], None]
+
+SAMPLE_PATHS = 50
+
+
+class Session:
+    """The live state of one served worktree."""
+
+    def __init__(self, service: Service, notify: Notify, *, force_polling: bool = False) -> None:
+        self.service = service
+        self.options = service.options
+        self.notify = notify
+        # A new set starts as "walk everything": changes made while no daemon ran are unknown.
+        self.dirty = DirtySet()
+        self.watcher: Watcher | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._auto_handle: asyncio.TimerHandle | None = None
+        self._auto_task: asyncio.Task[None] | None = None
+        self._notify_handle: asyncio.TimerHandle | None = None
+        self._changed: set[bytes] = set()
+        self._changed_count = 0
+        self._last_notify = 0.0
+        self._last_full = time.monotonic()
+        self._force_polling = force_polling
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the watcher (if enabled) and wait until its watches are in place."""
+        if not self.options.watch:
+            return
+        self.watcher = Watcher(
+            self.service.root,
+            self.service.store_path,
+            self.dirty,
+            on_batch=self._on_batch,
+            force_polling=self._force_polling,
+        )
+        self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
+        if not await self.watcher.wait_ready(10.0):
+            logger.warning("the watcher is not ready; snapshots walk the whole tree")
+
+    async def close(self) -> None:
+        """Stop the watcher and timers, wait for an automatic snapshot, release the store."""
+        self._closed = True
+        for handle in (self._auto_handle, self._notify_handle):
+            if handle is not None:
+                handle.cancel()
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self._watch_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._watch_task, 5.0)
+        if self._auto_task is not None:
+            with contextlib.suppress(Exception):
+                await self._auto_task
+        await asyncio.to_thread(self.service.close)
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    async def snapshot(
+        self,
+        params: protocol.SnapshotParams,
+        *,
+        auto: bool = False,
+        cancel: threading.Event | None = None,
+        progress: ProgressFn | None = None,
+    ) -> protocol.SnapshotResult:
+        """Take a snapshot: incremental when the watcher can vouch for its dirty set."""
+        dirty: frozenset[bytes] | None = None
+        synced = self.watcher is not None and await self.watcher.sync(
+            self.options.sync_timeout_ms / 1000
+        )
+        stale = time.monotonic() - self._last_full > self.options.reconcile_interval
+        taken = self.dirty.take()
+        if synced and not stale:
+            dirty = taken
+        try:
+            result: protocol.SnapshotResult = await asyncio.to_thread(
+                lambda: self.service.snapshot(
+                    params, dirty=dirty, auto=auto, cancel=cancel, progress=progress
+                )
+            )
+        except BaseException:
+            self.dirty.give_back(taken)
+            raise
+        if result.consistency is protocol.Consistency.RECONCILED:
+            self._last_full = time.monotonic()
+        if result.created:
+            self.notify(
+                protocol.SNAPD_DID_SNAPSHOT,
+                protocol.DidSnapshotParams(
+                    id=result.id,
+                    changed=result.changed,
+                    consistency=result.consistency,
+                    auto=auto,
+                    parent=result.parent,
+                    label=result.label,
+                ),
+            )
+        return result
+
+    def status(self) -> protocol.StatusResult:
+        """The service's status plus the watcher's (call from a thread: it walks the store)."""
+        result = self.service.status()
+        result.auto_snapshot = self.options.auto_snapshot and self.options.watch
+        result.dirty_paths = self.dirty.count()
+        if self.watcher is None:
+            result.watcher = "off"
+            result.watcher_reason = "disabled by the watch option"
+        else:
+            result.watcher = self.watcher.stats.state
+            result.watcher_reason = self.watcher.stats.reason
+            result.watch_events = self.watcher.stats.events
+        return result
+
+    # -- watcher callbacks ---------------------------------------------------------------------
+
+    def _on_batch(self, paths: list[bytes]) -> None:
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._changed_count += len(paths)
+        for path in paths:
+            if len(self._changed) < SAMPLE_PATHS:
+                self._changed.add(path)
+        if self._notify_handle is None:
+            wait = max(
+                0.0, self._last_notify + self.options.notify_interval_ms / 1000 - time.monotonic()
+            )
+            self._notify_handle = loop.call_later(wait, self._flush_changes)
+        if self.options.auto_snapshot:
+            if self._auto_handle is not None:
+                self._auto_handle.cancel()
+            self._auto_handle = loop.call_later(self.options.quiet_ms / 1000, self._auto_fire)
+
+    def _flush_changes(self) -> None:
+        self._notify_handle = None
+        self._last_notify = time.monotonic()
+        if not self._changed_count:
+            return
+        paths = sorted(to_wire(p) for p in self._changed)
+        self.notify(
+            protocol.SNAPD_DID_CHANGE,
+            protocol.DidChangeParams(
+                count=self._changed_count,
+                paths=paths,
+                truncated=len(paths) < self._changed_count,
+            ),
+        )
+        self._changed.clear()
+        self._changed_count = 0
+
+    def _auto_fire(self) -> None:
+        self._auto_handle = None
+        if self._closed:
+            return
+        if self._auto_task is not None and not self._auto_task.done():
+            # One automatic snapshot at a time; try again after another quiet period.
+            self._auto_handle = asyncio.get_running_loop().call_later(
+                self.options.quiet_ms / 1000, self._auto_fire
+            )
+            return
+        self._auto_task = asyncio.get_running_loop().create_task(self._auto_snapshot())
+
+    async def _auto_snapshot(self) -> None:
+        try:
+            await self.snapshot(protocol.SnapshotParams(), auto=True)
+        except (errors.SnapdError, Cancelled):
+            logger.exception("automatic snapshot failed")

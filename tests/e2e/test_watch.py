@@ -1,0 +1,124 @@
+"""The watcher: incremental snapshots that are exact, read-your-writes, and hints-only events."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snapd_client import AsyncClient
+from tests.helpers import git, write
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
+
+
+async def spawn(root: Path, tmp_path: Path, name: str = "w", **options: Any) -> AsyncClient:
+    return await AsyncClient.spawn(
+        root,
+        store=tmp_path / "store",
+        log_file=tmp_path / f"{name}.log",
+        options={"autoSnapshot": False, **options},
+    )
+
+
+def show(store: Path, snap: str, path: str) -> str:
+    res = git(store, "show", f"{snap}:{path}")
+    return res.stdout if res.returncode == 0 else "<missing>"
+
+
+async def test_read_your_writes_in_a_loop(worktree: Path, tmp_path: Path) -> None:
+    async with await spawn(worktree, tmp_path) as client:
+        first = await client.snapshot()
+        assert first.consistency == "reconciled"
+        status = await client.status()
+        assert status.watcher == "watching"
+        for i in range(40):
+            # No sleep: the snapshot must sync with the watcher before it trusts its dirty set.
+            write(worktree, f"src/d{i % 4}/f.txt", f"iteration {i}\n")
+            snap = await client.snapshot()
+            assert snap.consistency == "exact", i
+            assert show(tmp_path / "store", snap.id, f"src/d{i % 4}/f.txt") == f"iteration {i}\n"
+
+
+async def test_incremental_snapshot_lists_only_dirty_dirs(worktree: Path, tmp_path: Path) -> None:
+    old = 1_600_000_000
+    for d in range(30):
+        for f in range(20):
+            path = write(worktree, f"pkg{d}/mod{f}.py", f"# {d} {f}\n")
+            os.utime(path, (old, old))  # not "racily clean": the cache may trust them
+    async with await spawn(worktree, tmp_path) as client:
+        await client.snapshot()
+        write(worktree, "pkg7/mod3.py", "# edited\n")
+        snap = await client.snapshot()
+        assert snap.consistency == "exact"
+        assert snap.changed == 1 and snap.files == 601
+        assert snap.hashed == 1  # the other 599 files were neither re-read nor re-hashed
+
+
+async def test_racy_same_size_rewrite_is_detected(worktree: Path, tmp_path: Path) -> None:
+    path = write(worktree, "src/racy.txt", "aaaa\n")
+    async with await spawn(worktree, tmp_path) as client:
+        await client.snapshot()
+        before = os.stat(path)
+        path.write_text("bbbb\n")  # same size
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
+        snap = await client.snapshot()
+        assert show(tmp_path / "store", snap.id, "src/racy.txt") == "bbbb\n"
+
+
+async def test_overflow_falls_back_to_an_exact_full_walk(worktree: Path, tmp_path: Path) -> None:
+    async with await spawn(worktree, tmp_path, dirNewFileBudget=100_000) as client:
+        await client.snapshot()
+        many = worktree / "many"
+        many.mkdir()
+        for i in range(25_000):
+            (many / f"f{i}").write_bytes(b"x")
+        snap = await client.snapshot()
+        assert snap.files == 25_001
+        listed = git(tmp_path / "store", "ls-tree", "-r", "--name-only", snap.id).stdout.split()
+        assert len(listed) == 25_001
+
+
+async def test_watcher_off_still_gives_exact_snapshots(worktree: Path, tmp_path: Path) -> None:
+    async with await spawn(worktree, tmp_path, watch=False) as client:
+        await client.snapshot()
+        write(worktree, "src/main.txt", "changed\n")
+        snap = await client.snapshot()
+        assert snap.consistency == "reconciled" and snap.changed == 1
+        assert (await client.status()).watcher == "off"
+
+
+async def test_auto_snapshot_and_notifications(worktree: Path, tmp_path: Path) -> None:
+    async with await spawn(
+        worktree, tmp_path, autoSnapshot=True, quietMs=100, notifyIntervalMs=50
+    ) as client:
+        first = await client.snapshot()
+        changed: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        snapped: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        client.on_notification("snapd/didChange", changed.put_nowait)
+        client.on_notification("snapd/didSnapshot", snapped.put_nowait)
+        write(worktree, "src/auto.txt", "written by an agent\n")
+        change = await asyncio.wait_for(changed.get(), 10)
+        assert "src/auto.txt" in change["paths"]
+        note = await asyncio.wait_for(snapped.get(), 10)
+        assert note["auto"] is True and note["parent"] == first.id
+        files = [f.path async for f in client.iter_diff(first.id, note["id"])]
+        assert files == ["src/auto.txt"]
+
+
+async def test_stat_cache_survives_a_restart(worktree: Path, tmp_path: Path) -> None:
+    for i in range(200):
+        path = write(worktree, f"src/f{i}.txt", f"{i}\n" * 50)
+        os.utime(path, (1_600_000_000, 1_600_000_000))
+    os.utime(worktree / "src" / "main.txt", (1_600_000_000, 1_600_000_000))
+    async with await spawn(worktree, tmp_path, "one") as client:
+        first = await client.snapshot()
+        assert first.hashed == 201
+    async with await spawn(worktree, tmp_path, "two") as client:
+        status = await client.status()
+        assert status.cached_files >= 200
+        again = await client.snapshot()
+        assert not again.created and again.hashed == 0  # nothing re-read after the restart
