@@ -60,6 +60,7 @@ class Attributes:
     def __init__(self, root: bytes) -> None:
         self.root = root
         self._files: dict[bytes, list[_Line]] = {}
+        self._layer_cache: dict[bytes, list[tuple[bytes, list[_Line]]]] = {}
         self._info = self._load(os.path.join(root, b".git", b"info", b"attributes"), b"")
 
     def _load(self, full: bytes, base: bytes) -> list[_Line]:
@@ -95,13 +96,20 @@ class Attributes:
             self._files[directory] = self._load(full, directory)
         return self._files[directory]
 
+    def _layers(self, directory: bytes) -> list[tuple[bytes, list[_Line]]]:
+        """Attribute files that apply in ``directory``, lowest precedence first (cached)."""
+        layers = self._layer_cache.get(directory)
+        if layers is None:
+            parent = self._layers(directory.rpartition(b"/")[0])[:-1] if directory else []
+            own = self._for_dir(directory)
+            layers = [*parent, *([(directory, own)] if own else []), (b"", self._info)]
+            self._layer_cache[directory] = layers
+        return layers
+
     def lookup(self, rel: bytes) -> dict[str, Attr]:
         """The attributes that apply to file ``rel``."""
-        dirs = rel.split(b"/")[:-1]
         found: dict[str, Attr] = {}
-        bases = [b"/".join(dirs[:i]) for i in range(len(dirs) + 1)]
-        layers = [(b, self._for_dir(b)) for b in bases] + [(b"", self._info)]
-        for base, lines in layers:
+        for base, lines in self._layers(rel.rpartition(b"/")[0]):
             sub = os.fsdecode(rel[len(base) + 1 :] if base else rel)
             for line in lines:
                 if line.spec.match_file(sub):

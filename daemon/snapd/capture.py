@@ -126,10 +126,11 @@ class Candidate:
     st: os.stat_result
     """``os.lstat`` of the path."""
 
-    @property
-    def kind(self) -> Kind:
-        """The file kind."""
-        return Kind.of(self.st)
+    kind: Kind = attrs.field(init=False)
+    """The file kind (computed once: every rule asks)."""
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind.of(self.st))
 
 
 class Rule(Protocol):
@@ -250,6 +251,7 @@ class IgnoreRule:
         self.tracked = tracked
         self._tracked_dirs = tracked_dirs
         self._files: dict[tuple[bytes, bytes], _IgnoreFile | None] = {}
+        self._chains: dict[tuple[bytes, bytes], list[_IgnoreFile]] = {}
         self._exclude = self._load(os.path.join(root, b".git", b"info", b"exclude"), b"", None)
 
     def _load(self, full: bytes, base: bytes, source: str | None) -> _IgnoreFile | None:
@@ -286,13 +288,21 @@ class IgnoreRule:
             return None
         return bool(res.include), f"{ign.source}:{res.index + 1}: {ign.lines[res.index]}"
 
+    def _chain(self, directory: bytes, name: bytes) -> list[_IgnoreFile]:
+        """The ignore files named ``name`` from the root down to ``directory`` (cached)."""
+        key = (directory, b"\0" + name)
+        chain = self._chains.get(key)
+        if chain is None:
+            parent = self._chain(directory.rpartition(b"/")[0], name) if directory else []
+            own = self._file(directory, name)
+            chain = [*parent, own] if own is not None else parent
+            self._chains[key] = chain
+        return chain
+
     def _verdict(self, rel: bytes, is_dir: bool, name: bytes) -> tuple[bool, str] | None:
-        dirs = rel.split(b"/")[:-1]
-        bases = [b"/".join(dirs[:i]) for i in range(len(dirs) + 1)]
-        files: list[_IgnoreFile | None] = [self._file(b, name) for b in bases]
         verdict: tuple[bool, str] | None = None
-        for ign in files:
-            if ign is not None and (m := self._match(ign, rel, is_dir)) is not None:
+        for ign in self._chain(rel.rpartition(b"/")[0], name):
+            if (m := self._match(ign, rel, is_dir)) is not None:
                 verdict = m
         return verdict
 
@@ -433,10 +443,21 @@ class Policy:
         return CAPTURED
 
     def decide_file(
-        self, cand: Candidate, first: bytes, read_tail: Callable[[], bytes]
+        self,
+        cand: Candidate,
+        first: bytes,
+        read_tail: Callable[[], bytes],
+        phase1: Decision | None = None,
     ) -> Decision:
-        """Both phases for a regular file whose first bytes were read (forced paths skip 2)."""
-        decision = self.decide(cand)
+        """Both phases for a regular file whose first bytes were read (forced paths skip 2).
+
+        With ``phase1`` (the walk already decided this path from its lstat), only the size
+        limit is checked again on ``cand`` (an fstat: the file may have grown since).
+        """
+        if phase1 is None:
+            decision = self.decide(cand)
+        else:
+            decision = self.size_rule.decide(cand) or phase1
         if decision.outcome is not Outcome.CAPTURED or decision.rule == "force-include":
             return decision
         size = cand.st.st_size

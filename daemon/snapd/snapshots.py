@@ -542,9 +542,9 @@ class Capturer:
                 return _unreadable(exc)
             self._count(len(target))
             return Captured(Entry(name, MODE_LINK, self.store.write_blob(target)), decision)
-        return self._file(cand, name)
+        return self._file(cand, name, decision)
 
-    def _file(self, cand: Candidate, name: bytes) -> Captured | Decision | None:
+    def _file(self, cand: Candidate, name: bytes, decision: Decision) -> Captured | Decision | None:
         mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
         cached = self.cache.lookup(cand.rel, cand.st)
         if cached is not None:
@@ -563,7 +563,7 @@ class Capturer:
         full = os.path.join(self.root, cand.rel)
         for _attempt in range(READ_RETRIES):
             try:
-                result = self._read_file(full, cand)
+                result = self._read_file(full, cand, decision)
             except FileNotFoundError:
                 return None
             except OSError as exc:
@@ -587,7 +587,7 @@ class Capturer:
         )
 
     def _read_file(
-        self, full: bytes, cand: Candidate
+        self, full: bytes, cand: Candidate, decision: Decision
     ) -> tuple[str, os.stat_result, Decision] | Decision | None:
         """Stream one file into a blob; None if it changed while being read."""
         fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -595,10 +595,25 @@ class Capturer:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 return None
+            phase1 = decision
             cand = Candidate(rel=cand.rel, st=st)
-            first = fh.read(min(CHUNK, max(st.st_size, 1)))
-            # Phase 1 again on the fstat (the size may have grown since lstat), then phase 2.
-            decision = self.policy.decide_file(cand, first, lambda: _pread_tail(fd, st.st_size))
+            if st.st_size <= CHUNK:
+                # Small file (most of them): one bounded read, hash before any write.
+                data = fh.read(CHUNK + 1)
+                if len(data) != st.st_size:
+                    return None
+                decision = self.policy.decide_file(cand, data, lambda: data[-512:], phase1)
+                if not decision.captured:
+                    return decision
+                if StatCache.signature(os.fstat(fd)) != StatCache.signature(st):
+                    return None
+                return self.store.write_small_blob(data), st, decision
+            first = fh.read(CHUNK)
+            # The size limit again on the fstat (the file may have grown since lstat), then
+            # the content phase on its first bytes.
+            decision = self.policy.decide_file(
+                cand, first, lambda: _pread_tail(fd, st.st_size), phase1
+            )
             if not decision.captured:
                 return decision
             writer = self.store.blob_writer(st.st_size)

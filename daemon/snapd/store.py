@@ -216,6 +216,12 @@ class Store:
                 if ent.name.startswith(TMP_PREFIX):
                     os.unlink(ent.path)
                     removed += 1
+                elif len(ent.name) == 2 and ent.is_dir(follow_symlinks=False):
+                    with os.scandir(ent.path) as sub:
+                        for obj in sub:
+                            if obj.name.startswith(TMP_PREFIX):
+                                os.unlink(obj.path)
+                                removed += 1
         for dirpath, _dirs, files in os.walk(os.path.join(self.path, "refs")):
             for name in files:
                 if name.endswith(".lock"):
@@ -238,9 +244,33 @@ class Store:
 
     def write_blob(self, data: bytes) -> str:
         """Write a small in-memory blob (symlink targets, manifests built in memory)."""
-        writer = self.blob_writer(len(data))
-        writer.write(data)
-        return writer.finish()
+        return self.write_small_blob(data)
+
+    def write_small_blob(self, data: bytes) -> str:
+        """Write a blob already in memory (callers bound ``data`` to :data:`CHUNK`).
+
+        The id is computed first and an existing object is never rewritten, so re-hashing an
+        unchanged file (a touched mtime) costs no write at all. A new object is compressed in
+        memory and written beside its final name (``objects/xx/tmp_obj_*``), then renamed.
+        """
+        header = b"blob %d\0" % len(data)
+        oid = hashlib.sha1(header + data).hexdigest()
+        if self.contains(oid):
+            return oid
+        target = self._loose_path(oid)
+        directory = os.path.dirname(target)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+        fd, tmp = _mkstemp(directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(zlib.compress(header + data, 1))
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return oid
 
     def write_blob_from(self, fh: IO[bytes], size: int) -> str:
         """Stream ``size`` bytes from an open file into a blob."""
@@ -392,8 +422,14 @@ class Store:
         )
 
     def contains(self, oid: str) -> bool:
-        """True if the object exists."""
-        return ObjectID(oid.encode()) in self._objects
+        """True if the object exists (a stat for a loose object; packs only if there are any).
+
+        dulwich's ``in`` reads and parses a loose object just to answer; this is on the hot
+        path of every hashed file.
+        """
+        if len(oid) != 40 or os.path.exists(self._loose_path(oid)):
+            return len(oid) == 40
+        return self._objects.contains_packed(ObjectID(oid.encode()))
 
     # -- refs ----------------------------------------------------------------------------------
 

@@ -1,0 +1,158 @@
+"""Tree-scale benchmark: snapd snapshots vs `git add -A && git write-tree` on a sidecar GIT_DIR.
+
+Builds a synthetic tree (default 100,000 files of 1-8 KiB, ~25 files per directory, 3 levels),
+then measures, in the same run and on the same tree:
+
+1. the initial snapshot (snapd) vs the initial `git add -A && git write-tree`, with peak RSS;
+2. a snapshot after editing 1 file vs git's incremental add + write-tree;
+3. a snapshot after touching 1,000 files (mtime only) and editing 10.
+
+Run: python benchmarks/tree_scale.py [--files N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from snapd_client import AsyncClient, StdioTransport
+
+MIB = 1024 * 1024
+
+
+def build_tree(root: Path, files: int, seed: int = 7) -> list[Path]:
+    rng = random.Random(seed)
+    paths: list[Path] = []
+    per_dir = 25
+    dirs = max(1, files // per_dir)
+    fan = max(2, round(dirs ** (1 / 3)))
+    made = 0
+    for d in range(dirs):
+        a, b, c = d // (fan * fan), (d // fan) % fan, d % fan
+        directory = root / f"pkg{a:03}" / f"mod{b:03}" / f"sub{c:03}"
+        directory.mkdir(parents=True, exist_ok=True)
+        for f in range(per_dir):
+            if made >= files:
+                break
+            size = rng.randint(1024, 8192)
+            path = directory / f"file{f:02}.txt"
+            line = f"{d}:{f}:".encode()
+            path.write_bytes((line * (size // len(line) + 1))[:size])
+            paths.append(path)
+            made += 1
+    return paths
+
+
+def git_env(git_dir: Path, root: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GIT_DIR": str(git_dir),
+        "GIT_WORK_TREE": str(root),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(git_dir.parent),
+    }
+
+
+def git_snapshot(git_dir: Path, root: Path) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of `git add -A && git write-tree`."""
+    env = git_env(git_dir, root)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(["git", "add", "-A"], check=True, env=env, cwd=root)
+    subprocess.run(["git", "write-tree"], check=True, env=env, cwd=root, capture_output=True)
+    elapsed = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before)
+
+
+def vmhwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def run(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="snapd-tree-"))
+    root = tmp / "tree"
+    t0 = time.perf_counter()
+    paths = build_tree(root, args.files)
+    print(f"built {len(paths)} files in {time.perf_counter() - t0:.1f}s under {root}")
+    # Make every file "old": nothing is racily clean for either tool.
+    old = time.time() - 3600
+    for p in paths:
+        os.utime(p, (old, old))
+    git_dir = tmp / "git"
+    subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True)
+    rows: list[tuple[str, float, float]] = []
+
+    g_init, g_rss = git_snapshot(git_dir, root)
+    async with await AsyncClient.spawn(
+        root, store=tmp / "store", log_file=tmp / "snapd.log", options={"autoSnapshot": False}
+    ) as client:
+        assert isinstance(client.transport, StdioTransport)
+        pid = client.transport.proc.pid
+        t0 = time.perf_counter()
+        first = await client.snapshot()
+        s_init = time.perf_counter() - t0
+        s_rss = vmhwm_kib(pid)
+        rows.append(("initial snapshot", s_init, g_init))
+        print(f"initial: snapd {s_init:.2f}s ({first.files} files, {first.consistency}), "
+              f"git {g_init:.2f}s; peak RSS snapd {s_rss / 1024:.1f} MiB, git {g_rss / 1024:.1f} MiB")
+
+        rng = random.Random(11)
+        target = rng.choice(paths)
+        target.write_bytes(target.read_bytes() + b"one more line\n")
+        t0 = time.perf_counter()
+        one = await client.snapshot()
+        s_one = time.perf_counter() - t0
+        g_one, _ = git_snapshot(git_dir, root)
+        rows.append(("edit 1 file", s_one, g_one))
+        print(f"edit 1: snapd {s_one * 1000:.1f} ms ({one.consistency}, changed {one.changed}, "
+              f"hashed {one.hashed}), git {g_one * 1000:.1f} ms")
+
+        touched = rng.sample(paths, 1000)
+        now = time.time()
+        for p in touched:
+            os.utime(p, (now, now))
+        for p in touched[:10]:
+            p.write_bytes(p.read_bytes() + b"edited\n")
+        t0 = time.perf_counter()
+        many = await client.snapshot()
+        s_many = time.perf_counter() - t0
+        g_many, _ = git_snapshot(git_dir, root)
+        rows.append(("touch 1000, edit 10", s_many, g_many))
+        print(f"touch 1000/edit 10: snapd {s_many * 1000:.1f} ms ({many.consistency}, "
+              f"changed {many.changed}, hashed {many.hashed}), git {g_many * 1000:.1f} ms")
+        s_rss = max(s_rss, vmhwm_kib(pid))
+
+    print("\nsummary (git time / snapd time: > 1 means snapd is faster)")
+    print(f"{'case':<22} {'snapd':>10} {'git':>10} {'ratio':>8}")
+    for name, s, g in rows:
+        print(f"{name:<22} {s * 1000:>8.0f}ms {g * 1000:>8.0f}ms {g / s:>7.2f}x")
+    print(f"peak RSS: snapd {s_rss / 1024:.1f} MiB (target <= 150 MiB), git {g_rss / 1024:.1f} MiB")
+    print("targets: initial <= 1.5x git's time; edit 1 file >= 10x faster than git")
+    if args.keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
