@@ -19,7 +19,6 @@ import random
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -106,8 +105,10 @@ async def run(args: argparse.Namespace) -> None:
         s_init = time.perf_counter() - t0
         s_rss = vmhwm_kib(pid)
         rows.append(("initial snapshot", s_init, g_init))
-        print(f"initial: snapd {s_init:.2f}s ({first.files} files, {first.consistency}), "
-              f"git {g_init:.2f}s; peak RSS snapd {s_rss / 1024:.1f} MiB, git {g_rss / 1024:.1f} MiB")
+        print(
+            f"initial: snapd {s_init:.2f}s ({first.files} files, {first.consistency}), "
+            f"git {g_init:.2f}s; peak RSS snapd {s_rss / 1024:.1f} MiB, git {g_rss / 1024:.1f} MiB"
+        )
 
         rng = random.Random(11)
         target = rng.choice(paths)
@@ -117,8 +118,10 @@ async def run(args: argparse.Namespace) -> None:
         s_one = time.perf_counter() - t0
         g_one, _ = git_snapshot(git_dir, root)
         rows.append(("edit 1 file", s_one, g_one))
-        print(f"edit 1: snapd {s_one * 1000:.1f} ms ({one.consistency}, changed {one.changed}, "
-              f"hashed {one.hashed}), git {g_one * 1000:.1f} ms")
+        print(
+            f"edit 1: snapd {s_one * 1000:.1f} ms ({one.consistency}, changed {one.changed}, "
+            f"hashed {one.hashed}), git {g_one * 1000:.1f} ms"
+        )
 
         touched = rng.sample(paths, 1000)
         now = time.time()
@@ -131,8 +134,10 @@ async def run(args: argparse.Namespace) -> None:
         s_many = time.perf_counter() - t0
         g_many, _ = git_snapshot(git_dir, root)
         rows.append(("touch 1000, edit 10", s_many, g_many))
-        print(f"touch 1000/edit 10: snapd {s_many * 1000:.1f} ms ({many.consistency}, "
-              f"changed {many.changed}, hashed {many.hashed}), git {g_many * 1000:.1f} ms")
+        print(
+            f"touch 1000/edit 10: snapd {s_many * 1000:.1f} ms ({many.consistency}, "
+            f"changed {many.changed}, hashed {many.hashed}), git {g_many * 1000:.1f} ms"
+        )
         s_rss = max(s_rss, vmhwm_kib(pid))
 
     print("\nsummary (git time / snapd time: > 1 means snapd is faster)")
@@ -155,4 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -335,9 +335,95 @@ class AsyncClient:
                 return
             cursor = page.next_cursor
 
+    async def pin(self, snapshot: str, pinned: bool = True) -> protocol.PinResult:
+        """Pin a snapshot (retention never drops it), or unpin it."""
+        result: protocol.PinResult = await self._call(
+            protocol.SNAPD_PIN, protocol.PinParams(id=snapshot, pinned=pinned)
+        )
+        return result
+
+    async def gc(self, *, dry_run: bool = False) -> protocol.GcResult:
+        """Apply the retention policy and collect garbage now (or only plan it)."""
+        result: protocol.GcResult = await self._call(
+            protocol.SNAPD_GC, protocol.GcParams(dry_run=dry_run)
+        )
+        return result
+
+    async def stats(self) -> protocol.StatsResult:
+        """Where the store's disk goes."""
+        result: protocol.StatsResult = await self._call(
+            protocol.SNAPD_STATS, protocol.StatsParams()
+        )
+        return result
+
     async def explain(self, path: str) -> protocol.ExplainResult:
         """Why a path is or is not captured."""
         result: protocol.ExplainResult = await self._call(
             protocol.SNAPD_EXPLAIN, protocol.ExplainParams(path=path)
         )
         return result
+
+    async def restore(
+        self,
+        from_: str,
+        *,
+        paths: Sequence[str] | None = None,
+        hunks: protocol.HunkSelection | None = None,
+        dry_run: bool = True,
+        plan_token: str | None = None,
+        force: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.RestoreResult:
+        """Plan a restore from a snapshot (the default), or apply it with ``dry_run=False``.
+
+        Pass the dry run's ``plan_token`` when applying to refuse (:class:`PlanStale`) a plan
+        the worktree no longer matches. The result's ``safety_snapshot`` undoes an applied
+        restore: ``restore(result.safety_snapshot, dry_run=False)``.
+        """
+        params = protocol.RestoreParams(
+            from_=from_,
+            paths=list(paths) if paths is not None else None,
+            hunks=hunks,
+            dry_run=dry_run,
+            plan_token=plan_token,
+            force=list(force) if force is not None else None,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        result: protocol.RestoreResult = await self._call(protocol.SNAPD_RESTORE, params)
+        return result
+
+    async def iter_restore_plan(
+        self,
+        first: protocol.RestoreResult,
+        from_: str,
+        *,
+        paths: Sequence[str] | None = None,
+        hunks: protocol.HunkSelection | None = None,
+        force: Sequence[str] | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> AsyncIterator[protocol.RestoreAction]:
+        """Every action of a plan: ``first``'s page, then the pages its ``nextCursor`` leads to.
+
+        ``first`` is the result of :meth:`restore` called with the same ``from_``, ``paths``,
+        ``hunks`` and ``force`` (a dry run or an applied restore).
+        """
+        page = first
+        while True:
+            for item in page.plan:
+                yield item
+            if page.next_cursor is None:
+                return
+            page = await self.restore(
+                from_,
+                paths=paths,
+                hunks=hunks,
+                force=force,
+                cursor=page.next_cursor,
+                limit=limit,
+                max_bytes=max_bytes,
+            )

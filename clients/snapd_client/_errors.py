@@ -68,6 +68,10 @@ class RequestTooLarge(ResponseError):
     """-31005: the request frame was over the daemon's limit."""
 
 
+class PlanStale(ResponseError):
+    """-31009: a restore's plan token no longer matches: make a new plan (nothing was written)."""
+
+
 CODE_TO_ERROR: dict[int, type[ResponseError]] = {
     -32602: InvalidParams,
     -32601: MethodNotFound,
@@ -78,6 +82,7 @@ CODE_TO_ERROR: dict[int, type[ResponseError]] = {
     -31003: PathOutsideRoot,
     -31004: StoreLocked,
     -31005: RequestTooLarge,
+    -31009: PlanStale,
 }
 
 

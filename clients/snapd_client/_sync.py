@@ -232,6 +232,71 @@ class Client:
         )
         return self._loop.iterate(value)
 
+    def pin(self, snapshot: str, pinned: bool = True) -> protocol.PinResult:
+        """Pin a snapshot (retention never drops it), or unpin it."""
+        return self._loop.run(self._async.pin(snapshot, pinned))
+
+    def gc(self, *, dry_run: bool = False) -> protocol.GcResult:
+        """Apply the retention policy and collect garbage now (or only plan it)."""
+        return self._loop.run(self._async.gc(dry_run=dry_run))
+
+    def stats(self) -> protocol.StatsResult:
+        """Where the store's disk goes."""
+        return self._loop.run(self._async.stats())
+
     def explain(self, path: str) -> protocol.ExplainResult:
         """Why a path is or is not captured."""
         return self._loop.run(self._async.explain(path))
+
+    def restore(
+        self,
+        from_: str,
+        *,
+        paths: Sequence[str] | None = None,
+        hunks: protocol.HunkSelection | None = None,
+        dry_run: bool = True,
+        plan_token: str | None = None,
+        force: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.RestoreResult:
+        """Plan a restore from a snapshot (the default), or apply it with ``dry_run=False``.
+
+        Pass the dry run's ``plan_token`` when applying to refuse (:class:`PlanStale`) a plan
+        the worktree no longer matches. The result's ``safety_snapshot`` undoes an applied
+        restore: ``restore(result.safety_snapshot, dry_run=False)``.
+        """
+        value = self._async.restore(
+            from_,
+            paths=paths,
+            hunks=hunks,
+            dry_run=dry_run,
+            plan_token=plan_token,
+            force=force,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        return self._loop.run(value)
+
+    def iter_restore_plan(
+        self,
+        first: protocol.RestoreResult,
+        from_: str,
+        *,
+        paths: Sequence[str] | None = None,
+        hunks: protocol.HunkSelection | None = None,
+        force: Sequence[str] | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[protocol.RestoreAction]:
+        """Every action of a plan: ``first``'s page, then the pages its ``nextCursor`` leads to.
+
+        ``first`` is the result of :meth:`restore` called with the same ``from_``, ``paths``,
+        ``hunks`` and ``force`` (a dry run or an applied restore).
+        """
+        value = self._async.iter_restore_plan(
+            first, from_, paths=paths, hunks=hunks, force=force, limit=limit, max_bytes=max_bytes
+        )
+        return self._loop.iterate(value)

@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="snapd",
         description="Inspect worktree snapshots.",
-        epilog="PATH arguments of diff go after '--': snapd diff [FROM [TO]] -- PATH...",
+        epilog="PATH arguments of diff and restore go after '--': snapd diff [FROM [TO]] -- "
+        "PATH...",
     )
     _common(p, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
@@ -145,7 +146,42 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-U", "--context", type=int, default=3)
     e = sub.add_parser("explain", parents=[common], help="why a path is or is not captured")
     e.add_argument("path")
+    r = sub.add_parser(
+        "restore",
+        parents=[common],
+        help="restore from a snapshot (prints the plan; --apply applies it)",
+        description="Restore the worktree, some paths (after '--'; globs allowed) or some hunks "
+        "of one file from a snapshot. Without --apply only the plan is printed. Applying takes "
+        "a safety snapshot first: restoring it undoes the restore.",
+    )
+    r.add_argument("from_", nargs="?", default="latest", metavar="FROM")
+    r.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
+    r.add_argument(
+        "--force",
+        action="append",
+        metavar="PATH",
+        help="allow overwriting or deleting this path's uncaptured content (repeatable)",
+    )
+    r.add_argument(
+        "--hunks",
+        metavar="PATH:N[,N...]",
+        help="restore only these hunks of PATH (indexes as 'snapd hunks PATH --from FROM' lists "
+        "them, from 0)",
+    )
+    r.add_argument("-U", "--context", type=int, default=3, help="context of those hunks")
     return p
+
+
+def parse_hunks(spec: str) -> protocol.HunkSelection | None:
+    """``PATH:N[,N...]`` -> a hunk selection (context filled in later), None if malformed."""
+    path, sep, numbers = spec.rpartition(":")
+    try:
+        indexes = [int(n) for n in numbers.split(",")]
+    except ValueError:
+        return None
+    if not sep or not path or not indexes:
+        return None
+    return protocol.HunkSelection(path=path, indexes=indexes)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -156,8 +192,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         argv, paths = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
     args = parser.parse_args(argv)
-    if paths is not None and args.command != "diff":
-        parser.error("only diff takes paths after '--'")
+    if paths is not None and args.command not in ("diff", "restore"):
+        parser.error("only diff and restore take paths after '--'")
+    if args.command == "restore" and args.hunks is not None:
+        if paths is not None:
+            parser.error("restore takes paths or --hunks, not both")
+        if parse_hunks(args.hunks) is None:
+            parser.error("--hunks: expected PATH:N[,N...], e.g. src/app.py:0,2")
     args.paths = paths
     return args
 
@@ -579,6 +620,73 @@ async def cmd_explain(client: AsyncClient, args: argparse.Namespace, out: Output
         out.print(("  exists    ", "bold"), "no (judged by its name)")
 
 
+def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
+    """One plan line: ``write   path   1.0 KiB -> 2.0 KiB``, or ``keep  path  (reason)``."""
+    style = {"write": "yellow", "create": "green", "delete": "red", "keep": "dim"}
+    parts: list[str | tuple[str, str]] = [
+        (f"  {a.action.value:<7} ", style.get(a.action.value, "")),
+        safe(a.path) + ("/" if a.kind == "dir" else ""),
+    ]
+    if a.action is protocol.RestoreActionKind.KEEP:
+        rule = f" [rule {safe(a.rule)}]" if a.rule else ""
+        parts.append((f"  ({safe(a.reason or 'kept')}{rule})", "dim"))
+    elif a.action is protocol.RestoreActionKind.DELETE:
+        parts.append(f"  {human(a.old_size)}")
+    elif a.action is protocol.RestoreActionKind.CREATE:
+        parts.append(f"  {human(a.new_size)}")
+    else:
+        parts.append(f"  {human(a.old_size)} -> {human(a.new_size)}")
+    if a.forced:
+        parts.append(("  (forced)", "yellow"))
+    return parts
+
+
+async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd restore [FROM] [--apply] [--force PATH]... [--hunks PATH:N,...] [-- PATH...]``."""
+    conv = protocol.converter()
+    hunks = parse_hunks(args.hunks) if args.hunks else None
+    if hunks is not None:
+        hunks.context = args.context
+    scope: dict[str, Any] = {"paths": args.paths, "hunks": hunks, "force": args.force}
+    first = await client.restore(args.from_, **scope)
+    plan = [a async for a in client.iter_restore_plan(first, args.from_, **scope)]
+    result = first
+    if args.apply:
+        result = await client.restore(
+            args.from_, dry_run=False, plan_token=first.plan_token, **scope
+        )
+    if args.json:
+        doc = conv.unstructure(result)
+        doc["plan"] = [conv.unstructure(a) for a in plan]
+        doc.pop("nextCursor", None)
+        out.json(doc)
+        return
+    what = "restore" if args.apply else "restore plan (dry run)"
+    out.print((what, "bold"), " from ", (safe(args.from_), "yellow"))
+    for a in plan:
+        out.print(*action_line(a))
+    out.print(
+        f"{plural(first.written, 'path')} to write, {first.deleted} to delete, {first.kept} kept"
+    )
+    if not args.apply:
+        if first.written or first.deleted:
+            out.print(("run again with --apply to apply it", "dim"))
+        return
+    if result.safety_snapshot is None:
+        out.print("nothing to do")
+        return
+    out.print(
+        ("restored", "bold"),
+        ": safety snapshot ",
+        (result.safety_snapshot[:12], "yellow"),
+        (f"  (undo: snapd restore {result.safety_snapshot[:12]} --apply)", "dim"),
+    )
+    if result.conflicted:
+        out.print((f"{plural(result.conflicted, 'path')} left alone:", "yellow"))
+        for a in result.conflicts or []:
+            out.print(*action_line(a))
+
+
 COMMANDS = {
     "snapshot": cmd_snapshot,
     "log": cmd_log,
@@ -587,6 +695,7 @@ COMMANDS = {
     "hunks": cmd_hunks,
     "show": cmd_hunks,
     "explain": cmd_explain,
+    "restore": cmd_restore,
 }
 
 

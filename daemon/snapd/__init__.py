@@ -6,6 +6,7 @@ Layering (lower layers never import higher ones)::
     server         pygls subclass, framing guard, thin async handlers, error translation
     protocol       attrs wire types and METHOD_TO_TYPES (no I/O)
     service        request logic: resolve snapshots, page diffs and hunks, build wire results
+    restore        restore plans and their safe, symlink-proof application (store-level types)
     snapshots      walk the worktree with the capture policy, write a snapshot to the store
     diff / hunks   tree-id-pruned change walks and bounded line diffs (store-level types)
     capture        the one exclusion predicate: ignore files, size limit, file kinds, prefix sniff

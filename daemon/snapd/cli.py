@@ -15,7 +15,9 @@ import sys
 from snapd import __version__
 from snapd.config import MIB
 
-CLIENT_COMMANDS = frozenset({"snapshot", "log", "status", "diff", "hunks", "show", "explain"})
+CLIENT_COMMANDS = frozenset(
+    {"snapshot", "log", "status", "diff", "hunks", "show", "explain", "restore"}
+)
 """Subcommands served by the client package (they start a daemon of their own)."""
 
 
@@ -23,6 +25,11 @@ def _data_home() -> str:
     return os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )
+
+
+def _home() -> str | None:
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    return home if home and home != "~" else None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     from snapd.server import build_server, serve
 
     server = build_server(
-        root=args.root, store=args.store, data_home=_data_home(), overrides=overrides
+        root=args.root,
+        store=args.store,
+        data_home=_data_home(),
+        home=_home(),
+        overrides=overrides,
     )
     return serve(server)

@@ -19,6 +19,11 @@ def _positive(_inst: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"{_camel(attribute.name)} must be a positive integer, got {value!r}")
 
 
+def _non_negative_float(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{_camel(attribute.name)} must be a number >= 0, got {value!r}")
+
+
 def _boolean(_inst: object, attribute: attrs.Attribute[bool], value: object) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{_camel(attribute.name)} must be true or false, got {value!r}")
@@ -129,6 +134,26 @@ class Options:
     notify_interval_ms: int = attrs.field(default=1000, validator=_positive)
     """Least time between two ``snapd/didChange`` notifications."""
 
+    retain_latest: int = attrs.field(default=20, validator=_positive)
+    """The newest snapshots retention never drops."""
+
+    retain_count: int = attrs.field(default=1000, validator=_positive)
+    """Most unpinned, unlabelled snapshots kept besides the newest ``retainLatest``."""
+
+    retain_days: float = attrs.field(default=30.0, validator=_positive_float)
+    """Unpinned, unlabelled snapshots older than this many days are dropped."""
+
+    store_budget_bytes: int = attrs.field(default=4 * 1024 * MIB, validator=_positive)
+    """Store size that triggers collection; the oldest unprotected snapshots are dropped
+    until the store fits (pinned, labelled and the newest are never dropped)."""
+
+    gc_grace_seconds: float = attrs.field(default=3600.0, validator=_non_negative_float)
+    """Unreferenced objects younger than this survive a collection (a live diff being paged)."""
+
+    auto_gc: bool = attrs.field(default=True, validator=_boolean)
+    """Collect in the background after snapshots when the store is over its budget or the
+    retention limits are exceeded."""
+
     snapshot_byte_budget: int = attrs.field(default=1024 * MIB, validator=_positive)
     """Most bytes of new or changed content one snapshot reads (after the first snapshot);
     files past it are recorded as skipped by rule ``snapshot-budget``."""
@@ -152,6 +177,14 @@ class Options:
         default=(), converter=_to_tuple, validator=_rule_names
     )
     """Capture rules switched off by name (see ``snapd/explain``'s ``rule``)."""
+
+    allow_broad_root: bool = attrs.field(default=False, validator=_boolean)
+    """Serve a worktree root that is ``/`` or the user's home directory (refused by default:
+    watching and snapshotting either is almost always a mistake)."""
+
+    test_restore_delay: float = attrs.field(default=0.0, validator=_non_negative_float)
+    """Test only: seconds a restore sleeps after each file it writes or deletes, so a test can
+    kill the daemon in the middle of one. 0 (the default) turns it off."""
 
     def with_wire(self, raw: Any, source: str = "initializationOptions") -> Options:
         """Return a copy updated from an options object with camelCase keys.

@@ -12,7 +12,8 @@ Hierarchy::
         ├── StoreLocked          -31004 another process holds the store; data.holder says who
         ├── NoWorktree           -31006 no worktree: neither --root nor rootUri was given
         ├── StoreFailure         -31007 the store could not be read or written (disk full, ...)
-        └── WorktreeFailure      -31008 the worktree could not be read
+        ├── WorktreeFailure      -31008 the worktree could not be read
+        └── PlanStale            -31009 the worktree changed since a restore plan was made
 
 JSON-RPC's own codes (-32700 parse error, -32600 invalid request, -32601 method not found,
 -32002 server not initialized, -32800 request cancelled) are sent by the server module with
@@ -103,6 +104,13 @@ class WorktreeFailure(SnapdError):
     MESSAGE = "worktree failure"
 
 
+class PlanStale(SnapdError):
+    """A restore's ``planToken`` no longer matches: the worktree or the snapshot changed."""
+
+    CODE = -31009
+    MESSAGE = "the worktree changed since the restore plan was made"
+
+
 ALL_ERRORS: tuple[type[SnapdError], ...] = (
     InvalidParams,
     UnknownSnapshot,
@@ -113,6 +121,7 @@ ALL_ERRORS: tuple[type[SnapdError], ...] = (
     NoWorktree,
     StoreFailure,
     WorktreeFailure,
+    PlanStale,
 )
 """Every snapd error class; protocol.md's error table is checked against this tuple."""
 

@@ -882,6 +882,226 @@ class RestoreResponse:
     """The JSON-RPC version."""
 
 
+# -- snapd/pin, snapd/gc, snapd/stats ------------------------------------------------------------
+
+SNAPD_PIN: Final = "snapd/pin"
+SNAPD_GC: Final = "snapd/gc"
+SNAPD_STATS: Final = "snapd/stats"
+
+
+@attrs.define(kw_only=True)
+class PinParams:
+    """Pin a snapshot (retention never drops it) or unpin it."""
+
+    id: str
+    """The snapshot: an id, a unique id prefix or ``latest``."""
+
+    pinned: bool = True
+    """``true`` to pin, ``false`` to unpin."""
+
+
+@attrs.define(kw_only=True)
+class PinResult:
+    """The snapshot's pin state."""
+
+    id: str
+    """The snapshot's full id."""
+
+    pinned: bool
+    """Whether it is pinned now."""
+
+
+@attrs.define(kw_only=True)
+class GcParams:
+    """Apply the retention policy and collect garbage now."""
+
+    dry_run: bool = False
+    """Only report which snapshots the count and age limits would drop (the byte budget is
+    applied by a real run, which measures as it goes)."""
+
+
+@attrs.define(kw_only=True)
+class GcResult:
+    """What the collection did (or would do)."""
+
+    dropped: list[str]
+    """Ids of the snapshots dropped (or that would be)."""
+
+    kept: int
+    """Snapshots retained."""
+
+    loose_removed: int = 0
+    """Unreachable loose objects deleted."""
+
+    packed: int = 0
+    """Loose objects moved into packs."""
+
+    packs_rewritten: int = 0
+    """Packs rewritten without their unreachable objects."""
+
+    bytes_before: int = 0
+    """Store bytes before."""
+
+    bytes_after: int = 0
+    """Store bytes after."""
+
+    seconds: float = 0.0
+    """Time the collection took."""
+
+    over_budget: bool = False
+    """Still over ``storeBudgetBytes`` after dropping all it may (pins and the newest stay)."""
+
+
+@attrs.define(kw_only=True)
+class StatsParams:
+    """No parameters."""
+
+
+@attrs.define(kw_only=True)
+class PathBytes:
+    """Stored bytes of one path across the retained snapshots."""
+
+    path: str
+    """The path."""
+
+    bytes: int
+    """Bytes of its distinct stored versions."""
+
+    versions: int
+    """Distinct stored versions."""
+
+
+@attrs.define(kw_only=True)
+class StatsResult:
+    """Where the store's disk goes."""
+
+    store_bytes: int
+    """Disk bytes used by the store."""
+
+    loose_objects: int
+    """Objects stored loose."""
+
+    packed_objects: int
+    """Objects stored in packs."""
+
+    packs: int
+    """Pack files."""
+
+    snapshots: int
+    """Snapshots retained."""
+
+    pinned: int
+    """Snapshots pinned."""
+
+    captured_bytes: int
+    """Sum over the retained snapshots of the bytes they captured."""
+
+    unique_bytes: int
+    """Bytes of the distinct blobs those snapshots refer to."""
+
+    dedup_ratio: float
+    """``capturedBytes / uniqueBytes``: how much sharing between snapshots saves."""
+
+    largest_paths: list[PathBytes]
+    """The 20 paths with the most stored bytes."""
+
+    skipped_bytes_by_rule: dict[str, int]
+    """In the newest snapshot: bytes not captured, by the rule that skipped them."""
+
+
+@attrs.define(kw_only=True)
+class PinRequest:
+    """A ``snapd/pin`` request message."""
+
+    id: MsgId
+    """The request id."""
+
+    params: PinParams
+    """The parameters."""
+
+    method: Literal["snapd/pin"] = "snapd/pin"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class PinResponse:
+    """A ``snapd/pin`` response message."""
+
+    id: MsgId | None
+    """The request id."""
+
+    result: PinResult
+    """The result."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class GcRequest:
+    """A ``snapd/gc`` request message."""
+
+    id: MsgId
+    """The request id."""
+
+    params: GcParams
+    """The parameters."""
+
+    method: Literal["snapd/gc"] = "snapd/gc"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class GcResponse:
+    """A ``snapd/gc`` response message."""
+
+    id: MsgId | None
+    """The request id."""
+
+    result: GcResult
+    """The result."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class StatsRequest:
+    """A ``snapd/stats`` request message."""
+
+    id: MsgId
+    """The request id."""
+
+    params: StatsParams
+    """The parameters."""
+
+    method: Literal["snapd/stats"] = "snapd/stats"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class StatsResponse:
+    """A ``snapd/stats`` response message."""
+
+    id: MsgId | None
+    """The request id."""
+
+    result: StatsResult
+    """The result."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
 # -- server -> client notifications ---------------------------------------------------------------
 
 SNAPD_DID_CHANGE: Final = "snapd/didChange"
@@ -980,6 +1200,9 @@ METHOD_TO_TYPES: Final[dict[str, MethodTypes]] = {
     SNAPD_HUNKS: MethodTypes(HunksRequest, HunksResponse, HunksParams, HunksResult),
     SNAPD_EXPLAIN: MethodTypes(ExplainRequest, ExplainResponse, ExplainParams, ExplainResult),
     SNAPD_RESTORE: MethodTypes(RestoreRequest, RestoreResponse, RestoreParams, RestoreResult),
+    SNAPD_PIN: MethodTypes(PinRequest, PinResponse, PinParams, PinResult),
+    SNAPD_GC: MethodTypes(GcRequest, GcResponse, GcParams, GcResult),
+    SNAPD_STATS: MethodTypes(StatsRequest, StatsResponse, StatsParams, StatsResult),
 }
 """Every ``snapd/*`` method and its types; the single table the server, the client, the
 conformance checks and protocol.md's test read."""

@@ -79,11 +79,12 @@ class SnapdProtocol(LanguageServerProtocol):
         """Refuse requests before ``initialize`` and after ``shutdown``; then dispatch."""
         method = getattr(message, "method", None)
         msg_id = getattr(message, "id", None)
+        if method is not None and msg_id is not None and method != lsp.EXIT and self._shutdown:
+            # pygls drops these silently; LSP wants an answer (a second shutdown included).
+            err = JsonRpcInvalidRequest("the server is shut down: only 'exit' is accepted")
+            self.send_error(msg_id, err)
+            return
         if method is not None and msg_id is not None and method not in LIFECYCLE:
-            if self._shutdown:
-                err = JsonRpcInvalidRequest("the server is shut down: only 'exit' is accepted")
-                self.send_error(msg_id, err)
-                return
             if self._server.service is None:
                 self.send_error(msg_id, JsonRpcServerNotInitialized("send 'initialize' first"))
                 return
@@ -123,6 +124,7 @@ class SnapdServer(LanguageServer):
         root: str | None,
         store: str | None,
         data_home: str,
+        home: str | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
@@ -131,6 +133,7 @@ class SnapdServer(LanguageServer):
         self.cli_root = root
         self.cli_store = store
         self.data_home = data_home
+        self.home = home
         self.overrides = overrides or {}
         self.options = Options().with_wire(self.overrides, "command line")
         self.session: Session | None = None
@@ -149,13 +152,13 @@ class SnapdServer(LanguageServer):
 
     async def open_session(self, params: lsp.InitializeParams) -> None:
         """Open the worktree and store named by the CLI or ``initialize``; start watching."""
-        root = self.cli_root
+        root, field = self.cli_root, "root"
         if root is None and params.root_uri:
-            root = to_fs_path(params.root_uri)
+            root, field = to_fs_path(params.root_uri), "rootUri"
         if root is None and params.root_path:
-            root = params.root_path
+            root, field = params.root_path, "rootPath"
         if root is None and params.workspace_folders:
-            root = to_fs_path(params.workspace_folders[0].uri)
+            root, field = to_fs_path(params.workspace_folders[0].uri), "workspaceFolders"
         if root is None:
             raise errors.NoWorktree(
                 "no worktree: start snapd with --root or send rootUri/workspaceFolders"
@@ -170,11 +173,38 @@ class SnapdServer(LanguageServer):
             )
         except ValueError as exc:
             raise errors.InvalidParams(str(exc), field="initializationOptions") from exc
+        self._refuse_broad_root(root, field, options)
         store = self.cli_store or default_store_path(self.data_home, root)
         service = await asyncio.to_thread(Service, root, store, options)
         self.session = Session(service, self._notify)
         await self.session.start()
         logger.info("serving %s with store %s", service.root, service.store_path)
+
+    def _refuse_broad_root(self, root: str, field: str, options: Options) -> None:
+        """Refuse ``/`` and the home directory unless ``allowBroadRoot`` is set.
+
+        Watching either means watching (and snapshotting) a whole system or every project at
+        once: almost always a mistake, and costly before anyone notices.
+        """
+        if options.allow_broad_root:
+            return
+        real = os.path.realpath(root)
+        broad = {os.path.realpath(os.sep)}
+        if self.home:
+            broad.add(os.path.realpath(self.home))
+        if real in broad:
+            what = "the filesystem root" if real == os.path.realpath(os.sep) else "your home"
+            raise errors.InvalidParams(
+                f"refusing to serve {real} ({what} directory) as a worktree: open a project "
+                "directory, or set the option allowBroadRoot: true to force it",
+                field=field,
+                root=real,
+            )
+
+    def max_frame_bytes(self) -> int:
+        """The frame limit: the session's options once initialized, else the command line's."""
+        session = self.session
+        return (session.options if session is not None else self.options).max_frame_bytes
 
     def _notify(self, method: str, params: Any) -> None:
         self.protocol.notify(method, params)
@@ -207,7 +237,7 @@ class SnapdServer(LanguageServer):
     async def _serve(self, stdin: IO[bytes]) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=64)
-        reader = FrameReader(stdin, self.options.max_frame_bytes)
+        reader = FrameReader(stdin, self.max_frame_bytes)
 
         def pump() -> None:
             # A daemon thread, so a client that never closes stdin cannot keep us alive.
@@ -234,19 +264,31 @@ class SnapdServer(LanguageServer):
             )
             return
         msg_id = data.get("id")
-        if data.get("jsonrpc") != "2.0" or (
-            msg_id is not None and not isinstance(msg_id, int | str)
-        ):
+        valid_id = isinstance(msg_id, int | str) and not isinstance(msg_id, bool)
+        if data.get("jsonrpc") != "2.0" or (msg_id is not None and not valid_id):
             proto.send_error(
-                msg_id if isinstance(msg_id, int | str) else None,
+                msg_id if valid_id else None,
                 JsonRpcInvalidRequest("not a JSON-RPC 2.0 message"),
             )
             return
         if "method" in data and not isinstance(data["method"], str):
             proto.send_error(msg_id, JsonRpcInvalidRequest("method must be a string"))
             return
-        if msg_id is not None and data.get("method") in protocol.METHOD_TO_TYPES:
-            data.setdefault("params", {})  # JSON-RPC allows omitting params
+        method = data.get("method")
+        if msg_id is not None and isinstance(method, str) and _is_notification(method):
+            # pygls would run it as a notification and never answer: the client, which sent
+            # an id, would wait forever. JSON-RPC: a message with an id gets a response.
+            proto.send_error(
+                msg_id, JsonRpcInvalidRequest(f"{method} is a notification: it takes no id")
+            )
+            return
+        if msg_id is not None and method in protocol.METHOD_TO_TYPES:
+            # JSON-RPC allows omitting params; snapd's params are always an object.
+            if not isinstance(data.setdefault("params", {}), dict):
+                proto.send_error(
+                    msg_id, errors.InvalidParams("params must be an object", field="params")
+                )
+                return
         try:
             message = proto.structure_message(data)
         except JsonRpcException as exc:
@@ -257,6 +299,14 @@ class SnapdServer(LanguageServer):
             proto.send_error(msg_id, invalid_params(cause))
             return
         proto.handle_message(message)
+
+
+def _is_notification(method: str) -> bool:
+    """True for a method that is a notification (lsprotocol's have no result type)."""
+    if method in protocol.NOTIFICATION_TO_TYPES:
+        return True
+    types = lsp.METHOD_TO_TYPES.get(method)
+    return types is not None and types[1] is None
 
 
 def invalid_params(cause: BaseException | None) -> errors.InvalidParams:
@@ -303,14 +353,21 @@ class FrameReader:
     :class:`~snapd.errors.RequestTooLarge`; a body that is not JSON as a parse error.
     """
 
-    def __init__(self, stream: IO[bytes], max_body: int) -> None:
+    def __init__(self, stream: IO[bytes], max_body: Callable[[], int]) -> None:
         self.stream = stream
-        self.max_body = max_body
+        self._max_body = max_body
+
+    @property
+    def max_body(self) -> int:
+        """The current limit (it can change at ``initialize``)."""
+        return self._max_body()
 
     def __iter__(self) -> Generator[Frame, None, None]:
         while True:
             length: int | None = None
             bad_header: str | None = None
+            seen = False  # a well-formed header line was read for this frame
+            junk = False  # inside a run of junk lines before any header (reported once)
             while True:
                 line = self.stream.readline(MAX_HEADER_LINE)
                 if not line:
@@ -320,11 +377,28 @@ class FrameReader:
                     self._skip_line()
                     continue
                 text = line.strip()
+                at = text.lower().find(b"content-length:")
+                if at > 0:
+                    # Resynchronise: junk, then a header on the same line is what is left of a
+                    # body whose Content-Length was too small (or of a truncated header), glued
+                    # to the next frame. Report the junk, then start that frame at its header.
+                    junk_text = text[:at][:40]
+                    yield Frame(error=JsonRpcParseError(f"junk before a header: {junk_text!r}"))
+                    length, bad_header, seen, junk = None, None, False, False
+                    text = text[at:]
                 if not text:
-                    if length is None and bad_header is None:
+                    if not seen and bad_header is None:
                         continue  # stray blank line between frames
                     break
                 name, sep, value = text.partition(b":")
+                if not sep and not seen:
+                    # Junk before any header (a too-long body's tail): one error per run, then
+                    # keep looking for the next frame's headers.
+                    if not junk:
+                        junk = True
+                        yield Frame(error=JsonRpcParseError(f"malformed header {text[:80]!r}"))
+                    continue
+                seen = True
                 if not sep:
                     bad_header = f"malformed header line {text[:80]!r}"
                 elif name.strip().lower() == b"content-length":
@@ -389,14 +463,18 @@ def build_server(
     root: str | None,
     store: str | None,
     data_home: str,
+    home: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> SnapdServer:
     """Create the server and register every handler.
 
     ``overrides`` are options given on the command line (camelCase names); they win over the
-    config file and ``initializationOptions``.
+    config file and ``initializationOptions``. ``home`` is the user's home directory (read by
+    the CLI): it is refused as a worktree, like ``/``, unless ``allowBroadRoot`` is set.
     """
-    server = SnapdServer(root=root, store=store, data_home=data_home, overrides=overrides)
+    server = SnapdServer(
+        root=root, store=store, data_home=data_home, home=home, overrides=overrides
+    )
 
     @server.feature(lsp.INITIALIZE)
     async def initialize(ls: SnapdServer, params: lsp.InitializeParams) -> None:
@@ -459,9 +537,38 @@ def build_server(
     async def hunks(ls: SnapdServer, params: protocol.HunksParams) -> protocol.HunksResult:
         return await run(ls, service(ls).hunks, params)  # type: ignore[no-any-return]
 
+    @server.feature(protocol.SNAPD_PIN)
+    async def pin(ls: SnapdServer, params: protocol.PinParams) -> protocol.PinResult:
+        return await run(ls, service(ls).pin, params)  # type: ignore[no-any-return]
+
+    @server.feature(protocol.SNAPD_GC)
+    async def gc(ls: SnapdServer, params: protocol.GcParams) -> protocol.GcResult:
+        return await run(ls, service(ls).gc, params)  # type: ignore[no-any-return]
+
+    @server.feature(protocol.SNAPD_STATS)
+    async def stats(ls: SnapdServer, params: protocol.StatsParams) -> protocol.StatsResult:
+        return await run(ls, service(ls).stats)  # type: ignore[no-any-return]
+
     @server.feature(protocol.SNAPD_EXPLAIN)
     async def explain(ls: SnapdServer, params: protocol.ExplainParams) -> protocol.ExplainResult:
         return await run(ls, service(ls).explain, params)  # type: ignore[no-any-return]
+
+    @server.feature(protocol.SNAPD_RESTORE)
+    async def restore(ls: SnapdServer, params: protocol.RestoreParams) -> protocol.RestoreResult:
+        svc = service(ls)
+        cancel = threading.Event()
+        try:
+            result: protocol.RestoreResult = await asyncio.to_thread(
+                lambda: svc.restore(params, cancel=cancel)
+            )
+        except asyncio.CancelledError:
+            # Honoured until the first write; a restore that started writing finishes (its
+            # safety snapshot is in the history either way).
+            cancel.set()
+            raise
+        except Cancelled as exc:
+            raise asyncio.CancelledError from exc
+        return result
 
     return server
 

@@ -9,9 +9,11 @@ translated into wire errors here, once, by :func:`map_errors`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,13 +21,15 @@ from typing import Any, Final
 
 import attrs
 
-from snapd import PROTOCOL_VERSION, __version__, errors, protocol
+from snapd import PROTOCOL_VERSION, __version__, errors, protocol, retention
+from snapd import restore as restoring
 from snapd.capture import Candidate, Decision, Kind, Policy
 from snapd.config import Options
 from snapd.diff import Change, Side, iter_changes
 from snapd.hunks import BINARY_SNIFF, FileDiff, diff_blobs
 from snapd.paging import budgets, decode_cursor, encode_cursor, query_hash, take_page
 from snapd.paths import from_wire, to_wire
+from snapd.retention import RetentionPolicy
 from snapd.snapshots import (
     EMPTY_BLOB,
     Cancelled,
@@ -94,7 +98,13 @@ class Service:
         self.cache_path = os.path.join(self.store_path, CACHE_NAME)
         self.cache = StatCache.load(self.cache_path, self.store)
         self._cache_saved = time.monotonic()
-        self.writer = threading.Lock()
+        # Re-entrant: a restore holds it across its plan, its safety snapshot (which takes it
+        # again through snapshot()) and its writes, so no snapshot interleaves with a restore.
+        self.writer = threading.RLock()
+        self.on_restore: list[Callable[[restoring.RestoreEvent], None]] = []
+        """Hooks called (in a worker thread, under the writer lock) with each restore event:
+        ``begin``, one ``write``/``delete`` per path with its ``lstat`` afterwards, ``end``. A
+        watcher uses them to tell the restore's own writes from a user's edits."""
         self._conv = protocol.converter()
         self._diff_cache: dict[tuple[Any, ...], FileDiff] = {}
 
@@ -202,8 +212,7 @@ class Service:
                 consistency=consistency,
                 auto=auto,
             )
-            if not self.store.advance(parent_id, oid):
-                raise errors.StoreFailure("the snapshot ref moved during the snapshot")
+            self.store.add_snapshot(oid)  # the commit point: objects are all written
             logger.info(
                 "snapshot %s (%s): %d files, %d skipped, %d changed, %d hashed, %d trees reused",
                 oid[:12],
@@ -282,19 +291,25 @@ class Service:
     def snapshots(self, params: protocol.SnapshotsParams) -> protocol.SnapshotsResult:
         """One page of the snapshot history, newest first."""
         limit, max_bytes = self._budgets(params.limit, params.max_bytes)
-        query = query_hash("snapshots")
-        start: str | None = None
+        # The store's identity is part of the query: sequence numbers of another store's
+        # history would page silently through this one.
+        query = query_hash("snapshots", self.store_path)
+        before: int | None = None
         with map_errors():
             if params.cursor is not None:
-                start = decode_cursor(params.cursor, protocol.SNAPD_SNAPSHOTS, query).get("next")
-                if not isinstance(start, str) or not self.store.contains(start):
-                    raise errors.BadCursor("cursor is stale: its snapshot is gone", field="cursor")
-            items = (self._summary(s) for s in iter_history(self.store, start))
-            page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
+                before = decode_cursor(params.cursor, protocol.SNAPD_SNAPSHOTS, query).get("before")
+                if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+                    raise errors.BadCursor("cursor is malformed", field="cursor")
+            # Sequence numbers never repeat, so the cursor stays valid while snapshots are
+            # added (they sort before it) or dropped by retention (they simply vanish).
+            items = ((s.seq, self._summary(s)) for s in iter_history(self.store, before))
+            page, rest = take_page(
+                items, limit=limit, max_bytes=max_bytes, size=lambda item: self._size(item[1])
+            )
         cursor = None
         if rest is not None:
-            cursor = encode_cursor(protocol.SNAPD_SNAPSHOTS, query, {"next": rest.id})
-        return protocol.SnapshotsResult(snapshots=page, next_cursor=cursor)
+            cursor = encode_cursor(protocol.SNAPD_SNAPSHOTS, query, {"before": page[-1][0]})
+        return protocol.SnapshotsResult(snapshots=[s for _seq, s in page], next_cursor=cursor)
 
     @staticmethod
     def _summary(s: SnapshotInfo) -> protocol.SnapshotSummary:
@@ -349,20 +364,13 @@ class Service:
                 field=field,
                 ref=ref,
             )
-        if len(ref_l) == 40:
-            # A full id: read it directly instead of walking the history.
-            try:
-                snap = read_snapshot(self.store, ref_l)
-            except (MissingObject, IndexError):
-                snap = None
-            if snap is None or not snap.is_snapshot:
-                raise errors.UnknownSnapshot(f"{field}: unknown snapshot {ref!r}", field=field)
-            return snap
-        found = [s for s in iter_history(self.store) if s.id.startswith(ref_l)]
+        # Only retained snapshots resolve (a dropped one's commit may linger until pruned);
+        # ref names carry the ids, so no commit is read to match a prefix.
+        found = {oid for _seq, oid in self.store.snapshot_refs() if oid.startswith(ref_l)}
         if len(found) != 1:
             what = "ambiguous" if found else "unknown"
             raise errors.UnknownSnapshot(f"{field}: {what} snapshot {ref!r}", field=field, ref=ref)
-        return found[0]
+        return read_snapshot(self.store, found.pop())
 
     def _live_state(self) -> State:
         with self.writer:
@@ -637,6 +645,316 @@ class Service:
             binary=decision.binary,
         )
 
+    # -- restore -------------------------------------------------------------------------------
+
+    def restore(
+        self, params: protocol.RestoreParams, *, cancel: threading.Event | None = None
+    ) -> protocol.RestoreResult:
+        """Plan a restore from a snapshot and, unless ``dryRun``, apply it.
+
+        The plan, the safety snapshot and the writes all happen under the writer lock, so no
+        snapshot interleaves with a restore. A plan is streamed to a spool file, never held in
+        memory; when it does not fit one page it is stored as a blob the cursor points at.
+
+        Raises:
+            errors.PlanStale: ``planToken`` differs from the plan computed now.
+            errors.InvalidParams: a bad scope (``paths``, ``hunks``, ``force``) or page param.
+            errors.PathOutsideRoot: a path is absolute, has ``..``, or lies under a symlink.
+            errors.UnknownSnapshot: ``from`` names no snapshot.
+            snapshots.Cancelled: ``cancel`` was set before anything was written.
+        """
+        limit, max_bytes = self._budgets(params.limit, params.max_bytes)
+        scope = self._restore_scope(params)
+        hunks = self._conv.unstructure(params.hunks) if params.hunks is not None else None
+        query = query_hash(
+            "restore", params.from_, sorted(params.paths or []), hunks, sorted(params.force or [])
+        )
+        if params.cursor is not None:
+            if not params.dry_run:
+                raise errors.InvalidParams(
+                    "dryRun: a cursor pages a plan already made; it never applies one",
+                    field="dryRun",
+                )
+            with map_errors():
+                pos = decode_cursor(params.cursor, protocol.SNAPD_RESTORE, query)
+                return self._restore_page(pos, query, limit, max_bytes)
+        spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+        with spool, self.writer, map_errors():
+            target = self.resolve(params.from_, "from")
+            head = self._head()
+            live = self._capture(head.state if head else None, cancel).capture()
+            planner = restoring.Planner(
+                self.store, self.root_b, live, target.state, scope, self.options, self.lookup
+            )
+            header = {"target": target.id, "query": query}
+            summary = restoring.write_plan(header, planner.actions(), spool)
+            if params.plan_token is not None and params.plan_token != summary.token:
+                raise errors.PlanStale(
+                    "planToken: the worktree or the plan changed since the dry run: make a new "
+                    "plan (nothing was written)",
+                    field="planToken",
+                )
+            done: restoring.Applied | None = None
+            safety: str | None = None
+            if not params.dry_run:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled
+                done = restoring.Applied()
+                if summary.written or summary.deleted:
+                    safety = self._safety_snapshot(target.id, live)
+                    done = self._apply(spool, target.state.tree, safety)
+            spool.seek(0)
+            items = (_wire_action(a) for a in restoring.read_plan(spool))
+            page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
+            cursor = None
+            if rest is not None:
+                size = spool.seek(0, os.SEEK_END)
+                spool.seek(0)
+                position = {
+                    "plan": self.store.write_blob_from(spool, size),
+                    "i": len(page),
+                    "t": summary.token,
+                    "n": [summary.written, summary.deleted, summary.kept],
+                    "a": done is not None,
+                    "s": safety,
+                    "c": done.conflicted if done is not None else 0,
+                }
+                cursor = encode_cursor(protocol.SNAPD_RESTORE, query, position)
+        return protocol.RestoreResult(
+            plan=page,
+            plan_token=summary.token,
+            applied=done is not None,
+            written=summary.written,
+            deleted=summary.deleted,
+            kept=summary.kept,
+            safety_snapshot=safety,
+            conflicted=done.conflicted if done is not None else 0,
+            conflicts=[_wire_action(a) for a in done.conflicts]
+            if done and done.conflicts
+            else None,
+            next_cursor=cursor,
+        )
+
+    def _safety_snapshot(self, target_id: str, live: State) -> str:
+        """Record the worktree as the plan saw it; the caller holds the writer lock."""
+        label = f"before restore from {target_id[:12]}"
+        safety = self.snapshot(protocol.SnapshotParams(label=label)).id
+        if read_snapshot(self.store, safety).state != live:
+            # Something changed between the plan's capture and this one: the plan may replace
+            # content the safety snapshot does not hold.
+            raise errors.PlanStale(
+                f"the worktree changed while the restore was planned (nothing was written; "
+                f"snapshot {safety} holds it as it is now): try again",
+                field="planToken",
+            )
+        return safety
+
+    def _apply(self, spool: Any, target_tree: str, safety: str) -> restoring.Applied:
+        def plan() -> Iterator[restoring.Action]:
+            spool.seek(0)
+            return restoring.read_plan(spool)
+
+        self._restore_event(restoring.RestoreEvent("begin", safety_snapshot=safety))
+        try:
+            done = restoring.apply(
+                self.store,
+                self.root_b,
+                plan,
+                target_tree=target_tree,
+                on_event=self._restore_event,
+                delay=self.options.test_restore_delay,
+            )
+        except (OSError, StoreError) as exc:
+            raise errors.WorktreeFailure(
+                f"the restore stopped: {exc}; restore snapshot {safety} to undo what it did",
+                safetySnapshot=safety,
+            ) from exc
+        finally:
+            self._restore_event(restoring.RestoreEvent("end", safety_snapshot=safety))
+        logger.info(
+            "restore: %d written, %d deleted, %d conflicts; safety snapshot %s",
+            done.written,
+            done.deleted,
+            done.conflicted,
+            safety[:12],
+        )
+        return done
+
+    def _restore_event(self, event: restoring.RestoreEvent) -> None:
+        for hook in list(self.on_restore):
+            try:
+                hook(event)
+            except Exception:  # a broken hook must not break a half-done restore
+                logger.exception("on_restore hook %r failed", hook)
+
+    def _restore_scope(self, params: protocol.RestoreParams) -> restoring.Scope:
+        if params.paths is not None and params.hunks is not None:
+            raise errors.InvalidParams("hunks: give paths or hunks, not both", field="hunks")
+        if params.paths is not None and not params.paths:
+            raise errors.InvalidParams(
+                "paths: must not be empty (omit it to restore the whole tree)", field="paths"
+            )
+        literals: list[bytes] = []
+        globs: list[str] = []
+        for entry in params.paths or []:
+            rel = from_wire(entry, field="paths")
+            if restoring.is_glob(entry):
+                globs.append(to_wire(rel))
+            else:
+                literals.append(rel)
+        force = frozenset(from_wire(p, field="force") for p in params.force or [])
+        hunk = None
+        if params.hunks is not None:
+            h = params.hunks
+            rel = from_wire(h.path, field="hunks.path")
+            if not rel:
+                raise errors.InvalidParams("hunks.path: must name a file", field="hunks.path")
+            if not h.indexes:
+                raise errors.InvalidParams(
+                    "hunks.indexes: must not be empty", field="hunks.indexes"
+                )
+            if not 0 <= h.context <= 1000:
+                raise errors.InvalidParams(
+                    "hunks.context: must be between 0 and 1000", field="hunks.context"
+                )
+            hunk = restoring.HunkScope(rel, tuple(h.indexes), h.context)
+        return restoring.Scope(tuple(literals), tuple(globs), force, hunk)
+
+    def _restore_page(
+        self, pos: dict[str, Any], query: str, limit: int, max_bytes: int
+    ) -> protocol.RestoreResult:
+        oid, start, totals = pos.get("plan"), pos.get("i"), pos.get("n")
+        if (
+            not isinstance(oid, str)
+            or not isinstance(start, int)
+            or start < 0
+            or not isinstance(totals, list)
+            or len(totals) != 3
+            or not all(isinstance(n, int) for n in totals)
+        ):
+            raise errors.BadCursor("cursor is malformed", field="cursor")
+        if len(oid) != 40 or not self.store.contains(oid):
+            raise errors.BadCursor("cursor is stale: its plan is gone", field="cursor")
+        lines = itertools.islice(_blob_lines(self.store, oid), start, None)
+        items = (_wire_action(a) for a in restoring.read_plan(lines))
+        page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
+        cursor = None
+        if rest is not None:
+            cursor = encode_cursor(protocol.SNAPD_RESTORE, query, {**pos, "i": start + len(page)})
+        return protocol.RestoreResult(
+            plan=page,
+            plan_token=str(pos.get("t", "")),
+            applied=bool(pos.get("a")),
+            written=totals[0],
+            deleted=totals[1],
+            kept=totals[2],
+            safety_snapshot=pos.get("s") if isinstance(pos.get("s"), str) else None,
+            conflicted=conflicted if isinstance(conflicted := pos.get("c"), int) else 0,
+            next_cursor=cursor,
+        )
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The retention policy from the options."""
+        o = self.options
+        return RetentionPolicy(
+            retain_latest=o.retain_latest,
+            retain_count=o.retain_count,
+            retain_days=o.retain_days,
+            budget_bytes=o.store_budget_bytes,
+            grace_seconds=o.gc_grace_seconds,
+        )
+
+    def pin(self, params: protocol.PinParams) -> protocol.PinResult:
+        """Pin or unpin a snapshot."""
+        with map_errors():
+            snap = self.resolve(params.id, "id")
+            self.store.set_pin(snap.id, params.pinned)
+        return protocol.PinResult(id=snap.id, pinned=params.pinned)
+
+    def gc(self, params: protocol.GcParams) -> protocol.GcResult:
+        """Apply the retention policy and collect garbage (or only plan it)."""
+        policy = self.retention_policy()
+        with map_errors():
+            if params.dry_run:
+                history = list(iter_history(self.store))
+                kept, dropped = retention.plan(history, self.store.pins(), policy, time.time())
+                return protocol.GcResult(dropped=[s.id for s in dropped], kept=len(kept))
+            with self.writer:
+                report = retention.collect(self.store, policy, after_sweep=self.cache.forget)
+        return protocol.GcResult(
+            dropped=report.dropped,
+            kept=report.kept,
+            loose_removed=report.loose_removed,
+            packed=report.packed,
+            packs_rewritten=report.packs_rewritten,
+            bytes_before=report.bytes_before,
+            bytes_after=report.bytes_after,
+            seconds=round(report.seconds, 3),
+            over_budget=report.over_budget,
+        )
+
+    def gc_due(self) -> bool:
+        """True when retention has work: too many snapshots or a store over its budget."""
+        o = self.options
+        with map_errors():
+            count = len(self.store.snapshot_refs())
+            if count > o.retain_count + o.retain_latest + len(self.store.pins()):
+                return True
+            return self.store.disk_usage() > o.store_budget_bytes
+
+    def stats(self) -> protocol.StatsResult:
+        """Where the store's disk goes (walks every retained snapshot's trees once)."""
+        with map_errors():
+            history = list(iter_history(self.store))
+            loose = sum(1 for _ in retention.iter_loose(self.store))
+            packs = self.store.pack_contents()
+            per_path: dict[bytes, list[int]] = {}
+            seen_trees: set[str] = set()
+            seen_blobs: set[str] = set()
+            unique = 0
+            for snap in history:
+                stack = [(b"", snap.state.tree)]
+                while stack:
+                    base, tree = stack.pop()
+                    if tree in seen_trees:
+                        continue
+                    seen_trees.add(tree)
+                    for entry in self.store.read_tree(tree):
+                        path = base + b"/" + entry.name if base else entry.name
+                        if entry.mode == MODE_TREE:
+                            stack.append((path, entry.id))
+                        elif entry.id not in seen_blobs:
+                            seen_blobs.add(entry.id)
+                            size = self.store.blob_size(entry.id)
+                            unique += size
+                            slot = per_path.setdefault(path, [0, 0])
+                            slot[0] += size
+                            slot[1] += 1
+            largest = sorted(per_path.items(), key=lambda kv: -kv[1][0])[:20]
+            skipped_by_rule: dict[str, int] = {}
+            if history:
+                for meta in iter_manifest(self.store, history[0].state.manifest):
+                    skipped_by_rule[meta.rule] = skipped_by_rule.get(meta.rule, 0) + meta.size
+            captured = sum(s.bytes for s in history)
+            return protocol.StatsResult(
+                store_bytes=self.store.disk_usage(),
+                loose_objects=loose,
+                packed_objects=sum(len(shas) for _name, shas in packs),
+                packs=len(packs),
+                snapshots=len(history),
+                pinned=len(self.store.pins()),
+                captured_bytes=captured,
+                unique_bytes=unique,
+                dedup_ratio=round(captured / unique, 3) if unique else 1.0,
+                largest_paths=[
+                    protocol.PathBytes(path=to_wire(p), bytes=v[0], versions=v[1])
+                    for p, v in largest
+                ],
+                skipped_bytes_by_rule=skipped_by_rule,
+            )
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _budgets(self, limit: int | None, max_bytes: int | None) -> tuple[int, int]:
@@ -717,3 +1035,29 @@ def _wire_hunk(h: Any) -> protocol.Hunk:
 def _inside(path: str, root: str) -> bool:
     real = os.path.realpath(path)
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _wire_action(a: restoring.Action) -> protocol.RestoreAction:
+    return protocol.RestoreAction(
+        path=to_wire(a.path),
+        action=protocol.RestoreActionKind(a.action.value),
+        kind=a.kind,
+        old_size=a.old_size,
+        new_size=a.new_size,
+        old_mode=a.old_mode,
+        new_mode=a.new_mode,
+        reason=a.reason,
+        rule=a.rule,
+        forced=a.forced,
+    )
+
+
+def _blob_lines(store: Store, oid: str) -> Iterator[bytes]:
+    """A blob's lines, streamed."""
+    rest = b""
+    for chunk in store.iter_blob(oid):
+        rest += chunk
+        *lines, rest = rest.split(b"\n")
+        yield from lines
+    if rest:
+        yield rest

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 Notify = Callable[[str, Any], None]
 
 SAMPLE_PATHS = 50
+GC_CHECK_INTERVAL = 60.0
+"""Seconds between two checks whether retention has work (a check measures the store)."""
 
 
 class Session:
@@ -50,6 +52,8 @@ class Session:
         self._last_full = time.monotonic()
         self._force_polling = force_polling
         self._closed = False
+        self._gc_task: asyncio.Task[None] | None = None
+        self._last_gc_check = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -79,9 +83,10 @@ class Session:
         if self._watch_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._watch_task, 5.0)
-        if self._auto_task is not None:
-            with contextlib.suppress(Exception):
-                await self._auto_task
+        for task in (self._auto_task, self._gc_task):
+            if task is not None:
+                with contextlib.suppress(errors.SnapdError, Cancelled):
+                    await task
         await asyncio.to_thread(self.service.close)
 
     # -- snapshots -----------------------------------------------------------------------------
@@ -115,6 +120,8 @@ class Session:
         if result.consistency is protocol.Consistency.RECONCILED:
             self._last_full = time.monotonic()
         if result.created:
+            self._schedule_gc()
+        if result.created:
             self.notify(
                 protocol.SNAPD_DID_SNAPSHOT,
                 protocol.DidSnapshotParams(
@@ -127,6 +134,25 @@ class Session:
                 ),
             )
         return result
+
+    def _schedule_gc(self) -> None:
+        """Collect in the background when retention has work (checked at most once a minute)."""
+        if not self.options.auto_gc or self._closed:
+            return
+        if self._gc_task is not None and not self._gc_task.done():
+            return
+        if time.monotonic() - self._last_gc_check < GC_CHECK_INTERVAL:
+            return
+        self._last_gc_check = time.monotonic()
+        self._gc_task = asyncio.get_running_loop().create_task(self._auto_gc())
+
+    async def _auto_gc(self) -> None:
+        try:
+            if await asyncio.to_thread(self.service.gc_due):
+                report = await asyncio.to_thread(self.service.gc, protocol.GcParams())
+                logger.info("automatic gc dropped %d snapshots", len(report.dropped))
+        except errors.SnapdError:
+            logger.exception("automatic gc failed")
 
     def status(self) -> protocol.StatusResult:
         """The service's status plus the watcher's (call from a thread: it walks the store)."""

@@ -189,6 +189,14 @@ class StatCache:
         self._entries[rel] = _CacheEntry(self.signature(st), oid, decision, at_ns)
         self.changed = True
 
+    def forget(self, oids: set[str]) -> None:
+        """Drop entries whose blob was deleted (by garbage collection)."""
+        stale = [rel for rel, ent in self._entries.items() if ent.oid in oids]
+        for rel in stale:
+            del self._entries[rel]
+        if stale:
+            self.changed = True
+
     def save(self, path: str) -> None:
         """Write the cache atomically (temp file + rename) as JSON lines.
 
@@ -458,6 +466,14 @@ class Capturer:
                     continue
                 except FileNotFoundError:
                     continue  # removed while we walked: it is simply not in this snapshot
+                except OSError as exc:
+                    # A directory the worktree cannot list (a path past PATH_MAX, ...) is
+                    # skipped with its reason instead of failing every snapshot. Store errors
+                    # (disk full, ...) have other errnos and still fail the snapshot.
+                    if exc.errno not in UNLISTABLE_ERRNOS:
+                        raise
+                    self._skip(cand, _unreadable(exc))
+                    continue
                 if sub is not None:
                     entries.append(Entry(name, MODE_TREE, sub))
                 continue
@@ -695,6 +711,10 @@ def _pread_tail(fd: int, size: int) -> bytes:
     return os.pread(fd, 512, max(0, size - 512))
 
 
+UNLISTABLE_ERRNOS: Final = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EIO})
+"""Errors listing a worktree directory that skip it (as ``unreadable``) rather than fail."""
+
+
 def _unreadable(exc: OSError) -> Decision:
     return capture.skipped("unreadable", f"cannot be read: {exc.strerror}", f"errno {exc.errno}")
 
@@ -739,6 +759,8 @@ class SnapshotInfo:
     """``exact`` (watcher-synced incremental capture) or ``reconciled`` (full walk)."""
     auto: bool = False
     """Taken by the daemon after a quiet period rather than on request."""
+    seq: int = 0
+    """Sequence number of its ref (0 when read without one)."""
     is_snapshot: bool = True
     """False for a commit that is not a snapshot (e.g. a manifest commit)."""
 
@@ -770,14 +792,16 @@ def commit_snapshot(
     lines += [f"Snapd-{name}: {value}" for name, value in zip(TRAILERS, values, strict=True)]
     lines.append("Snapd-Rules: " + json.dumps(counts.rules, sort_keys=True))
     lines.append("Snapd-Generated: " + json.dumps(counts.generated, sort_keys=True))
+    lines.append(f"Snapd-Parent: {parent or 'none'}")
     lines.append(f"Snapd-Consistency: {consistency}")
     if auto:
         lines.append("Snapd-Auto: true")
     if label is not None:
         lines.append("Snapd-Label: " + json.dumps(label))
-    # The first snapshot's only parent is its manifest commit; later ones have two parents.
-    parents = [parent, meta] if parent else [meta]
-    return store.write_commit(state.tree, parents, "\n".join(lines) + "\n")
+    # The only commit parent is the manifest commit: the previous snapshot is named in a
+    # trailer, not linked, so retention can drop any snapshot without rewriting later ones
+    # (their ids stay stable) and without a kept snapshot holding older ones alive.
+    return store.write_commit(state.tree, [meta], "\n".join(lines) + "\n")
 
 
 def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
@@ -802,7 +826,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
             is_snapshot=False,
         )
     meta = info.parents[-1]
-    parent = info.parents[0] if len(info.parents) == 2 else None
+    parent: str | None = None
     meta_entries = {e.name: e.id for e in store.read_tree(store.read_commit(meta).tree)}
     fields: dict[str, int] = {}
     label: str | None = None
@@ -821,6 +845,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
             fields[name] = int(value)
         elif name in ("Consistency", "Auto"):
             words[name] = value.strip()
+        elif name == "Parent" and value.strip() != "none":
+            parent = value.strip()
     return SnapshotInfo(
         id=oid,
         parent=parent,
@@ -843,13 +869,12 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
     )
 
 
-def iter_history(store: Store, start: str | None = None) -> Iterator[SnapshotInfo]:
-    """Snapshots newest first, following first parents from ``start`` (default: the head)."""
-    oid = start if start is not None else store.head()
-    while oid:
-        snap = read_snapshot(store, oid)
-        yield snap
-        oid = snap.parent or ""
+def iter_history(store: Store, before_seq: int | None = None) -> Iterator[SnapshotInfo]:
+    """Retained snapshots newest first (optionally only those with ``seq < before_seq``)."""
+    for seq, oid in reversed(store.snapshot_refs()):
+        if before_seq is not None and seq >= before_seq:
+            continue
+        yield attrs.evolve(read_snapshot(store, oid), seq=seq)
 
 
 def iter_manifest(store: Store, manifest: str) -> Iterator[Skipped]:

@@ -26,7 +26,7 @@ import socket
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import IO, Final
+from typing import IO, Any, Final
 
 import attrs
 from dulwich.errors import NotTreeError
@@ -40,7 +40,13 @@ CHUNK: Final = 256 * 1024
 """Read/compress granularity for blobs."""
 
 SNAPSHOT_REF: Final = Ref(b"refs/heads/snapshots")
-"""The ref whose first-parent chain is the snapshot history (HEAD points at it)."""
+"""Points at the newest snapshot (HEAD points at it), for people using git on the store."""
+
+SNAPSHOTS_PREFIX: Final = b"refs/snapd/snapshots/"
+"""One ref per retained snapshot, named by its zero-padded sequence number."""
+
+PINS_PREFIX: Final = b"refs/snapd/pinned/"
+"""One ref per pinned snapshot (the value is the snapshot's commit)."""
 
 LOCK_NAME: Final = "snapd.lock"
 TMP_PREFIX: Final = "tmp_obj_"
@@ -219,7 +225,10 @@ class Store:
                 elif len(ent.name) == 2 and ent.is_dir(follow_symlinks=False):
                     with os.scandir(ent.path) as sub:
                         for obj in sub:
-                            if obj.name.startswith(TMP_PREFIX):
+                            # dulwich writes trees and commits through "<sha>.lock" + rename:
+                            # a kill leaves the lock, and writing that object again would
+                            # fail with FileLocked on every later snapshot.
+                            if obj.name.startswith(TMP_PREFIX) or obj.name.endswith(".lock"):
                                 os.unlink(obj.path)
                                 removed += 1
         for dirpath, _dirs, files in os.walk(os.path.join(self.path, "refs")):
@@ -227,6 +236,11 @@ class Store:
                 if name.endswith(".lock"):
                     os.unlink(os.path.join(dirpath, name))
                     removed += 1
+        pack_dir = os.path.join(self.objects_dir, "pack")
+        for name in os.listdir(pack_dir) if os.path.isdir(pack_dir) else []:
+            if name.startswith(("tmp_pack_", "tmp_idx_")):
+                os.unlink(os.path.join(pack_dir, name))
+                removed += 1
         for name in ("HEAD.lock", "packed-refs.lock"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.path, name))
@@ -433,20 +447,118 @@ class Store:
 
     # -- refs ----------------------------------------------------------------------------------
 
+    def snapshot_refs(self) -> list[tuple[int, str]]:
+        """Every retained snapshot as (sequence number, commit id), oldest first."""
+        out: list[tuple[int, str]] = []
+        for name, oid in self._refs.as_dict(Ref(SNAPSHOTS_PREFIX.rstrip(b"/"))).items():
+            if name.isdigit():
+                out.append((int(name), oid.decode()))
+        out.sort()
+        return out
+
     def head(self) -> str | None:
         """The newest snapshot commit, or None for an empty store."""
-        try:
-            return self._refs[SNAPSHOT_REF].decode()
-        except KeyError:
-            return None
+        refs = self.snapshot_refs()
+        return refs[-1][1] if refs else None
 
-    def advance(self, old: str | None, new: str) -> bool:
-        """Move the snapshot ref from ``old`` to ``new`` atomically; False if it moved meanwhile."""
-        return self._refs.set_if_equals(
-            SNAPSHOT_REF,
-            ObjectID(old.encode()) if old else None,
-            ObjectID(new.encode()),
-        )
+    def add_snapshot(self, oid: str) -> int:
+        """Give a written snapshot commit the next sequence number (the commit point).
+
+        The ref is created with compare-and-swap (it must not exist); ``HEAD``'s branch is then
+        moved for git users. Objects are always written before this call.
+
+        Returns:
+            The sequence number.
+        """
+        refs = self.snapshot_refs()
+        seq = refs[-1][0] + 1 if refs else 1
+        name = Ref(SNAPSHOTS_PREFIX + b"%012d" % seq)
+        if not self._refs.set_if_equals(name, None, ObjectID(oid.encode())):
+            raise StoreError(f"snapshot ref {name.decode()} appeared concurrently")
+        self._refs[SNAPSHOT_REF] = ObjectID(oid.encode())
+        return seq
+
+    def drop_snapshot(self, seq: int, oid: str) -> bool:
+        """Delete a snapshot's ref (its objects become garbage once nothing else refers to them)."""
+        name = Ref(SNAPSHOTS_PREFIX + b"%012d" % seq)
+        return self._refs.remove_if_equals(name, ObjectID(oid.encode()))
+
+    def pins(self) -> set[str]:
+        """Commit ids of pinned snapshots."""
+        return {oid.decode() for oid in self._refs.as_dict(Ref(PINS_PREFIX.rstrip(b"/"))).values()}
+
+    def set_pin(self, oid: str, pinned: bool) -> None:
+        """Pin (keep whatever the retention policy says) or unpin a snapshot."""
+        name = Ref(PINS_PREFIX + oid.encode())
+        if pinned:
+            self._refs[name] = ObjectID(oid.encode())
+        else:
+            self._refs.remove_if_equals(name, None)
+
+    def set_head(self, oid: str | None) -> None:
+        """Point ``HEAD``'s branch at the newest snapshot (or remove it)."""
+        if oid is None:
+            self._refs.remove_if_equals(SNAPSHOT_REF, None)
+        else:
+            self._refs[SNAPSHOT_REF] = ObjectID(oid.encode())
+
+    # -- packing (used by retention) -------------------------------------------------------------
+
+    def raw_object(self, oid: str) -> tuple[int, bytes]:
+        """(type number, content) of any object; objects are bounded by the content limit."""
+        try:
+            type_num, data = self._objects.get_raw(ObjectID(oid.encode()))
+        except KeyError as exc:
+            raise MissingObject(f"no object {oid}") from exc
+        return type_num, data
+
+    def object_size(self, oid: str) -> int:
+        """An object's compressed size on disk if loose, else 0 (a batching estimate)."""
+        try:
+            return os.lstat(self._loose_path(oid)).st_size * 4
+        except FileNotFoundError:
+            return 0
+
+    def write_pack(self, objects: Iterator[Any], count: int) -> str:
+        """Stream ``count`` unpacked objects into a new pack (data and index renamed in place).
+
+        Returns:
+            The pack's name (a pack of the same objects always gets the same name).
+        """
+        pack = self._objects.add_pack_data(count, objects)
+        if pack is None:
+            return ""
+        name = pack.name()
+        return name.decode() if isinstance(name, bytes) else str(name)
+
+    def delete_loose(self, oid: str) -> None:
+        """Delete a loose object (only after a pack holds it, or when it is garbage)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._loose_path(oid))
+
+    def pack_contents(self) -> list[tuple[str, list[str]]]:
+        """(pack name, object ids) for every pack."""
+        self._objects._update_pack_cache()
+        return [
+            (
+                pack.name().decode() if isinstance(pack.name(), bytes) else str(pack.name()),
+                [sha.decode() for sha in pack],
+            )
+            for pack in self._objects.packs
+        ]
+
+    def remove_pack(self, name: str) -> None:
+        """Delete a pack (after its live objects were written elsewhere)."""
+        for pack in self._objects.packs:
+            pack_name = pack.name()
+            text = pack_name.decode() if isinstance(pack_name, bytes) else str(pack_name)
+            if text == name:
+                self._objects._remove_pack(pack)
+        self.refresh_packs()
+
+    def refresh_packs(self) -> None:
+        """Re-read the pack directory."""
+        self._objects._update_pack_cache()
 
     def disk_usage(self) -> int:
         """Bytes used by the store directory (a walk; call from a thread)."""

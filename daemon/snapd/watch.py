@@ -200,6 +200,11 @@ class Watcher:
         except (OSError, RuntimeError) as exc:
             # watchfiles raises these when inotify watches run out or the root goes away.
             self._degrade(f"watcher failed: {exc}")
+        except ExceptionGroup as group:
+            # awatch runs the Rust watcher in an anyio task group, which wraps its errors (e.g.
+            # "Unable to decode path" for a non-UTF-8 name) in a group: degrade the same way
+            # instead of letting the error escape (it crashed the daemon at shutdown).
+            self._degrade("watcher failed: " + "; ".join(str(e) for e in group.exceptions))
         finally:
             if self.stats.state != "degraded":
                 self.stats.state = "off"

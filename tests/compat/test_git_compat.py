@@ -37,8 +37,16 @@ def test_fsck_and_name_status_agree(worktree: Path, store_dir: Path) -> None:
     assert captured == {tuple(reversed(line.split("\t"))) for line in theirs if line}
     # The skipped file is reported by snapd (git cannot see it: it is metadata only).
     assert any(f.path == "huge.txt" and f.skipped for f in ours.files)
-    log = git(store_dir, "log", "--first-parent", "--format=%H %s", "snapshots").stdout
-    assert log.split("\n")[:2] == [f"{b} snapshot", f"{a} first"]
+    refs = git(
+        store_dir,
+        "for-each-ref",
+        "--format=%(objectname) %(contents:subject)",
+        "refs/snapd/snapshots/",
+    ).stdout.split("\n")
+    assert refs[:2] == [f"{a} first", f"{b} snapshot"]
+    assert git(store_dir, "log", "-1", "--format=%H", "HEAD").stdout.strip() == b
+    trailer = git(store_dir, "log", "-1", "--format=%(trailers:key=Snapd-Parent,valueonly)", b)
+    assert trailer.stdout.strip() == a
 
 
 def test_nothing_is_written_inside_the_worktree(worktree: Path, store_dir: Path) -> None:

@@ -1,0 +1,970 @@
+"""Restore: plan what bringing the worktree back to a snapshot would do, then do it safely.
+
+Store-level, like :mod:`snapd.diff` and :mod:`snapd.hunks`: paths are ``bytes``, states are
+:class:`~snapd.snapshots.State`, sides are :class:`~snapd.diff.Side`. The service captures the
+live worktree, takes the safety snapshot and holds the writer lock; this module only decides
+and writes files.
+
+Planning (:class:`Planner`) walks ``iter_changes(live, target)`` and turns each change into one
+:class:`Action`: ``write`` (replace a file), ``create``, ``delete`` or ``keep`` (left alone, with
+the reason). Content that was not captured is never overwritten or deleted: a path skipped on
+the live side is kept unless the caller forces it, and a path the snapshot has no content for
+(skipped there, or inside a directory it skipped) is always kept. Every plan line also records
+the path's ``lstat`` signature, so the plan token (a hash of the plan) changes whenever the
+worktree does.
+
+Applying (:func:`apply`) never follows a symlink and never leaves the root: every directory is
+opened from the root one component at a time with ``O_NOFOLLOW`` (a symlink or file where a
+directory should be refuses the path), and files are written to a temporary file in the same
+directory, fsynced and renamed over the target. Just before a file is replaced or deleted its
+content is checked against what the plan saw (re-hashed for captured files, ``lstat`` for forced
+uncaptured ones), so a concurrent edit is reported as a conflict instead of being lost. Deletes
+run first (pruning directories they empty), then writes, so a file can replace a directory
+and the other way round.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import hashlib
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Final, Literal
+
+import attrs
+import pathspec
+
+from snapd import errors
+from snapd.capture import RESTORE_TMP_PREFIX
+from snapd.diff import Side, iter_changes
+from snapd.hunks import Hunk, apply_hunks, diff_blobs
+from snapd.paths import to_wire, under
+from snapd.snapshots import State, iter_manifest
+from snapd.store import MODE_EXEC, MODE_FILE, MODE_LINK, Entry, Store
+
+if TYPE_CHECKING:
+    from snapd.config import Options
+
+logger = logging.getLogger(__name__)
+
+TMP_PREFIX: Final = RESTORE_TMP_PREFIX
+"""Temporary files of an interrupted restore start with this; the capture policy never
+captures them (rule ``git-dir``), and a later restore of the safety snapshot removes them."""
+
+MAX_CONFLICTS: Final = 100
+"""Conflicts listed in a result; the rest are only counted."""
+
+SYMLINK_MAX: Final = 64 * 1024
+"""A symlink target longer than this is not a symlink snapd wrote (PATH_MAX is 4096)."""
+
+GLOB_CHARS: Final = frozenset("*?[")
+
+Sig = tuple[int, int, int, int, int]
+"""An ``lstat`` signature: mtime_ns, ctime_ns, size, inode, mode."""
+
+
+class ActionKind(enum.StrEnum):
+    """What a restore does with one path."""
+
+    WRITE = "write"
+    CREATE = "create"
+    DELETE = "delete"
+    KEEP = "keep"
+
+
+def sig_of(st: os.stat_result) -> Sig:
+    """The ``lstat`` fields that change when a path is touched."""
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+
+
+@attrs.frozen(kw_only=True)
+class Action:
+    """One planned step: the path, what to do, and what the worktree must still hold to do it."""
+
+    path: bytes
+    action: ActionKind
+    kind: str
+    """``file``, ``symlink``, ``dir`` or ``special`` (the snapshot's kind, else the live one)."""
+    old_mode: int | None = None
+    old_oid: str | None = None
+    """The live content the plan saw (captured files): re-hashed before it is replaced."""
+    old_size: int | None = None
+    old_mtime_ns: int | None = None
+    """For a forced uncaptured live path: with size and mode, what ``lstat`` must still say."""
+    new_mode: int | None = None
+    new_oid: str | None = None
+    new_size: int | None = None
+    data: bytes | None = None
+    """New content held in memory (hunk-level restores, bounded by ``diffMaxBytes``)."""
+    reason: str | None = None
+    rule: str | None = None
+    forced: bool = False
+    sig: Sig | None = None
+    """``lstat`` of the path when planned (None: absent, or not reachable without a symlink)."""
+
+    @property
+    def changes(self) -> bool:
+        """True for an action that writes or deletes."""
+        return self.action is not ActionKind.KEEP
+
+    def to_line(self) -> bytes:
+        """Serialise as one plan line (JSON; bytes as hex)."""
+        obj = attrs.asdict(self, recurse=False)
+        obj["path"] = self.path.hex()
+        obj["action"] = self.action.value
+        obj["data"] = self.data.hex() if self.data is not None else None
+        obj = {k: v for k, v in obj.items() if v is not None and v is not False}
+        return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode("ascii") + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Action:
+        """Parse a line written by :meth:`to_line`."""
+        obj = json.loads(line)
+        obj["path"] = bytes.fromhex(obj["path"])
+        obj["action"] = ActionKind(obj["action"])
+        if "data" in obj:
+            obj["data"] = bytes.fromhex(obj["data"])
+        if "sig" in obj:
+            obj["sig"] = tuple(obj["sig"])
+        return cls(**obj)
+
+
+@attrs.frozen
+class HunkScope:
+    """Restore selected hunks of one file."""
+
+    path: bytes
+    indexes: tuple[int, ...]
+    context: int = 3
+
+
+@attrs.frozen
+class Scope:
+    """What a restore covers: everything, some paths and globs, or some hunks of one file."""
+
+    literals: tuple[bytes, ...] = ()
+    """Paths or directories (whole-component prefix match)."""
+    globs: tuple[str, ...] = ()
+    """gitignore-syntax patterns."""
+    force: frozenset[bytes] = frozenset()
+    """Uncaptured live paths the caller allows to be overwritten or deleted."""
+    hunk: HunkScope | None = None
+
+    @property
+    def prefixes(self) -> tuple[bytes, ...]:
+        """The directories a change walk must visit."""
+        if self.hunk is not None:
+            return (self.hunk.path,)
+        if not self.literals and not self.globs:
+            return (b"",)
+        return self.literals + tuple(_glob_prefix(g) for g in self.globs)
+
+    def selects(self, path: bytes) -> bool:
+        """True if ``path`` is in the scope."""
+        if self.hunk is not None:
+            return path == self.hunk.path
+        if not self.literals and not self.globs:
+            return True
+        if under(path, self.literals):
+            return True
+        return bool(self.globs) and _spec(self.globs).match_file(to_wire(path))
+
+
+def _glob_prefix(pattern: str) -> bytes:
+    """The literal directory a gitignore pattern is anchored to (``b""``: anywhere)."""
+    parts = pattern.split("/")
+    if len(parts) == 1:
+        return b""  # no slash: matches at any depth
+    literal: list[str] = []
+    for part in parts[:-1]:
+        if GLOB_CHARS & set(part):
+            break
+        literal.append(part)
+    return os.fsencode("/".join(literal))
+
+
+_SPECS: dict[tuple[str, ...], pathspec.GitIgnoreSpec] = {}
+
+
+def _spec(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    spec = _SPECS.get(globs)
+    if spec is None:
+        if len(_SPECS) > 64:
+            _SPECS.clear()
+        spec = _SPECS[globs] = pathspec.GitIgnoreSpec.from_lines(list(globs))
+    return spec
+
+
+def is_glob(entry: str) -> bool:
+    """True if a ``paths`` entry is a pattern rather than a literal path."""
+    return bool(GLOB_CHARS & set(entry))
+
+
+def blob_id(data: bytes) -> str:
+    """The git blob id of in-memory content."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def safe_rel(path: bytes) -> bool:
+    """True for a relative path restore may touch: no empty, ``.``, ``..`` or ``.git`` part."""
+    if not path or b"\0" in path:
+        return False
+    return all(p not in (b"", b".", b"..", b".git") for p in path.split(b"/"))
+
+
+# -- planning -------------------------------------------------------------------------------------
+
+
+LookupFn = Callable[[State, bytes], Side | None]
+
+
+class Planner:
+    """Turns the changes from the live state to the target state into actions.
+
+    Args:
+        store: The store holding both states.
+        root: The worktree root.
+        live: The worktree as captured just now (under the writer lock).
+        target: The snapshot to restore.
+        scope: What to restore.
+        options: Limits (hunk restores diff within the configured budgets).
+        lookup: One path's side in a state (the service's lookup, which knows manifests).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        root: bytes,
+        live: State,
+        target: State,
+        scope: Scope,
+        options: Options,
+        lookup: LookupFn,
+    ) -> None:
+        self.store = store
+        self.root = root
+        self.live = live
+        self.target = target
+        self.scope = scope
+        self.options = options
+        self.lookup = lookup
+        self._dirs: dict[bytes, str | None] = {}
+        self._live_skipped_dirs = _skipped_dirs(store, live.manifest)
+        self._target_skipped_dirs = _skipped_dirs(store, target.manifest)
+
+    def actions(self) -> Iterator[Action]:
+        """The plan, in path order (directories sort as ``name/``).
+
+        Raises:
+            errors.PathOutsideRoot: a named path lies under a symlink in the worktree.
+            errors.InvalidParams: a hunk selection does not fit the file's hunks.
+        """
+        for literal in self.scope.literals:
+            self.refuse_symlinked(literal, "paths")
+        if self.scope.hunk is not None:
+            self.refuse_symlinked(self.scope.hunk.path, "hunks.path")
+            action = self._hunk_action(self.scope.hunk)
+            if action is not None:
+                yield action
+            return
+        for change in iter_changes(
+            self.store, self.live, self.target, prefixes=self.scope.prefixes
+        ):
+            if self.scope.selects(change.path):
+                yield self._decide(change.path, change.old, change.new)
+
+    # -- one path ------------------------------------------------------------------------------
+
+    def _decide(
+        self,
+        path: bytes,
+        old: Side | None,
+        new: Side | None,
+        *,
+        data: bytes | None = None,
+        new_mode: int | None = None,
+    ) -> Action:
+        ref = new or old
+        assert ref is not None
+        base = Action(
+            path=path,
+            action=ActionKind.KEEP,
+            kind=ref.kind,
+            old_mode=old.mode if old else None,
+            old_size=self._size(old),
+            new_mode=new_mode if new_mode is not None else (new.mode if new else None),
+            new_size=len(data) if data is not None else self._size(new),
+        )
+
+        def keep(reason: str, rule: str | None = None) -> Action:
+            # The signature too: a kept path that changes changes the plan's token.
+            st = self._lstat(path) if safe_rel(path) else None
+            sig = sig_of(st) if st is not None else None
+            return attrs.evolve(base, reason=reason, rule=rule, sig=sig)
+
+        if not safe_rel(path):
+            return keep("not a path restore may write (empty, '..' or '.git' component)")
+        if new is not None and new.skipped is not None:
+            return keep(
+                f"the snapshot has no content for it: {new.skipped.reason}", new.skipped.rule
+            )
+        if new is None and (above := _inside(path, self._target_skipped_dirs)) is not None:
+            return keep(
+                f"the snapshot did not capture {to_wire(above)}/, so it has no content here"
+            )
+        forced = path in self.scope.force
+        if old is not None and old.skipped is not None:
+            if old.kind == "dir":
+                return keep(
+                    f"a directory the worktree capture skipped ({old.skipped.reason}): restore "
+                    "never replaces or deletes one",
+                    old.skipped.rule,
+                )
+            if not forced:
+                return keep(
+                    f"its content in the worktree was not captured ({old.skipped.reason}): "
+                    "force it to overwrite or delete it",
+                    old.skipped.rule,
+                )
+        blocker, reachable = self._ancestors(path)
+        if blocker is not None:
+            return keep(
+                f"{to_wire(blocker)} is a symlink or file in the worktree, and restore never "
+                "writes through one: restore it too"
+            )
+        st = self._lstat(path) if reachable else None
+        planned = attrs.evolve(
+            base,
+            new_oid=(blob_id(data) if data is not None else new.oid) if new else None,
+            data=data,
+            sig=sig_of(st) if st is not None else None,
+        )
+        if old is not None and old.oid is not None:
+            planned = attrs.evolve(planned, old_oid=old.oid)
+        elif old is not None and old.skipped is not None:
+            # Forced: what the capture recorded is what must still be there.
+            planned = attrs.evolve(
+                planned, old_mtime_ns=old.skipped.mtime_ns, old_mode=old.skipped.mode, forced=True
+            )
+        elif st is not None and not stat.S_ISDIR(st.st_mode):
+            # On disk but in no capture: inside a directory the capture skipped, or new since.
+            if not forced:
+                above = _inside(path, self._live_skipped_dirs)
+                where = f"is inside {to_wire(above)}/, which " if above is not None else ""
+                return keep(
+                    f"it exists in the worktree but {where}was not captured: force it to "
+                    "overwrite it"
+                )
+            planned = attrs.evolve(
+                planned,
+                old_mtime_ns=st.st_mtime_ns,
+                old_mode=st.st_mode,
+                old_size=st.st_size,
+                forced=True,
+            )
+        if new is None:
+            action = ActionKind.DELETE
+        elif old is None and (st is None or stat.S_ISDIR(st.st_mode)):
+            action = ActionKind.CREATE
+        else:
+            action = ActionKind.WRITE
+        return attrs.evolve(planned, action=action)
+
+    def _size(self, side: Side | None) -> int | None:
+        if side is None:
+            return None
+        if side.skipped is not None:
+            return side.skipped.size
+        assert side.oid is not None
+        return self.store.blob_size(side.oid)
+
+    def _lstat(self, path: bytes) -> os.stat_result | None:
+        try:
+            return os.lstat(os.path.join(self.root, path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _ancestors(self, path: bytes) -> tuple[bytes | None, bool]:
+        """Check the directories above ``path`` on disk, from the root down.
+
+        Returns:
+            The first ancestor that is a symlink or file and stays in the way (None if none),
+            and whether ``path`` itself is reachable now through real directories only (False
+            when an ancestor is missing, or is a captured file or symlink this plan deletes
+            first: deletes run before writes).
+        """
+        parts = path.split(b"/")
+        for i in range(1, len(parts)):
+            ancestor = b"/".join(parts[:i])
+            state = self._dirs.get(ancestor)
+            if state is None:
+                if len(self._dirs) > 4096:
+                    self._dirs.clear()
+                state = self._dirs[ancestor] = self._dir_state(ancestor)
+            if state == "missing":
+                return None, False
+            if state == "blocked":
+                return ancestor, False
+        return None, True
+
+    def _dir_state(self, ancestor: bytes) -> str:
+        """``dir``, ``missing`` (absent, or a file or symlink this plan deletes) or ``blocked``."""
+        st = self._lstat(ancestor)
+        if st is None:
+            return "missing"
+        if stat.S_ISDIR(st.st_mode):
+            return "dir"
+        side = self.lookup(self.live, ancestor)
+        if (
+            side is not None
+            and side.oid is not None
+            and self.scope.selects(ancestor)
+            and under(ancestor, self.scope.prefixes)
+        ):
+            return "missing"
+        return "blocked"
+
+    def refuse_symlinked(self, path: bytes, field: str) -> None:
+        """Refuse a path the caller named whose parent directory is a symlink on disk.
+
+        Raises:
+            errors.PathOutsideRoot: an ancestor of ``path`` is a symlink.
+        """
+        parts = path.split(b"/")
+        for i in range(1, len(parts)):
+            ancestor = b"/".join(parts[:i])
+            st = self._lstat(ancestor)
+            if st is None or stat.S_ISDIR(st.st_mode):
+                if st is None:
+                    return
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                raise errors.PathOutsideRoot(
+                    f"{field}: {to_wire(ancestor)} is a symlink, and restore never writes "
+                    f"through one: restore {to_wire(ancestor)} itself",
+                    field=field,
+                    path=to_wire(path),
+                )
+            return
+
+    # -- hunks ---------------------------------------------------------------------------------
+
+    def _hunk_action(self, scope: HunkScope) -> Action | None:
+        path = scope.path
+        target = self.lookup(self.target, path)
+        live = self.lookup(self.live, path)
+        for side, where in ((target, "the snapshot"), (live, "the worktree")):
+            if side is not None and side.skipped is not None:
+                raise errors.InvalidParams(
+                    f"hunks.path: not captured in {where} ({side.skipped.reason}), so it has no "
+                    "hunks: restore it by path instead",
+                    field="hunks.path",
+                )
+            if side is not None and side.mode == MODE_LINK:
+                raise errors.InvalidParams(
+                    "hunks.path: a symlink has no hunks: restore it by path instead",
+                    field="hunks.path",
+                )
+        fd = diff_blobs(
+            self.store,
+            target.oid if target else None,
+            live.oid if live else None,
+            context=scope.context,
+            options=self.options,
+        )
+        hunks = fd.hunks if not fd.binary else ()
+        for i in scope.indexes:
+            if not 0 <= i < len(hunks):
+                why = " (binary content)" if fd.binary else ""
+                why = f" ({fd.truncated})" if fd.truncated == "file-too-large" else why
+                raise errors.InvalidParams(
+                    f"hunks.indexes: {i} is out of range: {to_wire(path)} has {len(hunks)} "
+                    f"hunks{why}",
+                    field="hunks.indexes",
+                )
+        selected = [hunks[i] for i in sorted(set(scope.indexes))]
+        for i, h in zip(sorted(set(scope.indexes)), selected, strict=True):
+            if h.cut_lines:
+                raise errors.InvalidParams(
+                    f"hunks.indexes: hunk {i} has lines cut at maxLineChars, so it cannot be "
+                    "applied: restore the file by path instead",
+                    field="hunks.indexes",
+                )
+        if not selected:
+            return None
+        current = b""
+        if live is not None and live.oid is not None:
+            current = self.store.read_blob(live.oid, self.options.diff_max_bytes) or b""
+        data = apply_hunks(current, [reverse_hunk(h) for h in selected])
+        if live is not None and data == current:
+            return None
+        mode = live.mode if live is not None else (target.mode if target else MODE_FILE)
+        new = target or Side(mode, blob_id(data))
+        return self._decide(path, live, new, data=data, new_mode=mode)
+
+
+def reverse_hunk(h: Hunk) -> Hunk:
+    """The hunk that undoes ``h`` (old and new swapped)."""
+    flip = {"+": "-", "-": "+"}
+    return Hunk(
+        old_start=h.new_start,
+        old_lines=h.new_lines,
+        new_start=h.old_start,
+        new_lines=h.old_lines,
+        lines=tuple(flip.get(line[:1], line[:1]) + line[1:] for line in h.lines),
+        no_newline_old=h.no_newline_new,
+        no_newline_new=h.no_newline_old,
+    )
+
+
+def _skipped_dirs(store: Store, manifest: str) -> frozenset[bytes]:
+    """Directories a capture skipped as a whole (few: one record each)."""
+    return frozenset(m.path for m in iter_manifest(store, manifest) if m.kind == "dir")
+
+
+def _inside(path: bytes, dirs: frozenset[bytes]) -> bytes | None:
+    """The first ancestor of ``path`` in ``dirs``."""
+    if not dirs:
+        return None
+    pos = path.find(b"/")
+    while pos != -1:
+        if path[:pos] in dirs:
+            return path[:pos]
+        pos = path.find(b"/", pos + 1)
+    return None
+
+
+@attrs.define
+class PlanSummary:
+    """Totals of a plan and its token."""
+
+    token: str = ""
+    written: int = 0
+    deleted: int = 0
+    kept: int = 0
+    lines: int = 0
+
+
+def write_plan(header: object, actions: Iterable[Action], out: IO[bytes]) -> PlanSummary:
+    """Stream a plan into ``out`` (one line per action) and compute its token.
+
+    The token hashes ``header`` (the target and the scope) and every line; a line holds the
+    action, the content ids on both sides and the path's ``lstat`` signature, so any change to
+    a planned path, or a path that newly differs, changes the token.
+    """
+    h = hashlib.sha256(b"snapd-restore-plan-v1\n")
+    h.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    summary = PlanSummary()
+    for action in actions:
+        line = action.to_line()
+        h.update(line)
+        out.write(line)
+        summary.lines += 1
+        if action.action is ActionKind.DELETE:
+            summary.deleted += 1
+        elif action.action is ActionKind.KEEP:
+            summary.kept += 1
+        else:
+            summary.written += 1
+    summary.token = h.hexdigest()[:32]
+    return summary
+
+
+def read_plan(lines: Iterable[bytes]) -> Iterator[Action]:
+    """Parse plan lines (as :func:`write_plan` wrote them)."""
+    for line in lines:
+        if line.strip():
+            yield Action.from_line(line)
+
+
+# -- applying -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RestoreEvent:
+    """What a restore tells the service's ``on_restore`` hooks (e.g. a watcher).
+
+    ``begin`` comes before the first write (with the safety snapshot), then one ``write`` or
+    ``delete`` per path with the path's ``lstat`` after the restore touched it (None when
+    deleted), then ``end``. A watcher can drop events whose path still has that signature:
+    they are the restore's own writes, already reflected by the next snapshot.
+    """
+
+    phase: Literal["begin", "write", "delete", "end"]
+    path: bytes | None = None
+    st: os.stat_result | None = None
+    safety_snapshot: str | None = None
+
+
+EventFn = Callable[[RestoreEvent], None]
+
+
+@attrs.define
+class Applied:
+    """What :func:`apply` did."""
+
+    written: int = 0
+    deleted: int = 0
+    conflicted: int = 0
+    conflicts: list[Action] = attrs.Factory(list)
+    """Up to :data:`MAX_CONFLICTS` actions left undone, as ``keep`` with the reason."""
+
+    def conflict(self, action: Action, reason: str) -> None:
+        """Record an action that was not done."""
+        self.conflicted += 1
+        logger.warning("restore: %s left alone: %s", to_wire(action.path), reason)
+        if len(self.conflicts) < MAX_CONFLICTS:
+            self.conflicts.append(
+                attrs.evolve(action, action=ActionKind.KEEP, reason=reason, data=None)
+            )
+
+
+class _InTheWay(Exception):
+    """A path component is a symlink or not a directory."""
+
+    def __init__(self, prefix: bytes) -> None:
+        super().__init__(prefix)
+        self.prefix = prefix
+
+
+_DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> list[int]:
+    """Open each directory of ``parts`` from the root, never following a symlink.
+
+    Returns:
+        The descriptors, the root's first (the caller closes all but the root's).
+
+    Raises:
+        _InTheWay: a component is a symlink, a file, or not a plain name.
+        FileNotFoundError: a component is missing and ``create`` is false.
+    """
+    fds = [root_fd]
+    try:
+        for i, name in enumerate(parts):
+            if name in (b"", b".", b"..", b".git"):
+                raise _InTheWay(b"/".join(parts[: i + 1]))
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=fds[-1])
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(name, 0o777, dir_fd=fds[-1])
+                except FileExistsError:
+                    pass  # created meanwhile: the open below checks what it is
+                try:
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=fds[-1])
+                except OSError as exc:
+                    raise _InTheWay(b"/".join(parts[: i + 1])) from exc
+            except OSError as exc:
+                # ELOOP: a symlink (O_NOFOLLOW); ENOTDIR: a file or a symlink (O_DIRECTORY).
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                    raise _InTheWay(b"/".join(parts[: i + 1])) from exc
+                raise
+            fds.append(fd)
+    except BaseException:
+        _close(fds)
+        raise
+    return fds
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds[1:]:
+        os.close(fd)
+
+
+def _lstat_at(dir_fd: int, name: bytes) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _unchanged(store: Store, dir_fd: int, name: bytes, action: Action) -> str | None:
+    """None if the path still holds what the plan saw, else why not."""
+    st = _lstat_at(dir_fd, name)
+    if action.old_oid is not None:
+        if st is None:
+            return "it was deleted since the plan"
+        if action.old_mode == MODE_LINK:
+            if not stat.S_ISLNK(st.st_mode):
+                return "it is no longer a symlink"
+            target = os.readlink(name, dir_fd=dir_fd)
+            return None if blob_id(target) == action.old_oid else "it changed since the plan"
+        if not stat.S_ISREG(st.st_mode):
+            return "it is no longer a regular file"
+        if _hash_file(dir_fd, name) != action.old_oid:
+            return "it changed since the plan"
+        return None
+    if action.old_mtime_ns is not None:
+        if st is None:
+            return "it was deleted since the plan"
+        if (st.st_mtime_ns, st.st_mode, st.st_size) != (
+            action.old_mtime_ns,
+            action.old_mode,
+            action.old_size,
+        ):
+            return "it changed since the plan"
+        return None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        return "it appeared since the plan"
+    return None
+
+
+def _hash_file(dir_fd: int, name: bytes) -> str | None:
+    """The git blob id of a regular file, streamed (None if it is not one or is unreadable)."""
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+        )
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        h = hashlib.sha1(b"blob %d\0" % st.st_size)
+        n = 0
+        while chunk := fh.read(256 * 1024):
+            h.update(chunk)
+            n += len(chunk)
+        return h.hexdigest() if n == st.st_size else None
+
+
+def _tmp_name() -> bytes:
+    return TMP_PREFIX + b"%d-%s.tmp" % (os.getpid(), os.urandom(6).hex().encode())
+
+
+def _perm(new_mode: int | None, existing: os.stat_result | None) -> int:
+    """Permission bits for a restored file: git's exec bit on the file's own other bits."""
+    exec_ = new_mode == MODE_EXEC
+    if existing is None or not stat.S_ISREG(existing.st_mode):
+        return 0o755 if exec_ else 0o644
+    perm = existing.st_mode & 0o666
+    return perm | ((perm & 0o444) >> 2) if exec_ else perm
+
+
+def _write_file(
+    dir_fd: int, name: bytes, chunks: Iterable[bytes], size: int, perm: int
+) -> os.stat_result:
+    tmp = _tmp_name()
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+        dir_fd=dir_fd,
+    )  # fmt: skip
+    try:
+        written = 0
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+                written += n
+        if written != size:
+            raise OSError(errno.EIO, f"wrote {written} bytes, expected {size}")
+        os.fchmod(fd, perm)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _write_link(dir_fd: int, name: bytes, target: bytes) -> os.stat_result:
+    tmp = _tmp_name()
+    os.symlink(target, tmp, dir_fd=dir_fd)
+    try:
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def apply(
+    store: Store,
+    root: bytes,
+    plan: Callable[[], Iterator[Action]],
+    *,
+    target_tree: str,
+    on_event: EventFn | None = None,
+    delay: float = 0.0,
+) -> Applied:
+    """Carry out a plan: deletes first, then writes and creates, one file at a time.
+
+    Args:
+        store: The store holding the new content.
+        root: The worktree root.
+        plan: Returns a fresh iterator over the plan's actions (it is walked twice).
+        target_tree: The snapshot's tree: directories in it are not pruned when they empty.
+        on_event: Called after each file is written or deleted.
+        delay: Test only: seconds to sleep after each file (so a test can kill mid-restore).
+
+    Returns:
+        Counts, and the actions left undone because the worktree no longer matched the plan
+        or a path could not be written.
+    """
+    done = Applied()
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    keep_dirs = _TreeDirs(store, target_tree)
+    try:
+        for action in plan():
+            if action.action is ActionKind.DELETE:
+                _delete(store, root_fd, action, done, keep_dirs, on_event)
+                if delay:
+                    time.sleep(delay)
+        for action in plan():
+            if action.action in (ActionKind.WRITE, ActionKind.CREATE):
+                _write(store, root_fd, action, done, on_event)
+                if delay:
+                    time.sleep(delay)
+    finally:
+        os.close(root_fd)
+    return done
+
+
+def _delete(
+    store: Store,
+    root_fd: int,
+    action: Action,
+    done: Applied,
+    keep_dirs: _TreeDirs,
+    on_event: EventFn | None,
+) -> None:
+    parts = action.path.split(b"/")
+    try:
+        fds = _open_dirs(root_fd, parts[:-1], create=False)
+    except FileNotFoundError:
+        return  # already gone with its directory
+    except _InTheWay as way:
+        done.conflict(action, f"{to_wire(way.prefix)} is no longer a directory")
+        return
+    except OSError as exc:
+        done.conflict(action, f"cannot open its directory: {exc.strerror}")
+        return
+    try:
+        name = parts[-1]
+        if (why := _unchanged(store, fds[-1], name, action)) is not None:
+            if _lstat_at(fds[-1], name) is not None:
+                done.conflict(action, why)
+            return
+        try:
+            os.unlink(name, dir_fd=fds[-1])
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            done.conflict(action, f"cannot delete it: {exc.strerror}")
+            return
+        done.deleted += 1
+        if on_event is not None:
+            on_event(RestoreEvent("delete", action.path))
+        # Prune directories this delete emptied, unless the snapshot has them.
+        for i in range(len(parts) - 2, -1, -1):
+            if keep_dirs.has(b"/".join(parts[: i + 1])):
+                break
+            try:
+                os.rmdir(parts[i], dir_fd=fds[i])
+            except OSError:
+                break
+    finally:
+        _close(fds)
+
+
+def _write(
+    store: Store, root_fd: int, action: Action, done: Applied, on_event: EventFn | None
+) -> None:
+    parts = action.path.split(b"/")
+    try:
+        fds = _open_dirs(root_fd, parts[:-1], create=True)
+    except _InTheWay as way:
+        done.conflict(
+            action,
+            f"{to_wire(way.prefix)} is a symlink or file: restore never writes through one",
+        )
+        return
+    except OSError as exc:
+        done.conflict(action, f"cannot create its directory: {exc.strerror}")
+        return
+    try:
+        d, name = fds[-1], parts[-1]
+        if (why := _unchanged(store, d, name, action)) is not None:
+            done.conflict(action, why)
+            return
+        existing = _lstat_at(d, name)
+        try:
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                os.rmdir(name, dir_fd=d)  # an empty directory in the way (never a full one)
+            if action.new_mode == MODE_LINK:
+                assert action.new_oid is not None
+                target = store.read_blob(action.new_oid, SYMLINK_MAX)
+                if target is None:
+                    done.conflict(action, "the snapshot's symlink target is too long")
+                    return
+                st = _write_link(d, name, target)
+            else:
+                if action.data is not None:
+                    chunks: Iterable[bytes] = (action.data,)
+                    size = len(action.data)
+                else:
+                    assert action.new_oid is not None and action.new_size is not None
+                    chunks, size = store.iter_blob(action.new_oid), action.new_size
+                st = _write_file(d, name, chunks, size, _perm(action.new_mode, existing))
+            os.fsync(d)
+        except OSError as exc:
+            reason = "a directory that is not empty is in the way"
+            if exc.errno != errno.ENOTEMPTY:
+                reason = f"cannot write it: {exc.strerror or exc}"
+            done.conflict(action, reason)
+            return
+        done.written += 1
+        if on_event is not None:
+            on_event(RestoreEvent("write", action.path, st))
+    finally:
+        _close(fds)
+
+
+class _TreeDirs:
+    """Which directories a snapshot's tree has (memoised along the current path)."""
+
+    def __init__(self, store: Store, tree: str) -> None:
+        self.store = store
+        self.tree = tree
+        self._cache: dict[bytes, str | None] = {b"": tree}
+
+    def _id(self, path: bytes) -> str | None:
+        if path in self._cache:
+            return self._cache[path]
+        parent, _, name = path.rpartition(b"/")
+        pid = self._id(parent)
+        oid: str | None = None
+        if pid is not None:
+            entry: Entry | None = next(
+                (e for e in self.store.read_tree(pid) if e.name == name), None
+            )
+            oid = entry.id if entry is not None and entry.is_tree else None
+        if len(self._cache) > 4096:
+            self._cache = {b"": self.tree}
+        self._cache[path] = oid
+        return oid
+
+    def has(self, path: bytes) -> bool:
+        """True if the snapshot has ``path`` as a directory."""
+        return self._id(path) is not None

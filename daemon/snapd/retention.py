@@ -1,0 +1,304 @@
+"""Retention and garbage collection: history that never fills the disk, never loses a pin.
+
+Policy (all configurable): keep the newest ``retainLatest`` snapshots, every pinned and every
+labelled snapshot, whatever else; among the others keep at most ``retainCount`` and none older
+than ``retainDays``; then, while the store is over ``storeBudgetBytes``, drop the oldest
+unprotected ones. Dropping a snapshot deletes its ref only: ids of the others never change
+(snapshots name their parent in a trailer, not as a commit parent).
+
+Collection runs under the store writer lock (a snapshot may reuse an old object it found on
+disk, so marking and sweeping must not interleave with one):
+
+1. mark every object reachable from the snapshot refs (trees shared between snapshots are
+   walked once);
+2. sweep unreachable loose objects older than ``gcGraceSeconds`` (a live-diff capture that a
+   client is still paging is younger than that);
+3. pack the reachable loose objects into packs of bounded size, and rewrite a pack that holds
+   garbage; a pack is complete (data and index renamed into place) before any object it
+   replaces is deleted, so a kill at any point loses nothing that is reachable.
+
+Temporary pack files of an interrupted collection are removed when the store is opened.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Final
+
+import attrs
+from dulwich.pack import UnpackedObject
+
+from snapd.snapshots import SnapshotInfo, iter_history
+from snapd.store import MODE_TREE, Store
+
+logger = logging.getLogger(__name__)
+
+PACK_BATCH_BYTES: Final = 64 * 1024 * 1024
+"""Objects are packed in batches of about this many (uncompressed) bytes."""
+
+MAX_PACKS: Final = 8
+"""With more packs than this, a collection folds them into new ones (lookups stay fast)."""
+
+REWRITE_GARBAGE_RATIO: Final = 0.3
+"""A pack whose unreachable share exceeds this is rewritten without the garbage."""
+
+
+@attrs.frozen(kw_only=True)
+class RetentionPolicy:
+    """What to keep."""
+
+    retain_latest: int
+    retain_count: int
+    retain_days: float
+    budget_bytes: int
+    grace_seconds: float
+
+
+@attrs.define
+class GcReport:
+    """What a collection did."""
+
+    dropped: list[str] = attrs.Factory(list)
+    kept: int = 0
+    loose_removed: int = 0
+    packed: int = 0
+    packs_rewritten: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    seconds: float = 0.0
+    over_budget: bool = False
+    """Still over budget after dropping everything the policy allows (pins and the newest
+    snapshots are never dropped)."""
+
+
+def protected(snap: SnapshotInfo, pins: set[str], newest: set[str]) -> bool:
+    """Snapshots retention never drops."""
+    return snap.id in pins or snap.label is not None or snap.id in newest
+
+
+def plan(
+    history: list[SnapshotInfo], pins: set[str], policy: RetentionPolicy, now: float
+) -> tuple[list[SnapshotInfo], list[SnapshotInfo]]:
+    """Split ``history`` (newest first) into (kept, dropped) by count and age.
+
+    The byte budget is applied afterwards by :func:`collect`, which can measure.
+    """
+    newest = {s.id for s in history[: max(1, policy.retain_latest)]}
+    kept: list[SnapshotInfo] = []
+    dropped: list[SnapshotInfo] = []
+    others = 0
+    cutoff = now - policy.retain_days * 86400
+    for snap in history:
+        if protected(snap, pins, newest):
+            kept.append(snap)
+            continue
+        others += 1
+        if others > policy.retain_count or snap.time < cutoff:
+            dropped.append(snap)
+        else:
+            kept.append(snap)
+    return kept, dropped
+
+
+def reachable(store: Store) -> set[str]:
+    """Ids of every object reachable from a snapshot ref (commits, trees, blobs)."""
+    seen: set[str] = set()
+    trees: list[str] = []
+    for _seq, oid in store.snapshot_refs():
+        commits = [oid]
+        while commits:
+            cid = commits.pop()
+            if cid in seen:
+                continue
+            seen.add(cid)
+            info = store.read_commit(cid)
+            commits.extend(info.parents)
+            trees.append(info.tree)
+    while trees:
+        tid = trees.pop()
+        if tid in seen:
+            continue
+        seen.add(tid)
+        for entry in store.read_tree(tid):
+            if entry.mode == MODE_TREE:
+                trees.append(entry.id)
+            elif entry.mode & 0o170000 != 0o160000:  # gitlinks point outside the store
+                seen.add(entry.id)
+    return seen
+
+
+def iter_loose(store: Store) -> Iterator[tuple[str, str]]:
+    """(object id, path) of every loose object."""
+    for fan in sorted(os.listdir(store.objects_dir)):
+        if len(fan) != 2:
+            continue
+        directory = os.path.join(store.objects_dir, fan)
+        try:
+            names = os.listdir(directory)
+        except NotADirectoryError:
+            continue
+        for name in names:
+            if len(name) == 38:
+                yield fan + name, os.path.join(directory, name)
+
+
+def collect(
+    store: Store,
+    policy: RetentionPolicy,
+    *,
+    now: float | None = None,
+    after_sweep: Callable[[set[str]], None] | None = None,
+) -> GcReport:
+    """Apply the policy, then mark, sweep and pack (caller holds the writer lock).
+
+    Args:
+        store: The store.
+        policy: What to keep.
+        now: The current time (tests inject it).
+        after_sweep: Called with the ids of deleted objects (the stat cache must forget them).
+    """
+    started = time.monotonic()
+    now = time.time() if now is None else now
+    report = GcReport(bytes_before=store.disk_usage())
+    pins = store.pins()
+    history = [attrs.evolve(s) for s in iter_history(store)]
+    kept, dropped = plan(history, pins, policy, now)
+    for snap in dropped:
+        store.drop_snapshot(snap.seq, snap.id)
+        report.dropped.append(snap.id)
+    _sweep_and_pack(store, policy, now, report, after_sweep)
+    # Byte budget: drop the oldest unprotected snapshots, a growing batch at a time, until the
+    # store fits (measuring after each round: what a snapshot costs depends on sharing).
+    newest = {s.id for s in kept[: max(1, policy.retain_latest)]}
+    droppable = [s for s in reversed(kept) if not protected(s, pins, newest)]
+    batch = 1
+    size = store.disk_usage()
+    while size > policy.budget_bytes and droppable:
+        for snap in droppable[:batch]:
+            store.drop_snapshot(snap.seq, snap.id)
+            report.dropped.append(snap.id)
+        droppable = droppable[batch:]
+        batch = batch + (batch + 1) // 2  # grow gently: each round measures exactly
+        _sweep_and_pack(store, policy, now, report, after_sweep, grace=False)
+        size = store.disk_usage()
+    report.over_budget = size > policy.budget_bytes
+    report.kept = len(store.snapshot_refs())
+    report.bytes_after = size
+    report.seconds = time.monotonic() - started
+    logger.info(
+        "gc: dropped %d snapshots, kept %d, removed %d loose objects, packed %d, %d -> %d bytes",
+        len(report.dropped),
+        report.kept,
+        report.loose_removed,
+        report.packed,
+        report.bytes_before,
+        report.bytes_after,
+    )
+    return report
+
+
+def _sweep_and_pack(
+    store: Store,
+    policy: RetentionPolicy,
+    now: float,
+    report: GcReport,
+    after_sweep: Callable[[set[str]], None] | None,
+    *,
+    grace: bool = True,
+) -> None:
+    live = reachable(store)
+    head = store.head()
+    deleted: set[str] = set()
+    to_pack: list[str] = []
+    for oid, path in iter_loose(store):
+        if oid in live:
+            to_pack.append(oid)
+            continue
+        try:
+            age = now - os.lstat(path).st_mtime
+        except FileNotFoundError:
+            continue
+        # Budget rounds drop snapshots on purpose: their objects need no grace period. Live
+        # captures (not reachable, but young) still get it in normal rounds.
+        if grace and age < policy.grace_seconds:
+            continue
+        os.unlink(path)
+        deleted.add(oid)
+    report.loose_removed += len(deleted)
+    # A budget round must reclaim what it dropped, or the next measurement would not move.
+    report.packs_rewritten += _rewrite_packs(store, live, deleted, any_garbage=not grace)
+    report.packed += _pack(store, to_pack)
+    store.refresh_packs()
+    if after_sweep is not None and deleted:
+        after_sweep(deleted)
+    if head is not None:
+        store.set_head(head)
+
+
+def _objects_batch(store: Store, oids: list[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for oid in oids:
+        batch.append(oid)
+        size += store.object_size(oid)
+        if size >= PACK_BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _pack(store: Store, oids: list[str]) -> int:
+    """Pack loose objects (in bounded batches), then delete the loose copies."""
+    packed = 0
+    for batch in _objects_batch(store, oids):
+        store.write_pack(_unpacked(store, batch), len(batch))
+        for oid in batch:
+            store.delete_loose(oid)
+        packed += len(batch)
+    return packed
+
+
+def _rewrite_packs(
+    store: Store, live: set[str], deleted: set[str], *, any_garbage: bool = False
+) -> int:
+    """Rewrite packs holding much garbage (or all of them, when there are too many).
+
+    The live objects of the chosen packs are streamed into new packs first; an old pack is
+    removed only afterwards, and never when a new pack has the same name (same objects: it
+    *is* the new pack).
+
+    Returns:
+        How many packs were removed.
+    """
+    packs = store.pack_contents()
+    consolidate = len(packs) > MAX_PACKS  # many small packs: fold them all into new ones
+    targets = []
+    for name, shas in packs:
+        dead = sum(s not in live for s in shas)
+        worth = dead > 0 if any_garbage else dead >= REWRITE_GARBAGE_RATIO * len(shas)
+        if consolidate or (dead and worth):
+            targets.append((name, shas))
+    if not targets:
+        return 0
+    keep = sorted({s for _name, shas in targets for s in shas if s in live})
+    written: set[str] = set()
+    for batch in _objects_batch(store, keep):
+        written.add(store.write_pack(_unpacked(store, batch), len(batch)))
+    removed = 0
+    for name, shas in targets:
+        if name in written:
+            continue
+        store.remove_pack(name)
+        deleted.update(s for s in shas if s not in live)
+        removed += 1
+    return removed
+
+
+def _unpacked(store: Store, oids: list[str]) -> Iterator[UnpackedObject]:
+    for oid in oids:
+        type_num, data = store.raw_object(oid)
+        yield UnpackedObject(type_num, decomp_chunks=[data], sha=bytes.fromhex(oid))
