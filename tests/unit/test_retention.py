@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_pins_and_labels_survive_any_budget(worktree: Path, store_dir: Path) -> 
     assert fsck.returncode == 0, fsck.stderr
     assert not list((store_dir / "objects" / "pack").glob("tmp_*"))
     # Every retained snapshot still diffs, pages hunks and restores.
-    for a, b in zip(kept, kept[1:], strict=False):
+    for a, b in itertools.pairwise(kept):
         files = svc.diff(protocol.DiffParams(from_=b, to=a)).files
         assert {f.path for f in files} <= {"src/main.txt", "gen/data.json"}
         svc.hunks(protocol.HunksParams(from_=b, to=a, path="gen/data.json", limit=1))
