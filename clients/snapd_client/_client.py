@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from snapd import protocol
 from snapd_client._errors import TransportClosed, error_for
@@ -16,6 +16,27 @@ from snapd_client._transport import StdioTransport, Transport, daemon_command
 
 T = TypeVar("T")
 NotificationHandler = Callable[[dict[str, Any]], None]
+
+
+P = TypeVar("P", bound="_Page")
+
+
+class _Page(Protocol):
+    next_cursor: str | None
+
+
+async def _follow(
+    fetch: Callable[[str | None], Awaitable[P]], items: Callable[[P], list[T]]
+) -> AsyncIterator[T]:
+    """Yield the items of every page, passing each ``nextCursor`` back until there is none."""
+    cursor: str | None = None
+    while True:
+        page = await fetch(cursor)
+        for item in items(page):
+            yield item
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def root_uri(root: str | os.PathLike[str]) -> str:
@@ -224,14 +245,11 @@ class AsyncClient:
         self, *, limit: int | None = None, max_bytes: int | None = None
     ) -> AsyncIterator[protocol.SnapshotSummary]:
         """Every snapshot, newest first, following ``nextCursor``."""
-        cursor: str | None = None
-        while True:
-            page = await self.snapshots(cursor=cursor, limit=limit, max_bytes=max_bytes)
-            for item in page.snapshots:
-                yield item
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        async for item in _follow(
+            lambda c: self.snapshots(cursor=c, limit=limit, max_bytes=max_bytes),
+            lambda p: p.snapshots,
+        ):
+            yield item
 
     async def status(self) -> protocol.StatusResult:
         """The daemon's state."""
@@ -272,16 +290,11 @@ class AsyncClient:
         max_bytes: int | None = None,
     ) -> AsyncIterator[protocol.FileChange]:
         """Every changed file, following ``nextCursor``."""
-        cursor: str | None = None
-        while True:
-            page = await self.diff(
-                from_, to, paths=paths, cursor=cursor, limit=limit, max_bytes=max_bytes
-            )
-            for item in page.files:
-                yield item
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        async for item in _follow(
+            lambda c: self.diff(from_, to, paths=paths, cursor=c, limit=limit, max_bytes=max_bytes),
+            lambda p: p.files,
+        ):
+            yield item
 
     async def hunks(
         self,
@@ -318,22 +331,13 @@ class AsyncClient:
         max_bytes: int | None = None,
     ) -> AsyncIterator[protocol.Hunk]:
         """Every hunk of a file, following ``nextCursor``."""
-        cursor: str | None = None
-        while True:
-            page = await self.hunks(
-                from_,
-                path,
-                to,
-                context=context,
-                cursor=cursor,
-                limit=limit,
-                max_bytes=max_bytes,
-            )
-            for item in page.hunks:
-                yield item
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        async for item in _follow(
+            lambda c: self.hunks(
+                from_, path, to, context=context, cursor=c, limit=limit, max_bytes=max_bytes
+            ),
+            lambda p: p.hunks,
+        ):
+            yield item
 
     async def pin(self, snapshot: str, pinned: bool = True) -> protocol.PinResult:
         """Pin a snapshot (retention never drops it), or unpin it."""

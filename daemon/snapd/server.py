@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import IO, Any, BinaryIO, Final
 
 import cattrs
@@ -492,9 +492,6 @@ def build_server(
     def service(ls: SnapdServer) -> Service:
         return session(ls).service
 
-    async def run(ls: SnapdServer, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
-
     @server.feature(protocol.SNAPD_SNAPSHOT)
     async def snapshot(ls: SnapdServer, params: protocol.SnapshotParams) -> protocol.SnapshotResult:
         live = session(ls)
@@ -519,39 +516,23 @@ def build_server(
                 ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message="done"))
         return result
 
-    @server.feature(protocol.SNAPD_SNAPSHOTS)
-    async def snapshots(
-        ls: SnapdServer, params: protocol.SnapshotsParams
-    ) -> protocol.SnapshotsResult:
-        return await run(ls, service(ls).snapshots, params)  # type: ignore[no-any-return]
+    # Requests that only delegate to the service in a worker thread. (snapshot and restore,
+    # above and below, also handle cancellation and progress.)
+    delegated: dict[str, tuple[str, bool]] = {
+        protocol.SNAPD_SNAPSHOTS: ("snapshots", True),
+        protocol.SNAPD_DIFF: ("diff", True),
+        protocol.SNAPD_HUNKS: ("hunks", True),
+        protocol.SNAPD_EXPLAIN: ("explain", True),
+        protocol.SNAPD_PIN: ("pin", True),
+        protocol.SNAPD_GC: ("gc", True),
+        protocol.SNAPD_STATS: ("stats", False),
+    }
+    for method, (name, with_params) in delegated.items():
+        server.feature(method)(_delegate(service, name, with_params))
 
     @server.feature(protocol.SNAPD_STATUS)
     async def status(ls: SnapdServer, params: protocol.StatusParams) -> protocol.StatusResult:
-        return await run(ls, session(ls).status)  # type: ignore[no-any-return]
-
-    @server.feature(protocol.SNAPD_DIFF)
-    async def diff(ls: SnapdServer, params: protocol.DiffParams) -> protocol.DiffResult:
-        return await run(ls, service(ls).diff, params)  # type: ignore[no-any-return]
-
-    @server.feature(protocol.SNAPD_HUNKS)
-    async def hunks(ls: SnapdServer, params: protocol.HunksParams) -> protocol.HunksResult:
-        return await run(ls, service(ls).hunks, params)  # type: ignore[no-any-return]
-
-    @server.feature(protocol.SNAPD_PIN)
-    async def pin(ls: SnapdServer, params: protocol.PinParams) -> protocol.PinResult:
-        return await run(ls, service(ls).pin, params)  # type: ignore[no-any-return]
-
-    @server.feature(protocol.SNAPD_GC)
-    async def gc(ls: SnapdServer, params: protocol.GcParams) -> protocol.GcResult:
-        return await run(ls, service(ls).gc, params)  # type: ignore[no-any-return]
-
-    @server.feature(protocol.SNAPD_STATS)
-    async def stats(ls: SnapdServer, params: protocol.StatsParams) -> protocol.StatsResult:
-        return await run(ls, service(ls).stats)  # type: ignore[no-any-return]
-
-    @server.feature(protocol.SNAPD_EXPLAIN)
-    async def explain(ls: SnapdServer, params: protocol.ExplainParams) -> protocol.ExplainResult:
-        return await run(ls, service(ls).explain, params)  # type: ignore[no-any-return]
+        return await asyncio.to_thread(session(ls).status)
 
     @server.feature(protocol.SNAPD_RESTORE)
     async def restore(ls: SnapdServer, params: protocol.RestoreParams) -> protocol.RestoreResult:
@@ -571,6 +552,23 @@ def build_server(
         return result
 
     return server
+
+
+def _delegate(
+    service: Callable[[SnapdServer], Service], name: str, with_params: bool
+) -> Callable[[SnapdServer, Any], Awaitable[Any]]:
+    """A handler that runs ``Service.<name>`` in a worker thread."""
+
+    async def handler(ls: SnapdServer, params: Any) -> Any:
+        method = getattr(service(ls), name)
+        return (
+            await asyncio.to_thread(method, params)
+            if with_params
+            else await asyncio.to_thread(method)
+        )
+
+    handler.__name__ = name
+    return handler
 
 
 def _progress_reporter(

@@ -611,17 +611,7 @@ class Service:
             entry, final = result.entry, result.decision
             record = _record(rel, cand, final) if final.generated else None
             return Side(entry.mode, entry.id, generated=record)
-        meta = Skipped(
-            path=rel,
-            kind=cand.kind.value,
-            size=st.st_size,
-            mode=st.st_mode,
-            mtime_ns=st.st_mtime_ns,
-            rule=result.rule,
-            reason=result.reason,
-            evidence=result.evidence,
-        )
-        return Side(st.st_mode, skipped=meta)
+        return Side(st.st_mode, skipped=_record(rel, cand, result))
 
     # -- explain -------------------------------------------------------------------------------
 
