@@ -170,18 +170,10 @@ class GitDirRule:
     name = "git-dir"
 
     def decide(self, cand: Candidate) -> Decision | None:
-        """Skip any path component named ``.git``, and snapd's own restore temp files."""
-        name = cand.rel.rsplit(b"/", 1)[-1]
-        if name == b".git":
+        """Skip any path component named ``.git``."""
+        if cand.rel.rsplit(b"/", 1)[-1] == b".git":
             return skipped(self.name, "git metadata is never captured", record=False)
-        if name.startswith(RESTORE_TMP_PREFIX) and name.endswith(b".tmp"):
-            # Left only by a restore killed mid-write; never part of the user's work.
-            return skipped(self.name, "a restore's temporary file", record=False)
         return None
-
-
-RESTORE_TMP_PREFIX = b".snapd-restore-"
-"""Prefix of the temporary files a restore writes beside their targets (see restore.py)."""
 
 
 class SpecialFileRule:

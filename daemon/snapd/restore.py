@@ -40,7 +40,6 @@ import attrs
 import pathspec
 
 from snapd import errors
-from snapd.capture import RESTORE_TMP_PREFIX
 from snapd.diff import Side, iter_changes
 from snapd.hunks import Hunk, apply_hunks, diff_blobs
 from snapd.paths import to_wire, under
@@ -52,9 +51,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TMP_PREFIX: Final = RESTORE_TMP_PREFIX
-"""Temporary files of an interrupted restore start with this; the capture policy never
-captures them (rule ``git-dir``), and a later restore of the safety snapshot removes them."""
+TMP_PREFIX: Final = b".snapd-restore-"
+"""Temporary files of an interrupted restore start with this. They are captured like any
+file, so restoring the safety snapshot (which does not hold them) removes them."""
 
 MAX_CONFLICTS: Final = 100
 """Conflicts listed in a result; the rest are only counted."""

@@ -48,6 +48,9 @@ EMPTY_BLOB: Final = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 MANIFEST_NAME: Final = b"skipped.jsonl"
 GENERATED_NAME: Final = b"generated.jsonl"
 
+RESCAN_NAMES: Final = frozenset({b".gitignore", b".snapdignore", b".gitattributes"})
+"""Rule files: a change to one can change capture decisions in its whole directory subtree."""
+
 RACY_NS: Final = 2_000_000_000
 """A file modified less than this long before it was hashed is re-hashed next time: its mtime
 may not change on a further write in the same timestamp tick (git's "racy clean" problem)."""
@@ -319,7 +322,14 @@ class Capturer:
         # Incremental mode: only directories on the way to a dirty path are listed; every other
         # subtree (and its manifest records) is reused from the parent snapshot.
         self.incremental = dirty is not None and parent is not None
-        self._dirty_paths: frozenset[bytes] = dirty or frozenset()
+        paths = set(dirty or ())
+        for path in dirty or ():
+            head, _, name = path.rpartition(b"/")
+            if name in RESCAN_NAMES:
+                # A changed rule file can change decisions anywhere below its directory:
+                # naming the directory makes the walk rescan it in full (no reuse).
+                paths.add(head)
+        self._dirty_paths: frozenset[bytes] = frozenset(paths)
         ancestors: set[bytes] = {b""}
         for path in self._dirty_paths:
             parts = path.split(b"/")
@@ -585,6 +595,8 @@ class Capturer:
             except OSError as exc:
                 if exc.errno == errno.ELOOP:  # swapped for a symlink after lstat
                     continue
+                if exc.errno in STORE_WRITE_ERRNOS:
+                    raise  # the store's disk is full: fail the snapshot, never skip the file
                 return _unreadable(exc)
             if result is None:
                 continue  # changed while read: try again
@@ -710,6 +722,10 @@ def _summarise(full: bytes, own_mtime_ns: int) -> tuple[int, int, int]:
 def _pread_tail(fd: int, size: int) -> bytes:
     return os.pread(fd, 512, max(0, size - 512))
 
+
+STORE_WRITE_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+"""Errors that only writing (the store) can raise: a file being captured is never "unreadable"
+because of them."""
 
 UNLISTABLE_ERRNOS: Final = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EIO})
 """Errors listing a worktree directory that skip it (as ``unreadable``) rather than fail."""

@@ -41,8 +41,6 @@ OVERFLOW_BATCH: Final = 20_000
 """A single batch this large suggests the kernel queue may have overflowed (16384 events is
 Linux's default ``max_queued_events``): the next snapshot walks everything."""
 
-RESCAN_NAMES: Final = frozenset({b".gitignore", b".snapdignore", b".gitattributes"})
-"""A changed rule file can change decisions in its whole directory subtree."""
 
 
 class SnapdFilter(DefaultFilter):
@@ -100,10 +98,7 @@ class DirtySet:
         with self._lock:
             if self._paths is None:
                 return
-            name = rel.rsplit(b"/", 1)[-1]
-            if name in RESCAN_NAMES:
-                # Record the directory itself: the capture rescans a named directory in full.
-                rel = rel.rpartition(b"/")[0]
+            # (A changed .gitignore makes the capture rescan its directory: snapshots.py.)
             self._paths.add(rel)
             if len(self._paths) > MAX_DIRTY:
                 self._paths = None
