@@ -43,7 +43,7 @@ from snapd_client._client import AsyncClient
 from snapd_client._errors import ResponseError, SnapdClientError, TransportClosed
 
 DEFAULT_PAGER = "less -FRX"
-PAGED_COMMANDS = frozenset({"log", "status", "diff", "hunks", "show", "explain"})
+PAGED_COMMANDS = frozenset({"log", "status", "diff", "hunks", "show", "explain", "stats"})
 
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
@@ -169,6 +169,23 @@ def build_parser() -> argparse.ArgumentParser:
         "them, from 0)",
     )
     r.add_argument("-U", "--context", type=int, default=3, help="context of those hunks")
+    g = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="apply the retention policy and collect garbage now",
+        description="Drop the snapshots the retention options (retainLatest, retainCount, "
+        "retainDays, storeBudgetBytes) no longer keep, delete unreachable objects and pack the "
+        "rest. Pinned and labelled snapshots are never dropped.",
+    )
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only list the snapshots the count and age limits would drop",
+    )
+    sub.add_parser("stats", parents=[common], help="where the store's disk goes")
+    for name, verb in (("pin", "pin a snapshot (retention never drops it)"), ("unpin", "unpin")):
+        pn = sub.add_parser(name, parents=[common], help=f"{verb} a snapshot")
+        pn.add_argument("id", metavar="ID", help="snapshot id, unique prefix or 'latest'")
     return p
 
 
@@ -687,6 +704,88 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
             out.print(*action_line(a))
 
 
+async def cmd_gc(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd gc [--dry-run]``."""
+    res = await client.gc(dry_run=args.dry_run)
+    if args.json:
+        out.json(protocol.converter().unstructure(res))
+        return
+    if args.dry_run:
+        out.print(
+            ("gc (dry run)", "bold"),
+            f": would drop {plural(len(res.dropped), 'snapshot')}, keep {res.kept}",
+        )
+    else:
+        out.print(
+            ("gc", "bold"),
+            f": dropped {plural(len(res.dropped), 'snapshot')}, kept {res.kept}; "
+            f"store {human(res.bytes_before)} -> {human(res.bytes_after)} "
+            f"in {res.seconds:.2f} s",
+        )
+        out.print(
+            f"  {plural(res.loose_removed, 'unreachable object')} removed, "
+            f"{res.packed} packed, {plural(res.packs_rewritten, 'pack')} rewritten"
+        )
+    for snapshot_id in res.dropped:
+        out.print(("  drop ", "red"), (snapshot_id[:12], "yellow"))
+    if res.over_budget:
+        out.print(
+            (
+                "still over storeBudgetBytes: only pinned, labelled and newest snapshots are left",
+                "yellow",
+            )
+        )
+
+
+def stats_rows(st: protocol.StatsResult) -> list[tuple[str, str]]:
+    """The key/value lines of ``snapd stats``."""
+    return [
+        ("store size", human(st.store_bytes)),
+        (
+            "objects",
+            f"{st.loose_objects} loose, {st.packed_objects} packed in {plural(st.packs, 'pack')}",
+        ),
+        ("snapshots", f"{st.snapshots} kept, {st.pinned} pinned"),
+        ("captured", f"{human(st.captured_bytes)} over all snapshots"),
+        ("unique", f"{human(st.unique_bytes)} of distinct content"),
+        ("dedup ratio", f"{st.dedup_ratio:.2f}x"),
+    ]
+
+
+async def cmd_stats(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd stats``."""
+    st = await client.stats()
+    if args.json:
+        out.json(protocol.converter().unstructure(st))
+        return
+    out.start_pager()
+    for key, value in stats_rows(st):
+        out.print((f"{key:<14}", "bold"), value)
+    if st.largest_paths:
+        out.print(("largest paths", "bold"))
+        sizes = [human(p.bytes) for p in st.largest_paths]
+        versions = [plural(p.versions, "version") for p in st.largest_paths]
+        width = max(len(s) for s in sizes)
+        v_width = max(len(v) for v in versions)
+        for p, size, v in zip(st.largest_paths, sizes, versions, strict=True):
+            out.print(f"  {size.rjust(width)}  ", (f"{v.ljust(v_width)}  ", "dim"), safe(p.path))
+    if st.skipped_bytes_by_rule:
+        out.print(("skipped bytes by rule (newest snapshot)", "bold"))
+        rules = sorted(st.skipped_bytes_by_rule.items(), key=lambda kv: (-kv[1], kv[0]))
+        width = max(len(human(n)) for _, n in rules)
+        for rule, n in rules:
+            out.print(f"  {human(n).rjust(width)}  ", safe(rule))
+
+
+async def cmd_pin(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
+    """``snapd pin ID`` and ``snapd unpin ID``."""
+    res = await client.pin(args.id, pinned=args.command == "pin")
+    if args.json:
+        out.json(protocol.converter().unstructure(res))
+        return
+    out.print(("pinned" if res.pinned else "unpinned", "bold"), " ", (res.id[:12], "yellow"))
+
+
 COMMANDS = {
     "snapshot": cmd_snapshot,
     "log": cmd_log,
@@ -696,6 +795,10 @@ COMMANDS = {
     "show": cmd_hunks,
     "explain": cmd_explain,
     "restore": cmd_restore,
+    "gc": cmd_gc,
+    "stats": cmd_stats,
+    "pin": cmd_pin,
+    "unpin": cmd_pin,
 }
 
 

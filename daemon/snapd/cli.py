@@ -16,7 +16,7 @@ from snapd import __version__
 from snapd.config import MIB
 
 CLIENT_COMMANDS = frozenset(
-    {"snapshot", "log", "status", "diff", "hunks", "show", "explain", "restore"}
+    "snapshot log status diff hunks show explain restore gc stats pin unpin".split()
 )
 """Subcommands served by the client package (they start a daemon of their own)."""
 

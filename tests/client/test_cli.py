@@ -364,3 +364,285 @@ def test_subprocess_plain_diff_has_no_ansi(repo: dict[str, Any]) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout
     assert "+\\x1b[31mred" in proc.stdout
+
+
+# -- gc, stats, pin, unpin -----------------------------------------------------------------------
+
+STATS_RESULT = {
+    "storeBytes": 118784,
+    "looseObjects": 3,
+    "packedObjects": 140,
+    "packs": 1,
+    "snapshots": 17,
+    "pinned": 1,
+    "capturedBytes": 5 * 1024 * 1024,
+    "uniqueBytes": 2 * 1024 * 1024,
+    "dedupRatio": 2.5,
+    "largestPaths": [
+        {"path": "big.txt", "bytes": 2040000, "versions": 17},
+        {"path": "src/\x1b[31m.py", "bytes": 900, "versions": 1},
+    ],
+    "skippedBytesByRule": {"ignore-file": 2048, "size-limit": 234881024},
+}
+
+
+def fake_output() -> cli.Output:
+    out = cli.Output()
+    out.console = Console(file=io.StringIO(), soft_wrap=True)
+    return out
+
+
+def text_of(out: cli.Output) -> str:
+    return out.console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_parse_gc_stats_pin_unpin() -> None:
+    args = cli.parse_args(["gc", "--dry-run", "--json"])
+    assert (args.command, args.dry_run, args.json) == ("gc", True, True)
+    assert cli.parse_args(["gc"]).dry_run is False
+    assert cli.parse_args(["stats"]).command == "stats"
+    args = cli.parse_args(["pin", "abcd"])
+    assert (args.command, args.id) == ("pin", "abcd")
+    args = cli.parse_args(["--json", "unpin", "latest"])
+    assert (args.command, args.id, args.json) == ("unpin", "latest", True)
+    with pytest.raises(SystemExit):
+        cli.parse_args(["pin"])
+    with pytest.raises(SystemExit):
+        cli.parse_args(["stats", "--", "x"])
+
+
+def test_daemon_cli_dispatches_the_new_commands() -> None:
+    from snapd import cli as daemon_cli
+
+    assert set(cli.COMMANDS) <= daemon_cli.CLIENT_COMMANDS
+    assert {"gc", "stats", "pin", "unpin"} <= daemon_cli.CLIENT_COMMANDS
+
+
+@pytest.mark.asyncio
+async def test_stats_table_in_human_units() -> None:
+    fake = FakeDaemon({"snapd/stats": lambda p: STATS_RESULT})
+    client = AsyncClient(fake)
+    out = fake_output()
+    await cli.cmd_stats(client, ns(), out)
+    assert fake.requests("snapd/stats")[0]["params"] == {}
+    lines = text_of(out).splitlines()
+    assert lines[:6] == [
+        "store size    116.0 KiB",
+        "objects       3 loose, 140 packed in 1 pack",
+        "snapshots     17 kept, 1 pinned",
+        "captured      5.0 MiB over all snapshots",
+        "unique        2.0 MiB of distinct content",
+        "dedup ratio   2.50x",
+    ]
+    assert lines[6:] == [
+        "largest paths",
+        "  1.9 MiB  17 versions  big.txt",
+        "    900 B  1 version    src/\\x1b[31m.py",  # control characters escaped
+        "skipped bytes by rule (newest snapshot)",
+        "  224.0 MiB  size-limit",
+        "    2.0 KiB  ignore-file",
+    ]
+
+    out = fake_output()
+    await cli.cmd_stats(client, ns(json=True), out)
+    assert json.loads(text_of(out)) == STATS_RESULT
+
+    empty = {**STATS_RESULT, "largestPaths": [], "skippedBytesByRule": {}}
+    fake.handlers["snapd/stats"] = lambda p: empty
+    out = fake_output()
+    await cli.cmd_stats(client, ns(), out)
+    assert len(text_of(out).splitlines()) == 6
+    await client.close()
+
+
+@pytest.mark.asyncio
+async def test_gc_dry_run_and_real_run() -> None:
+    dropped = ["0c82595cc9ab2eb7907d876c98dba6a07d51d04b"]
+
+    def gc(params: Any) -> Any:
+        if params.get("dryRun"):
+            return {"dropped": dropped, "kept": 17}
+        return {
+            "dropped": dropped,
+            "kept": 17,
+            "looseRemoved": 104,
+            "packed": 140,
+            "bytesBefore": 1146880,
+            "bytesAfter": 118784,
+            "seconds": 0.096,
+            "overBudget": True,
+        }
+
+    fake = FakeDaemon({"snapd/gc": gc})
+    client = AsyncClient(fake)
+    out = fake_output()
+    await cli.cmd_gc(client, ns(dry_run=True), out)
+    assert fake.requests("snapd/gc")[-1]["params"] == {"dryRun": True}
+    assert text_of(out).splitlines() == [
+        "gc (dry run): would drop 1 snapshot, keep 17",
+        "  drop 0c82595cc9ab",
+    ]
+
+    out = fake_output()
+    await cli.cmd_gc(client, ns(dry_run=False), out)
+    assert fake.requests("snapd/gc")[-1]["params"].get("dryRun", False) is False
+    lines = text_of(out).splitlines()
+    assert lines[0] == "gc: dropped 1 snapshot, kept 17; store 1.1 MiB -> 116.0 KiB in 0.10 s"
+    assert lines[1] == "  104 unreachable objects removed, 140 packed, 0 packs rewritten"
+    assert lines[2] == "  drop 0c82595cc9ab"
+    assert lines[3].startswith("still over storeBudgetBytes")
+
+    out = fake_output()
+    await cli.cmd_gc(client, ns(dry_run=False, json=True), out)
+    doc = json.loads(text_of(out))
+    assert doc["dropped"] == dropped and doc["bytesAfter"] == 118784 and doc["overBudget"]
+    await client.close()
+
+
+@pytest.mark.asyncio
+async def test_pin_and_unpin_send_pinned() -> None:
+    full = "4306f93f99aa11821b25a62c13ae4ac2edd0b3be"
+    fake = FakeDaemon({"snapd/pin": lambda p: {"id": full, "pinned": p.get("pinned", True)}})
+    client = AsyncClient(fake)
+    out = fake_output()
+    await cli.cmd_pin(client, ns(command="pin", id="4306f93f"), out)
+    await cli.cmd_pin(client, ns(command="unpin", id="4306f93f"), out)
+    sent = [r["params"] for r in fake.requests("snapd/pin")]
+    assert [(p["id"], p.get("pinned", True)) for p in sent] == [
+        ("4306f93f", True),
+        ("4306f93f", False),
+    ]
+    assert text_of(out).splitlines() == ["pinned 4306f93f99aa", "unpinned 4306f93f99aa"]
+    out = fake_output()
+    await cli.cmd_pin(client, ns(command="pin", id="latest", json=True), out)
+    assert json.loads(text_of(out)) == {"id": full, "pinned": True}
+    await client.close()
+
+
+# -- restore --apply over a fake daemon ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_restore_apply_sends_the_dry_runs_plan_token() -> None:
+    plan = [
+        {"path": "a.txt", "action": "write", "oldSize": 10, "newSize": 4},
+        {"path": "b.txt", "action": "delete", "oldSize": 2048},
+    ]
+
+    def restore(params: Any) -> Any:
+        doc: dict[str, Any] = {
+            "plan": plan,
+            "planToken": "tok-1",
+            "applied": False,
+            "written": 1,
+            "deleted": 1,
+            "kept": 0,
+        }
+        if params.get("dryRun") is False:
+            conflict = {"path": "b.txt", "action": "keep", "reason": "it changed meanwhile"}
+            doc.update(applied=True, safetySnapshot="f" * 40, conflicted=1, conflicts=[conflict])
+        return doc
+
+    fake = FakeDaemon({"snapd/restore": restore})
+    client = AsyncClient(fake)
+    out = fake_output()
+    args = ns(apply=True, paths=["a.txt", "b.txt"], hunks=None, force=None, context=3)
+    await cli.cmd_restore(client, args, out)
+    dry, applied = [r["params"] for r in fake.requests("snapd/restore")]
+    assert dry.get("dryRun", True) is True and "planToken" not in dry
+    assert applied["dryRun"] is False and applied["planToken"] == "tok-1"
+    assert applied["paths"] == dry["paths"] == ["a.txt", "b.txt"]
+    lines = text_of(out).splitlines()
+    assert lines[0] == "restore from latest"
+    assert "  write   a.txt  10 B -> 4 B" in lines and "  delete  b.txt  2.0 KiB" in lines
+    assert "restored: safety snapshot ffffffffffff" in text_of(out)
+    assert "(undo: snapd restore ffffffffffff --apply)" in text_of(out)
+    assert lines[-2:] == ["1 path left alone:", "  keep    b.txt  (it changed meanwhile)"]
+
+    out = fake_output()
+    await cli.cmd_restore(client, argparse.Namespace(**{**vars(args), "json": True}), out)
+    doc = json.loads(text_of(out))
+    assert doc["applied"] is True and doc["safetySnapshot"] == "f" * 40
+    assert [a["path"] for a in doc["plan"]] == ["a.txt", "b.txt"] and "nextCursor" not in doc
+    await client.close()
+
+
+@pytest.mark.e2e
+def test_restore_apply_end_to_end(repo: dict[str, Any], capsys) -> None:
+    base = repo["base"]
+    write(repo["root"], "src/main.txt", "hello\n")
+    assert run_cli(capsys, *base, "snapshot", "-m", "base")[0] == 0
+    write(repo["root"], "src/main.txt", "edited\n")
+    code, out, err = run_cli(capsys, *base, "--json", "restore", "--apply", "--", "src/main.txt")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["applied"] is True and re.fullmatch("[0-9a-f]{40}", doc["safetySnapshot"])
+    assert [(a["path"], a["action"]) for a in doc["plan"]] == [("src/main.txt", "write")]
+    assert (repo["root"] / "src/main.txt").read_text() == "hello\n"
+    code, out, err = run_cli(capsys, *base, "restore", doc["safetySnapshot"], "--apply")
+    assert code == 0, err
+    assert (repo["root"] / "src/main.txt").read_text() == "edited\n"
+
+
+@pytest.mark.e2e
+def test_pin_gc_stats_end_to_end(repo: dict[str, Any], capsys) -> None:
+    base = repo["base"]
+    write(
+        repo["root"],
+        ".snapd.toml",
+        "retainLatest = 1\nretainCount = 1\ngcGraceSeconds = 0\nautoGc = false\n"
+        "autoSnapshot = false\n",
+    )
+    ids = []
+    for i in range(4):
+        write(repo["root"], "src/main.txt", f"version {i}\n")
+        code, out, err = run_cli(capsys, *base, "--json", "snapshot")
+        assert code == 0, err
+        ids.append(json.loads(out)["id"])
+
+    code, out, err = run_cli(capsys, *base, "pin", ids[0][:8])
+    assert code == 0, err
+    assert out == f"pinned {ids[0][:12]}\n"
+
+    code, out, err = run_cli(capsys, *base, "gc", "--dry-run")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "gc (dry run): would drop 1 snapshot, keep 3",
+        f"  drop {ids[1][:12]}",
+    ]
+    code, out, err = run_cli(capsys, *base, "--json", "gc")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["dropped"] == [ids[1]] and doc["kept"] == 3
+
+    code, out, err = run_cli(capsys, *base, "--json", "log")
+    assert [s["id"] for s in json.loads(out)] == [ids[3], ids[2], ids[0]]
+
+    code, out, err = run_cli(capsys, *base, "stats")
+    assert code == 0, err
+    assert not ANSI.search(out)
+    lines = out.splitlines()
+    assert lines[0].startswith("store size    ") and lines[0].endswith(("B", "KiB", "MiB"))
+    assert "snapshots     3 kept, 1 pinned" in lines
+    assert "largest paths" in lines
+    assert any(line.endswith(" src/main.txt") for line in lines)
+    assert "skipped bytes by rule (newest snapshot)" in lines
+    assert any(line.endswith(" ignore-file") for line in lines)  # debug.log
+    code, out, err = run_cli(capsys, *base, "--json", "stats")
+    stats = json.loads(out)
+    assert stats["snapshots"] == 3 and stats["pinned"] == 1
+
+    code, out, err = run_cli(capsys, *base, "--json", "unpin", ids[0])
+    assert code == 0 and json.loads(out) == {"id": ids[0], "pinned": False}
+    code, out, err = run_cli(capsys, *base, "pin", "zzzz")
+    assert code == 1 and out == "" and err.startswith("snapd: ") and err.count("\n") == 1
+
+
+@pytest.mark.e2e
+def test_subprocess_dispatches_stats_and_gc(repo: dict[str, Any]) -> None:
+    cmd = [sys.executable, "-m", "snapd", *repo["base"]]
+    subprocess.run([*cmd, "snapshot"], check=True, capture_output=True)
+    for argv in (["stats", "--json"], ["gc", "--dry-run", "--json"], ["pin", "latest", "--json"]):
+        proc = subprocess.run([*cmd, *argv], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, (argv, proc.stderr)
+        assert isinstance(json.loads(proc.stdout), dict)

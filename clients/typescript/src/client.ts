@@ -16,24 +16,36 @@ import { SnapdConnectionError, SnapdError } from "./errors";
 import {
   LifecycleMethods,
   Methods,
+  Notifications,
+  type DidChangeParams,
+  type DidSnapshotParams,
   type DiffParams,
   type DiffResult,
   type ErrorData,
   type ExplainParams,
   type ExplainResult,
   type FileChange,
+  type GcParams,
+  type GcResult,
   type Hunk,
   type HunksParams,
   type HunksResult,
   type InitializationOptions,
   type InitializeParams,
   type InitializeResult,
+  type NotificationTypes,
+  type PinResult,
   type ProgressToken,
+  type RestoreAction,
+  type RestoreParams,
+  type RestoreResult,
   type SnapshotParams,
   type SnapshotResult,
   type SnapshotsParams,
   type SnapshotsResult,
   type SnapshotSummary,
+  type SnapshotRef,
+  type StatsResult,
   type StatusResult,
   type WorkDoneProgress,
 } from "./types";
@@ -74,6 +86,9 @@ export interface CloseOptions {
 /** Paged params without the cursor: the iterators manage it. */
 export type IterParams<P> = Omit<P, "cursor">;
 
+/** A notification listener (see {@link SnapdClient.onDidChange}, {@link SnapdClient.onDidSnapshot}). */
+export type NotificationListener<P> = (params: P) => void;
+
 /** The command line {@link SnapdClient.spawn} runs by default. */
 export function defaultCommand(opts: Pick<SpawnOptions, "root" | "store" | "logFile" | "python">): string[] {
   const python = opts.python ?? process.env.SNAPD_PYTHON ?? "python3";
@@ -102,6 +117,9 @@ export class SnapdClient {
   private initResult: InitializeResult | undefined;
   private closed = false;
   private readonly exitPromise: Promise<number | null>;
+  private readonly listeners: {
+    [M in keyof NotificationTypes]: Set<NotificationListener<NotificationTypes[M]>>;
+  } = { [Notifications.didChange]: new Set(), [Notifications.didSnapshot]: new Set() };
 
   constructor(
     /** The underlying vscode-jsonrpc connection (already listening or not: see `listen`). */
@@ -121,6 +139,11 @@ export class SnapdClient {
             proc.once("exit", (code) => resolve(code));
             proc.once("error", () => resolve(proc.exitCode));
           });
+    // One vscode-jsonrpc handler per notification (it keeps only one per method), fanned out to
+    // every listener subscribed through onDidChange / onDidSnapshot.
+    for (const method of Object.values(Notifications)) {
+      connection.onNotification(method, (params: unknown) => this.dispatch(method, params));
+    }
     connection.listen();
   }
 
@@ -255,6 +278,47 @@ export class SnapdClient {
     return this.connection.onProgress(new ProgressType<WorkDoneProgress>(), token, cb);
   }
 
+  // -- notifications ------------------------------------------------------------------------------
+
+  /**
+   * Listen to `snapd/didChange` (the watcher saw paths change; at most one per
+   * `notifyIntervalMs`). Dispose the result to stop listening.
+   */
+  onDidChange(cb: NotificationListener<DidChangeParams>): Disposable {
+    return this.subscribe(Notifications.didChange, cb);
+  }
+
+  /**
+   * Listen to `snapd/didSnapshot` (a snapshot was recorded, on request or automatically with
+   * `auto: true`). Dispose the result to stop listening.
+   */
+  onDidSnapshot(cb: NotificationListener<DidSnapshotParams>): Disposable {
+    return this.subscribe(Notifications.didSnapshot, cb);
+  }
+
+  private subscribe<M extends keyof NotificationTypes>(
+    method: M,
+    cb: NotificationListener<NotificationTypes[M]>,
+  ): Disposable {
+    const set = this.listeners[method] as Set<NotificationListener<NotificationTypes[M]>>;
+    // Wrap so the same function subscribed twice gets two independent subscriptions.
+    const entry: NotificationListener<NotificationTypes[M]> = (params) => cb(params);
+    set.add(entry);
+    return { dispose: () => void set.delete(entry) };
+  }
+
+  private dispatch(method: keyof NotificationTypes, params: unknown): void {
+    const set = this.listeners[method] as Set<NotificationListener<unknown>>;
+    for (const listener of [...set]) {
+      try {
+        listener(params);
+      } catch (err) {
+        // One failing listener must not starve the others or break the connection.
+        console.error(`snapd client: ${method} listener failed:`, err);
+      }
+    }
+  }
+
   // -- snapd/* ------------------------------------------------------------------------------------
 
   /** `snapd/snapshot`: capture the worktree now. */
@@ -287,6 +351,30 @@ export class SnapdClient {
     return this.request(Methods.explain, params, token);
   }
 
+  /**
+   * `snapd/restore`: plan a restore (`dryRun` defaults to `true`), or apply it with
+   * `dryRun: false` (pass the dry run's `planToken` to refuse a plan the worktree no longer
+   * matches: -31009 `PlanStale`). An applied result's `safetySnapshot` undoes the restore.
+   */
+  restore(params: RestoreParams, token?: CancellationToken): Promise<RestoreResult> {
+    return this.request(Methods.restore, params, token);
+  }
+
+  /** `snapd/pin`: pin a snapshot (retention never drops it), or unpin it with `pinned: false`. */
+  pin(id: SnapshotRef, pinned = true, token?: CancellationToken): Promise<PinResult> {
+    return this.request(Methods.pin, { id, pinned }, token);
+  }
+
+  /** `snapd/gc`: apply the retention policy and collect garbage now (or only plan: `dryRun`). */
+  gc(params: GcParams = {}, token?: CancellationToken): Promise<GcResult> {
+    return this.request(Methods.gc, params, token);
+  }
+
+  /** `snapd/stats`: where the store's disk goes. */
+  stats(token?: CancellationToken): Promise<StatsResult> {
+    return this.request(Methods.stats, {}, token);
+  }
+
   // -- paging iterators ---------------------------------------------------------------------------
 
   /** Every snapshot, newest first, following `nextCursor`. */
@@ -305,6 +393,28 @@ export class SnapdClient {
    */
   iterHunks(params: IterParams<HunksParams>, token?: CancellationToken): AsyncGenerator<Hunk> {
     return this.paginate((cursor) => this.hunks({ ...params, ...cursor }, token), (r) => r.hunks);
+  }
+
+  /**
+   * Every action of a restore plan, in path order, following `nextCursor`.
+   *
+   * The first page is `first` when given (the result of {@link restore} called with the same
+   * `from`, `paths`, `hunks` and `force`: a dry run or an applied restore), else the result of
+   * `restore(params)` (a dry run unless `params.dryRun` is `false`). Further pages are requested
+   * with the selecting params and the cursor only (a cursor never applies anything).
+   */
+  async *iterRestorePlan(
+    params: IterParams<RestoreParams>,
+    first?: RestoreResult,
+    token?: CancellationToken,
+  ): AsyncGenerator<RestoreAction> {
+    const { dryRun: _dryRun, planToken: _planToken, ...selecting } = params;
+    let page = first ?? (await this.restore(params, token));
+    for (;;) {
+      yield* page.plan;
+      if (page.nextCursor === undefined) return;
+      page = await this.restore({ ...selecting, cursor: page.nextCursor }, token);
+    }
   }
 
   private async *paginate<R extends { nextCursor?: string }, T>(

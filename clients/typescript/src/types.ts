@@ -17,6 +17,10 @@ export const Methods = {
   diff: "snapd/diff",
   hunks: "snapd/hunks",
   explain: "snapd/explain",
+  restore: "snapd/restore",
+  pin: "snapd/pin",
+  gc: "snapd/gc",
+  stats: "snapd/stats",
 } as const;
 export type SnapdMethod = (typeof Methods)[keyof typeof Methods];
 
@@ -26,6 +30,20 @@ export const SNAPD_STATUS = Methods.status;
 export const SNAPD_DIFF = Methods.diff;
 export const SNAPD_HUNKS = Methods.hunks;
 export const SNAPD_EXPLAIN = Methods.explain;
+export const SNAPD_RESTORE = Methods.restore;
+export const SNAPD_PIN = Methods.pin;
+export const SNAPD_GC = Methods.gc;
+export const SNAPD_STATS = Methods.stats;
+
+/** Server -> client notification names. */
+export const Notifications = {
+  didChange: "snapd/didChange",
+  didSnapshot: "snapd/didSnapshot",
+} as const;
+export type SnapdNotification = (typeof Notifications)[keyof typeof Notifications];
+
+export const SNAPD_DID_CHANGE = Notifications.didChange;
+export const SNAPD_DID_SNAPSHOT = Notifications.didSnapshot;
 
 /** LSP lifecycle and base-protocol method names snapd speaks. */
 export const LifecycleMethods = {
@@ -71,6 +89,11 @@ export const ErrorCodes = {
   StoreFailure: -31007,
   /** The worktree could not be read. */
   WorktreeFailure: -31008,
+  /**
+   * A restore's `planToken` no longer matches the plan made now: the worktree changed since the
+   * dry run. Nothing was written (`data.field` = `planToken`).
+   */
+  PlanStale: -31009,
 } as const;
 export type ErrorCodeName = keyof typeof ErrorCodes;
 export type ErrorCode = (typeof ErrorCodes)[ErrorCodeName];
@@ -103,6 +126,15 @@ export type SkipSide = "old" | "new" | "both";
 /** `file`, `symlink`, `dir` (skipped directories) or `special`. */
 export type FileKind = "file" | "symlink" | "dir" | "special";
 export type TruncatedReason = "file-too-large" | "line-cap" | "time-budget";
+/**
+ * How a capture knew what changed: `exact` = the watcher was synced and only the directories it
+ * reported were listed; `reconciled` = a full walk.
+ */
+export type Consistency = "exact" | "reconciled";
+/** `watching`, `starting`, `degraded` (events not trusted: every snapshot walks) or `off`. */
+export type WatcherState = "watching" | "starting" | "degraded" | "off" | (string & {});
+/** What a restore does with one path. */
+export type RestoreActionKind = "write" | "create" | "delete" | "keep";
 /** Rules that recognise a captured file as generated (`GeneratedInfo.rule`). */
 export type GeneratedRule =
   | "lockfile"
@@ -124,6 +156,8 @@ export type CaptureRule =
   | "snapshot-budget"
   | "new-files-budget"
   | "binary"
+  | "unreadable"
+  | "unstable"
   | "captured"
   | GeneratedRule;
 
@@ -170,6 +204,34 @@ export interface InitializationOptions {
   forceExclude?: string[];
   /** Capture rules switched off by name. */
   disabledRules?: DisableableRule[];
+  /** Watch the worktree so snapshots list only changed directories (default `true`). */
+  watch?: boolean;
+  /** Snapshot by itself after `quietMs` of quiet (needs `watch`; default `true`). */
+  autoSnapshot?: boolean;
+  /** Quiet period before an automatic snapshot, in milliseconds (default 2000). */
+  quietMs?: number;
+  /** Seconds after which the next snapshot walks the whole tree anyway (default 600). */
+  reconcileInterval?: number;
+  /** How long a snapshot waits for the watcher to catch up, in milliseconds (default 2000). */
+  syncTimeoutMs?: number;
+  /** Least time between two `snapd/didChange` notifications, in milliseconds (default 1000). */
+  notifyIntervalMs?: number;
+  /** The newest snapshots retention never drops (default 20). */
+  retainLatest?: number;
+  /** Most unpinned, unlabelled snapshots kept besides the newest `retainLatest` (default 1000). */
+  retainCount?: number;
+  /** Unpinned, unlabelled snapshots older than this many days are dropped (default 30). */
+  retainDays?: number;
+  /** Store size that triggers collection (default 4 GiB). */
+  storeBudgetBytes?: number;
+  /** Unreferenced objects younger than this many seconds survive a collection (default 3600). */
+  gcGraceSeconds?: number;
+  /** Collect in the background after snapshots when retention has work (default `true`). */
+  autoGc?: boolean;
+  /** Serve a worktree that is `/` or the user's home directory (default `false`). */
+  allowBroadRoot?: boolean;
+  /** Test only: seconds a restore sleeps after each file it writes or deletes (0: off). */
+  testRestoreDelay?: number;
 }
 
 export interface WorkspaceFolder {
@@ -211,7 +273,10 @@ export interface SkipInfo {
   /** Default `"new"` (omitted when it holds the default). */
   side?: SkipSide;
   evidence?: string;
-  /** For a directory skipped by `new-files-budget`: how many new entries it had. */
+  /**
+   * For a skipped directory: the files under it (a bounded walk counts up to 10000), or for
+   * `new-files-budget` the new entries that tripped the budget.
+   */
   count?: number;
 }
 
@@ -237,6 +302,10 @@ export interface SnapshotSummary {
   rules?: Record<string, number>;
   /** Captured files counted by the rule that recognised them as generated; default `{}`. */
   generated?: Record<string, number>;
+  /** How the capture knew what changed; default `"reconciled"` (omitted when it holds it). */
+  consistency?: Consistency;
+  /** Taken by the daemon after a quiet period; default `false`. */
+  auto?: boolean;
 }
 
 /** One changed path. */
@@ -302,6 +371,10 @@ export interface SnapshotResult {
   generated?: Record<string, number>;
   /** Bytes read and hashed by this snapshot; default `0` (omitted when 0). */
   hashedBytes?: number;
+  /** How this capture knew what changed; default `"reconciled"` (omitted when it holds it). */
+  consistency?: Consistency;
+  /** True for a snapshot the daemon took after a quiet period; default `false`. */
+  auto?: boolean;
   parent?: string;
   label?: string;
 }
@@ -327,10 +400,17 @@ export interface StatusResult {
   protocolVersion: string;
   contentLimit: number;
   storeBytes: number;
-  /** `off` in this version. */
-  watcher: string;
+  watcher: WatcherState;
   cachedFiles: number;
   head?: string;
+  /** Why the watcher is degraded or off. */
+  watcherReason?: string;
+  /** Paths seen changing since the latest snapshot; `-1`: the next one walks. Default `0`. */
+  dirtyPaths?: number;
+  /** Events the watcher delivered since start; default `0`. */
+  watchEvents?: number;
+  /** Whether the daemon snapshots by itself after a quiet period; default `false`. */
+  autoSnapshot?: boolean;
 }
 
 // -- snapd/diff -----------------------------------------------------------------------------------
@@ -390,6 +470,176 @@ export interface ExplainResult {
   binary?: boolean;
 }
 
+// -- snapd/restore --------------------------------------------------------------------------------
+
+/** Some hunks of one file, by their index in `snapd/hunks` (for `snapd/restore`). */
+export interface HunkSelection {
+  path: string;
+  /**
+   * 0-based positions in the hunk list `snapd/hunks` returns for `{from, path, context}` with
+   * `to` absent (all pages concatenated); not empty.
+   */
+  indexes: number[];
+  /** The `context` those hunks were listed with (0..1000); default 3. */
+  context?: number;
+}
+
+/** One path of a restore plan. */
+export interface RestoreAction {
+  path: string;
+  action: RestoreActionKind;
+  /** The snapshot's kind, or the worktree's for a deletion; default `"file"`. */
+  kind?: FileKind;
+  /** Size in the worktree now; absent when the worktree lacks the path. */
+  oldSize?: number;
+  /** Size after the restore; absent for a deletion. */
+  newSize?: number;
+  oldMode?: number;
+  newMode?: number;
+  /** Why a path is kept. */
+  reason?: string;
+  /** For a path kept because its content was not captured: the capture rule that skipped it. */
+  rule?: CaptureRule;
+  /** Uncaptured content that `force` allows this restore to overwrite or delete; default `false`. */
+  forced?: boolean;
+}
+
+export interface RestoreParams extends PageParams {
+  from: SnapshotRef;
+  /** Paths, directories or gitignore-syntax patterns; absent: the whole tree (not empty). */
+  paths?: string[];
+  /** Only these hunks of one file (not together with `paths`). */
+  hunks?: HunkSelection;
+  /** Default `true`: only plan. `false`: take the safety snapshot and apply. */
+  dryRun?: boolean;
+  /** `planToken` of an earlier dry run with the same params (else -31009 PlanStale). */
+  planToken?: string;
+  /** Exact paths whose uncaptured content this restore may overwrite or delete. */
+  force?: string[];
+}
+
+export interface RestoreResult {
+  /** This page of the plan, in path order. */
+  plan: RestoreAction[];
+  planToken: string;
+  applied: boolean;
+  /** Paths the whole plan writes or creates. */
+  written: number;
+  /** Paths the whole plan deletes. */
+  deleted: number;
+  /** Paths the whole plan keeps. */
+  kept: number;
+  /** The snapshot taken just before applying: restore it to undo. */
+  safetySnapshot?: string;
+  /** Planned writes and deletes not done because the path changed meanwhile; default 0. */
+  conflicted?: number;
+  /** The first 100 of those, as `keep` with the `reason`. */
+  conflicts?: RestoreAction[];
+  nextCursor?: string;
+}
+
+// -- snapd/pin ------------------------------------------------------------------------------------
+
+export interface PinParams {
+  /** An id, a unique id prefix or `latest`. */
+  id: SnapshotRef;
+  /** `true` to pin (the default), `false` to unpin. */
+  pinned?: boolean;
+}
+
+export interface PinResult {
+  /** The snapshot's full id. */
+  id: string;
+  pinned: boolean;
+}
+
+// -- snapd/gc -------------------------------------------------------------------------------------
+
+export interface GcParams {
+  /** Only report which snapshots the count and age limits would drop; default `false`. */
+  dryRun?: boolean;
+}
+
+export interface GcResult {
+  /** Ids of the snapshots dropped (or that would be). */
+  dropped: string[];
+  /** Snapshots retained. */
+  kept: number;
+  /** Defaults `0` / `false` (omitted when they hold them). */
+  looseRemoved?: number;
+  packed?: number;
+  packsRewritten?: number;
+  bytesBefore?: number;
+  bytesAfter?: number;
+  seconds?: number;
+  /** Still over `storeBudgetBytes` after dropping all it may. */
+  overBudget?: boolean;
+}
+
+// -- snapd/stats ----------------------------------------------------------------------------------
+
+/** `snapd/stats` takes no parameters (send `{}`). */
+export interface StatsParams {}
+
+/** Stored bytes of one path across the retained snapshots. */
+export interface PathBytes {
+  path: string;
+  /** Bytes of its distinct stored versions. */
+  bytes: number;
+  /** Distinct stored versions. */
+  versions: number;
+}
+
+export interface StatsResult {
+  storeBytes: number;
+  looseObjects: number;
+  packedObjects: number;
+  packs: number;
+  /** Snapshots retained. */
+  snapshots: number;
+  pinned: number;
+  /** Sum over the retained snapshots of the bytes they captured. */
+  capturedBytes: number;
+  /** Bytes of the distinct blobs those snapshots refer to. */
+  uniqueBytes: number;
+  /** `capturedBytes / uniqueBytes`. */
+  dedupRatio: number;
+  /** The 20 paths with the most stored bytes. */
+  largestPaths: PathBytes[];
+  /** In the newest snapshot: bytes not captured, by the rule that skipped them. */
+  skippedBytesByRule: Record<string, number>;
+}
+
+// -- notifications --------------------------------------------------------------------------------
+
+/** `snapd/didChange`: the watcher saw paths change (a sample of at most 50). */
+export interface DidChangeParams {
+  /** Changed paths since the previous `snapd/didChange`. */
+  count: number;
+  /** Up to 50 of them, sorted. */
+  paths: string[];
+  /** True when `paths` lists fewer than `count`; default `false`. */
+  truncated?: boolean;
+}
+
+/** `snapd/didSnapshot`: a snapshot was recorded (on request or automatically). */
+export interface DidSnapshotParams {
+  id: string;
+  /** Paths changed against its parent. */
+  changed: number;
+  consistency: Consistency;
+  /** True when the daemon took it after a quiet period; default `false`. */
+  auto?: boolean;
+  parent?: string;
+  label?: string;
+}
+
+/** Map from notification name to its params type. */
+export interface NotificationTypes {
+  "snapd/didChange": DidChangeParams;
+  "snapd/didSnapshot": DidSnapshotParams;
+}
+
 // -- $/progress -----------------------------------------------------------------------------------
 
 export interface WorkDoneProgressBegin {
@@ -422,4 +672,8 @@ export interface MethodTypes {
   "snapd/diff": { params: DiffParams; result: DiffResult };
   "snapd/hunks": { params: HunksParams; result: HunksResult };
   "snapd/explain": { params: ExplainParams; result: ExplainResult };
+  "snapd/restore": { params: RestoreParams; result: RestoreResult };
+  "snapd/pin": { params: PinParams; result: PinResult };
+  "snapd/gc": { params: GcParams; result: GcResult };
+  "snapd/stats": { params: StatsParams; result: StatsResult };
 }

@@ -1,7 +1,16 @@
 import * as assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 
-import { ErrorCodes, Methods, PROTOCOL_VERSION, SnapdError, type WorkDoneProgress } from "../src/index";
+import {
+  ErrorCodes,
+  Methods,
+  PROTOCOL_VERSION,
+  SnapdError,
+  type DidChangeParams,
+  type DidSnapshotParams,
+  type SnapdClient,
+  type WorkDoneProgress,
+} from "../src/index";
 import { applyHunks, collect, sandbox, type Sandbox } from "./helpers";
 
 let sb: Sandbox;
@@ -29,14 +38,15 @@ async function rejectsWith(promise: Promise<unknown>, code: number, field?: stri
 describe("lifecycle", () => {
   test("initialize reports protocol version 0.1 and the methods", async () => {
     sb.write("a.txt", "a\n");
-    const client = await sb.spawn();
+    const client = await sb.spawn({ watch: false });
     assert.equal(client.protocolVersion, "0.1");
     assert.equal(client.protocolVersion, PROTOCOL_VERSION);
     for (const method of Object.values(Methods)) assert.ok(client.methods.includes(method), method);
     assert.deepEqual(client.methods, [...client.methods].sort(), "methods are sorted");
     const status = await client.status();
     assert.equal(status.protocolVersion, "0.1");
-    assert.equal(status.watcher, "off");
+    assert.equal(status.watcher, "off", "watch: false");
+    assert.equal(status.autoSnapshot, undefined, "no automatic snapshots without the watcher");
     assert.equal(status.head, undefined);
     assert.equal(await client.close(), 0);
     assert.equal(await client.close(), 0, "close is idempotent");
@@ -274,3 +284,231 @@ describe("errors", () => {
     await rejectsWith(sb.spawn({ pageLimit: -1 }), ErrorCodes.InvalidParams, "initializationOptions");
   });
 });
+
+/** Resolve with the first value `subscribe` delivers that satisfies `pred`, or reject after `ms`. */
+function nextEvent<T>(
+  subscribe: (cb: (value: T) => void) => { dispose(): void },
+  pred: (value: T) => boolean = () => true,
+  ms = 10000,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`no event within ${ms} ms`));
+    }, ms);
+    const sub = subscribe((value) => {
+      if (!pred(value)) return;
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(value);
+    });
+  });
+}
+
+describe("snapd/restore", () => {
+  test("dry run, then apply with the plan token: content back and a safety snapshot", async () => {
+    sb.write("a.txt", "original\n");
+    sb.write("b.txt", "untouched\n");
+    const client = await sb.spawn({ autoSnapshot: false });
+    const snap = await client.snapshot({ label: "base" });
+    sb.write("a.txt", "edited by an agent\n");
+    sb.write("extra.txt", "new file\n");
+
+    const plan = await client.restore({ from: snap.id, paths: ["a.txt"] });
+    assert.equal(plan.applied, false);
+    assert.equal(typeof plan.planToken, "string");
+    assert.equal(plan.safetySnapshot, undefined, "a dry run takes no safety snapshot");
+    assert.deepEqual(
+      plan.plan.map((a) => [a.path, a.action]),
+      [["a.txt", "write"]],
+    );
+    assert.equal(plan.written, 1);
+    assert.equal(plan.deleted, 0);
+    assert.equal(plan.plan[0]?.oldSize, 19);
+    assert.equal(plan.plan[0]?.newSize, 9);
+    assert.equal(sb.read("a.txt"), "edited by an agent\n", "a dry run writes nothing");
+
+    const applied = await client.restore({
+      from: snap.id,
+      paths: ["a.txt"],
+      dryRun: false,
+      planToken: plan.planToken,
+    });
+    assert.equal(applied.applied, true);
+    assert.equal(applied.written, 1);
+    assert.equal(applied.conflicted, undefined);
+    assert.match(applied.safetySnapshot ?? "", /^[0-9a-f]{40}$/);
+    assert.notEqual(applied.safetySnapshot, snap.id);
+    assert.equal(sb.read("a.txt"), "original\n");
+    assert.equal(sb.read("extra.txt"), "new file\n", "paths limited the restore");
+
+    // The safety snapshot holds the edit: restoring it undoes the restore.
+    const [newest] = (await client.snapshots({ limit: 1 })).snapshots;
+    assert.equal(newest?.id, applied.safetySnapshot);
+    // protocol.md: "labelled `before restore from <id>`"; the daemon writes a 12-digit prefix.
+    const restoredFrom = /^before restore from ([0-9a-f]+)$/.exec(newest?.label ?? "")?.[1];
+    assert.ok(restoredFrom !== undefined && snap.id.startsWith(restoredFrom), newest?.label);
+    await client.restore({ from: applied.safetySnapshot!, paths: ["a.txt"], dryRun: false });
+    assert.equal(sb.read("a.txt"), "edited by an agent\n");
+  });
+
+  test("a stale plan token is refused with -31009 and nothing is written", async () => {
+    sb.write("a.txt", "one\n");
+    const client = await sb.spawn({ autoSnapshot: false });
+    const snap = await client.snapshot();
+    sb.write("a.txt", "two\n");
+    const plan = await client.restore({ from: snap.id });
+    sb.write("a.txt", "three, changed after the dry run\n");
+    const err = await rejectsWith(
+      client.restore({ from: snap.id, dryRun: false, planToken: plan.planToken }),
+      ErrorCodes.PlanStale,
+      "planToken",
+    );
+    assert.equal(err.codeName, "PlanStale");
+    assert.equal(sb.read("a.txt"), "three, changed after the dry run\n");
+  });
+
+  test("iterRestorePlan follows nextCursor across pages", async () => {
+    for (let i = 0; i < 12; i++) sb.write(`f${String(i).padStart(2, "0")}.txt`, `v1 ${i}\n`);
+    const client = await sb.spawn({ autoSnapshot: false });
+    const snap = await client.snapshot();
+    for (let i = 0; i < 12; i++) sb.write(`f${String(i).padStart(2, "0")}.txt`, `v2 ${i}\n`);
+
+    const first = await client.restore({ from: snap.id, limit: 5 });
+    assert.equal(first.plan.length, 5);
+    assert.ok(first.nextCursor);
+    assert.equal(first.written, 12, "totals cover the whole plan");
+    const all = await collect(client.iterRestorePlan({ from: snap.id, limit: 5 }));
+    assert.deepEqual(
+      all.map((a) => a.path),
+      Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`),
+    );
+    assert.ok(all.every((a) => a.action === "write"));
+    // Starting from a page already fetched gives the same plan.
+    assert.deepEqual(await collect(client.iterRestorePlan({ from: snap.id, limit: 5 }, first)), all);
+  });
+});
+
+describe("snapd/pin, snapd/gc, snapd/stats", () => {
+  test("gc keeps a pinned snapshot and drops unpinned old ones", async () => {
+    const client = await sb.spawn({
+      retainLatest: 1,
+      retainCount: 1,
+      gcGraceSeconds: 0,
+      autoGc: false,
+      autoSnapshot: false,
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      sb.write("a.txt", `version ${i}\n`);
+      const snap = await client.snapshot();
+      assert.equal(snap.created, true);
+      ids.push(snap.id);
+    }
+    const [pinnedId, droppable] = ids;
+
+    const pinned = await client.pin(pinnedId!.slice(0, 8));
+    assert.deepEqual(pinned, { id: pinnedId, pinned: true });
+
+    const dry = await client.gc({ dryRun: true });
+    assert.deepEqual(dry.dropped, [droppable]);
+    assert.equal((await collect(client.iterSnapshots())).length, 4, "a dry run drops nothing");
+
+    const gc = await client.gc();
+    assert.deepEqual(gc.dropped, [droppable]);
+    assert.equal(gc.kept, 3);
+    const left = (await collect(client.iterSnapshots())).map((s) => s.id);
+    assert.ok(left.includes(pinnedId!), "the pinned snapshot survives");
+    assert.ok(!left.includes(droppable!));
+    assert.deepEqual(left, [ids[3], ids[2], pinnedId]);
+
+    const stats = await client.stats();
+    assert.equal(stats.pinned, 1);
+    assert.equal(stats.snapshots, 3);
+
+    assert.deepEqual(await client.pin(pinnedId!, false), { id: pinnedId, pinned: false });
+    assert.equal((await client.stats()).pinned, 0);
+    await rejectsWith(client.pin("zzzz"), ErrorCodes.UnknownSnapshot);
+  });
+
+  test("stats describes the store", async () => {
+    sb.write(".gitignore", "*.log\n");
+    sb.write("debug.log", "x".repeat(1000));
+    sb.write("big.txt", "y".repeat(5000));
+    const client = await sb.spawn({ autoSnapshot: false });
+    await client.snapshot();
+    const stats = await client.stats();
+    assert.ok(stats.snapshots >= 1);
+    assert.ok(stats.storeBytes > 0);
+    assert.ok(stats.capturedBytes >= 5000);
+    assert.equal(typeof stats.dedupRatio, "number");
+    assert.equal(stats.largestPaths[0]?.path, "big.txt");
+    assert.equal(stats.largestPaths[0]?.bytes, 5000);
+    assert.equal(stats.largestPaths[0]?.versions, 1);
+    assert.equal(stats.skippedBytesByRule["ignore-file"], 1000);
+  });
+});
+
+describe("notifications", () => {
+  test("didSnapshot arrives after a requested snapshot", async () => {
+    sb.write("a.txt", "a\n");
+    const client = await sb.spawn({ autoSnapshot: false });
+    const seen: DidSnapshotParams[] = [];
+    const all = client.onDidSnapshot((p) => seen.push(p));
+    const first = await client.snapshot({ label: "one" });
+    const note = await waitFor(client, () => seen.find((p) => p.id === first.id));
+    assert.equal(note.label, "one");
+    assert.equal(note.auto, undefined);
+    assert.ok(note.consistency === "exact" || note.consistency === "reconciled");
+    assert.equal(note.parent, undefined);
+
+    // A second subscriber sees the next one; a disposed one does not.
+    all.dispose();
+    sb.write("a.txt", "b\n");
+    const next = nextEvent<DidSnapshotParams>((cb) => client.onDidSnapshot(cb));
+    const second = await client.snapshot();
+    const got = await next;
+    assert.equal(got.id, second.id);
+    assert.equal(got.parent, first.id);
+    assert.equal(got.changed, 1);
+    assert.equal(seen.length, 1);
+  });
+
+  test("didChange reports edited paths and an automatic snapshot follows", async () => {
+    sb.write("a.txt", "a\n");
+    const client = await sb.spawn({ quietMs: 300, notifyIntervalMs: 100 });
+    await client.snapshot();
+    await waitFor(client, async () => ((await client.status()).watcher === "watching" ? true : undefined));
+    const changed = nextEvent<DidChangeParams>(
+      (cb) => client.onDidChange(cb),
+      (p) => p.paths.includes("b.txt"),
+    );
+    const auto = nextEvent<DidSnapshotParams>(
+      (cb) => client.onDidSnapshot(cb),
+      (p) => p.auto === true,
+    );
+    sb.write("b.txt", "new\n");
+    const change = await changed;
+    assert.ok(change.count >= 1);
+    const snap = await auto;
+    assert.equal(snap.auto, true);
+    const [newest] = (await client.snapshots({ limit: 1 })).snapshots;
+    assert.equal(newest?.id, snap.id);
+    assert.equal(newest?.auto, true);
+  });
+});
+
+/** Poll `probe` until it returns a value (not undefined), for at most `ms`. */
+async function waitFor<T>(
+  _client: SnapdClient,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms = 10000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
