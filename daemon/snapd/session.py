@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +20,10 @@ from typing import Any
 
 from snapd import errors, protocol
 from snapd.paths import to_wire
+from snapd.restore import TMP_PREFIX as RESTORE_TMP_PREFIX
+from snapd.restore import RestoreEvent
 from snapd.service import ProgressFn, Service
-from snapd.snapshots import Cancelled
+from snapd.snapshots import Cancelled, StatCache
 from snapd.watch import DirtySet, Watcher
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,9 @@ logger = logging.getLogger(__name__)
 Notify = Callable[[str, Any], None]
 
 SAMPLE_PATHS = 50
+DEGRADED_SCAN_INTERVAL = 60.0
+"""Seconds between full-walk snapshots while the watcher is degraded (with autoSnapshot)."""
+
 GC_CHECK_INTERVAL = 60.0
 """Seconds between two checks whether retention has work (a check measures the store)."""
 
@@ -54,11 +60,17 @@ class Session:
         self._closed = False
         self._gc_task: asyncio.Task[None] | None = None
         self._last_gc_check = 0.0
+        self._poll_task: asyncio.Task[None] | None = None
+        self._restored: dict[bytes, tuple[int, ...] | None] = {}
+        self._restored_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        service.on_restore.append(self._on_restore)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the watcher (if enabled) and wait until its watches are in place."""
+        self._loop = asyncio.get_running_loop()
         if not self.options.watch:
             return
         self.watcher = Watcher(
@@ -71,6 +83,19 @@ class Session:
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
         if not await self.watcher.wait_ready(10.0):
             logger.warning("the watcher is not ready; snapshots walk the whole tree")
+        if self.options.auto_snapshot:
+            self._poll_task = asyncio.get_running_loop().create_task(self._poll_when_degraded())
+
+    async def _poll_when_degraded(self) -> None:
+        """Without trustworthy events, look for changes with a periodic full walk instead."""
+        while not self._closed:
+            await asyncio.sleep(DEGRADED_SCAN_INTERVAL)
+            if self._closed or (self.watcher is not None and self.watcher.healthy):
+                continue
+            try:
+                await self.snapshot(protocol.SnapshotParams(), auto=True)
+            except (errors.SnapdError, Cancelled):
+                logger.exception("periodic snapshot failed")
 
     async def close(self) -> None:
         """Stop the watcher and timers, wait for an automatic snapshot, release the store."""
@@ -78,6 +103,10 @@ class Session:
         for handle in (self._auto_handle, self._notify_handle):
             if handle is not None:
                 handle.cancel()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_task
         if self.watcher is not None:
             self.watcher.stop()
         if self._watch_task is not None:
@@ -119,6 +148,8 @@ class Session:
             raise
         if result.consistency is protocol.Consistency.RECONCILED:
             self._last_full = time.monotonic()
+        with self._restored_lock:
+            self._restored.clear()  # the snapshot now holds whatever a restore wrote
         if result.created:
             self._schedule_gc()
         if result.created:
@@ -170,8 +201,55 @@ class Session:
 
     # -- watcher callbacks ---------------------------------------------------------------------
 
+    def _on_restore(self, event: RestoreEvent) -> None:
+        """Remember what a restore wrote (runs in the restore's worker thread)."""
+        if event.phase == "begin" and event.safety_snapshot and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._announce, event.safety_snapshot)
+        if event.phase in ("write", "delete") and event.path is not None:
+            sig = StatCache.signature(event.st) if event.st is not None else None
+            with self._restored_lock:
+                self._restored[event.path] = sig
+
+    def _announce(self, snapshot: str) -> None:
+        """``snapd/didSnapshot`` for a snapshot taken outside :meth:`snapshot` (a restore's)."""
+        info = self.service.resolve(snapshot, "id")
+        self.notify(
+            protocol.SNAPD_DID_SNAPSHOT,
+            protocol.DidSnapshotParams(
+                id=info.id,
+                changed=info.changed,
+                consistency=protocol.Consistency(info.consistency),
+                parent=info.parent,
+                label=info.label,
+            ),
+        )
+
+    def _own_restore_write(self, path: bytes) -> bool:
+        """True if ``path`` still is exactly as a restore left it (its event is the restore's)."""
+        name = path.rsplit(b"/", 1)[-1]
+        if name.startswith(RESTORE_TMP_PREFIX) and name.endswith(b".tmp"):
+            return True  # a restore's temporary file, already renamed into place
+        with self._restored_lock:
+            if path not in self._restored:
+                return False
+            expected = self._restored[path]
+        try:
+            current: tuple[int, ...] | None = StatCache.signature(
+                os.lstat(os.path.join(self.service.root_b, path))
+            )
+        except FileNotFoundError:
+            current = None
+        except OSError:
+            return False
+        return current == expected
+
     def _on_batch(self, paths: list[bytes]) -> None:
         if self._closed:
+            return
+        # A restore's own writes are in the dirty set (the next snapshot must see them) but
+        # are not news: they neither trigger an automatic snapshot nor a didChange.
+        paths = [p for p in paths if not self._own_restore_write(p)]
+        if not paths:
             return
         loop = asyncio.get_running_loop()
         self._changed_count += len(paths)

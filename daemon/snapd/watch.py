@@ -42,7 +42,6 @@ OVERFLOW_BATCH: Final = 20_000
 Linux's default ``max_queued_events``): the next snapshot walks everything."""
 
 
-
 class SnapdFilter(DefaultFilter):
     """Keep every worktree event except ``.git`` internals and the store itself.
 

@@ -122,3 +122,31 @@ async def test_stat_cache_survives_a_restart(worktree: Path, tmp_path: Path) -> 
         assert status.cached_files >= 200
         again = await client.snapshot()
         assert not again.created and again.hashed == 0  # nothing re-read after the restart
+
+
+async def test_a_restore_does_not_trigger_automatic_snapshots(
+    worktree: Path, tmp_path: Path
+) -> None:
+    async with await spawn(
+        worktree, tmp_path, autoSnapshot=True, quietMs=150, notifyIntervalMs=20
+    ) as client:
+        for i in range(5):
+            write(worktree, f"src/r{i}.txt", "original\n")
+        base = await client.snapshot(label="base")
+        for i in range(5):
+            write(worktree, f"src/r{i}.txt", "edited by the agent\n")
+        await client.snapshot(label="edited")
+        changed: list[dict[str, Any]] = []
+        snapped: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        client.on_notification("snapd/didChange", changed.append)
+        client.on_notification("snapd/didSnapshot", snapped.put_nowait)
+        done = await client.restore(base.id, dry_run=False)
+        assert done.applied and done.safety_snapshot
+        await snapped.get()  # the safety snapshot's own notification
+        write(worktree, "src/unrelated.txt", "a real change\n")
+        note = await asyncio.wait_for(snapped.get(), 10)
+        assert note["auto"] is True and note["parent"] == done.safety_snapshot
+        reported = {p for c in changed for p in c["paths"]}
+        assert reported == {"src/unrelated.txt"}  # the restore's writes were not news
+        files = {f.path async for f in client.iter_diff(base.id, note["id"])}
+        assert files == {"src/unrelated.txt"}  # ...but the snapshot holds the restored state
