@@ -207,8 +207,12 @@ class AsyncClient:
         *,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         msg_id: int | None = None,
+        reconcile: bool = False,
     ) -> protocol.SnapshotResult:
-        """Take a snapshot; ``on_progress`` receives each ``$/progress`` value."""
+        """Take a snapshot; ``on_progress`` receives each ``$/progress`` value.
+
+        ``reconcile`` walks the whole tree even when the watcher could narrow the capture.
+        """
         token: str | None = None
         if on_progress is not None:
             token = f"snapshot-{next(self._ids)}"
@@ -218,7 +222,7 @@ class AsyncClient:
                     on_progress(params.get("value") or {})
 
             self.on_notification("$/progress", handler)
-        params = protocol.SnapshotParams(label=label, work_done_token=token)
+        params = protocol.SnapshotParams(label=label, work_done_token=token, reconcile=reconcile)
         try:
             result: protocol.SnapshotResult = await self._call(
                 protocol.SNAPD_SNAPSHOT, params, msg_id=msg_id

@@ -149,9 +149,16 @@ class Client:
         *,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         msg_id: int | None = None,
+        reconcile: bool = False,
     ) -> protocol.SnapshotResult:
-        """Take a snapshot; ``on_progress`` receives each ``$/progress`` value."""
-        return self._loop.run(self._async.snapshot(label, on_progress=on_progress, msg_id=msg_id))
+        """Take a snapshot; ``on_progress`` receives each ``$/progress`` value.
+
+        ``reconcile`` walks the whole tree even when the watcher could narrow the capture.
+        """
+        value = self._async.snapshot(
+            label, on_progress=on_progress, msg_id=msg_id, reconcile=reconcile
+        )
+        return self._loop.run(value)
 
     def snapshots(
         self, *, cursor: str | None = None, limit: int | None = None, max_bytes: int | None = None

@@ -198,6 +198,10 @@ class SnapshotParams:
     work_done_token: ProgressToken | None = None
     """LSP work-done token: when given, ``$/progress`` begin/report/end are sent for it."""
 
+    reconcile: bool = False
+    """Walk the whole tree even when the watcher could narrow the capture (a reconcile scan
+    on request; the result says ``consistency: reconciled``)."""
+
 
 @attrs.define(kw_only=True)
 class SnapshotResult:

@@ -135,7 +135,7 @@ class Session:
         )
         stale = time.monotonic() - self._last_full > self.options.reconcile_interval
         taken = self.dirty.take()
-        if synced and not stale:
+        if synced and not stale and not params.reconcile:
             dirty = taken
         try:
             result: protocol.SnapshotResult = await asyncio.to_thread(

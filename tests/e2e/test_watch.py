@@ -41,6 +41,9 @@ async def test_read_your_writes_in_a_loop(worktree: Path, tmp_path: Path) -> Non
             snap = await client.snapshot()
             assert snap.consistency == "exact", i
             assert show(tmp_path / "store", snap.id, f"src/d{i % 4}/f.txt") == f"iteration {i}\n"
+        write(worktree, "src/last.txt", "last\n")
+        forced = await client.snapshot(reconcile=True)  # a reconcile scan on request
+        assert forced.consistency == "reconciled" and forced.changed == 1
 
 
 async def test_incremental_snapshot_lists_only_dirty_dirs(worktree: Path, tmp_path: Path) -> None:

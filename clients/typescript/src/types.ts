@@ -353,6 +353,8 @@ export interface PageParams {
 export interface SnapshotParams {
   label?: string;
   workDoneToken?: ProgressToken;
+  /** Walk the whole tree even when the watcher could narrow the capture. */
+  reconcile?: boolean;
 }
 
 export interface SnapshotResult {
