@@ -179,6 +179,10 @@ class Service:
             snapshots.Cancelled: ``cancel`` was set; nothing was referenced.
         """
         with self.writer, map_errors():
+            if not os.path.isdir(self.root):
+                raise errors.WorktreeFailure(
+                    f"the worktree root is gone or not a directory: {self.root}", root=self.root
+                )
             parent = self._head()
             parent_id = parent.id if parent else None
             if parent is None:

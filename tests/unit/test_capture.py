@@ -110,3 +110,16 @@ def test_paths_outside_root_are_refused(bad: str) -> None:
 def test_non_utf8_names_round_trip() -> None:
     raw = b"caf\xe9/\xff.txt"
     assert from_wire(to_wire(raw)) == raw
+
+
+def test_a_vanished_worktree_is_a_worktree_failure(worktree: Path, store_dir: Path) -> None:
+    import shutil
+
+    from snapd.errors import WorktreeFailure
+
+    svc = make_service(worktree, store_dir)
+    svc.snapshot(protocol.SnapshotParams())
+    shutil.rmtree(worktree)
+    with pytest.raises(WorktreeFailure):
+        svc.snapshot(protocol.SnapshotParams())
+    svc.close()
