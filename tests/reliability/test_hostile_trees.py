@@ -36,11 +36,15 @@ def make_deep(root: Path) -> tuple[bytes, bytes]:
     """A file whose absolute path is just under PATH_MAX, and one past it (made with dir fds)."""
     cur = os.fsencode(root)
     rel = b""
-    while len(cur) + 2 * 201 < PATH_MAX - 20:
-        cur += b"/" + b"d" * 200
-        rel += b"d" * 200 + b"/"
+    target = PATH_MAX - 2  # length of the file's absolute path
+    # Directory components of at most 200 bytes, the last one sized so that the file name
+    # left over fits NAME_MAX (255) whatever the length of the temporary root.
+    while target - len(cur) - 1 > 255:
+        step = max(1, min(200, target - len(cur) - 1 - 255 - 1))
+        cur += b"/" + b"d" * step
+        rel += b"d" * step + b"/"
         os.mkdir(cur)
-    near = rel + b"n" * (PATH_MAX - 2 - len(cur) - 1)
+    near = rel + b"n" * (target - len(cur) - 1)
     with open(os.fsencode(root) + b"/" + near, "wb") as fh:
         fh.write(b"near PATH_MAX\n")
     fd = os.open(cur, os.O_RDONLY)
