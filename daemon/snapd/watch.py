@@ -42,6 +42,11 @@ OVERFLOW_BATCH: Final = 20_000
 Linux's default ``max_queued_events``): the next snapshot walks everything."""
 
 
+MAX_RESTARTS: Final = 10
+RESTART_WINDOW: Final = 60.0
+"""More than MAX_RESTARTS watcher failures within RESTART_WINDOW seconds degrade it for good."""
+
+
 class SnapdFilter(DefaultFilter):
     """Keep every worktree event except ``.git`` internals and the store itself.
 
@@ -80,6 +85,7 @@ class WatchStats:
     syncs: int = 0
     sync_timeouts: int = 0
     full_scans_forced: int = 0
+    restarts: int = 0
 
 
 class DirtySet:
@@ -171,40 +177,59 @@ class Watcher:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self.cookies, name))
         watch_filter = SnapdFilter(self.store, self.cookies)
+        restarts: list[float] = []
         try:
-            changes_iter = awatch(
-                self.root,
-                self.cookies,
-                watch_filter=watch_filter,
-                debounce=self.debounce_ms,
-                step=self.step_ms,
-                stop_event=self._stop,
-                rust_timeout=200,
-                yield_on_timeout=True,
-                force_polling=self.force_polling,
-                ignore_permission_denied=True,
-            )
-            async for changes in changes_iter:
-                if not self._ready.is_set():
-                    # The first (possibly empty) yield comes once the watches are in place.
-                    self.stats.state = "watching"
-                    self._ready.set()
-                if changes:
-                    self._batch(changes)
-        except (OSError, RuntimeError) as exc:
-            # watchfiles raises these when inotify watches run out or the root goes away.
-            self._degrade(f"watcher failed: {exc}")
-        except ExceptionGroup as group:
-            # awatch runs the Rust watcher in an anyio task group, which wraps its errors (e.g.
-            # "Unable to decode path" for a non-UTF-8 name) in a group: degrade the same way
-            # instead of letting the error escape (it crashed the daemon at shutdown).
-            self._degrade("watcher failed: " + "; ".join(str(e) for e in group.exceptions))
+            while not self._stop.is_set():
+                try:
+                    await self._watch(watch_filter)
+                    return
+                except (OSError, RuntimeError) as exc:
+                    # watchfiles raises these when inotify watches run out or the root goes.
+                    self._degrade(f"watcher failed: {exc}")
+                    return
+                except ExceptionGroup as group:
+                    # awatch runs the Rust watcher in an anyio task group, which wraps its
+                    # errors, e.g. "Unable to decode path" for a non-UTF-8 name. Such an event
+                    # cannot name its path, so the next snapshot walks everything; the watcher
+                    # itself is restarted, unless it keeps failing.
+                    reason = "; ".join(str(e) for e in group.exceptions)
+                    now = time.monotonic()
+                    restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
+                    if len(restarts) > MAX_RESTARTS:
+                        self._degrade(f"watcher failed {len(restarts)} times: {reason}")
+                        return
+                    logger.info("watcher restarted after: %s", reason)
+                    self.stats.restarts += 1
+                    self.stats.full_scans_forced += 1
+                    self.stats.state = "starting"
+                    self.dirty.invalidate()
         finally:
             if self.stats.state != "degraded":
                 self.stats.state = "off"
             self._ready.set()
             for event in self._cookie_waiters.values():
                 event.set()
+
+    async def _watch(self, watch_filter: SnapdFilter) -> None:
+        changes_iter = awatch(
+            self.root,
+            self.cookies,
+            watch_filter=watch_filter,
+            debounce=self.debounce_ms,
+            step=self.step_ms,
+            stop_event=self._stop,
+            rust_timeout=200,
+            yield_on_timeout=True,
+            force_polling=self.force_polling,
+            ignore_permission_denied=True,
+        )
+        async for changes in changes_iter:
+            if self.stats.state == "starting":
+                # The first (possibly empty) yield comes once the watches are in place.
+                self.stats.state = "watching"
+                self._ready.set()
+            if changes:
+                self._batch(changes)
 
     async def wait_ready(self, within_s: float) -> bool:
         """Wait until the watches are in place (or the watcher gave up)."""

@@ -153,3 +153,23 @@ async def test_a_restore_does_not_trigger_automatic_snapshots(
         assert reported == {"src/unrelated.txt"}  # the restore's writes were not news
         files = {f.path async for f in client.iter_diff(base.id, note["id"])}
         assert files == {"src/unrelated.txt"}  # ...but the snapshot holds the restored state
+
+
+async def test_an_undecodable_name_restarts_the_watcher(worktree: Path, tmp_path: Path) -> None:
+    async with await spawn(worktree, tmp_path) as client:
+        await client.snapshot()
+        with open(os.fsencode(worktree) + b"/caf\xe9.txt", "wb") as fh:
+            fh.write(b"latin-1 name\n")
+        # Its event cannot name the path: the next snapshot walks everything, so it is in.
+        snap = await client.snapshot()
+        paths = [f.path async for f in client.iter_diff(snap.parent or "", snap.id)]
+        assert "caf\udce9.txt" in paths
+        # ...and the watcher comes back: snapshots become exact again (bounded retries, each a
+        # real round trip to the daemon, no sleeps).
+        for i in range(50):
+            write(worktree, "src/after.txt", f"{i}\n")
+            again = await client.snapshot()
+            if again.consistency == "exact":
+                break
+        assert again.consistency == "exact"
+        assert (await client.status()).watcher == "watching"
