@@ -3,15 +3,21 @@
 Layering (lower layers never import higher ones)::
 
     cli            argument parsing, logging set-up, os.environ (the only module that reads it)
-    server         pygls subclass, framing guard, thin async handlers, error translation
+    server         pygls subclass, framing guard, thin async handlers
+    session        one served worktree: watcher, snapshot scheduling, notifications, auto gc
+    watch          watchfiles events -> a dirty-path set (hints only), cookie sync
     protocol       attrs wire types and METHOD_TO_TYPES (no I/O)
-    service        request logic: resolve snapshots, page diffs and hunks, build wire results
+    service        request logic: resolve snapshots, page lists, build wire results; the one
+                   place library/OS errors become wire errors (map_errors)
     restore        restore plans and their safe, symlink-proof application (store-level types)
+    retention      retention policy, mark/sweep/pack garbage collection (store-level types)
     snapshots      walk the worktree with the capture policy, write a snapshot to the store
     diff / hunks   tree-id-pruned change walks and bounded line diffs (store-level types)
-    capture        the one exclusion predicate: ignore files, size limit, file kinds, prefix sniff
-    store          dulwich plumbing only: streaming blobs, trees, commits, refs, the store lock
-    paths, config  leaf helpers (path validation and encoding; limits and options)
+    capture        the one exclusion predicate; generated / attributes hold its
+                   generated-artifact and .gitattributes rules
+    store          dulwich plumbing only: streaming blobs, trees, commits, refs, packs, the lock
+    paging, paths  leaf helpers (cursors and page budgets; path validation and encoding)
+    config         options and limits (defaults, .snapd.toml, initializationOptions)
     errors         wire error classes (used by every layer above store)
 
 The store knows nothing of JSON-RPC, and the capture policy knows nothing of the store.

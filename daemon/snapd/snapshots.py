@@ -1,15 +1,17 @@
 """Capture the worktree into the store: walk, decide, stream blobs, build trees, commit.
 
-A snapshot is a commit on ``refs/heads/snapshots`` whose tree is exactly the captured worktree
-(so ``git diff A B`` between two snapshots works) and whose first parent is the previous
-snapshot. What was *not* captured is recorded in a manifest: JSON lines, one per skipped path,
-sorted by path bytes, stored as ``skipped.jsonl`` in the tree of a small root commit that is the
-snapshot's second parent. Keeping it in a commit (not a trailer or a loose blob) makes it
-reachable from the ref, so ``git fsck`` and any gc keep it. ``git log --first-parent`` shows
-the history.
+A snapshot is a commit whose tree is exactly the captured worktree (so ``git diff A B``
+between two snapshots works), named by its own ref ``refs/snapd/snapshots/<seq>``; the
+previous snapshot is named in a ``Snapd-Parent`` trailer, not linked as a commit parent, so
+retention can drop any snapshot without rewriting the others. What was *not* captured, and
+what was captured but generated, is recorded in two manifests (JSON lines sorted by path
+bytes, ``skipped.jsonl`` and ``generated.jsonl``) in the tree of a small root commit that is
+the snapshot's only parent: reachable from the ref, so ``git fsck`` and any gc keep them.
 
-Files are hashed only when their stat signature changed since the last time this process
-hashed them (an in-memory stat cache with a racy-mtime guard); nothing is held whole in memory.
+Files are hashed only when their stat signature changed since they were last hashed (a stat
+cache with a racy-mtime guard, persisted in the store); with a watcher's dirty set, only the
+directories on the way to a changed path are listed and every other subtree is reused.
+Nothing is held whole in memory beyond a bounded chunk.
 """
 
 from __future__ import annotations
