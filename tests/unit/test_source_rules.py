@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -37,3 +38,40 @@ def test_client_exports_are_sorted_and_real() -> None:
     assert snapd_client.__all__ == sorted(snapd_client.__all__)
     for name in snapd_client.__all__:
         assert hasattr(snapd_client, name)
+
+
+LOWER_MUST_NOT_IMPORT = {
+    "store": {"capture", "snapshots", "diff", "hunks", "service", "server", "session", "protocol"},
+    "capture": {"snapshots", "diff", "service", "server", "session", "store", "protocol"},
+    "generated": {"snapshots", "service", "server", "session", "store", "protocol"},
+    "snapshots": {"service", "server", "session", "protocol", "restore", "retention"},
+    "diff": {"service", "server", "session", "protocol"},
+    "hunks": {"service", "server", "session", "protocol"},
+    "retention": {"service", "server", "session", "protocol"},
+    "restore": {"service", "server", "session"},
+    "watch": {"service", "server", "session", "snapshots", "store", "protocol"},
+    "service": {"server", "session"},
+    "session": {"server"},
+}
+
+
+def snapd_imports(path: Path) -> set[str]:
+    """The snapd modules a module imports (``from snapd import x``, ``from snapd.x import y``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "snapd":
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("snapd."):
+            names.add((node.module or "").split(".")[1])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("snapd."))
+    return names
+
+
+def test_layers_only_import_downwards() -> None:
+    found = {}
+    for module, banned in LOWER_MUST_NOT_IMPORT.items():
+        names = snapd_imports(ROOT / "daemon" / "snapd" / f"{module}.py")
+        if names & banned:
+            found[module] = sorted(names & banned)
+    assert found == {}
