@@ -400,9 +400,17 @@ class Capturer:
         full_scan = full_scan or rel in self._dirty_paths
         full = os.path.join(self.root, rel) if rel else self.root
         listing: list[tuple[Candidate, Decision]] = []
+        trust_cache = self.incremental and not full_scan
         for name, st in _sorted_entries(full):
             cand = Candidate(rel=join(rel, name), st=st)
-            decision = self.policy.decide(cand)
+            cached = (
+                self.cache.lookup(cand.rel, st)
+                if trust_cache and cand.kind is Kind.FILE and cand.rel not in self._dirty_paths
+                else None
+            )
+            # An unchanged file (same stat signature, no rule file changed in its directory:
+            # that would have forced a full scan) keeps its decision; the rest are decided.
+            decision = cached.decision if cached is not None else self.policy.decide(cand)
             if forced_only and decision.rule != "force-include":
                 if cand.kind is not Kind.DIR or not self.policy.forced_below(cand.rel):
                     continue  # covered by the skipped ancestor's record
