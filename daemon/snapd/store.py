@@ -385,8 +385,10 @@ class Store:
         tree = Tree()
         for ent in entries:
             tree.add(ent.name, ent.mode, ObjectID(ent.id.encode()))
-        self._objects.add_object(tree)
-        return tree.id.decode()
+        oid = tree.id.decode()
+        if not self.contains(oid):  # unchanged directories are the common case
+            self._objects.add_object(tree)
+        return oid
 
     def read_tree(self, oid: str) -> list[Entry]:
         """A tree's entries in git order.
