@@ -36,6 +36,14 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     yield
 
 
+@pytest.fixture(autouse=True)
+def close_leftover_services():
+    yield
+    from tests.helpers import close_services
+
+    close_services()
+
+
 @pytest.fixture
 def worktree(tmp_path: Path) -> Path:
     root = tmp_path / "work"

@@ -8,9 +8,23 @@ from pathlib import Path
 from snapd.config import Options
 from snapd.service import Service
 
+OPEN_SERVICES: list[Service] = []
+"""Services made by tests; conftest closes any left open (dulwich warns about open packs)."""
+
 
 def make_service(root: Path, store: Path, **options: object) -> Service:
-    return Service(str(root), str(store), Options(**options))  # type: ignore[arg-type]
+    svc = Service(str(root), str(store), Options(**options))  # type: ignore[arg-type]
+    OPEN_SERVICES.append(svc)
+    return svc
+
+
+def close_services() -> None:
+    while OPEN_SERVICES:
+        svc = OPEN_SERVICES.pop()
+        try:
+            svc.close()
+        except (OSError, ValueError):
+            pass  # already closed by the test
 
 
 def git(store: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,7 @@ Nothing is held whole in memory beyond a bounded chunk.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -356,7 +357,10 @@ class Capturer:
             if self.incremental and self.parent is not None:
                 self._parent_skipped = _ParentRecords(self.store, self.parent.manifest)
                 self._parent_generated = _ParentRecords(self.store, self.parent.generated)
-            tree = self._directory(b"", parent_tree) or self.store.write_tree([])
+            # The first snapshot writes nearly every object: one pack instead of loose files.
+            bulk = self.store.bulk() if self.parent is None else contextlib.nullcontext()
+            with bulk:
+                tree = self._directory(b"", parent_tree) or self.store.write_tree([])
             ids = []
             for fh in (skipped_fh, generated_fh):
                 size = fh.tell()

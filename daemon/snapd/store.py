@@ -152,14 +152,97 @@ class BlobWriter:
             os.unlink(self._tmp)
 
 
-def _mkstemp(directory: str) -> tuple[int, str]:
+def _mkstemp(directory: str, prefix: str = TMP_PREFIX, mode: int = 0o444) -> tuple[int, str]:
     for _ in range(100):
-        name = os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}")
+        name = os.path.join(directory, f"{prefix}{os.getpid()}_{os.urandom(6).hex()}")
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444), name
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), name
         except FileExistsError:
             continue
     raise StoreError(f"cannot create a temporary file in {directory}")
+
+
+BLOB_TYPE: Final = 3
+TREE_TYPE: Final = 2
+
+
+class PackWriter:
+    """Collects the new blobs and trees of one large capture into a single pack.
+
+    One file instead of one per object: an initial snapshot of 100,000 files would otherwise
+    create, fill and rename 100,000 loose object files. The pack is written to
+    ``objects/pack/tmp_pack_*``; :meth:`finish` patches the object count, appends the checksum,
+    writes the index, and renames pack then index into place (dulwich and git only see a pack
+    once its index exists; an orphaned pack or temp file is removed when the store opens).
+    Objects are only read after :meth:`finish`, so nothing reads a half-written pack.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._dir = os.path.join(store.objects_dir, "pack")
+        fd, self._tmp = _mkstemp(self._dir, prefix="tmp_pack_", mode=0o644)
+        self._fh: IO[bytes] = os.fdopen(fd, "wb")
+        self._fh.write(b"PACK" + (2).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+        self._offset = 12
+        self._entries: dict[bytes, tuple[int, int]] = {}
+
+    def __contains__(self, oid: str) -> bool:
+        return bytes.fromhex(oid) in self._entries
+
+    def add(self, type_num: int, oid: str, raw: bytes) -> None:
+        """Append one object (``raw`` is its content, without the loose-object header)."""
+        sha = bytes.fromhex(oid)
+        if sha in self._entries:
+            return
+        size = len(raw)
+        header = bytearray()
+        c = (type_num << 4) | (size & 0x0F)
+        size >>= 4
+        while size:
+            header.append(c | 0x80)
+            c = size & 0x7F
+            size >>= 7
+        header.append(c)
+        chunk = bytes(header) + zlib.compress(raw, 1)
+        self._fh.write(chunk)
+        self._entries[sha] = (self._offset, zlib.crc32(chunk) & 0xFFFFFFFF)
+        self._offset += len(chunk)
+
+    def finish(self) -> None:
+        """Complete the pack and its index and make them visible (nothing to do if empty)."""
+        from dulwich.pack import write_pack_index
+
+        if not self._entries:
+            self.abort()
+            return
+        self._fh.seek(8)
+        self._fh.write(len(self._entries).to_bytes(4, "big"))
+        self._fh.close()
+        digest = hashlib.sha1()
+        with open(self._tmp, "rb") as fh:
+            while chunk := fh.read(CHUNK * 4):
+                digest.update(chunk)
+        checksum = digest.digest()
+        with open(self._tmp, "ab") as fh:
+            fh.write(checksum)
+            fh.flush()
+            os.fsync(fh.fileno())
+        name = os.path.join(self._dir, "pack-" + checksum.hex())
+        fd, tmp_idx = _mkstemp(self._dir, prefix="tmp_idx_")
+        with os.fdopen(fd, "wb") as idx:
+            entries = sorted((sha, off, crc) for sha, (off, crc) in self._entries.items())
+            write_pack_index(idx, entries, checksum)
+        os.chmod(self._tmp, 0o444)
+        os.replace(self._tmp, name + ".pack")
+        os.replace(tmp_idx, name + ".idx")
+        self._store.refresh_packs()
+
+    def abort(self) -> None:
+        """Drop the unfinished pack."""
+        if not self._fh.closed:
+            self._fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
 
 
 class Store:
@@ -171,6 +254,7 @@ class Store:
         self._objects = objects
         self._refs = refs
         self._lock_fd: int | None = None
+        self._pack: PackWriter | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -237,8 +321,12 @@ class Store:
                     os.unlink(os.path.join(dirpath, name))
                     removed += 1
         pack_dir = os.path.join(self.objects_dir, "pack")
-        for name in os.listdir(pack_dir) if os.path.isdir(pack_dir) else []:
-            if name.startswith(("tmp_pack_", "tmp_idx_")):
+        names = set(os.listdir(pack_dir)) if os.path.isdir(pack_dir) else set()
+        for name in names:
+            orphan = name.endswith(".pack") and name[: -len(".pack")] + ".idx" not in names
+            if name.startswith(("tmp_pack_", "tmp_idx_")) or orphan:
+                # A pack renamed into place without its index (killed between the two renames)
+                # is invisible to git and dulwich, and its objects are rewritten on demand.
                 os.unlink(os.path.join(pack_dir, name))
                 removed += 1
         for name in ("HEAD.lock", "packed-refs.lock"):
@@ -260,6 +348,26 @@ class Store:
         """Write a small in-memory blob (symlink targets, manifests built in memory)."""
         return self.write_small_blob(data)
 
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Within this block new small blobs and trees go into one pack, visible at the end.
+
+        Objects written inside the block must not be read before it ends.
+        """
+        if self._pack is not None:
+            yield
+            return
+        self._pack = PackWriter(self)
+        try:
+            yield
+        except BaseException:
+            self._pack.abort()
+            raise
+        else:
+            self._pack.finish()
+        finally:
+            self._pack = None
+
     def write_small_blob(self, data: bytes) -> str:
         """Write a blob already in memory (callers bound ``data`` to :data:`CHUNK`).
 
@@ -270,6 +378,9 @@ class Store:
         header = b"blob %d\0" % len(data)
         oid = hashlib.sha1(header + data).hexdigest()
         if self.contains(oid):
+            return oid
+        if self._pack is not None:
+            self._pack.add(BLOB_TYPE, oid, data)
             return oid
         target = self._loose_path(oid)
         directory = os.path.dirname(target)
@@ -386,7 +497,11 @@ class Store:
         for ent in entries:
             tree.add(ent.name, ent.mode, ObjectID(ent.id.encode()))
         oid = tree.id.decode()
-        if not self.contains(oid):  # unchanged directories are the common case
+        if self.contains(oid):  # unchanged directories are the common case
+            return oid
+        if self._pack is not None:
+            self._pack.add(TREE_TYPE, oid, tree.as_raw_string())
+        else:
             self._objects.add_object(tree)
         return oid
 
@@ -445,6 +560,8 @@ class Store:
         """
         if len(oid) != 40 or os.path.exists(self._loose_path(oid)):
             return len(oid) == 40
+        if self._pack is not None and oid in self._pack:
+            return True
         return self._objects.contains_packed(ObjectID(oid.encode()))
 
     # -- refs ----------------------------------------------------------------------------------
