@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import stat
+import struct
 import tempfile
 import threading
 import time
@@ -154,12 +155,41 @@ class Counts:
     """Captured-but-generated files by rule."""
 
 
+_SIG = struct.Struct("<qqQQQ")  # mtime_ns, ctime_ns, size, ino, mode
+
+
 @attrs.frozen
 class _CacheEntry:
-    sig: tuple[int, int, int, int, int]
-    oid: str
+    """One cached file, kept compact (a daemon may cache 100,000s of them).
+
+    The signature is packed into 40 bytes and the blob id kept as 20 raw bytes.
+    """
+
+    packed_sig: bytes
+    raw_oid: bytes
     decision: Decision
     hashed_at_ns: int
+
+    @property
+    def sig(self) -> tuple[int, int, int, int, int]:
+        """The stat signature."""
+        a, b, c, d, e = _SIG.unpack(self.packed_sig)
+        return (a, b, c, d, e)
+
+    @property
+    def oid(self) -> str:
+        """The blob id (hex)."""
+        return self.raw_oid.hex()
+
+
+_DECISIONS: dict[Decision, Decision] = {}
+
+
+def _shared(decision: Decision) -> Decision:
+    """One instance per distinct decision (most cached files share plain ``captured``)."""
+    if len(_DECISIONS) > 10_000:  # evidence strings can make decisions unique: stay bounded
+        return decision
+    return _DECISIONS.setdefault(decision, decision)
 
 
 class StatCache:
@@ -182,7 +212,7 @@ class StatCache:
     def lookup(self, rel: bytes, st: os.stat_result) -> _CacheEntry | None:
         """The cached entry if ``st`` matches and the entry is not racily clean."""
         ent = self._entries.get(rel)
-        if ent is None or ent.sig != self.signature(st):
+        if ent is None or ent.packed_sig != _SIG.pack(*self.signature(st)):
             return None
         if st.st_mtime_ns >= ent.hashed_at_ns - RACY_NS:
             return None
@@ -192,12 +222,15 @@ class StatCache:
         self, rel: bytes, st: os.stat_result, oid: str, decision: Decision, at_ns: int
     ) -> None:
         """Remember a hashed file and its content decision."""
-        self._entries[rel] = _CacheEntry(self.signature(st), oid, decision, at_ns)
+        self._entries[rel] = _CacheEntry(
+            _SIG.pack(*self.signature(st)), bytes.fromhex(oid), _shared(decision), at_ns
+        )
         self.changed = True
 
     def forget(self, oids: set[str]) -> None:
         """Drop entries whose blob was deleted (by garbage collection)."""
-        stale = [rel for rel, ent in self._entries.items() if ent.oid in oids]
+        raw = {bytes.fromhex(o) for o in oids}
+        stale = [rel for rel, ent in self._entries.items() if ent.raw_oid in raw]
         for rel in stale:
             del self._entries[rel]
         if stale:
@@ -257,7 +290,7 @@ class StatCache:
                         binary=binary,
                     )
                     cache._entries[rel.encode("utf-8", "surrogateescape")] = _CacheEntry(
-                        (sig[0], sig[1], sig[2], sig[3], sig[4]), oid, decision, at_ns
+                        _SIG.pack(*sig), bytes.fromhex(oid), _shared(decision), at_ns
                     )
             except (ValueError, TypeError, UnicodeError) as exc:
                 logger.warning("ignoring unreadable stat cache %s: %s", path, exc)

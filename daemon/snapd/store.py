@@ -15,6 +15,7 @@ Large blobs are hashed and compressed in chunks: no blob is ever held whole in m
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
 import fcntl
@@ -184,15 +185,20 @@ class PackWriter:
         self._fh: IO[bytes] = os.fdopen(fd, "wb")
         self._fh.write(b"PACK" + (2).to_bytes(4, "big") + (0).to_bytes(4, "big"))
         self._offset = 12
-        self._entries: dict[bytes, tuple[int, int]] = {}
+        # Compact bookkeeping (one initial snapshot can add 100,000s of objects): the ids in a
+        # set for de-duplication, offsets and CRCs in typed arrays in insertion order.
+        self._ids: set[bytes] = set()
+        self._order: list[bytes] = []
+        self._offsets = array.array("Q")
+        self._crcs = array.array("L")
 
     def __contains__(self, oid: str) -> bool:
-        return bytes.fromhex(oid) in self._entries
+        return bytes.fromhex(oid) in self._ids
 
     def add(self, type_num: int, oid: str, raw: bytes) -> None:
         """Append one object (``raw`` is its content, without the loose-object header)."""
         sha = bytes.fromhex(oid)
-        if sha in self._entries:
+        if sha in self._ids:
             return
         size = len(raw)
         header = bytearray()
@@ -205,18 +211,21 @@ class PackWriter:
         header.append(c)
         chunk = bytes(header) + zlib.compress(raw, 1)
         self._fh.write(chunk)
-        self._entries[sha] = (self._offset, zlib.crc32(chunk) & 0xFFFFFFFF)
+        self._ids.add(sha)
+        self._order.append(sha)
+        self._offsets.append(self._offset)
+        self._crcs.append(zlib.crc32(chunk) & 0xFFFFFFFF)
         self._offset += len(chunk)
 
     def finish(self) -> None:
         """Complete the pack and its index and make them visible (nothing to do if empty)."""
         from dulwich.pack import write_pack_index
 
-        if not self._entries:
+        if not self._order:
             self.abort()
             return
         self._fh.seek(8)
-        self._fh.write(len(self._entries).to_bytes(4, "big"))
+        self._fh.write(len(self._order).to_bytes(4, "big"))
         self._fh.close()
         digest = hashlib.sha1()
         with open(self._tmp, "rb") as fh:
@@ -230,7 +239,7 @@ class PackWriter:
         name = os.path.join(self._dir, "pack-" + checksum.hex())
         fd, tmp_idx = _mkstemp(self._dir, prefix="tmp_idx_")
         with os.fdopen(fd, "wb") as idx:
-            entries = sorted((sha, off, crc) for sha, (off, crc) in self._entries.items())
+            entries = sorted(zip(self._order, self._offsets, self._crcs, strict=True))
             write_pack_index(idx, entries, checksum)
         os.chmod(self._tmp, 0o444)
         os.replace(self._tmp, name + ".pack")
