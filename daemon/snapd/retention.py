@@ -164,7 +164,7 @@ def collect(
     now = time.time() if now is None else now
     report = GcReport(bytes_before=store.disk_usage())
     pins = store.pins()
-    history = [attrs.evolve(s) for s in iter_history(store)]
+    history = list(iter_history(store))
     kept, dropped = plan(history, pins, policy, now)
     for snap in dropped:
         store.drop_snapshot(snap.seq, snap.id)

@@ -110,7 +110,9 @@ class Session:
         if self.watcher is not None:
             self.watcher.stop()
         if self._watch_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            # The Rust watcher notices the stop event within its 200 ms timeout; if it does
+            # not, wait_for cancels the task rather than holding the shutdown.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._watch_task, 5.0)
         for task in (self._auto_task, self._gc_task):
             if task is not None:
@@ -152,7 +154,6 @@ class Session:
             self._restored.clear()  # the snapshot now holds whatever a restore wrote
         if result.created:
             self._schedule_gc()
-        if result.created:
             self.notify(
                 protocol.SNAPD_DID_SNAPSHOT,
                 protocol.DidSnapshotParams(
