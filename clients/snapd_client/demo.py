@@ -187,7 +187,7 @@ async def run(args: argparse.Namespace, console: Console, tmp: Path) -> int:
     console.print(f"daemon peak RSS: [bold]{human(peak)}[/]")
     console.print(
         f"naive approach would load {human(naive)} (old + new bodies of the "
-        f"{len(last_changes)} files changed in the last turn)"
+        f"{len(last_changes)} paths changed in the last turn; a skipped directory counts its files)"
     )
     return 0
 

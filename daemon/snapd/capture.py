@@ -509,6 +509,13 @@ class Policy:
                     decision = self.decide_file(cand, prefix, lambda: _read_tail(fd, st.st_size))
             except OSError as exc:
                 return skipped("unreadable", f"cannot be read: {exc.strerror}"), st
+        elif decision.captured and cand.kind is Kind.DIR:
+            # A snapshot would list it: say so if that fails (permissions, a name too long).
+            try:
+                with os.scandir(full):
+                    pass
+            except OSError as exc:
+                return skipped("unreadable", f"cannot be read: {exc.strerror}"), st
         return decision, st
 
 

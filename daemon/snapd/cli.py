@@ -56,6 +56,34 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _AnsweredErrors(logging.Filter):
+    """One INFO line, not an ERROR with a traceback, for wire errors pygls logs after answering.
+
+    An unknown snapshot or a bad cursor is the client's mistake, already reported to it; a
+    traceback per such request would bury the log. Unexpected exceptions keep theirs.
+    """
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pygls.exceptions import JsonRpcException, JsonRpcInternalError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if (
+            record.name.startswith("pygls")
+            and isinstance(exc, JsonRpcException)
+            and not isinstance(exc, JsonRpcInternalError)
+        ):
+            record.msg = f"{record.getMessage()}: answered with {exc.code} {exc.message}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return record.levelno >= self.threshold
+
+
 def setup_logging(verbosity: int, log_file: str | None) -> None:
     """Send logs to ``log_file`` or stderr, never stdout."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)]
@@ -65,6 +93,7 @@ def setup_logging(verbosity: int, log_file: str | None) -> None:
         else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_AnsweredErrors(level))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -28,6 +28,7 @@ from typing import IO, Any, BinaryIO, Final
 import cattrs
 from lsprotocol import types as lsp
 from pygls.exceptions import (
+    FeatureRequestError,
     JsonRpcException,
     JsonRpcInvalidRequest,
     JsonRpcParseError,
@@ -145,8 +146,13 @@ class SnapdServer(LanguageServer):
         return self.session.service if self.session is not None else None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Log out-of-band errors (pygls would pop up a window/showMessage)."""
-        logger.error("%s: %s", getattr(source, "__name__", source), error)
+        """Log errors (pygls would pop up a window/showMessage instead).
+
+        A wire error answering a request was already sent to the client: debug level only.
+        """
+        answered = source is FeatureRequestError and isinstance(error, errors.SnapdError)
+        level = logging.DEBUG if answered else logging.ERROR
+        logger.log(level, "%s: %s", getattr(source, "__name__", source), error)
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -123,3 +123,18 @@ def test_a_vanished_worktree_is_a_worktree_failure(worktree: Path, store_dir: Pa
     with pytest.raises(WorktreeFailure):
         svc.snapshot(protocol.SnapshotParams())
     svc.close()
+
+
+def test_explain_reports_an_unlistable_directory(worktree: Path, monkeypatch) -> None:
+    (worktree / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.fsencode(path).endswith(b"/locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    d = explain(worktree, "locked")
+    assert (d.captured, d.rule) == (False, "unreadable")
+    assert explain(worktree, "src").captured
