@@ -44,6 +44,13 @@ class Side:
             return self.skipped.kind
         return "symlink" if self.mode == MODE_LINK else "file"
 
+    def size(self, store: Store) -> int:
+        """Bytes of the content: the skipped record's size, or the stored blob's."""
+        if self.skipped is not None:
+            return self.skipped.size
+        assert self.oid is not None
+        return store.blob_size(self.oid)
+
 
 @attrs.frozen
 class Change:

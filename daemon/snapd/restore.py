@@ -295,9 +295,9 @@ class Planner:
             action=ActionKind.KEEP,
             kind=ref.kind,
             old_mode=old.mode if old else None,
-            old_size=self._size(old),
+            old_size=old.size(self.store) if old else None,
             new_mode=new_mode if new_mode is not None else (new.mode if new else None),
-            new_size=len(data) if data is not None else self._size(new),
+            new_size=len(data) if data is not None else (new.size(self.store) if new else None),
         )
 
         def keep(reason: str, rule: str | None = None) -> Action:
@@ -373,14 +373,6 @@ class Planner:
         else:
             action = ActionKind.WRITE
         return attrs.evolve(planned, action=action)
-
-    def _size(self, side: Side | None) -> int | None:
-        if side is None:
-            return None
-        if side.skipped is not None:
-            return side.skipped.size
-        assert side.oid is not None
-        return self.store.blob_size(side.oid)
 
     def _lstat(self, path: bytes) -> os.stat_result | None:
         try:

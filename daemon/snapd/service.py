@@ -257,12 +257,11 @@ class Service:
                     continue
                 if side.skipped is not None:
                     c.skipped += sign
-                    c.skipped_bytes += sign * side.skipped.size
+                    c.skipped_bytes += sign * side.size(self.store)
                     _bump(c.rules, side.skipped.rule, sign)
                     continue
-                assert side.oid is not None
                 c.files += sign
-                c.bytes += sign * self.store.blob_size(side.oid)
+                c.bytes += sign * side.size(self.store)
                 if side.generated is not None:
                     _bump(c.generated, side.generated.rule, sign)
         return changed, c
@@ -437,8 +436,8 @@ class Service:
             path=to_wire(change.path),
             status=protocol.ChangeStatus(change.status),
             kind=ref.kind,
-            old_size=self._side_size(old),
-            new_size=self._side_size(new),
+            old_size=old.size(self.store) if old else None,
+            new_size=new.size(self.store) if new else None,
             old_mode=old.mode if old else None,
             new_mode=new.mode if new else None,
         )
@@ -447,14 +446,6 @@ class Service:
         if fc.skipped is None and ref.kind == "file":
             fc.binary = any(self._is_binary(s) for s in (old, new))
         return fc
-
-    def _side_size(self, side: Side | None) -> int | None:
-        if side is None:
-            return None
-        if side.skipped is not None:
-            return side.skipped.size
-        assert side.oid is not None
-        return self.store.blob_size(side.oid)
 
     def _is_binary(self, side: Side | None) -> bool:
         if side is None or side.oid is None:
