@@ -316,8 +316,9 @@ class StatusResult:
     """Disk bytes used by the store."""
 
     watcher: str
-    """Watcher state: ``watching`` (events narrow snapshots), ``starting``, ``degraded``
-    (events not trusted: every snapshot walks the tree; see ``watcherReason``) or ``off``."""
+    """Watcher state: ``watching`` (events narrow snapshots), ``starting`` (also while it
+    restarts after an error), ``degraded`` (events not trusted: every snapshot walks the tree;
+    see ``watcherReason``) or ``off``."""
 
     cached_files: int
     """Files in the stat cache (known content that need not be re-read)."""

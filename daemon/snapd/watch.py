@@ -44,7 +44,9 @@ Linux's default ``max_queued_events``): the next snapshot walks everything."""
 
 MAX_RESTARTS: Final = 10
 RESTART_WINDOW: Final = 60.0
-"""More than MAX_RESTARTS watcher failures within RESTART_WINDOW seconds degrade it for good."""
+"""More than MAX_RESTARTS watcher failures within RESTART_WINDOW seconds degrade it..."""
+RESTART_BACKOFF: Final = 60.0
+"""...for this many seconds (snapshots walk the whole tree), after which it starts again."""
 
 
 class SnapdFilter(DefaultFilter):
@@ -164,6 +166,7 @@ class Watcher:
         self._ready = asyncio.Event()
         self._cookie_waiters: dict[str, asyncio.Event] = {}
         self._cookie_ids = itertools.count(1)
+        self.restart_backoff_s = RESTART_BACKOFF
 
     @property
     def healthy(self) -> bool:
@@ -171,13 +174,13 @@ class Watcher:
         return self.stats.state == "watching"
 
     async def run(self) -> None:
-        """Watch until :meth:`stop`; on any watcher error, degrade to full walks."""
+        """Watch until :meth:`stop`, restarting after errors; degrade when it cannot watch."""
         os.makedirs(self.cookies, exist_ok=True)
         for name in os.listdir(self.cookies):  # leftovers of a killed daemon
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self.cookies, name))
         watch_filter = SnapdFilter(self.store, self.cookies)
-        restarts: list[float] = []
+        failures: list[float] = []
         try:
             while not self._stop.is_set():
                 try:
@@ -189,16 +192,23 @@ class Watcher:
                     return
                 except ExceptionGroup as group:
                     # awatch runs the Rust watcher in an anyio task group, which wraps its
-                    # errors, e.g. "Unable to decode path" for a non-UTF-8 name. Such an event
-                    # cannot name its path, so the next snapshot walks everything; the watcher
-                    # itself is restarted, unless it keeps failing.
+                    # errors. The usual one is "Unable to decode path": watchfiles cannot name
+                    # a non-UTF-8 path, and any event on one (even a read of the file, ours
+                    # included) poisons the Rust watcher for good. Events of the restart's gap
+                    # are lost, so the next snapshot walks everything (see _watch).
                     reason = "; ".join(str(e) for e in group.exceptions)
                     now = time.monotonic()
-                    restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
-                    if len(restarts) > MAX_RESTARTS:
-                        self._degrade(f"watcher failed {len(restarts)} times: {reason}")
-                        return
-                    logger.info("watcher restarted after: %s", reason)
+                    failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
+                    self._wake_syncs()
+                    if len(failures) > MAX_RESTARTS:
+                        # A restart storm: stop paying for restarts for a while (snapshots
+                        # walk the whole tree meanwhile), then try again.
+                        self._degrade(f"watcher failed {len(failures)} times: {reason}")
+                        failures = []
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
+                    else:
+                        logger.info("watcher restarted after: %s", reason)
                     self.stats.restarts += 1
                     self.stats.full_scans_forced += 1
                     self.stats.state = "starting"
@@ -207,8 +217,7 @@ class Watcher:
             if self.stats.state != "degraded":
                 self.stats.state = "off"
             self._ready.set()
-            for event in self._cookie_waiters.values():
-                event.set()
+            self._wake_syncs()
 
     async def _watch(self, watch_filter: SnapdFilter) -> None:
         changes_iter = awatch(
@@ -224,12 +233,22 @@ class Watcher:
             ignore_permission_denied=True,
         )
         async for changes in changes_iter:
-            if self.stats.state == "starting":
-                # The first (possibly empty) yield comes once the watches are in place.
+            if self.stats.state != "watching":
+                # The first (possibly empty) yield comes once the watches are in place. A
+                # snapshot taken before this point (during a restart) may have consumed the
+                # "walk everything" mark while changes could still slip by unwatched, so the
+                # mark is set again now that nothing can.
+                self.dirty.invalidate()
                 self.stats.state = "watching"
+                self.stats.reason = None
                 self._ready.set()
             if changes:
                 self._batch(changes)
+
+    def _wake_syncs(self) -> None:
+        """Release every waiting sync: the watcher that would answer it is gone."""
+        for event in self._cookie_waiters.values():
+            event.set()
 
     async def wait_ready(self, within_s: float) -> bool:
         """Wait until the watches are in place (or the watcher gave up)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from watchfiles import Change
 
-from snapd import protocol
-from snapd.watch import OVERFLOW_BATCH, DirtySet, SnapdFilter, Watcher
+from snapd import protocol, watch
+from snapd.watch import MAX_RESTARTS, OVERFLOW_BATCH, DirtySet, SnapdFilter, Watcher
 from tests.helpers import git, make_service, write
 
 
@@ -62,3 +65,122 @@ def test_a_suppressed_watcher_is_corrected_by_reconcile(worktree: Path, store_di
     assert fixed.consistency == "reconciled" and fixed.changed == 2
     assert git(store_dir, "show", f"{fixed.id}:src/missed.txt").stdout.startswith("the watcher")
     svc.close()
+
+
+class ScriptedWatch:
+    """Stands in for ``awatch``: each (re)start yields or raises what the test queues."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[set[tuple[Change, str]] | BaseException] = asyncio.Queue()
+        self.starts = 0
+
+    def __call__(self, *paths: str, **kwargs: Any) -> AsyncIterator[set[tuple[Change, str]]]:
+        self.starts += 1
+        return self._run(kwargs["stop_event"])
+
+    async def _run(self, stop: asyncio.Event) -> AsyncIterator[set[tuple[Change, str]]]:
+        while True:
+            item = await self.queue.get()
+            if stop.is_set():
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def stop(self, watcher: Watcher, task: asyncio.Task[None]) -> None:
+        watcher.stop()
+        self.queue.put_nowait(set())
+        await asyncio.wait_for(task, 30)
+
+
+def poisoned() -> ExceptionGroup:
+    # What awatch raises after an event on a non-UTF-8 name (wrapped by anyio's task group).
+    return ExceptionGroup("unhandled errors in a TaskGroup", [RuntimeError("Unable to decode")])
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not condition():
+        assert loop.time() < deadline, "condition never held"
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedWatch:
+    fake = ScriptedWatch()
+    monkeypatch.setattr(watch, "awatch", fake)
+    return fake
+
+
+def test_a_snapshot_during_a_restart_leaves_the_next_one_walking(
+    tmp_path: Path, scripted: ScriptedWatch
+) -> None:
+    async def run() -> None:
+        dirty = DirtySet()
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty)
+        task = asyncio.create_task(w.run())
+        scripted.queue.put_nowait(set())
+        assert await w.wait_ready(30)
+        assert dirty.take() is None  # the start-up walk
+        scripted.queue.put_nowait(poisoned())
+        await until(lambda: w.stats.state == "starting")
+        assert w.stats.restarts == 1 and scripted.starts == 2
+        # A snapshot in the gap walks everything and consumes the mark; changes made before
+        # the new watches are in place go unreported, so the mark must come back...
+        assert dirty.take() is None
+        assert dirty.take() == frozenset()
+        scripted.queue.put_nowait(set())
+        await until(lambda: w.stats.state == "watching")
+        # ...once they are: the next snapshot walks again, later ones are incremental.
+        assert dirty.take() is None
+        scripted.queue.put_nowait({(Change.modified, str(tmp_path / "a.txt"))})
+        await until(lambda: dirty.count() == 1)
+        assert dirty.take() == frozenset({b"a.txt"})
+        await scripted.stop(w, task)
+
+    asyncio.run(run())
+
+
+def test_a_restart_releases_waiting_syncs(tmp_path: Path, scripted: ScriptedWatch) -> None:
+    async def run() -> None:
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), DirtySet())
+        task = asyncio.create_task(w.run())
+        scripted.queue.put_nowait(set())
+        assert await w.wait_ready(30)
+        # The scripted watcher never reports the cookie; only the restart can end this sync
+        # (its own timeout is far beyond the test's).
+        sync = asyncio.create_task(w.sync(within_s=3600))
+        await until(lambda: bool(w._cookie_waiters))
+        scripted.queue.put_nowait(poisoned())
+        assert await asyncio.wait_for(sync, 30) is False
+        assert not w._cookie_waiters and not list((tmp_path / "store" / "cookies").iterdir())
+        await scripted.stop(w, task)
+
+    asyncio.run(run())
+
+
+def test_a_restart_storm_degrades_then_the_watcher_comes_back(
+    tmp_path: Path, scripted: ScriptedWatch
+) -> None:
+    async def run() -> None:
+        dirty = DirtySet()
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty)
+        w.restart_backoff_s = 0.2
+        task = asyncio.create_task(w.run())
+        scripted.queue.put_nowait(set())
+        assert await w.wait_ready(30)
+        dirty.take()
+        for _ in range(MAX_RESTARTS + 1):
+            scripted.queue.put_nowait(poisoned())
+        await until(lambda: w.stats.state == "degraded")
+        assert w.stats.reason is not None and "failed 11 times" in w.stats.reason
+        assert not w.healthy and dirty.take() is None
+        # After the back-off it starts again (one more start than failures so far).
+        await until(lambda: scripted.starts == MAX_RESTARTS + 2)
+        scripted.queue.put_nowait(set())
+        await until(lambda: w.stats.state == "watching")
+        assert w.stats.reason is None and dirty.take() is None
+        await scripted.stop(w, task)
+
+    asyncio.run(run())
