@@ -505,10 +505,7 @@ def build_server(
         token = params.work_done_token
         progress = None
         if token is not None:
-            progress = _progress_reporter(ls, token, asyncio.get_running_loop())
-            ls.work_done_progress.begin(
-                token, lsp.WorkDoneProgressBegin(title="snapshot", cancellable=True)
-            )
+            progress = _ProgressReporter(ls, token, asyncio.get_running_loop())
         try:
             result = await live.snapshot(params, cancel=cancel, progress=progress)
         except asyncio.CancelledError:
@@ -518,8 +515,8 @@ def build_server(
         except Cancelled as exc:
             raise asyncio.CancelledError from exc
         finally:
-            if token is not None:
-                ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message="done"))
+            if progress is not None:
+                progress.end()
         return result
 
     # Requests that only delegate to the service in a worker thread. (snapshot and restore,
@@ -577,21 +574,42 @@ def _delegate(
     return handler
 
 
-def _progress_reporter(
-    ls: SnapdServer, token: protocol.ProgressToken, loop: asyncio.AbstractEventLoop
-) -> Callable[[int, str], None]:
-    last = 0.0
+class _ProgressReporter:
+    """Throttled ``$/progress`` reports from a worker thread, none after the ``end``.
 
-    def report(seen: int, path: str) -> None:
-        nonlocal last
+    A cancelled snapshot's ``end`` is sent at once while its thread runs on to its next
+    check, so reports still in flight are dropped on the event loop once :meth:`end` ran.
+    """
+
+    def __init__(
+        self, ls: SnapdServer, token: protocol.ProgressToken, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._ls = ls
+        self._token = token
+        self._loop = loop
+        self._last = 0.0
+        self._ended = False
+        ls.work_done_progress.begin(
+            token, lsp.WorkDoneProgressBegin(title="snapshot", cancellable=True)
+        )
+
+    def __call__(self, seen: int, path: str) -> None:
+        """Report from the worker thread (at most every ``PROGRESS_INTERVAL`` seconds)."""
         now = time.monotonic()
-        if now - last < PROGRESS_INTERVAL:
+        if now - self._last < PROGRESS_INTERVAL:
             return
-        last = now
+        self._last = now
         value = lsp.WorkDoneProgressReport(message=f"{seen} paths: {path}")
-        loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
+        self._loop.call_soon_threadsafe(self._send, value)
 
-    return report
+    def _send(self, value: lsp.WorkDoneProgressReport) -> None:
+        if not self._ended:
+            self._ls.work_done_progress.report(self._token, value)
+
+    def end(self) -> None:
+        """Send the ``end`` (on the event loop); later reports are dropped."""
+        self._ended = True
+        self._ls.work_done_progress.end(self._token, lsp.WorkDoneProgressEnd(message="done"))
 
 
 def serve(server: SnapdServer) -> int:
