@@ -12,7 +12,8 @@ Layering (lower layers never import higher ones)::
     restore        restore plans and their safe, symlink-proof application (store-level types)
     retention      retention policy, mark/sweep/pack garbage collection (store-level types)
     snapshots      walk the worktree with the capture policy, write a snapshot to the store
-    diff / hunks   tree-id-pruned change walks and bounded line diffs (store-level types)
+    diff / hunks   tree-id-pruned change walks and bounded line diffs (store-level types);
+    bigdiff        hunks of files over diffMaxBytes, streamed through a bounded window
     capture        the one exclusion predicate; generated / attributes hold its
                    generated-artifact and .gitattributes rules
     store          dulwich plumbing only: streaming blobs, trees, commits, refs, packs, the lock

@@ -101,7 +101,12 @@ class Options:
     """Largest ``limit`` a client may ask for."""
 
     diff_max_bytes: int = attrs.field(default=8 * MIB, validator=_positive)
-    """A side larger than this is never line-diffed: hunks say ``truncated: file-too-large``."""
+    """A side larger than this is never read whole: its hunks are streamed through a window of
+    ``diff_window_bytes`` (hunk-level restore refuses it: ``file-too-large``)."""
+
+    diff_window_bytes: int = attrs.field(default=1 * MIB, validator=_positive)
+    """Bytes of each side a streamed diff holds at once; a change region larger than this is
+    diffed piecewise (``truncated: window``)."""
 
     diff_max_lines: int = attrs.field(default=200_000, validator=_positive)
     """Only this many lines of each side are diffed; hunks beyond say ``truncated: line-cap``."""

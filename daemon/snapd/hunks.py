@@ -1,9 +1,11 @@
 """Bounded line diffs of two blobs, cut into hunks small enough to page.
 
 Bounds, all from :class:`~snapd.config.Options`: a side over ``diff_max_bytes`` is never read
-(``file-too-large``); only the first ``diff_max_lines`` lines are diffed (``line-cap``); the line
-diff stops refining at ``diff_timeout`` seconds (``time-budget``: the hunks are still an exact
-edit script, only coarser than minimal); a line over ``max_line_chars`` is cut and listed in
+whole (:func:`diff_blobs` answers ``file-too-large``, which hunk-level restore reports;
+``snapd/hunks`` streams such files through :mod:`snapd.bigdiff` instead); only the first
+``diff_max_lines`` lines are diffed (``line-cap``); the line diff stops refining at
+``diff_timeout`` seconds (``time-budget``: the hunks are still an exact edit script, only
+coarser than minimal); a line over ``max_line_chars`` is cut and listed in
 ``cut_lines``. Big hunks are split into consecutive hunks of at most :data:`PIECE_BYTES` JSON
 bytes each, so a page can always hold at least one whole hunk and the split does not depend on
 the page size asked for.
@@ -162,7 +164,7 @@ def diff_bytes(a: bytes, b: bytes, *, context: int, options: Options) -> FileDif
         return FileDiff(truncated=truncated)
     hunks: list[Hunk] = []
     for group in _Grouper(ops).get_grouped_opcodes(context):
-        hunks.extend(_split(_hunk(group, alines, blines, options.max_line_chars)))
+        hunks.extend(split_hunk(build_hunk(group, alines, blines, options.max_line_chars)))
     return FileDiff(hunks=tuple(hunks), truncated=truncated)
 
 
@@ -174,7 +176,8 @@ def _text(line: bytes, limit: int) -> tuple[str, bool]:
     return s, False
 
 
-def _hunk(group: list[Opcode], a: list[bytes], b: list[bytes], limit: int) -> Hunk:
+def build_hunk(group: list[Opcode], a: list[bytes], b: list[bytes], limit: int) -> Hunk:
+    """One hunk from a group of opcodes over line lists ``a`` and ``b`` (0-based indexes)."""
     i1, j1 = group[0][1], group[0][3]
     i2, j2 = group[-1][2], group[-1][4]
     lines: list[str] = []
@@ -213,7 +216,7 @@ def _hunk(group: list[Opcode], a: list[bytes], b: list[bytes], limit: int) -> Hu
     )
 
 
-def _split(hunk: Hunk) -> list[Hunk]:
+def split_hunk(hunk: Hunk) -> list[Hunk]:
     """Split a hunk over :data:`PIECE_BYTES` into consecutive hunks that apply in sequence."""
     if hunk.json_size() <= PIECE_BYTES:
         return [hunk]

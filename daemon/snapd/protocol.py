@@ -488,9 +488,11 @@ class HunksResult:
     """True when a budget stopped the diff: see ``truncatedReason``."""
 
     truncated_reason: str | None = None
-    """``file-too-large`` (no hunks: a side is over ``diffMaxBytes``), ``line-cap`` (only the
-    first ``diffMaxLines`` lines were diffed) or ``time-budget`` (the diff stopped refining at
-    ``diffTimeout``: the hunks are exact but may be coarser than minimal)."""
+    """``line-cap`` (only the first ``diffMaxLines`` lines were diffed), ``time-budget`` (the
+    diff stopped refining at ``diffTimeout``: exact but maybe coarser than minimal), ``window``
+    (a streamed diff split a change region larger than ``diffWindowBytes``: exact, maybe
+    coarser) or ``long-line`` (a streamed diff met a line longer than the window: no more
+    hunks)."""
 
     binary: bool = False
     """Binary content: no hunks."""

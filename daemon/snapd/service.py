@@ -23,6 +23,7 @@ import attrs
 
 from snapd import PROTOCOL_VERSION, __version__, errors, protocol, retention
 from snapd import restore as restoring
+from snapd.bigdiff import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
 from snapd.capture import Candidate, Decision, Kind, Policy
 from snapd.config import Options
 from snapd.diff import Change, Side, iter_changes
@@ -474,14 +475,16 @@ class Service:
                     else self.lookup(self.resolve(params.to, "to").state, rel)
                 )
                 index = 0
+                stream_at = None
                 gen = _generated_info(old, new)
             else:
                 pos = decode_cursor(params.cursor, protocol.SNAPD_HUNKS, query)
                 old, new = self._pinned_blob(pos, "a"), self._pinned_blob(pos, "b")
-                raw_index = pos.get("i")
+                raw_index = pos.get("i", 0)
                 if not isinstance(raw_index, int) or raw_index < 0:
                     raise errors.BadCursor("cursor is malformed", field="cursor")
                 index = raw_index
+                stream_at = pos.get("s")
                 gen = (
                     self._conv.structure(pos["g"], protocol.GeneratedInfo)
                     if isinstance(pos.get("g"), dict)
@@ -494,6 +497,13 @@ class Service:
             new_oid = new.oid if new else None
             if old_oid == new_oid:
                 return protocol.HunksResult(hunks=[], generated=gen)
+            big = max(s.size(self.store) if s else 0 for s in (old, new))
+            if stream_at is not None or big > self.options.diff_max_bytes:
+                if self._is_binary(old) or self._is_binary(new):
+                    return protocol.HunksResult(hunks=[], binary=True, generated=gen)
+                return self._streamed_hunks(
+                    old_oid, new_oid, params, stream_at, query, gen, limit, max_bytes
+                )
             fd = self._file_diff(old_oid, new_oid, params.context)
         if fd.binary:
             return protocol.HunksResult(hunks=[], binary=True, generated=gen)
@@ -512,6 +522,55 @@ class Service:
             next_cursor=cursor,
             truncated=fd.truncated is not None,
             truncated_reason=fd.truncated,
+            generated=gen,
+        )
+
+    def _streamed_hunks(
+        self,
+        old: str | None,
+        new: str | None,
+        params: protocol.HunksParams,
+        raw_position: object,
+        query: str,
+        gen: protocol.GeneratedInfo | None,
+        limit: int,
+        max_bytes: int,
+    ) -> protocol.HunksResult:
+        """One page of a big file's hunks, streamed (see :mod:`snapd.bigdiff`)."""
+        try:
+            start = None if raw_position is None else Position.from_list(raw_position)
+            pieces = stream_hunks(
+                self.store.iter_blob(old) if old else iter(()),
+                self.store.iter_blob(new) if new else iter(()),
+                context=params.context,
+                options=self.options,
+                start=start,
+            )
+            page, rest = take_page(
+                pieces,
+                limit=limit,
+                max_bytes=max_bytes,
+                size=lambda piece: piece.hunk.json_size() if piece.hunk else 0,
+            )
+        except BadPosition as exc:
+            raise errors.BadCursor(f"cursor is stale or malformed: {exc}", field="cursor") from exc
+        if rest is not None and rest.hunk is None:
+            page.append(rest)  # the walk stopped right after this page: say so here
+            rest = None
+        reasons = {p.truncated for p in page}
+        cursor = None
+        if rest is not None:
+            position: dict[str, Any] = {"a": old, "b": new, "s": rest.position.to_list()}
+            if gen is not None:
+                position["g"] = self._conv.unstructure(gen)
+            cursor = encode_cursor(protocol.SNAPD_HUNKS, query, position)
+        # The most telling reason wins: a stop, then a blind split, then the time budget.
+        reason = next((r for r in (LONG_LINE, COARSE, "time-budget") if r in reasons), None)
+        return protocol.HunksResult(
+            hunks=[_wire_hunk(p.hunk) for p in page if p.hunk is not None],
+            next_cursor=cursor,
+            truncated=reason is not None,
+            truncated_reason=reason,
             generated=gen,
         )
 

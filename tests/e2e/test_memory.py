@@ -53,3 +53,34 @@ async def test_rss_does_not_grow_with_a_captured_file(tmp_path: Path) -> None:
     big, files_big = await peak_after_snapshot_of(tmp_path, 400 * MIB, opts)
     assert files_small == files_big == 2  # both captured, not skipped
     assert big - small < 32 * 1024, (small, big)
+
+
+async def peak_after_hunks_of(tmp_path: Path, rows: int) -> tuple[int, list[int]]:
+    """A tracked JSONL of ``rows`` rows with 20 rows edited: every hunk, then the peak RSS."""
+    root = tmp_path / f"j{rows}"
+    lines = [b'{"row": %d, "payload": "%s"}\n' % (i, b"p" * (i % 200)) for i in range(rows)]
+    write(root, "data/events.jsonl", b"".join(lines))
+    opts = {"contentLimit": 256 * MIB}
+    async with await AsyncClient.spawn(
+        root, store=tmp_path / f"js{rows}", log_file=tmp_path / f"j{rows}.log", options=opts
+    ) as client:
+        first = await client.snapshot()
+        edited = [rows * k // 20 + 7 for k in range(20)]
+        for i in edited:
+            lines[i] = b'{"row": %d, "edited": true}\n' % i
+        write(root, "data/events.jsonl", b"".join(lines))
+        snap = await client.snapshot()
+        hunks = [h async for h in client.iter_hunks(first.id, "data/events.jsonl", snap.id)]
+        changed = [h.old_start + 3 - 1 for h in hunks]  # context 3: the edited row, 0-based
+        return peak_rss_kib(pid_of(client)), changed
+
+
+async def test_hunks_of_a_big_text_file_are_streamed(tmp_path: Path) -> None:
+    # The seed's 31 MB JSONL with 20 edited lines: 60 MiB here, over diffMaxBytes (8 MiB), so
+    # both sides are streamed through a 1 MiB window instead of being read whole.
+    small, small_changed = await peak_after_hunks_of(tmp_path, 8_000)
+    big, big_changed = await peak_after_hunks_of(tmp_path, 500_000)
+    assert small_changed == [8_000 * k // 20 + 7 for k in range(20)]
+    assert big_changed == [500_000 * k // 20 + 7 for k in range(20)]
+    # Reading one side whole would cost 60 MiB; the window costs a few.
+    assert big - small < 24 * 1024, (small, big)

@@ -125,7 +125,7 @@ export type Outcome = "captured" | "generated" | "skipped";
 export type SkipSide = "old" | "new" | "both";
 /** `file`, `symlink`, `dir` (skipped directories) or `special`. */
 export type FileKind = "file" | "symlink" | "dir" | "special";
-export type TruncatedReason = "file-too-large" | "line-cap" | "time-budget";
+export type TruncatedReason = "line-cap" | "time-budget" | "window" | "long-line";
 /**
  * How a capture knew what changed: `exact` = the watcher was synced and only the directories it
  * reported were listed; `reconciled` = a full walk.
