@@ -100,7 +100,7 @@ class Options:
     max_page_limit: int = attrs.field(default=10_000, validator=_positive)
     """Largest ``limit`` a client may ask for."""
 
-    diff_max_bytes: int = attrs.field(default=8 * MIB, validator=_positive)
+    diff_max_bytes: int = attrs.field(default=2 * MIB, validator=_positive)
     """A side larger than this is never read whole: its hunks are streamed through a window of
     ``diff_window_bytes`` (hunk-level restore refuses it: ``file-too-large``)."""
 

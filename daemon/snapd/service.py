@@ -587,7 +587,7 @@ class Service:
         fd = self._diff_cache.get(key)
         if fd is None:
             fd = diff_blobs(self.store, old, new, context=context, options=self.options)
-            if len(self._diff_cache) >= 8:  # a few recent files: paging re-asks for the same one
+            if len(self._diff_cache) >= 4:  # a few recent files: paging re-asks for the same one
                 self._diff_cache.pop(next(iter(self._diff_cache)))
             self._diff_cache[key] = fd
         return fd

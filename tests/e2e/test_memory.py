@@ -76,7 +76,7 @@ async def peak_after_hunks_of(tmp_path: Path, rows: int) -> tuple[int, list[int]
 
 
 async def test_hunks_of_a_big_text_file_are_streamed(tmp_path: Path) -> None:
-    # The seed's 31 MB JSONL with 20 edited lines: 60 MiB here, over diffMaxBytes (8 MiB), so
+    # The seed's 31 MB JSONL with 20 edited lines: 60 MiB here, over diffMaxBytes (2 MiB), so
     # both sides are streamed through a 1 MiB window instead of being read whole.
     small, small_changed = await peak_after_hunks_of(tmp_path, 8_000)
     big, big_changed = await peak_after_hunks_of(tmp_path, 500_000)
