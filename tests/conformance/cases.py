@@ -1382,6 +1382,37 @@ async def round_trip_fixed(ctx: Ctx) -> None:
             ctx.check(err is None, f"{name} (context {context}): {err}")
 
 
+@case(methods_section("snapd/hunks"), "hunk round trip: streamed big files")
+async def round_trip_streamed(ctx: Ctx) -> None:
+    """Sides over ``diffMaxBytes`` are streamed through ``diffWindowBytes``: hunks still rebuild
+    the new side, pages of any size concatenate, and a split change says ``window``."""
+    ctx.write("keep", "k\n")
+    server = await ctx.start(options={"diffMaxBytes": 64, "diffWindowBytes": 512})
+    for name, old, new in ROUND_TRIPS:
+        for context in (0, 3):
+            err = round_trip_error(old, new, await hunks_of(ctx, server, old, new, context))
+            ctx.check(err is None, f"{name} (context {context}): {err}")
+    old = b"".join(b"row %d\n" % i for i in range(2000))
+    new = b"".join(b"row %d%s\n" % (i, b"!" if i % 97 == 0 else b"") for i in range(2000))
+    ctx.write("f.txt", old)
+    s = await snap(ctx, server, "big")
+    ctx.write("f.txt", new)
+    params = {"from": s["id"], "path": "f.txt"}
+    whole, pages = await ctx.pages(server, "snapd/hunks", params)
+    ctx.check(round_trip_error(old, new, whole) is None, "streamed sparse edits do not apply")
+    ctx.check(len(whole) == len(range(0, 2000, 97)), f"{len(whole)} hunks for 21 edited rows")
+    ctx.check(not any(p.get("truncated") for p in pages), "sparse edits said truncated")
+    for limit in (1, 4):
+        paged, _ = await ctx.pages(server, "snapd/hunks", params, limit=limit)
+        ctx.check(paged == whole, f"limit {limit}: pages do not concatenate to the whole")
+    rewritten = b"".join(b"new %d\n" % i for i in range(400)) + old[-2000:]
+    ctx.write("f.txt", rewritten)
+    hunks, pages = await ctx.pages(server, "snapd/hunks", params, limit=3)
+    ctx.check(round_trip_error(old, rewritten, hunks) is None, "a split change does not apply")
+    reasons = {p.get("truncatedReason") for p in pages if p.get("truncated")}
+    ctx.check(reasons == {"window"}, f"a change over the window: truncatedReason {reasons}")
+
+
 @case(methods_section("snapd/hunks"), "hunk round trip: generated edits")
 async def round_trip_property(ctx: Ctx) -> None:
     """Hypothesis-generated edit scripts: applied hunks always rebuild the new content."""
