@@ -545,6 +545,12 @@ class Capturer:
                     self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
         if not entries:
             return None
+        if (
+            parent_tree is not None
+            and len(entries) == len(parent_entries)
+            and all(parent_entries.get(e.name) == e for e in entries)
+        ):
+            return parent_tree  # the same entries: the same tree, without hashing it again
         return self.store.write_tree(entries)
 
     def _count(self, size: int) -> None:
