@@ -280,6 +280,13 @@ class SnapdServer(LanguageServer):
         if "method" in data and not isinstance(data["method"], str):
             proto.send_error(msg_id, JsonRpcInvalidRequest("method must be a string"))
             return
+        if "id" in data and msg_id is None and "method" in data:
+            # JSON-RPC discourages a null id and LSP forbids it; running it as a notification
+            # would leave a client waiting for an answer that never comes.
+            proto.send_error(
+                None, JsonRpcInvalidRequest("a request id must be an integer or a string, not null")
+            )
+            return
         method = data.get("method")
         if msg_id is not None and isinstance(method, str) and _is_notification(method):
             # pygls would run it as a notification and never answer: the client, which sent
