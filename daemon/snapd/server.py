@@ -107,13 +107,58 @@ class SnapdProtocol(LanguageServerProtocol):
     ) -> Generator[Any, Any, lsp.InitializeResult]:
         """Pygls' initialize, plus snapd's protocol version and methods in ``experimental``."""
         result: lsp.InitializeResult = yield from super().lsp_initialize(params)
-        result.capabilities.experimental = {
+        # snapd reads the worktree, never editor buffers: a client must not send documents
+        # (holding them would make memory grow with file size), nor folder changes (one
+        # worktree per daemon), nor commands.
+        caps = result.capabilities
+        caps.text_document_sync = lsp.TextDocumentSyncKind.None_
+        caps.workspace = None
+        caps.execute_command_provider = None
+        caps.experimental = {
             "snapd": {
                 "protocolVersion": PROTOCOL_VERSION,
                 "methods": sorted(protocol.METHOD_TO_TYPES),
             }
         }
         return result
+
+    # Document and folder notifications are dropped, in case a client sends them anyway:
+    # pygls would keep every opened document's text (and apply edits to it) in memory.
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
+        """Dropped (see ``lsp_initialize``)."""
+        yield from ()
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
+        """Dropped."""
+        yield from ()
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
+        """Dropped."""
+        yield from ()
+
+    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def lsp_notebook_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
+        """Dropped."""
+        yield from ()
+
+    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def lsp_notebook_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
+        """Dropped."""
+        yield from ()
+
+    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def lsp_notebook_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
+        """Dropped."""
+        yield from ()
+
+    @lsp_method(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def lsp_workspace__did_change_workspace_folders(self, params: Any) -> Generator[Any, Any, None]:
+        """Dropped: the worktree is fixed at ``initialize``."""
+        yield from ()
 
 
 class SnapdServer(LanguageServer):

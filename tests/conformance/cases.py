@@ -726,7 +726,7 @@ async def before_initialize(ctx: Ctx) -> None:
 
 @case(LIFECYCLE, "initialize")
 async def initialize_result(ctx: Ctx) -> None:
-    """``initialize`` advertises the protocol version and the sorted method list."""
+    """``initialize`` advertises the protocol version and the method list, no document sync."""
     server = await ctx.spawn()
     result = await ctx.initialize(server)
     caps = result.get("capabilities", {})
@@ -740,6 +740,11 @@ async def initialize_result(ctx: Ctx) -> None:
         snapd.get("methods") == sorted(ctx.schema.methods),
         f"capabilities.experimental.snapd.methods={snapd.get('methods')!r}, "
         f"schema lists {sorted(ctx.schema.methods)}",
+    )
+    sync = caps.get("textDocumentSync", 0) if isinstance(caps, dict) else 0
+    ctx.check(
+        sync in (0, None) or (isinstance(sync, dict) and not sync.get("openClose")),
+        f"textDocumentSync={sync!r}: a snapd server must not ask for editor buffers",
     )
     resp = await server.call("snapd/status", {}, msg_id="string-id")
     ctx.check(resp.get("id") == "string-id", "a string request id is not echoed")

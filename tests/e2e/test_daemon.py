@@ -134,7 +134,11 @@ async def test_malformed_frames(worktree: Path, tmp_path: Path) -> None:
                 "params": {"processId": None, "capabilities": {}},
             }
         )
-        assert "capabilities" in (await recv(t))["result"]
+        caps = (await recv(t))["result"]["capabilities"]
+        # No document sync (an editor would send its buffers), folder changes or commands.
+        assert caps["textDocumentSync"] == 0
+        assert "workspace" not in caps and "executeCommandProvider" not in caps
+        assert caps["experimental"]["snapd"]["protocolVersion"] == "0.1"
         # Not JSON.
         await t.send_raw(b"Content-Length: 5\r\n\r\n{oops")
         assert (await recv(t))["error"]["code"] == -32700

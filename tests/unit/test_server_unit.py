@@ -1,0 +1,48 @@
+"""The server's protocol class without a subprocess: what it refuses to keep."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from pygls.workspace import Workspace
+
+from snapd.server import SnapdProtocol, SnapdServer
+
+
+def test_documents_a_client_sends_are_never_held(tmp_path: Path) -> None:
+    async def run() -> None:
+        server = SnapdServer(root=None, store=None, data_home=str(tmp_path))
+        proto = server.protocol
+        assert isinstance(proto, SnapdProtocol)
+        proto._workspace = Workspace(None)  # as after initialize
+        doc = {"uri": "file:///w/big.txt", "languageId": "plaintext", "version": 1}
+        messages = [
+            ("textDocument/didOpen", {"textDocument": {**doc, "text": "x" * 100_000}}),
+            (
+                "textDocument/didChange",
+                {
+                    "textDocument": {"uri": doc["uri"], "version": 2},
+                    "contentChanges": [{"text": "y" * 100_000}],
+                },
+            ),
+            ("textDocument/didClose", {"textDocument": {"uri": doc["uri"]}}),
+            (
+                "workspace/didChangeWorkspaceFolders",
+                {"event": {"added": [{"uri": "file:///elsewhere", "name": "x"}], "removed": []}},
+            ),
+        ]
+        for method, params in messages[:2]:
+            proto.handle_message(
+                proto.structure_message({"jsonrpc": "2.0", "method": method, "params": params})
+            )
+            await asyncio.sleep(0)
+            assert not proto.workspace.text_documents, method
+        for method, params in messages[2:]:
+            proto.handle_message(
+                proto.structure_message({"jsonrpc": "2.0", "method": method, "params": params})
+            )
+        await asyncio.sleep(0)
+        assert not proto.workspace.folders
+
+    asyncio.run(run())
