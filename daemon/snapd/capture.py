@@ -69,7 +69,7 @@ class Kind(enum.StrEnum):
     """A FIFO, socket or device: never opened."""
 
     @classmethod
-    def of(cls, st: os.stat_result) -> Kind:
+    def of(cls, st: StatLike) -> Kind:
         """Classify an ``lstat`` result."""
         if stat.S_ISREG(st.st_mode):
             return cls.FILE
@@ -78,6 +78,50 @@ class Kind(enum.StrEnum):
         if stat.S_ISLNK(st.st_mode):
             return cls.SYMLINK
         return cls.SPECIAL
+
+
+class StatLike(Protocol):
+    """The ``lstat`` fields snapd uses: an ``os.stat_result`` or a compact :class:`LStat`."""
+
+    @property
+    def st_mode(self) -> int:
+        """File type and permission bits."""
+
+    @property
+    def st_size(self) -> int:
+        """Size in bytes."""
+
+    @property
+    def st_mtime_ns(self) -> int:
+        """Modification time."""
+
+    @property
+    def st_ctime_ns(self) -> int:
+        """Status change time."""
+
+    @property
+    def st_ino(self) -> int:
+        """Inode number."""
+
+
+@attrs.frozen(slots=True)
+class LStat:
+    """The ``lstat`` fields snapd keeps per listed entry.
+
+    An ``os.stat_result`` holds about 20 objects (~580 bytes): the 100,000 entries of one
+    directory held 58 MiB of them while it was captured; these take about a third.
+    """
+
+    st_mode: int
+    st_size: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    st_ino: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> LStat:
+        """Keep what snapd needs of a full ``stat`` result."""
+        return cls(st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 @attrs.frozen(kw_only=True)
@@ -123,7 +167,7 @@ class Candidate:
     rel: bytes
     """Worktree-relative path."""
 
-    st: os.stat_result
+    st: StatLike
     """``os.lstat`` of the path."""
 
     kind: Kind = attrs.field(init=False)
@@ -464,7 +508,7 @@ class Policy:
         tail = first[-512:] if size <= len(first) else read_tail()
         return self.decide_content(cand, first, tail)
 
-    def explain(self, rel: bytes) -> tuple[Decision, os.stat_result | None]:
+    def explain(self, rel: bytes) -> tuple[Decision, StatLike | None]:
         """Decide one path the way a snapshot walk would, including its ancestors.
 
         Returns:

@@ -32,7 +32,7 @@ from typing import IO, Final
 import attrs
 
 from snapd import capture
-from snapd.capture import Candidate, Decision, Kind, Policy
+from snapd.capture import Candidate, Decision, Kind, LStat, Policy, StatLike
 from snapd.paths import join
 from snapd.store import (
     CHUNK,
@@ -205,11 +205,11 @@ class StatCache:
         self.changed = False
 
     @staticmethod
-    def signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    def signature(st: StatLike) -> tuple[int, int, int, int, int]:
         """The stat fields that change when content may have changed."""
         return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
 
-    def lookup(self, rel: bytes, st: os.stat_result) -> _CacheEntry | None:
+    def lookup(self, rel: bytes, st: StatLike) -> _CacheEntry | None:
         """The cached entry if ``st`` matches and the entry is not racily clean."""
         ent = self._entries.get(rel)
         if ent is None or ent.packed_sig != _SIG.pack(*self.signature(st)):
@@ -218,9 +218,7 @@ class StatCache:
             return None
         return ent
 
-    def store(
-        self, rel: bytes, st: os.stat_result, oid: str, decision: Decision, at_ns: int
-    ) -> None:
+    def store(self, rel: bytes, st: StatLike, oid: str, decision: Decision, at_ns: int) -> None:
         """Remember a hashed file and its content decision."""
         self._entries[rel] = _CacheEntry(
             _SIG.pack(*self.signature(st)), bytes.fromhex(oid), _shared(decision), at_ns
@@ -788,13 +786,13 @@ def _unreadable(exc: OSError) -> Decision:
     return capture.skipped("unreadable", f"cannot be read: {exc.strerror}", f"errno {exc.errno}")
 
 
-def _sorted_entries(full: bytes) -> list[tuple[bytes, os.stat_result]]:
+def _sorted_entries(full: bytes) -> list[tuple[bytes, LStat]]:
     """A directory's entries with their lstat, in git tree order (directories sort as 'name/')."""
-    out: list[tuple[bytes, bytes, os.stat_result]] = []
+    out: list[tuple[bytes, bytes, LStat]] = []
     with os.scandir(full) as it:
         for ent in it:
             try:
-                st = ent.stat(follow_symlinks=False)
+                st = LStat.of(ent.stat(follow_symlinks=False))
             except FileNotFoundError:
                 continue
             key = ent.name + b"/" if stat.S_ISDIR(st.st_mode) else ent.name
