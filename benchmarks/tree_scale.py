@@ -5,7 +5,8 @@ then measures, in the same run and on the same tree:
 
 1. the initial snapshot (snapd) vs the initial `git add -A && git write-tree`, with peak RSS;
 2. a snapshot after editing 1 file vs git's incremental add + write-tree;
-3. a snapshot after touching 1,000 files (mtime only) and editing 10.
+3. a snapshot after touching 1,000 files (mtime only) and editing 10;
+4. a reconcile (full walk) with nothing changed, against git's no-change add.
 
 Run: python benchmarks/tree_scale.py [--files N] [--keep]
 """
@@ -137,6 +138,18 @@ async def run(args: argparse.Namespace) -> None:
         print(
             f"touch 1000/edit 10: snapd {s_many * 1000:.1f} ms ({many.consistency}, "
             f"changed {many.changed}, hashed {many.hashed}), git {g_many * 1000:.1f} ms"
+        )
+
+        # A reconcile (full walk) with nothing changed: what start-up, a watcher restart and
+        # every reconcileInterval cost. git's add here is its no-change case as well.
+        t0 = time.perf_counter()
+        full = await client.snapshot(reconcile=True)
+        s_full = time.perf_counter() - t0
+        g_full, _ = git_snapshot(git_dir, root)
+        rows.append(("reconcile, no change", s_full, g_full))
+        print(
+            f"reconcile: snapd {s_full * 1000:.1f} ms ({full.consistency}, created "
+            f"{full.created}, hashed {full.hashed}), git {g_full * 1000:.1f} ms"
         )
         s_rss = max(s_rss, vmhwm_kib(pid))
 
