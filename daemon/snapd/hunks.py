@@ -226,6 +226,10 @@ def split_hunk(hunk: Hunk) -> list[Hunk]:
     start = 0
     cut = set(hunk.cut_lines)
     total = len(hunk.lines)
+    # "No newline at end of file" belongs to the piece holding that side's last line, which
+    # need not be the last piece (a deletion followed by many insertions, say).
+    last_old = max((k for k, line in enumerate(hunk.lines) if line[0] in " -"), default=-1)
+    last_new = max((k for k, line in enumerate(hunk.lines) if line[0] in " +"), default=-1)
     while start < total:
         size = 120
         end = start
@@ -237,7 +241,6 @@ def split_hunk(hunk: Hunk) -> list[Hunk]:
         chunk = hunk.lines[start:end]
         n_old = sum(1 for line in chunk if line[0] in " -")
         n_new = sum(1 for line in chunk if line[0] in " +")
-        last = end == total
         pieces.append(
             Hunk(
                 old_start=old_pos if n_old else old_pos - 1,
@@ -245,8 +248,8 @@ def split_hunk(hunk: Hunk) -> list[Hunk]:
                 new_start=new_pos if n_new else new_pos - 1,
                 new_lines=n_new,
                 lines=chunk,
-                no_newline_old=hunk.no_newline_old and last,
-                no_newline_new=hunk.no_newline_new and last,
+                no_newline_old=hunk.no_newline_old and start <= last_old < end,
+                no_newline_new=hunk.no_newline_new and start <= last_new < end,
                 cut_lines=tuple(k - start for k in range(start, end) if k in cut),
             )
         )

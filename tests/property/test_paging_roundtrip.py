@@ -63,6 +63,20 @@ def test_big_hunks_are_split_into_pieces_that_still_apply(data: st.DataObject) -
     assert apply_hunks(old, list(fd.hunks)) == new
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"x", b"y\n" * 9000),  # the old side's last line is in the first piece
+        (b"y\n" * 9000, b"x"),  # ...the new side's
+        (b"a\n" * 9000 + b"end", b"b\n" * 9000 + b"END"),
+    ],
+)
+def test_no_newline_marks_go_with_their_line_when_a_hunk_is_split(old: bytes, new: bytes) -> None:
+    fd = diff_bytes(old, new, context=0, options=Options())
+    assert len(fd.hunks) > 1
+    assert apply_hunks(old, list(fd.hunks)) == new
+
+
 class World:
     """One worktree with two snapshots, shared by the paging properties (built once)."""
 
