@@ -112,7 +112,8 @@ class Options:
     """Only this many lines of each side are diffed; hunks beyond say ``truncated: line-cap``."""
 
     diff_timeout: float = attrs.field(default=2.0, validator=_positive_float)
-    """Seconds the line diff may take before it settles for a coarser (still exact) edit script."""
+    """About how many seconds the line diff may work before it settles for a coarser (still
+    exact) edit script; counted as a fixed amount of work, so results never depend on load."""
 
     max_line_chars: int = attrs.field(default=16 * KIB, validator=_positive)
     """A hunk line longer than this is cut and its index listed in ``cutLines``."""

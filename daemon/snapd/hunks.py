@@ -3,9 +3,10 @@
 Bounds, all from :class:`~snapd.config.Options`: a side over ``diff_max_bytes`` is never read
 whole (:func:`diff_blobs` answers ``file-too-large``, which hunk-level restore reports;
 ``snapd/hunks`` streams such files through :mod:`snapd.bigdiff` instead); only the first
-``diff_max_lines`` lines are diffed (``line-cap``); the line diff stops refining at
-``diff_timeout`` seconds (``time-budget``: the hunks are still an exact edit script, only
-coarser than minimal); a line over ``max_line_chars`` is cut and listed in
+``diff_max_lines`` lines are diffed (``line-cap``); the line diff stops refining after a
+work budget worth about ``diff_timeout`` seconds (``time-budget``: the hunks are still an exact
+edit script, only coarser than minimal; counted in work, so the same inputs always give the
+same hunks); a line over ``max_line_chars`` is cut and listed in
 ``cut_lines``. Big hunks are split into consecutive hunks of at most :data:`PIECE_BYTES` JSON
 bytes each, so a page can always hold at least one whole hunk and the split does not depend on
 the page size asked for.
@@ -18,8 +19,7 @@ from __future__ import annotations
 
 import difflib
 import json
-import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 from diff_match_patch import diff_match_patch
@@ -92,11 +92,11 @@ def line_opcodes(a: list[bytes], b: list[bytes], timeout: float) -> tuple[list[O
         # A total rewrite (no line in common): Myers would search the whole O(N*M) space
         # before concluding the obvious, so answer directly.
         return [("replace", 0, len(a), 0, len(b))], False
-    dmp = diff_match_patch()
-    dmp.Diff_Timeout = timeout
-    started = time.monotonic()
-    diffs = dmp.diff_main(sa, sb, False)
-    timed_out = time.monotonic() - started >= timeout
+    dmp = _Engine()
+    dmp.Diff_Timeout = timeout  # > 0 also enables its (deterministic) half-match speed-up
+    budget = _WorkBudget(timeout)
+    diffs = dmp.diff_main(sa, sb, False, budget)
+    timed_out = budget.spent
     ops: list[Opcode] = []
     i = j = 0
     for op, text in diffs:
@@ -111,6 +111,47 @@ def line_opcodes(a: list[bytes], b: list[bytes], timeout: float) -> tuple[list[O
             ops.append(("insert", i, i, j, j + n))
             j += n
     return _merge_replace(ops), timed_out
+
+
+UNIT_SECONDS: Final = 6e-7
+"""Rough cost of one unit of diff-match-patch's bisection work (one diagonal of one step)."""
+
+
+class _WorkBudget:
+    """A diff-match-patch deadline counted in work instead of wall-clock time.
+
+    diff-match-patch checks ``time.time() > deadline`` once per step ``d`` of a bisection, and
+    step ``d`` walks about ``d`` diagonals; with this object as the deadline each check spends
+    ``d`` units. The same two texts then always get the same diff, whatever the machine's
+    load: pages of one diff computed at different moments must agree, and a real deadline made
+    them differ under load.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds / UNIT_SECONDS
+        self.step = 0
+        self.spent = False
+
+    def new_bisection(self) -> None:
+        """A bisection starts (they run one after another, never nested)."""
+        self.step = 0
+
+    def __lt__(self, now: object) -> bool:
+        # ``now > deadline`` is answered here (float.__gt__ gives NotImplemented).
+        self.left -= self.step
+        self.step += 1
+        if self.left < 0:
+            self.spent = True
+        return self.spent
+
+
+class _Engine(diff_match_patch):  # type: ignore[misc]
+    """diff-match-patch that tells its :class:`_WorkBudget` where each bisection starts."""
+
+    def diff_bisect(self, text1: str, text2: str, deadline: Any) -> Any:
+        if isinstance(deadline, _WorkBudget):
+            deadline.new_bisection()
+        return super().diff_bisect(text1, text2, deadline)
 
 
 def _merge_replace(ops: list[Opcode]) -> list[Opcode]:

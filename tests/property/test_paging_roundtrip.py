@@ -191,3 +191,26 @@ def test_skipped_files_get_metadata_never_hunks(world) -> None:
     assert huge.new_size == 50_000
     res = world.svc.hunks(protocol.HunksParams(from_=world.a, to=world.b, path="huge.txt"))
     assert res.hunks == [] and res.skipped and res.skipped.rule == "size-limit"
+
+
+def test_the_diff_budget_is_work_not_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    import itertools
+    import sys
+    import types
+
+    from snapd.hunks import line_opcodes, split_lines
+
+    engine = sys.modules["diff_match_patch.diff_match_patch"]  # the module, not the class
+
+    old = b"".join(b"row %d\n" % i for i in range(3000))
+    new = b"".join(b"row %d%s\n" % (i, b"!" if i % 7 == 0 else b"") for i in range(3000))
+    a, b = split_lines(old), split_lines(new)
+    calm = line_opcodes(a, b, 2.0)
+    assert calm[1] is False
+    # A machine so loaded that every clock read is 1000 s later: a wall-clock deadline would
+    # cut the diff short at once, and pages computed now and later would disagree.
+    clock = itertools.count(0.0, 1000.0)
+    monkeypatch.setattr(engine, "time", types.SimpleNamespace(time=lambda: next(clock)))
+    assert line_opcodes(a, b, 2.0) == calm
+    tiny = line_opcodes(a, b, 1e-9)  # one step of work: settles for a coarse, exact script
+    assert tiny[1] is True and tiny == line_opcodes(a, b, 1e-9)
