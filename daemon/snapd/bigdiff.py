@@ -1,7 +1,8 @@
 """Hunks of files too big to diff in memory: a streaming line diff through a bounded window.
 
 A side over ``diff_max_bytes`` is never held whole. Both blobs are streamed side by side: equal
-lines are skipped by comparing raw blocks (C speed, a few KiB held), and where they part a
+lines are skipped by comparing raw blocks (C speed, 64 KiB held; an equal line of any length
+is skipped that way too), and where they part a
 window of at most ``diff_window_bytes`` of each side is line-diffed with the same engine as
 small files (:func:`snapd.hunks.line_opcodes`). Every change cluster the window confirms (one
 followed by more than ``2 * context`` equal lines, or by the end of both files) becomes a hunk
@@ -9,8 +10,9 @@ exactly as difflib would group it; then the walk moves past it and opens a fresh
 
 A change region larger than the window is diffed piecewise: the hunks still form an exact edit
 script (they apply and rebuild the new side), only possibly coarser than a minimal one, and the
-page says ``truncatedReason: window``. A single line longer than the window ends the hunks
-(``long-line``). Memory is two windows and their line diff, whatever the file sizes.
+page says ``truncatedReason: window``. A changed line longer than the window ends the hunks
+(``long-line``). Memory is two windows, their line diff and at most a window of context lines,
+whatever the file sizes.
 
 Paging: each step starts from a :class:`Position` (byte offsets and line numbers of both sides
 plus how many hunk pieces of that step were already sent) and depends on nothing else, so a
@@ -144,7 +146,7 @@ class _Reader:
         Raises:
             _LongLine: the next line alone is longer than ``max_bytes``.
         """
-        n = self.fill(max_bytes)
+        n = self.fill(max_bytes + 1)  # one byte more: exactly max_bytes left is "to the end"
         data = self.view(min(n, max_bytes))
         to_end = self.eof and n <= max_bytes
         end = len(data) if to_end else data.rfind(b"\n") + 1
@@ -190,19 +192,46 @@ def _last_lines(region: bytes, k: int) -> list[bytes]:
     return lines
 
 
-def _skip_equal(ra: _Reader, rb: _Reader, ctx: collections.deque[bytes], window: int) -> int:
+class _Context:
+    """The equal lines just before the position: at most ``count`` lines and ``limit`` bytes."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        self.lines: collections.deque[bytes] = collections.deque()
+        self.size = 0
+
+    def extend(self, lines: list[bytes]) -> None:
+        """Add lines after the ones held, dropping the oldest past either bound."""
+        for line in lines:
+            self.lines.append(line)
+            self.size += len(line)
+            while self.lines and (len(self.lines) > self.count or self.size > self.limit):
+                self.size -= len(self.lines.popleft())
+
+    def clear(self) -> None:
+        """Forget the lines held (what follows is not preceded by usable context)."""
+        self.lines.clear()
+        self.size = 0
+
+
+def _skip_equal(ra: _Reader, rb: _Reader, ctx: _Context) -> int:
     """Consume the equal lines at both positions (keeping the last ones in ``ctx``).
 
-    Returns the number of lines skipped.
+    Compares blocks of at most :data:`BLOCK` bytes, so an equal line of any length is skipped
+    in bounded memory (it cannot serve as context: ``ctx`` is cleared). Returns the number of
+    lines skipped.
 
     Raises:
-        _LongLine: an equal stretch without a line break longer than the window.
+        _LongLine: the sides differ inside a line that began more than a block earlier.
     """
     skipped = 0
-    block = BLOCK
+    partial = False  # inside an equal line whose start was consumed in an earlier block
     while True:
-        n = min(ra.fill(block), rb.fill(block))
+        n = min(ra.fill(BLOCK), rb.fill(BLOCK))
         if n == 0:
+            if partial:
+                raise _LongLine  # one side ends inside the long line, the other goes on
             return skipped
         a, b = ra.view(n), rb.view(n)
         m = n if a == b else _mismatch(a, b)
@@ -211,19 +240,25 @@ def _skip_equal(ra: _Reader, rb: _Reader, ctx: collections.deque[bytes], window:
         else:
             cut = a.rfind(b"\n", 0, m) + 1
         if cut == 0:
-            if m < n or n < block:
+            if m < n or n < BLOCK:
+                if partial:
+                    raise _LongLine  # the long line differs: it cannot be shown
                 return skipped  # the differing line starts here
-            if block >= window:
-                raise _LongLine
-            block *= 2
+            ra.consume(n)  # a block inside one long equal line
+            rb.consume(n)
+            partial = True
+            ctx.clear()
             continue
         region = a[:cut]
-        if ctx.maxlen:
-            ctx.extend(_last_lines(region, ctx.maxlen))
+        own = region
+        if partial:  # the region starts with the long line's tail: not context
+            own = region[region.find(b"\n") + 1 :] if b"\n" in region else b""
+            partial = False
+        if own:
+            ctx.extend(_last_lines(own, ctx.count))
         skipped += region.count(b"\n") + (0 if region.endswith(b"\n") else 1)
         ra.consume(cut)
         rb.consume(cut)
-        block = BLOCK
         if m < n:
             return skipped
 
@@ -282,23 +317,19 @@ def stream_hunks(
     window = options.diff_window_bytes
     while True:
         # One step, a function of ``pos`` only: skip equal lines, diff a window, emit.
-        ctx: collections.deque[bytes] = collections.deque(maxlen=context)
+        ctx = _Context(context, window)  # long context lines: fewer of them, window-bounded
         try:
-            skipped = _skip_equal(ra, rb, ctx, window)
+            skipped = _skip_equal(ra, rb, ctx)
             if ra.at_end() and rb.at_end():
                 return
-            line_a = pos.line_a + skipped - len(ctx)
-            line_b = pos.line_b + skipped - len(ctx)
+            line_a = pos.line_a + skipped - len(ctx.lines)
+            line_b = pos.line_b + skipped - len(ctx.lines)
             body_a, end_a = ra.peek_lines(window)
             body_b, end_b = rb.peek_lines(window)
         except _LongLine:
             yield Piece(None, pos, LONG_LINE)
             return
-        lead = list(ctx)
-        while sum(map(len, lead)) > window:
-            lead.pop(0)  # long context lines: fewer of them, so the window stays bounded
-        line_a += len(ctx) - len(lead)
-        line_b += len(ctx) - len(lead)
+        lead = list(ctx.lines)
         wa, wb = lead + body_a, lead + body_b
         ops, timed_out = line_opcodes(wa, wb, options.diff_timeout)
         clusters = _clusters(ops, context)

@@ -209,12 +209,21 @@ def diff_bytes(a: bytes, b: bytes, *, context: int, options: Options) -> FileDif
     return FileDiff(hunks=tuple(hunks), truncated=truncated)
 
 
+LINE_JSON_BYTES: Final = PIECE_BYTES - 256
+"""Largest JSON encoding of one hunk line: a piece (one line at least) stays within its bound."""
+
+
 def _text(line: bytes, limit: int) -> tuple[str, bool]:
+    """A line as hunk text: at most ``limit`` characters and :data:`LINE_JSON_BYTES` of JSON."""
     text = line[:-1] if line.endswith(b"\n") else line
     s = text.decode("utf-8", "surrogateescape")
-    if len(s) > limit:
-        return s[:limit], True
-    return s, False
+    cut = len(s) > limit
+    if cut:
+        s = s[:limit]
+    if len(s) > LINE_JSON_BYTES // 6:  # control and undecodable bytes take 6 bytes each
+        while len(json.dumps(s)) > LINE_JSON_BYTES:
+            s, cut = s[: len(s) * 3 // 4], True
+    return s, cut
 
 
 def build_hunk(group: list[Opcode], a: list[bytes], b: list[bytes], limit: int) -> Hunk:

@@ -445,7 +445,8 @@ class Hunk:
     """The last new-side line of this hunk (``" "`` or ``"+"``) has no final newline."""
 
     cut_lines: list[int] | None = None
-    """Indexes into ``lines`` of lines cut at ``maxLineChars``; absent when none was cut."""
+    """Indexes into ``lines`` of lines cut at ``maxLineChars`` (or at 16,128 bytes of JSON);
+    absent when none was cut."""
 
 
 @attrs.define(kw_only=True)
@@ -491,8 +492,8 @@ class HunksResult:
     """``line-cap`` (only the first ``diffMaxLines`` lines were diffed), ``time-budget`` (the
     diff stopped refining at ``diffTimeout``: exact but maybe coarser than minimal), ``window``
     (a streamed diff split a change region larger than ``diffWindowBytes``: exact, maybe
-    coarser) or ``long-line`` (a streamed diff met a line longer than the window: no more
-    hunks)."""
+    coarser) or ``long-line`` (a streamed diff met a changed line longer than the window:
+    no more hunks)."""
 
     binary: bool = False
     """Binary content: no hunks."""

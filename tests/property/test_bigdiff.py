@@ -252,3 +252,66 @@ def test_a_streamed_cursor_is_bound_to_its_query(big: BigWorld) -> None:
                 from_=big.a, to=big.b, path="long.txt", cursor=page.next_cursor, context=0
             )
         )
+
+
+def test_equal_lines_of_any_length_are_skipped_in_blocks() -> None:
+    for n in (65_535, 70_000, 300_000):  # around and far past the 64 KiB comparison block
+        old = b"a\n" + b"L" * n + b"\nb\n"
+        new = b"A\n" + b"L" * n + b"\nB\n"
+        pieces = list(
+            stream_hunks(
+                chunks(old, 4096),
+                chunks(new, 4096),
+                context=1,
+                options=Options(diff_window_bytes=1024),
+            )
+        )
+        hunks = [p.hunk for p in pieces if p.hunk is not None]
+        assert LONG_LINE not in {p.truncated for p in pieces}, n
+        assert [h.old_start for h in hunks] == [1, 3]
+        assert apply_hunks(old, hunks) == new
+
+
+def test_context_lines_are_bounded_by_the_window_in_bytes() -> None:
+    import tracemalloc
+
+    line = b"E" * 500_000 + b"\n"
+    old, new = line * 40 + b"a\n", line * 40 + b"b\n"
+    tracemalloc.start()
+    try:
+        pieces = list(
+            stream_hunks(
+                chunks(old, 1 << 18), chunks(new, 1 << 18), context=1000, options=Options()
+            )
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    hunks = [p.hunk for p in pieces if p.hunk is not None]
+    assert apply_hunks(old, hunks) == new
+    assert peak < 8 * 1024 * 1024, peak  # not 1000 context lines of 500 KB
+
+
+def test_a_window_exactly_the_size_of_what_is_left_reaches_the_end() -> None:
+    w = 65_536
+    for old, new in ((b"A" * w, b"B" * w), (b"x\n" * (w // 2), b"y\n" * (w // 2))):
+        pieces = list(
+            stream_hunks(
+                chunks(old, 4096),
+                chunks(new, 4096),
+                context=3,
+                options=Options(diff_window_bytes=w),
+            )
+        )
+        assert {p.truncated for p in pieces} == {None}
+        hunks = [p.hunk for p in pieces if p.hunk is not None]
+        if not any(h.cut_lines for h in hunks):  # a 64 KiB line is cut to fit its piece
+            assert apply_hunks(old, hunks) == new
+
+
+def test_a_line_is_cut_to_keep_its_json_within_a_piece() -> None:
+    from snapd.hunks import PIECE_BYTES
+
+    fd = diff_bytes(b"a\n", b"\x01" * 16_000 + b"\n", context=0, options=Options())
+    assert all(h.json_size() <= PIECE_BYTES for h in fd.hunks)
+    assert [h.cut_lines for h in fd.hunks] == [(1,)]
