@@ -228,14 +228,16 @@ def _skip_equal(ra: _Reader, rb: _Reader, ctx: _Context) -> int:
     skipped = 0
     partial = False  # inside an equal line whose start was consumed in an earlier block
     while True:
-        n = min(ra.fill(BLOCK), rb.fill(BLOCK))
+        # One byte past the block, so that "the rest is exactly one block" is known as the end.
+        na, nb = ra.fill(BLOCK + 1), rb.fill(BLOCK + 1)
+        n = min(na, nb, BLOCK)
         if n == 0:
             if partial:
                 raise _LongLine  # one side ends inside the long line, the other goes on
             return skipped
         a, b = ra.view(n), rb.view(n)
         m = n if a == b else _mismatch(a, b)
-        if m == n and ra.eof and rb.eof and ra.available() == rb.available() == n:
+        if m == n and ra.eof and rb.eof and na == nb == n:
             cut = n  # identical to the end, a last line without a newline included
         else:
             cut = a.rfind(b"\n", 0, m) + 1

@@ -272,6 +272,18 @@ def test_equal_lines_of_any_length_are_skipped_in_blocks() -> None:
         assert apply_hunks(old, hunks) == new
 
 
+def test_an_equal_long_last_line_ending_on_a_block_boundary_is_not_a_stop() -> None:
+    def sized(data: bytes) -> Iterator[bytes]:  # chunks that end exactly on 64 KiB blocks
+        yield data[:2]
+        yield from chunks(data[2:], 65_536)
+
+    old, new = b"a\n" + b"L" * 131_072, b"A\n" + b"L" * 131_072
+    opts = Options(diff_window_bytes=1024)
+    pieces = list(stream_hunks(sized(old), sized(new), context=1, options=opts))
+    assert [p.hunk.lines for p in pieces if p.hunk is not None] == [("-a", "+A")]
+    assert LONG_LINE not in {p.truncated for p in pieces}
+
+
 def test_context_lines_are_bounded_by_the_window_in_bytes() -> None:
     import tracemalloc
 
