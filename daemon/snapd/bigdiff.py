@@ -2,16 +2,19 @@
 
 A side over ``diff_max_bytes`` is never held whole. Both blobs are streamed side by side: equal
 lines are skipped by comparing raw blocks (C speed, 64 KiB held; an equal line of any length
-is skipped that way too), and where they part a
-window of at most ``diff_window_bytes`` of each side is line-diffed with the same engine as
-small files (:func:`snapd.hunks.line_opcodes`). Every change cluster the window confirms (one
-followed by more than ``2 * context`` equal lines, or by the end of both files) becomes a hunk
-exactly as difflib would group it; then the walk moves past it and opens a fresh window.
+is skipped that way too), and where they part a window of at most ``diff_window_bytes`` of
+each side is line-diffed with the same engine as small files
+(:func:`snapd.hunks.line_opcodes`). Every change cluster the window confirms (one followed by
+more than ``2 * context`` equal lines, or by the end of both files) becomes a hunk exactly as
+difflib would group it; then the walk moves past it and opens a fresh window.
 
-A change region larger than the window is diffed piecewise: the hunks still form an exact edit
-script (they apply and rebuild the new side), only possibly coarser than a minimal one, and the
-page says ``truncatedReason: window``. A changed line longer than the window ends the hunks
-(``long-line``). Memory is two windows, their line diff and at most a window of context lines,
+When the window is all change, the walk looks up to eight windows ahead (buffered, so still
+bounded) for the old side's next lines in the new side and the reverse: an insertion or deletion
+larger than the window is then sent as such and the sides realign. Otherwise the change region
+is diffed piecewise: the hunks still form an exact edit script (they apply and rebuild the new
+side), only possibly coarser than a minimal one, and the page says ``truncatedReason:
+window``. A changed line longer than the window ends the hunks (``long-line``). Memory is two
+windows, their line diff, at most a window of context lines and the eight-window look-ahead,
 whatever the file sizes.
 
 Paging: each step starts from a :class:`Position` (byte offsets and line numbers of both sides
@@ -95,7 +98,7 @@ class _Reader:
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buf = b""
+        self._buf = bytearray()
         self._pos = 0
         self.offset = 0
         self.eof = False
@@ -106,18 +109,39 @@ class _Reader:
 
     def fill(self, n: int) -> int:
         """Buffer at least ``n`` bytes past the position, or up to the end; return how many."""
+        if self.available() < n and self._pos > len(self._buf) // 2:
+            del self._buf[: self._pos]  # drop what was consumed (amortised: at most half)
+            self._pos = 0
         while self.available() < n and not self.eof:
             chunk = next(self._chunks, None)
             if chunk is None:
                 self.eof = True
-            elif chunk:
-                self._buf = self._buf[self._pos :] + chunk
-                self._pos = 0
+            else:
+                self._buf += chunk
         return self.available()
 
     def view(self, n: int) -> bytes:
         """The next ``n`` buffered bytes (call :meth:`fill` first)."""
-        return self._buf[self._pos : self._pos + n]
+        return bytes(self._buf[self._pos : self._pos + n])
+
+    def find_line(self, needle: bytes, start: int, end: int) -> int:
+        """Offset (from the position) of ``needle`` starting a line in ``[start, end)``, or -1.
+
+        ``start`` must be at a line start. Searches the buffer only (call :meth:`fill` first).
+        """
+        lo, hi = self._pos + start, self._pos + end
+        while lo < hi:
+            at = self._buf.find(needle, lo, hi)
+            if at < 0:
+                return -1
+            if at == self._pos + start or self._buf[at - 1] == 0x0A:
+                return at - self._pos
+            lo = at + 1
+        return -1
+
+    def count_lines(self, n: int) -> int:
+        """Line breaks in the next ``n`` buffered bytes."""
+        return self._buf.count(b"\n", self._pos, self._pos + n)
 
     def consume(self, n: int) -> None:
         """Move the position ``n`` buffered bytes on."""
@@ -265,6 +289,36 @@ def _skip_equal(ra: _Reader, rb: _Reader, ctx: _Context) -> int:
             return skipped
 
 
+ANCHOR_LINES: Final = 3
+"""Lines of one side that must come back together in the other to realign the two."""
+
+
+def _realign(
+    ra: _Reader, rb: _Reader, body_a: list[bytes], body_b: list[bytes], lookahead: int
+) -> tuple[str, int] | None:
+    """Where two sides that parted for more than a window meet again.
+
+    Looks up to ``lookahead`` bytes ahead (buffered: memory stays bounded) for the old
+    side's next lines in the new side and the other way round, and takes the nearer.
+
+    Returns:
+        ``("insert", n)`` when the new side's next ``n`` lines come before the old side's
+        next lines, ``("delete", n)`` for the reverse, or None when neither is found.
+    """
+    found: list[tuple[int, str, int]] = []
+    for anchor_side, other, tag in ((body_a, rb, "insert"), (body_b, ra, "delete")):
+        anchor = b"".join(anchor_side[:ANCHOR_LINES])
+        if not anchor.endswith(b"\n"):
+            continue  # a last line without its newline: too weak to realign on
+        at = other.find_line(anchor, 0, other.fill(lookahead))
+        if at > 0:
+            found.append((at, tag, other.count_lines(at)))
+    if not found:
+        return None
+    _at, tag, n = min(found)
+    return (tag, n) if n > 0 else None
+
+
 def _clusters(ops: list[Opcode], context: int) -> list[tuple[int, int, bool]]:
     """Change clusters as (first op, last change op, followed by a long equal run)."""
     out: list[tuple[int, int, bool]] = []
@@ -341,20 +395,37 @@ def stream_hunks(
         done_a = done_b = len(lead)  # window lines consumed by the emitted hunks
         for first, last, confirmed in clusters:
             cut = False
+            group: list[Opcode] | None = None
             if not (confirmed or at_end):
                 if hunks:
                     break  # the next window starts at this cluster
-                # The window ends inside this cluster: send it up to its last short equal
-                # run (or whole, if it has none) and go on from there.
                 cut = True
-                inner = [k for k in range(first + 1, last) if ops[k][0] == "equal"]
-                if inner:
-                    last = max(k for k in range(first, inner[-1]) if ops[k][0] != "equal")
-                _tag, _i1, i2, _j1, j2 = ops[last]
-                if (i2 == len(wa) and not end_a) or (j2 == len(wb) and not end_b):
-                    # ...and a change runs into the window's edge: it was split blindly.
-                    truncated = COARSE
-            group = _group(ops, first, last, context, trail=True)
+                lead_n = len(lead)
+                starts_here = ops[first][1] == ops[first][3] == lead_n
+                meet = _realign(ra, rb, body_a, body_b, 8 * window) if starts_here else None
+                if meet is not None:
+                    # The old side's next lines come back further on in the new side (or
+                    # the other way round): what lies before them was inserted (deleted).
+                    # Send this window's share of it; the next step goes on from there.
+                    tag, n = meet
+                    change: Opcode = (
+                        ("insert", lead_n, lead_n, lead_n, lead_n + min(n, len(body_b)))
+                        if tag == "insert"
+                        else ("delete", lead_n, lead_n + min(n, len(body_a)), lead_n, lead_n)
+                    )
+                    group = [("equal", 0, lead_n, 0, lead_n), change] if lead_n else [change]
+                else:
+                    # The window ends inside this cluster: send it up to its last short
+                    # equal run (or whole, if it has none) and go on from there.
+                    inner = [k for k in range(first + 1, last) if ops[k][0] == "equal"]
+                    if inner:
+                        last = max(k for k in range(first, inner[-1]) if ops[k][0] != "equal")
+                    _tag, _i1, i2, _j1, j2 = ops[last]
+                    if (i2 == len(wa) and not end_a) or (j2 == len(wb) and not end_b):
+                        # ...and a change runs into the window's edge: split blindly.
+                        truncated = COARSE
+            if group is None:
+                group = _group(ops, first, last, context, trail=True)
             hunk = build_hunk(group, wa, wb, options.max_line_chars)
             # Only a side's true end may say "no newline at end of file".
             hunk = attrs.evolve(

@@ -105,8 +105,9 @@ class Options:
     ``diff_window_bytes`` (hunk-level restore refuses it: ``file-too-large``)."""
 
     diff_window_bytes: int = attrs.field(default=1 * MIB, validator=_positive)
-    """Bytes of each side a streamed diff holds at once; a change region larger than this is
-    diffed piecewise (``truncated: window``)."""
+    """Bytes of each side a streamed diff holds at once (up to 8 times this while it looks
+    ahead to realign after a large insertion or deletion); another change region larger than
+    this is diffed piecewise (``truncated: window``)."""
 
     diff_max_lines: int = attrs.field(default=200_000, validator=_positive)
     """Only this many lines of each side are diffed; hunks beyond say ``truncated: line-cap``."""

@@ -327,3 +327,28 @@ def test_a_line_is_cut_to_keep_its_json_within_a_piece() -> None:
     fd = diff_bytes(b"a\n", b"\x01" * 16_000 + b"\n", context=0, options=Options())
     assert all(h.json_size() <= PIECE_BYTES for h in fd.hunks)
     assert [h.cut_lines for h in fd.hunks] == [(1,)]
+
+
+def test_an_insertion_or_deletion_larger_than_the_window_realigns() -> None:
+    rows = [b'{"row": %d}\n' % i for i in range(20_000)]
+    block = [b'{"inserted": %d}\n' % i for i in range(3_000)]  # ~55 KB: 4 windows
+    old = b"".join(rows)
+    new = b"".join(rows[:7_000] + block + rows[7_000:])
+    opts = Options(diff_window_bytes=16_384)  # it looks up to 8 windows ahead
+    for a, b, want in ((old, new, (0, 3_000)), (new, old, (3_000, 0))):
+        pieces = list(stream_hunks(chunks(a, 999), chunks(b, 777), context=3, options=opts))
+        hunks = [p.hunk for p in pieces if p.hunk is not None]
+        assert apply_hunks(a, hunks) == b
+        assert changed(hunks) == want  # not the rest of the file deleted and added again
+        assert {p.truncated for p in pieces} == {None}
+    tiny_old = b"".join(b"%d\n" % i for i in range(100, 120))
+    tiny_new = b"x\n" * 9 + tiny_old
+    pieces = list(
+        stream_hunks(
+            chunks(tiny_old, 5),
+            chunks(tiny_new, 5),
+            context=0,
+            options=Options(diff_window_bytes=16),
+        )
+    )
+    assert changed([p.hunk for p in pieces if p.hunk is not None]) == (0, 9)
