@@ -56,6 +56,20 @@ PROGRESS_INTERVAL: Final = 0.2
 LIFECYCLE: Final = frozenset({lsp.INITIALIZE, lsp.SHUTDOWN, lsp.EXIT})
 
 
+def _dropped(method: str) -> Any:
+    """A pygls built-in handler for ``method`` that ignores the notification.
+
+    Typed ``Any``: it replaces methods whose parameter types differ (one per notification).
+    """
+
+    @lsp_method(method)
+    def drop(self: Any, params: Any) -> Generator[Any, Any, None]:
+        logger.debug("dropped %s: snapd reads the worktree, not editor buffers", method)
+        yield from ()
+
+    return drop
+
+
 class SnapdProtocol(LanguageServerProtocol):
     """pygls' LSP protocol with snapd's methods and lifecycle checks."""
 
@@ -123,42 +137,17 @@ class SnapdProtocol(LanguageServerProtocol):
         return result
 
     # Document and folder notifications are dropped, in case a client sends them anyway:
-    # pygls would keep every opened document's text (and apply edits to it) in memory.
-
-    @lsp_method(lsp.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
-        """Dropped (see ``lsp_initialize``)."""
-        yield from ()
-
-    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
-        """Dropped."""
-        yield from ()
-
-    @lsp_method(lsp.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
-        """Dropped."""
-        yield from ()
-
-    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_OPEN)
-    def lsp_notebook_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
-        """Dropped."""
-        yield from ()
-
-    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_CHANGE)
-    def lsp_notebook_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
-        """Dropped."""
-        yield from ()
-
-    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)
-    def lsp_notebook_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
-        """Dropped."""
-        yield from ()
-
-    @lsp_method(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
-    def lsp_workspace__did_change_workspace_folders(self, params: Any) -> Generator[Any, Any, None]:
-        """Dropped: the worktree is fixed at ``initialize``."""
-        yield from ()
+    # pygls would keep every opened document's text (and apply edits to it) in memory. The
+    # names are pygls's own handlers', which these replace.
+    lsp_text_document__did_open = _dropped(lsp.TEXT_DOCUMENT_DID_OPEN)
+    lsp_text_document__did_change = _dropped(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    lsp_text_document__did_close = _dropped(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    lsp_notebook_document__did_open = _dropped(lsp.NOTEBOOK_DOCUMENT_DID_OPEN)
+    lsp_notebook_document__did_change = _dropped(lsp.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    lsp_notebook_document__did_close = _dropped(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    lsp_workspace__did_change_workspace_folders = _dropped(
+        lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS
+    )
 
 
 class SnapdServer(LanguageServer):
