@@ -580,13 +580,15 @@ def read_plan(lines: Iterable[bytes]) -> Iterator[Action]:
 class RestoreEvent:
     """What a restore tells the service's ``on_restore`` hooks (e.g. a watcher).
 
-    ``begin`` comes before the first write (with the safety snapshot), then one ``write`` or
-    ``delete`` per path with the path's ``lstat`` after the restore touched it (None when
-    deleted), then ``end``. A watcher can drop events whose path still has that signature:
-    they are the restore's own writes, already reflected by the next snapshot.
+    ``begin`` comes before the first write (with the safety snapshot). Each path then gets
+    ``pending`` right before the restore touches it, and ``write`` or ``delete`` with its
+    ``lstat`` after (None when deleted), or ``failed`` if it was left as it was; then
+    ``end``. A watcher can drop events of a pending path (the write is under way: its event
+    may come before ``write``) and events whose path still has the recorded signature: they
+    are the restore's own writes, already reflected by the next snapshot.
     """
 
-    phase: Literal["begin", "write", "delete", "end"]
+    phase: Literal["begin", "pending", "write", "delete", "failed", "end"]
     path: bytes | None = None
     st: os.stat_result | None = None
     safety_snapshot: str | None = None
@@ -857,11 +859,15 @@ def _delete(
             if _lstat_at(fds[-1], name) is not None:
                 done.conflict(action, why)
             return
+        if on_event is not None:
+            on_event(RestoreEvent("pending", action.path))
         try:
             os.unlink(name, dir_fd=fds[-1])
         except FileNotFoundError:
             return
         except OSError as exc:
+            if on_event is not None:
+                on_event(RestoreEvent("failed", action.path))
             done.conflict(action, f"cannot delete it: {exc.strerror}")
             return
         done.deleted += 1
@@ -900,6 +906,8 @@ def _write(
             done.conflict(action, why)
             return
         existing = _lstat_at(d, name)
+        if on_event is not None:
+            on_event(RestoreEvent("pending", action.path))
         try:
             if existing is not None and stat.S_ISDIR(existing.st_mode):
                 os.rmdir(name, dir_fd=d)  # an empty directory in the way (never a full one)
@@ -907,6 +915,8 @@ def _write(
                 assert action.new_oid is not None
                 target = store.read_blob(action.new_oid, SYMLINK_MAX)
                 if target is None:
+                    if on_event is not None:
+                        on_event(RestoreEvent("failed", action.path))
                     done.conflict(action, "the snapshot's symlink target is too long")
                     return
                 st = _write_link(d, name, target)
@@ -920,6 +930,8 @@ def _write(
                 st = _write_file(d, name, chunks, size, _perm(action.new_mode, existing))
             os.fsync(d)
         except OSError as exc:
+            if on_event is not None:
+                on_event(RestoreEvent("failed", action.path))
             reason = "a directory that is not empty is in the way"
             if exc.errno != errno.ENOTEMPTY:
                 reason = f"cannot write it: {exc.strerror or exc}"

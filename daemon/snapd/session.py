@@ -34,6 +34,12 @@ SAMPLE_PATHS = 50
 DEGRADED_SCAN_INTERVAL = 60.0
 """Seconds between full-walk snapshots while the watcher is degraded (with autoSnapshot)."""
 
+RESTORED_TTL = 60.0
+"""Seconds a restore's writes stay known, so that late watcher events on them are not news."""
+
+PENDING = "pending"
+"""Marks a path a restore is writing right now."""
+
 GC_CHECK_INTERVAL = 60.0
 """Seconds between two checks whether retention has work (a check measures the store)."""
 
@@ -61,7 +67,9 @@ class Session:
         self._gc_task: asyncio.Task[None] | None = None
         self._last_gc_check = 0.0
         self._poll_task: asyncio.Task[None] | None = None
-        self._restored: dict[bytes, tuple[int, ...] | None] = {}
+        # Paths a restore is writing or wrote: (signature after the write, PENDING while it
+        # is under way; when it was recorded). Events on them are not news (see _on_batch).
+        self._restored: dict[bytes, tuple[tuple[int, ...] | str | None, float]] = {}
         self._restored_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         service.on_restore.append(self._on_restore)
@@ -151,7 +159,10 @@ class Session:
         if result.consistency is protocol.Consistency.RECONCILED:
             self._last_full = time.monotonic()
         with self._restored_lock:
-            self._restored.clear()  # the snapshot now holds whatever a restore wrote
+            # The snapshot holds what a restore wrote; its entries only wait for late events.
+            horizon = time.monotonic() - RESTORED_TTL
+            for path in [p for p, (_, at) in self._restored.items() if at < horizon]:
+                del self._restored[path]
         if result.created:
             self._schedule_gc()
             self.notify(
@@ -206,10 +217,16 @@ class Session:
         """Remember what a restore wrote (runs in the restore's worker thread)."""
         if event.phase == "begin" and event.safety_snapshot and self._loop is not None:
             self._loop.call_soon_threadsafe(self._announce, event.safety_snapshot)
-        if event.phase in ("write", "delete") and event.path is not None:
-            sig = StatCache.signature(event.st) if event.st is not None else None
-            with self._restored_lock:
-                self._restored[event.path] = sig
+        if event.path is None:
+            return
+        with self._restored_lock:
+            if event.phase == "pending":
+                self._restored[event.path] = (PENDING, time.monotonic())
+            elif event.phase in ("write", "delete"):
+                sig = StatCache.signature(event.st) if event.st is not None else None
+                self._restored[event.path] = (sig, time.monotonic())
+            elif event.phase == "failed":
+                self._restored.pop(event.path, None)
 
     def _announce(self, snapshot: str) -> None:
         """``snapd/didSnapshot`` for a snapshot taken outside :meth:`snapshot` (a restore's)."""
@@ -233,7 +250,9 @@ class Session:
         with self._restored_lock:
             if path not in self._restored:
                 return False
-            expected = self._restored[path]
+            expected = self._restored[path][0]
+        if expected == PENDING:
+            return True  # being written: its event can come before the restore reports it
         try:
             current: tuple[int, ...] | None = StatCache.signature(
                 os.lstat(os.path.join(self.service.root_b, path))

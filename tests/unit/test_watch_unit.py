@@ -184,3 +184,25 @@ def test_a_restart_storm_degrades_then_the_watcher_comes_back(
         await scripted.stop(w, task)
 
     asyncio.run(run())
+
+
+def test_events_of_a_path_a_restore_is_writing_are_not_news(
+    worktree: Path, store_dir: Path
+) -> None:
+    import os
+
+    from snapd.restore import RestoreEvent
+    from snapd.session import Session
+
+    session = Session(make_service(worktree, store_dir), lambda method, params: None)
+    path = b"src/x.txt"
+    session._on_restore(RestoreEvent("pending", path))
+    write(worktree, "src/x.txt", "written by the restore, not reported yet\n")
+    assert session._own_restore_write(path)  # its event may come before the report
+    session._on_restore(RestoreEvent("write", path, os.lstat(worktree / "src/x.txt")))
+    assert session._own_restore_write(path)
+    write(worktree, "src/x.txt", "and then edited by someone else\n")
+    assert not session._own_restore_write(path)
+    session._on_restore(RestoreEvent("pending", b"src/y.txt"))
+    session._on_restore(RestoreEvent("failed", b"src/y.txt"))  # left as it was
+    assert not session._own_restore_write(b"src/y.txt")
