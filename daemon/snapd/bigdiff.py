@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from snapd.hunks import Hunk, Opcode, build_hunk, line_opcodes, split_hunk
+from snapd.hunks import Hunk, Opcode, build_hunk, line_opcodes, split_hunk, split_lines
 
 if TYPE_CHECKING:
     from snapd.config import Options
@@ -176,11 +176,7 @@ class _Reader:
         end = len(data) if to_end else data.rfind(b"\n") + 1
         if end == 0 and n:
             raise _LongLine
-        body = data[:end]
-        lines = [line + b"\n" for line in body.split(b"\n")[:-1]]
-        if to_end and body and not body.endswith(b"\n"):
-            lines.append(body[body.rfind(b"\n") + 1 :])
-        return lines, to_end
+        return split_lines(data[:end]), to_end
 
 
 class _LongLine(Exception):
@@ -209,11 +205,7 @@ def _last_lines(region: bytes, k: int) -> list[bytes]:
         if start == 0:
             break
         start = region.rfind(b"\n", 0, start - 1) + 1
-    tail = region[start:]
-    lines = [line + b"\n" for line in tail.split(b"\n")[:-1]]
-    if tail and not tail.endswith(b"\n"):
-        lines.append(tail[tail.rfind(b"\n") + 1 :])
-    return lines
+    return split_lines(region[start:])
 
 
 class _Context:
