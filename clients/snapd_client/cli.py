@@ -532,8 +532,10 @@ async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output)
         ("version", f"{st.version} (protocol {st.protocol_version})"),
         ("content limit", human(st.content_limit)),
         ("cached files", str(st.cached_files)),
-        ("watcher", st.watcher),
+        ("watcher", st.watcher + (f" ({st.watcher_reason})" if st.watcher_reason else "")),
     ]
+    if st.worktree_error:
+        rows.append(("worktree", f"NOT SERVED: {st.worktree_error}"))
     for key, value in rows:
         out.print((f"{key:<14}", "bold"), value)
 

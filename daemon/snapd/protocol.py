@@ -339,6 +339,11 @@ class StatusResult:
     auto_snapshot: bool = False
     """Whether the daemon snapshots by itself after a quiet period."""
 
+    worktree_error: str | None = None
+    """Why the worktree is no longer served: its path now leads to another directory (moved,
+    replaced or swapped for a symlink) or is gone. Requests that read or write the worktree
+    then fail with ``WorktreeFailure``; history stays readable."""
+
 
 # -- snapd/diff -----------------------------------------------------------------------------------
 

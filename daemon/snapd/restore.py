@@ -794,7 +794,7 @@ def _write_link(dir_fd: int, name: bytes, target: bytes) -> os.stat_result:
 
 def apply(
     store: Store,
-    root: bytes,
+    root: int,
     plan: Callable[[], Iterator[Action]],
     *,
     target_tree: str,
@@ -805,7 +805,8 @@ def apply(
 
     Args:
         store: The store holding the new content.
-        root: The worktree root.
+        root: A descriptor of the worktree root (pinned at start: never reopened by path, so a
+            root swapped for a symlink cannot redirect the writes); it stays open.
         plan: Returns a fresh iterator over the plan's actions (it is walked twice).
         target_tree: The snapshot's tree: directories in it are not pruned when they empty.
         on_event: Called after each file is written or deleted.
@@ -816,7 +817,7 @@ def apply(
         or a path could not be written.
     """
     done = Applied()
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    root_fd = os.dup(root)
     keep_dirs = _TreeDirs(store, target_tree)
     try:
         for action in plan():

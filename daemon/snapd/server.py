@@ -99,6 +99,19 @@ class SnapdProtocol(LanguageServerProtocol):
             err = JsonRpcInvalidRequest("the server is shut down: only 'exit' is accepted")
             self.send_error(msg_id, err)
             return
+        if method == lsp.INITIALIZE and msg_id is not None:
+            if self._server.session is not None or self._server.initializing:
+                # One worktree per connection: a second initialize would open a second
+                # session and leak the first (its store lock and watcher).
+                self.send_error(
+                    msg_id,
+                    JsonRpcInvalidRequest(
+                        "the server is already initialized: a connection sends 'initialize' "
+                        "once (open another connection for another worktree)"
+                    ),
+                )
+                return
+            self._server.initializing = True
         if method is not None and msg_id is not None and method not in LIFECYCLE:
             if self._server.service is None:
                 self.send_error(msg_id, JsonRpcServerNotInitialized("send 'initialize' first"))
@@ -172,6 +185,8 @@ class SnapdServer(LanguageServer):
         self.overrides = overrides or {}
         self.options = Options().with_wire(self.overrides, "command line")
         self.session: Session | None = None
+        self.initializing = False
+        """True from an ``initialize`` request until it is answered."""
         self.exit_code = 0
 
     @property
@@ -525,7 +540,10 @@ def build_server(
 
     @server.feature(lsp.INITIALIZE)
     async def initialize(ls: SnapdServer, params: lsp.InitializeParams) -> None:
-        await ls.open_session(params)
+        try:
+            await ls.open_session(params)
+        finally:
+            ls.initializing = False
 
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: SnapdServer, *_args: Any) -> None:

@@ -84,8 +84,19 @@ class Service:
 
     def __init__(self, root: str, store_path: str, options: Options) -> None:
         self.root = os.path.realpath(root)
-        if not os.path.isdir(self.root):
-            raise errors.WorktreeFailure(f"worktree root is not a directory: {root}", root=root)
+        try:
+            # The pinned root: every later walk checks the path still leads here, and a
+            # restore writes through this descriptor, never through the path.
+            self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise errors.WorktreeFailure(
+                f"worktree root is not a directory snapd can open: {root} ({exc.strerror})",
+                root=root,
+            ) from exc
+        pinned = os.fstat(self.root_fd)
+        self._root_id = (pinned.st_dev, pinned.st_ino)
+        self.root_error: str | None = None
+        """Set (for good) once the root's path no longer leads to the pinned directory."""
         self.root_b = os.fsencode(self.root)
         self.options = options
         self.store_path = os.path.abspath(store_path)
@@ -95,7 +106,11 @@ class Service:
                 field="store",
             )
         with map_errors():
-            self.store = Store.open(self.store_path)
+            try:
+                self.store = Store.open(self.store_path)
+            except BaseException:
+                os.close(self.root_fd)
+                raise
         self.cache_path = os.path.join(self.store_path, CACHE_NAME)
         self.cache = StatCache.load(self.cache_path, self.store)
         self._cache_saved = time.monotonic()
@@ -114,6 +129,37 @@ class Service:
         with self.writer:
             self._save_cache(force=True)
             self.store.close()
+            os.close(self.root_fd)
+
+    def check_root(self) -> None:
+        """Fail unless the root's path still leads to the directory opened at start.
+
+        Raises:
+            errors.WorktreeFailure: the worktree was moved, replaced or swapped for a symlink
+                (then it stays failed: events and edits since are unknown).
+        """
+        problem = self.root_problem()
+        if problem is not None:
+            raise errors.WorktreeFailure(problem, root=self.root)
+
+    def root_problem(self) -> str | None:
+        """Why the worktree is no longer served, or None while its path leads to it."""
+        if self.root_error is not None:
+            return self.root_error
+        try:
+            st = os.stat(self.root)  # follows a swapped-in symlink: it must lead here too
+        except OSError as exc:
+            now = f"is no longer there ({exc.strerror})"
+        else:
+            if (st.st_dev, st.st_ino) == self._root_id:
+                return None
+            now = "no longer leads to the directory snapd opened (moved, replaced or a symlink)"
+        self.root_error = (
+            f"the worktree path {self.root} {now}: snapd stopped serving it and writes "
+            "nothing there; restart snapd on the directory you mean"
+        )
+        logger.error("%s", self.root_error)
+        return self.root_error
 
     def _save_cache(self, *, force: bool = False) -> None:
         """Persist the stat cache now and then (a lost cache costs re-hashing, not correctness)."""
@@ -180,10 +226,7 @@ class Service:
             snapshots.Cancelled: ``cancel`` was set; nothing was referenced.
         """
         with self.writer, map_errors():
-            if not os.path.isdir(self.root):
-                raise errors.WorktreeFailure(
-                    f"the worktree root is gone or not a directory: {self.root}", root=self.root
-                )
+            self.check_root()
             parent = self._head()
             parent_id = parent.id if parent else None
             if parent is None:
@@ -191,6 +234,7 @@ class Service:
             consistency = "reconciled" if dirty is None else "exact"
             capturer = self._capture(parent.state if parent else None, cancel, progress, dirty)
             state = capturer.capture()
+            self.check_root()  # swapped during the walk: what was read may be another tree
             counts = capturer.counts
             if parent is not None and parent.state == state and params.label is None:
                 self._save_cache()
@@ -344,6 +388,7 @@ class Service:
                 content_limit=self.options.content_limit,
                 store_bytes=self.store.disk_usage(),
                 watcher="off",
+                worktree_error=self.root_problem(),
                 cached_files=len(self.cache),
                 head=self.store.head(),
             )
@@ -378,8 +423,11 @@ class Service:
 
     def _live_state(self) -> State:
         with self.writer:
+            self.check_root()
             head = self._head()
-            return self._capture(head.state if head else None).capture()
+            state = self._capture(head.state if head else None).capture()
+            self.check_root()
+            return state
 
     def _sides(self, from_: str, to: str | None) -> tuple[State, State]:
         old = self.resolve(from_, "from").state
@@ -636,6 +684,7 @@ class Service:
     def _live_side(self, rel: bytes) -> Side | None:
         """Capture one live path with the same policy a snapshot uses."""
         with self.writer:
+            self.check_root()
             capturer = self._capture(None)
             decision, st = capturer.policy.explain(rel)
             if st is None:
@@ -672,6 +721,7 @@ class Service:
     def explain(self, params: protocol.ExplainParams) -> protocol.ExplainResult:
         """The capture policy's decision for one path."""
         rel = from_wire(params.path)
+        self.check_root()
         policy = Policy(self.root_b, self.options)
         try:
             decision, st = policy.explain(rel)
@@ -725,8 +775,10 @@ class Service:
         spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
         with spool, self.writer, map_errors():
             target = self.resolve(params.from_, "from")
+            self.check_root()
             head = self._head()
             live = self._capture(head.state if head else None, cancel).capture()
+            self.check_root()
             planner = restoring.Planner(
                 self.store, self.root_b, live, target.state, scope, self.options, self.lookup
             )
@@ -800,9 +852,10 @@ class Service:
 
         self._restore_event(restoring.RestoreEvent("begin", safety_snapshot=safety))
         try:
+            self.check_root()
             done = restoring.apply(
                 self.store,
-                self.root_b,
+                self.root_fd,
                 plan,
                 target_tree=target_tree,
                 on_event=self._restore_event,

@@ -155,6 +155,8 @@ class Session:
             )
         except BaseException:
             self.dirty.give_back(taken)
+            if self.service.root_error is not None:
+                self.root_lost()
             raise
         if result.consistency is protocol.Consistency.RECONCILED:
             self._last_full = time.monotonic()
@@ -202,7 +204,11 @@ class Session:
         result = self.service.status()
         result.auto_snapshot = self.options.auto_snapshot and self.options.watch
         result.dirty_paths = self.dirty.count()
-        if self.watcher is None:
+        if result.worktree_error is not None:
+            self.root_lost()
+            result.watcher = "off"
+            result.watcher_reason = "the worktree is no longer served (see worktreeError)"
+        elif self.watcher is None:
             result.watcher = "off"
             result.watcher_reason = "disabled by the watch option"
         else:
@@ -210,6 +216,26 @@ class Session:
             result.watcher_reason = self.watcher.stats.reason
             result.watch_events = self.watcher.stats.events
         return result
+
+    def root_lost(self) -> None:
+        """Stop watching a worktree whose path now leads elsewhere (thread-safe).
+
+        Its events no longer describe the directory the path names, and no automatic
+        snapshot must be attempted; requests fail with ``WorktreeFailure``.
+        """
+        if self._loop is None or self._closed:
+            return
+        self._loop.call_soon_threadsafe(self._stop_watching)
+
+    def _stop_watching(self) -> None:
+        for handle in (self._auto_handle, self._notify_handle):
+            if handle is not None:
+                handle.cancel()
+        self._auto_handle = self._notify_handle = None
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+        if self.watcher is not None:
+            self.watcher.stop()
 
     # -- watcher callbacks ---------------------------------------------------------------------
 
@@ -264,7 +290,7 @@ class Session:
         return current == expected
 
     def _on_batch(self, paths: list[bytes]) -> None:
-        if self._closed:
+        if self._closed or self.service.root_error is not None:
             return
         # A restore's own writes are in the dirty set (the next snapshot must see them) but
         # are not news: they neither trigger an automatic snapshot nor a didChange.

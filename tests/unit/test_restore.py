@@ -291,7 +291,7 @@ def test_symlink_swapped_in_between_plan_and_apply(
     os.rename(worktree / "d", tmp_path / "moved2")
     os.symlink(outside, worktree / "d")
     write(outside, "f.txt", "v2\n")  # even identical content is not written through the link
-    done = restoring.apply(svc.store, svc.root_b, lambda: iter(steps), target_tree=target.tree)
+    done = restoring.apply(svc.store, svc.root_fd, lambda: iter(steps), target_tree=target.tree)
     assert done.written == 0 and done.conflicted == 1
     assert "symlink" in (done.conflicts[0].reason or "")
     assert (outside / "f.txt").read_text() == "v2\n"

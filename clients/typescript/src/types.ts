@@ -413,6 +413,8 @@ export interface StatusResult {
   watchEvents?: number;
   /** Whether the daemon snapshots by itself after a quiet period; default `false`. */
   autoSnapshot?: boolean;
+  /** Why the worktree is no longer served (its path now leads elsewhere); absent while it is. */
+  worktreeError?: string;
 }
 
 // -- snapd/diff -----------------------------------------------------------------------------------
