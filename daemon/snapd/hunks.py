@@ -64,11 +64,11 @@ class Hunk:
 
     @property
     def digest(self) -> str:
-        """What this hunk means, as :data:`DIGEST_HEX` hex digits (protocol.md ``Hunk.digest``).
+        r"""What this hunk means, as :data:`DIGEST_HEX` hex digits (protocol.md ``Hunk.digest``).
 
         The first hex digits of the SHA-256 of ``"<oldStart> <oldLines> <newLines>
-        <noNewlineOld> <noNewlineNew>\\n"`` (flags as 0 or 1) followed by every line and a
-        ``\\n``, as the file's bytes (undecodable bytes are back to what they were).
+        <noNewlineOld> <noNewlineNew>\n"`` (flags as 0 or 1) followed by every line and a
+        ``\n``, as the file's bytes (undecodable bytes are back to what they were).
         ``newStart`` is left out on purpose: it moves when the new side changes above the hunk,
         which does not change what the hunk undoes; everything else it says is in.
         """
