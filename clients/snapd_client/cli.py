@@ -44,6 +44,8 @@ from snapd_client._errors import ResponseError, SnapdClientError, TransportClose
 
 DEFAULT_PAGER = "less -FRX"
 PAGED_COMMANDS = frozenset({"log", "status", "diff", "hunks", "show", "explain", "stats"})
+DIGEST = re.compile("[0-9a-f]{16}")
+"""A hunk digest as ``snapd/hunks`` gives it."""
 
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
@@ -164,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--hunks",
-        metavar="PATH:N[,N...]",
-        help="restore only these hunks of PATH (indexes as 'snapd hunks PATH --from FROM' lists "
-        "them, from 0)",
+        metavar="PATH:DIGEST[,DIGEST...]",
+        help="restore only these hunks of PATH, named by the digests 'snapd hunks PATH --from "
+        "FROM' shows after each hunk header (a hunk that changed since is refused)",
     )
     r.add_argument("-U", "--context", type=int, default=3, help="context of those hunks")
     g = sub.add_parser(
@@ -190,15 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_hunks(spec: str) -> protocol.HunkSelection | None:
-    """``PATH:N[,N...]`` -> a hunk selection (context filled in later), None if malformed."""
-    path, sep, numbers = spec.rpartition(":")
-    try:
-        indexes = [int(n) for n in numbers.split(",")]
-    except ValueError:
+    """``PATH:DIGEST[,DIGEST...]`` -> a hunk selection (context filled in later), or None."""
+    path, sep, listed = spec.rpartition(":")
+    digests = [d.strip().lower() for d in listed.split(",")]
+    if not sep or not path or not all(DIGEST.fullmatch(d) for d in digests):
         return None
-    if not sep or not path or not indexes:
-        return None
-    return protocol.HunkSelection(path=path, indexes=indexes)
+    return protocol.HunkSelection(path=path, digests=digests)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -215,7 +214,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if paths is not None:
             parser.error("restore takes paths or --hunks, not both")
         if parse_hunks(args.hunks) is None:
-            parser.error("--hunks: expected PATH:N[,N...], e.g. src/app.py:0,2")
+            parser.error(
+                "--hunks: expected PATH:DIGEST[,DIGEST...] with the 16-digit digests "
+                "'snapd hunks PATH' shows, e.g. src/app.py:40bf57a22974a2d9"
+            )
     args.paths = paths
     return args
 
@@ -350,8 +352,12 @@ def hunk_header(h: protocol.Hunk) -> str:
     return f"@@ -{side(h.old_start, h.old_lines)} +{side(h.new_start, h.new_lines)} @@"
 
 
-def hunk_lines(h: protocol.Hunk) -> list[tuple[str, str]]:
-    """The lines of a hunk with their styles, and the ``No newline at end of file`` markers."""
+def hunk_lines(h: protocol.Hunk, *, digest: bool = False) -> list[tuple[str, str]]:
+    """The lines of a hunk with their styles, and the ``No newline at end of file`` markers.
+
+    With ``digest``, the header ends with the hunk's digest (what ``restore --hunks`` takes),
+    where ``diff -u`` puts a function name: patch tools ignore it.
+    """
     marks: set[int] = set()
     for flag, prefixes in ((h.no_newline_old, " -"), (h.no_newline_new, " +")):
         if flag:
@@ -359,7 +365,7 @@ def hunk_lines(h: protocol.Hunk) -> list[tuple[str, str]]:
             if idx:
                 marks.add(idx[-1])
     cut = set(h.cut_lines or ())
-    out = [(hunk_header(h), "cyan")]
+    out = [(f"{hunk_header(h)} {h.digest}" if digest else hunk_header(h), "cyan")]
     for i, line in enumerate(h.lines):
         style = {"+": "green", "-": "red"}.get(line[:1], "")
         out.append((safe(line) + (" [cut]" if i in cut else ""), style))
@@ -368,9 +374,9 @@ def hunk_lines(h: protocol.Hunk) -> list[tuple[str, str]]:
     return out
 
 
-def print_hunk(console: Console, h: protocol.Hunk) -> None:
+def print_hunk(console: Console, h: protocol.Hunk, *, digest: bool = False) -> None:
     """Print one hunk as unified diff text (control characters escaped, never markup)."""
-    for text, style in hunk_lines(h):
+    for text, style in hunk_lines(h, digest=digest):
         console.print(Text(text, style=style), highlight=False, soft_wrap=True)
 
 
@@ -613,7 +619,7 @@ async def cmd_hunks(client: AsyncClient, args: argparse.Namespace, out: Output) 
     if page.truncated:
         out.print((f"truncated: {page.truncated_reason}", "yellow"))
     for h in hunks:
-        print_hunk(out.console, h)
+        print_hunk(out.console, h, digest=True)
 
 
 async def cmd_explain(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
@@ -661,7 +667,7 @@ def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
 
 
 async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
-    """``snapd restore [FROM] [--apply] [--force PATH]... [--hunks PATH:N,...] [-- PATH...]``."""
+    """``snapd restore [FROM] [--apply] [--force PATH]... [--hunks PATH:DIGEST,...] [-- PATHS]``."""
     conv = protocol.converter()
     hunks = parse_hunks(args.hunks) if args.hunks else None
     if hunks is not None:

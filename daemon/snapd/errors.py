@@ -105,7 +105,7 @@ class WorktreeFailure(SnapdError):
 
 
 class PlanStale(SnapdError):
-    """A restore's ``planToken`` no longer matches: the worktree or the snapshot changed."""
+    """A restore's ``planToken``, or a hunk digest it selects, no longer matches the worktree."""
 
     CODE = -31009
     MESSAGE = "the worktree changed since the restore plan was made"

@@ -3,7 +3,9 @@
 Bounds, all from :class:`~snapd.config.Options`: a side over ``diff_max_bytes`` is never read
 whole (:func:`diff_blobs` answers ``file-too-large``, which hunk-level restore reports;
 ``snapd/hunks`` streams such files through :mod:`snapd.bigdiff` instead); only the first
-``diff_max_lines`` lines are diffed (``line-cap``); the line diff stops refining after a
+``diff_max_lines`` lines are diffed (``line-cap``: the hunks stop at the last equal run before
+the cut, since a change that reaches the cut may exist only because of it; hunk-level restore
+refuses such a file); the line diff stops refining after a
 work budget worth about ``diff_timeout`` seconds (``time-budget``: the hunks are still an exact
 edit script, only coarser than minimal; counted in work, so the same inputs always give the
 same hunks); a line over ``max_line_chars`` is cut and listed in
@@ -18,6 +20,7 @@ common case and, unlike difflib, with a deadline.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,7 +34,13 @@ if TYPE_CHECKING:
 PIECE_BYTES: Final = 16 * 1024
 """Largest JSON size of one hunk; bigger hunks are split. Also the smallest page budget."""
 
+HUNK_FRAMING: Final = 140
+"""JSON bytes of a hunk besides its lines (field names, numbers, flags, digest)."""
+
 BINARY_SNIFF: Final = 8000
+
+DIGEST_HEX: Final = 16
+"""Hex digits of a hunk digest (64 bits: hunks of one file never collide by chance)."""
 
 Opcode = tuple[str, int, int, int, int]
 
@@ -51,7 +60,31 @@ class Hunk:
 
     def json_size(self) -> int:
         """Approximate bytes of this hunk on the wire."""
-        return 120 + sum(len(json.dumps(line)) + 1 for line in self.lines)
+        return HUNK_FRAMING + sum(len(json.dumps(line)) + 1 for line in self.lines)
+
+    @property
+    def digest(self) -> str:
+        r"""What this hunk means, as :data:`DIGEST_HEX` hex digits (protocol.md ``Hunk.digest``).
+
+        The first hex digits of the SHA-256 of ``"<oldStart> <oldLines> <newLines>
+        <noNewlineOld> <noNewlineNew>\n"`` (flags as 0 or 1) followed by every line and a
+        ``\n``, as the file's bytes (undecodable bytes are back to what they were).
+        ``newStart`` is left out on purpose: it moves when the new side changes above the hunk,
+        which does not change what the hunk undoes; everything else it says is in.
+        """
+        h = hashlib.sha256(
+            b"%d %d %d %d %d\n"
+            % (
+                self.old_start,
+                self.old_lines,
+                self.new_lines,
+                self.no_newline_old,
+                self.no_newline_new,
+            )
+        )
+        for line in self.lines:
+            h.update(line.encode("utf-8", "surrogateescape") + b"\n")
+        return h.hexdigest()[:DIGEST_HEX]
 
 
 @attrs.frozen(kw_only=True)
@@ -199,6 +232,8 @@ def diff_bytes(a: bytes, b: bytes, *, context: int, options: Options) -> FileDif
     if len(alines) > cap or len(blines) > cap:
         alines, blines, truncated = alines[:cap], blines[:cap], "line-cap"
     ops, timed_out = line_opcodes(alines, blines, options.diff_timeout)
+    if truncated is not None:
+        ops = _before_cut(ops)
     if timed_out and truncated is None:
         truncated = "time-budget"
     if all(op[0] == "equal" for op in ops):
@@ -207,6 +242,21 @@ def diff_bytes(a: bytes, b: bytes, *, context: int, options: Options) -> FileDif
     for group in _Grouper(ops).get_grouped_opcodes(context):
         hunks.extend(split_hunk(build_hunk(group, alines, blines, options.max_line_chars)))
     return FileDiff(hunks=tuple(hunks), truncated=truncated)
+
+
+def _before_cut(ops: list[Opcode]) -> list[Opcode]:
+    """The opcodes of a line-capped diff up to its last equal run.
+
+    A change that reaches the cut is an artefact of the cut as often as not: with ten lines
+    deleted at the top, the capped new side ends ten lines further into the file, and those
+    ten lines look inserted. What comes before the last equal run is part of a true edit
+    script of the whole files (the sides are aligned there; any edit of the rest completes
+    it), so those hunks are real; the change at the cut is not reported.
+    """
+    end = len(ops)
+    while end and ops[end - 1][0] != "equal":
+        end -= 1
+    return ops[:end]
 
 
 LINE_JSON_BYTES: Final = PIECE_BYTES - 256
@@ -281,7 +331,7 @@ def split_hunk(hunk: Hunk) -> list[Hunk]:
     last_old = max((k for k, line in enumerate(hunk.lines) if line[0] in " -"), default=-1)
     last_new = max((k for k, line in enumerate(hunk.lines) if line[0] in " +"), default=-1)
     while start < total:
-        size = 120
+        size = HUNK_FRAMING
         end = start
         while end < total and (
             end == start or size + len(json.dumps(hunk.lines[end])) + 1 <= PIECE_BYTES

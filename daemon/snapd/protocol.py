@@ -449,6 +449,13 @@ class Hunk:
     no_newline_new: bool = False
     """The last new-side line of this hunk (``" "`` or ``"+"``) has no final newline."""
 
+    digest: str
+    """What this hunk says, as 16 hex digits: name it by this in ``snapd/restore``'s ``hunks``.
+    The first 16 hex digits of the SHA-256 of ``"<oldStart> <oldLines> <newLines>
+    <noNewlineOld> <noNewlineNew>\\n"`` (decimal, flags as 0 or 1) followed by each line and
+    ``\\n``, all as the file's bytes; ``newStart`` is left out (it moves when the file changes
+    above the hunk, which does not change what the hunk undoes)."""
+
     cut_lines: list[int] | None = None
     """Indexes into ``lines`` of lines cut at ``maxLineChars`` (or at 16,128 bytes of JSON);
     absent when none was cut."""
@@ -494,7 +501,8 @@ class HunksResult:
     """True when a budget stopped the diff: see ``truncatedReason``."""
 
     truncated_reason: str | None = None
-    """``line-cap`` (only the first ``diffMaxLines`` lines were diffed), ``time-budget`` (the
+    """``line-cap`` (only the first ``diffMaxLines`` lines were diffed; a change that reaches
+    that cut is not listed), ``time-budget`` (the
     diff stopped refining at ``diffTimeout``: exact but maybe coarser than minimal), ``window``
     (a streamed diff split a change region larger than ``diffWindowBytes``: exact, maybe
     coarser) or ``long-line`` (a streamed diff met a changed line longer than the window:
@@ -558,14 +566,14 @@ class ExplainResult:
 
 @attrs.define(kw_only=True)
 class HunkSelection:
-    """Some hunks of one file, by their index in ``snapd/hunks``."""
+    """Some hunks of one file, named by their ``digest`` in ``snapd/hunks``."""
 
     path: str
     """The file, relative to the worktree root."""
 
-    indexes: list[int]
-    """0-based positions in the hunk list ``snapd/hunks`` returns for ``{from, path, context}``
-    with ``to`` absent (all pages concatenated)."""
+    digests: list[str]
+    """``digest`` of each hunk to restore, as ``snapd/hunks`` lists them for ``{from, path,
+    context}`` with ``to`` absent; not empty. A digest no hunk has now gets -31009."""
 
     context: int = 3
     """The ``context`` those hunks were listed with (0..1000)."""

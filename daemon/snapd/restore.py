@@ -41,7 +41,7 @@ import pathspec
 
 from snapd import errors
 from snapd.diff import Side, iter_changes
-from snapd.hunks import Hunk, apply_hunks, diff_blobs
+from snapd.hunks import FileDiff, Hunk, apply_hunks, diff_blobs
 from snapd.paths import to_wire, under
 from snapd.snapshots import State, iter_manifest
 from snapd.store import MODE_EXEC, MODE_FILE, MODE_LINK, Entry, Store
@@ -135,10 +135,10 @@ class Action:
 
 @attrs.frozen
 class HunkScope:
-    """Restore selected hunks of one file."""
+    """Restore selected hunks of one file, named by their digests (:attr:`Hunk.digest`)."""
 
     path: bytes
-    indexes: tuple[int, ...]
+    digests: tuple[str, ...]
     context: int = 3
 
 
@@ -446,6 +446,14 @@ class Planner:
     # -- hunks ---------------------------------------------------------------------------------
 
     def _hunk_action(self, scope: HunkScope) -> Action | None:
+        """The write that undoes the selected hunks of the snapshot-to-worktree diff.
+
+        Raises:
+            errors.InvalidParams: the file has no hunks that can be applied (not captured, a
+                symlink, binary, over ``diffMaxBytes`` or ``diffMaxLines``), or a selected
+                hunk has lines cut at ``maxLineChars``.
+            errors.PlanStale: a selected digest is not among the file's hunks now.
+        """
         path = scope.path
         target = self.lookup(self.target, path)
         live = self.lookup(self.live, path)
@@ -468,23 +476,24 @@ class Planner:
             context=scope.context,
             options=self.options,
         )
-        hunks = fd.hunks if not fd.binary else ()
-        for i in scope.indexes:
-            if not 0 <= i < len(hunks):
-                why = " (binary content)" if fd.binary else ""
-                why = f" ({fd.truncated})" if fd.truncated == "file-too-large" else why
-                raise errors.InvalidParams(
-                    f"hunks.indexes: {i} is out of range: {to_wire(path)} has {len(hunks)} "
-                    f"hunks{why}",
-                    field="hunks.indexes",
+        _refuse_incomplete(path, fd, self.options)
+        by_digest = {h.digest: h for h in fd.hunks}
+        for digest in scope.digests:
+            if digest not in by_digest:
+                raise errors.PlanStale(
+                    f"hunks.digests: {to_wire(path)} has no hunk {digest} now: the file or the "
+                    "snapshot changed since its hunks were listed; list them again",
+                    field="hunks.digests",
+                    digest=digest,
                 )
-        selected = [hunks[i] for i in sorted(set(scope.indexes))]
-        for i, h in zip(sorted(set(scope.indexes)), selected, strict=True):
+        wanted = set(scope.digests)
+        selected = [h for h in fd.hunks if h.digest in wanted]  # in file order
+        for h in selected:
             if h.cut_lines:
                 raise errors.InvalidParams(
-                    f"hunks.indexes: hunk {i} has lines cut at maxLineChars, so it cannot be "
-                    "applied: restore the file by path instead",
-                    field="hunks.indexes",
+                    f"hunks.digests: hunk {h.digest} has lines cut at maxLineChars, so it cannot "
+                    "be applied: restore the file by path instead",
+                    field="hunks.digests",
                 )
         if not selected:
             return None
@@ -497,6 +506,36 @@ class Planner:
         mode = live.mode if live is not None else (target.mode if target else MODE_FILE)
         new = target or Side(mode, blob_id(data))
         return self._decide(path, live, new, data=data, new_mode=mode)
+
+
+def _refuse_incomplete(path: bytes, fd: FileDiff, options: Options) -> None:
+    """Refuse a hunk restore from a diff that does not cover the whole file.
+
+    Hunks are applied only from a complete edit script: a ``line-cap`` diff stops before the
+    cut, so restoring "every hunk" would not give the snapshot's content. ``time-budget``
+    hunks are complete (only coarser than minimal) and are applied.
+
+    Raises:
+        errors.InvalidParams: binary content, or a diff cut by a size or line limit.
+    """
+    name = to_wire(path)
+    if fd.binary:
+        reason = "is binary, so it has no hunks"
+    elif fd.truncated == "file-too-large":
+        reason = (
+            f"is over diffMaxBytes ({options.diff_max_bytes} bytes), so its hunks are streamed "
+            "and cannot be restored one by one"
+        )
+    elif fd.truncated == "line-cap":
+        reason = (
+            f"has more than diffMaxLines ({options.diff_max_lines}) lines, so its diff stops "
+            "there and its hunks do not cover the whole file"
+        )
+    else:
+        return
+    raise errors.InvalidParams(
+        f"hunks.path: {name} {reason}: restore the file by path instead", field="hunks.path"
+    )
 
 
 def reverse_hunk(h: Hunk) -> Hunk:

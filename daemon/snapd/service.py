@@ -27,7 +27,7 @@ from snapd.bigdiff import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
 from snapd.capture import Candidate, Decision, Kind, Policy
 from snapd.config import Options
 from snapd.diff import Change, Side, iter_changes
-from snapd.hunks import BINARY_SNIFF, FileDiff, diff_blobs
+from snapd.hunks import BINARY_SNIFF, DIGEST_HEX, FileDiff, diff_blobs
 from snapd.paging import budgets, decode_cursor, encode_cursor, query_hash, take_page
 from snapd.paths import from_wire, to_wire
 from snapd.retention import RetentionPolicy
@@ -906,15 +906,22 @@ class Service:
             rel = from_wire(h.path, field="hunks.path")
             if not rel:
                 raise errors.InvalidParams("hunks.path: must name a file", field="hunks.path")
-            if not h.indexes:
+            if not h.digests:
                 raise errors.InvalidParams(
-                    "hunks.indexes: must not be empty", field="hunks.indexes"
+                    "hunks.digests: must not be empty", field="hunks.digests"
                 )
+            for digest in h.digests:
+                if not _is_digest(digest):
+                    raise errors.InvalidParams(
+                        "hunks.digests: an entry is not a hunk digest (16 lowercase hex "
+                        "digits, as snapd/hunks gives them)",
+                        field="hunks.digests",
+                    )
             if not 0 <= h.context <= 1000:
                 raise errors.InvalidParams(
                     "hunks.context: must be between 0 and 1000", field="hunks.context"
                 )
-            hunk = restoring.HunkScope(rel, tuple(h.indexes), h.context)
+            hunk = restoring.HunkScope(rel, tuple(dict.fromkeys(h.digests)), h.context)
         return restoring.Scope(tuple(literals), tuple(globs), force, hunk)
 
     def _restore_page(
@@ -1116,6 +1123,10 @@ def _record(rel: bytes, cand: Candidate, decision: Decision) -> Skipped:
     )
 
 
+def _is_digest(text: str) -> bool:
+    return len(text) == DIGEST_HEX and all(c in "0123456789abcdef" for c in text)
+
+
 def _wire_hunk(h: Any) -> protocol.Hunk:
     return protocol.Hunk(
         old_start=h.old_start,
@@ -1125,6 +1136,7 @@ def _wire_hunk(h: Any) -> protocol.Hunk:
         lines=list(h.lines),
         no_newline_old=h.no_newline_old,
         no_newline_new=h.no_newline_new,
+        digest=h.digest,
         cut_lines=list(h.cut_lines) or None,
     )
 

@@ -32,7 +32,9 @@ def plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def hunk(lines: list[str], **kw: Any) -> protocol.Hunk:
-    return protocol.Hunk(old_start=1, old_lines=1, new_start=1, new_lines=1, lines=lines, **kw)
+    return protocol.Hunk(
+        old_start=1, old_lines=1, new_start=1, new_lines=1, lines=lines, digest="0" * 16, **kw
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -67,7 +69,9 @@ def test_hunk_lines_mark_missing_final_newlines() -> None:
         ("+c [cut]", "green"),
         ("\\ No newline at end of file", "dim"),
     ]
-    wide = protocol.Hunk(old_start=0, old_lines=0, new_start=1, new_lines=2, lines=["+a", "+b"])
+    wide = protocol.Hunk(
+        old_start=0, old_lines=0, new_start=1, new_lines=2, lines=["+a", "+b"], digest="0" * 16
+    )
     assert cli.hunk_header(wide) == "@@ -0,0 +1,2 @@"
 
 
@@ -215,7 +219,16 @@ async def test_diff_json_includes_hunks() -> None:
         {"path": "a.txt", "status": "modified", "oldSize": 2, "newSize": 4},
         {"path": "b.bin", "status": "added", "newSize": 9, "binary": True},
     ]
-    hunks = [{"oldStart": 1, "oldLines": 1, "newStart": 1, "newLines": 1, "lines": ["-a", "+b"]}]
+    hunks = [
+        {
+            "oldStart": 1,
+            "oldLines": 1,
+            "newStart": 1,
+            "newLines": 1,
+            "lines": ["-a", "+b"],
+            "digest": "0" * 16,
+        }
+    ]
     fake = FakeDaemon(
         {"snapd/diff": lambda p: {"files": files}, "snapd/hunks": lambda p: {"hunks": hunks}}
     )

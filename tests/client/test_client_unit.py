@@ -37,7 +37,14 @@ def summary(n: int) -> dict[str, Any]:
 
 
 def hunk(n: int) -> dict[str, Any]:
-    return {"oldStart": n, "oldLines": 1, "newStart": n, "newLines": 1, "lines": [f"-{n}", f"+{n}"]}
+    return {
+        "oldStart": n,
+        "oldLines": 1,
+        "newStart": n,
+        "newLines": 1,
+        "lines": [f"-{n}", f"+{n}"],
+        "digest": f"{n:016x}",
+    }
 
 
 SNAPSHOT_RESULT = {

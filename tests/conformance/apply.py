@@ -6,10 +6,13 @@
 * ``noNewlineOld``/``noNewlineNew``: the hunk's last old-side/new-side line has no ``\\n``.
 * ``oldStart``/``newStart`` are 1-based; when ``oldLines``/``newLines`` is 0 they name the
   line after which the change sits (0 at the start of the file).
+* ``digest``: the first 16 hex digits of the SHA-256 of ``"<oldStart> <oldLines> <newLines>
+  <noNewlineOld> <noNewlineNew>\\n"`` (flags as 0 or 1), then each line's bytes and ``\\n``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 
@@ -36,6 +39,14 @@ def line_bytes(text: str, where: str) -> bytes:
         raise HunkError(f"{where}: a character that is neither UTF-8 nor U+DC80..U+DCFF") from exc
 
 
+def hunk_digest(h: dict[str, Any]) -> str:
+    """The ``digest`` protocol.md says a wire hunk has."""
+    flags = (int(bool(h.get("noNewlineOld"))), int(bool(h.get("noNewlineNew"))))
+    head = f"{h['oldStart']} {h['oldLines']} {h['newLines']} {flags[0]} {flags[1]}\n"
+    data = head.encode() + b"".join(line_bytes(line, "digest") + b"\n" for line in h["lines"])
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def apply_hunks(old: bytes, hunks: list[dict[str, Any]]) -> bytes:
     """The new content, or :class:`HunkError` naming the first inconsistency."""
     a = split_lines(old)
@@ -49,6 +60,8 @@ def apply_hunks(old: bytes, hunks: list[dict[str, Any]]) -> bytes:
                 raise HunkError(f"{where} line {i}: does not start with ' ', '-' or '+'")
             if "\n" in line:
                 raise HunkError(f"{where} line {i}: contains a newline")
+        if h.get("digest") != hunk_digest(h):
+            raise HunkError(f"{where}: digest {h.get('digest')!r}, expected {hunk_digest(h)}")
         old_side = [i for i, line in enumerate(lines) if line[0] in " -"]
         new_side = [i for i, line in enumerate(lines) if line[0] in " +"]
         if len(old_side) != h["oldLines"]:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance.apply import HunkError, apply_hunks
+from tests.conformance.apply import HunkError, apply_hunks, hunk_digest
 from tests.conformance.harness import Case, Ctx, compact
 from tests.conformance.lsp import RpcError, Server, encode, frame
 from tests.conformance.schema import wrong_value
@@ -287,9 +287,11 @@ async def check_hunks(ctx: Ctx) -> None:
         "newLines": 7,
         "lines": [" 7", " 8", " 9", "-10", "+X", " 11", " 12", " 13"],
     }
+    expect["digest"] = hunk_digest(expect)
     ctx.check(r["hunks"] == [expect], f"f.txt hunks (context 3): {r['hunks']}")
     r0 = await ctx.call(server, "snapd/hunks", {**base, "path": "f.txt", "context": 0})
     expect0 = {"oldStart": 10, "oldLines": 1, "newStart": 10, "newLines": 1, "lines": ["-10", "+X"]}
+    expect0["digest"] = hunk_digest(expect0)
     ctx.check(r0["hunks"] == [expect0], f"f.txt hunks (context 0): {r0['hunks']}")
     await ctx.call(server, "snapd/hunks", {**base, "path": "f.txt", "context": 1000})
     for bad in (-1, 1001):
@@ -297,21 +299,17 @@ async def check_hunks(ctx: Ctx) -> None:
             server, "snapd/hunks", {**base, "path": "f.txt", "context": bad}, -32602, "context"
         )
     g = await ctx.call(server, "snapd/hunks", {**base, "path": "g.txt"})
-    ctx.check(
-        g["hunks"]
-        == [
-            {
-                "oldStart": 1,
-                "oldLines": 2,
-                "newStart": 1,
-                "newLines": 2,
-                "lines": [" a", "-b", "+c"],
-                "noNewlineOld": True,
-                "noNewlineNew": True,
-            }
-        ],
-        f"g.txt (no final newline) hunks: {g['hunks']}",
-    )
+    expect_g: dict[str, Any] = {
+        "oldStart": 1,
+        "oldLines": 2,
+        "newStart": 1,
+        "newLines": 2,
+        "lines": [" a", "-b", "+c"],
+        "noNewlineOld": True,
+        "noNewlineNew": True,
+    }
+    expect_g["digest"] = hunk_digest(expect_g)
+    ctx.check(g["hunks"] == [expect_g], f"g.txt (no final newline) hunks: {g['hunks']}")
     same = await ctx.call(server, "snapd/hunks", {**base, "path": "same.txt"})
     ctx.check(same["hunks"] == [] and set(same) == {"hunks"}, f"unchanged file: {same}")
     b = await ctx.call(server, "snapd/hunks", {**base, "path": "bin.dat"})
@@ -390,9 +388,14 @@ async def check_restore(ctx: Ctx) -> None:
     ctx.check(implicit["planToken"] == plan["planToken"], "the same plan got another planToken")
     only = await ctx.call(server, "snapd/restore", {"from": s1["id"], "paths": ["a.txt"]})
     ctx.check([a["path"] for a in only["plan"]] == ["a.txt"], f"paths filter: {only['plan']}")
-    sel = {"path": "a.txt", "indexes": [0]}
+    listed = await ctx.call(server, "snapd/hunks", {"from": s1["id"], "path": "a.txt"})
+    sel = {"path": "a.txt", "digests": [h["digest"] for h in listed["hunks"]]}
     part = await ctx.call(server, "snapd/restore", {"from": s1["id"], "hunks": sel})
     ctx.check([a["path"] for a in part["plan"]] == ["a.txt"], f"hunks selection: {part['plan']}")
+    stale = {"path": "a.txt", "digests": ["0" * 16]}
+    await ctx.expect_error(
+        server, "snapd/restore", {"from": s1["id"], "hunks": stale}, -31009, "hunks.digests"
+    )
     try:
         await ctx.call(server, "snapd/restore", {"from": s1["id"], "hunks": sel, "paths": ["a"]})
         ctx.check(False, "hunks together with paths was accepted")
@@ -592,7 +595,7 @@ PAGING_SPECS["snapd/restore"] = PagingSpec(
         {"from": w.ids["s2"]},
         {"paths": ["d1"]},
         {"force": ["d0/f05.txt"]},
-        {"hunks": {"path": "long.txt", "indexes": [0]}},
+        {"hunks": {"path": "long.txt", "digests": ["0" * 16]}},
     ],
 )
 

@@ -138,22 +138,36 @@ def test_cli_restore(worktree: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     write(worktree, "f.txt", "".join(f"{i}\n" for i in range(30)))
     assert cli.main([*base, "snapshot"]) == 0
     write(worktree, "f.txt", "".join(f"{i}{'!' if i in (2, 25) else ''}\n" for i in range(30)))
-    assert cli.main([*base, "restore", "--apply", "--hunks", "f.txt:1"]) == 0
+    assert cli.main([*base, "hunks", "f.txt"]) == 0
+    headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith("@@")]
+    assert [h.rsplit(" ", 1)[0] for h in headers] == ["@@ -1,6 +1,6 @@", "@@ -23,7 +23,7 @@"]
+    second = headers[1].rsplit(" ", 1)[1]  # each header ends with the hunk's digest
+    assert cli.main([*base, "restore", "--apply", "--hunks", f"f.txt:{second}"]) == 0
     capsys.readouterr()
     text = (worktree / "f.txt").read_text()
     assert "2!\n" in text and "25!\n" not in text
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main([*base, "restore", "--hunks", "f.txt"])
-    assert exit_info.value.code == 2
-    assert "expected PATH:N" in capsys.readouterr().err
+    # Restored already: that digest names no hunk now.
+    assert cli.main([*base, "restore", "--apply", "--hunks", f"f.txt:{second}"]) == 1
+    assert f"has no hunk {second} now" in capsys.readouterr().err
+    for bad in ("f.txt", "f.txt:1"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([*base, "restore", "--hunks", bad])
+        assert exit_info.value.code == 2
+        assert "expected PATH:DIGEST" in capsys.readouterr().err
     assert os.path.exists(worktree / "src/x.log")
 
 
 def test_restore_types_round_trip() -> None:
     conv = protocol.converter()
     params = protocol.RestoreParams(
-        from_="latest", hunks=protocol.HunkSelection(path="a", indexes=[0, 2]), dry_run=False
+        from_="latest",
+        hunks=protocol.HunkSelection(path="a", digests=["0" * 16, "f" * 16]),
+        dry_run=False,
     )
     raw = conv.unstructure(params)
-    assert raw == {"from": "latest", "hunks": {"path": "a", "indexes": [0, 2]}, "dryRun": False}
+    assert raw == {
+        "from": "latest",
+        "hunks": {"path": "a", "digests": ["0" * 16, "f" * 16]},
+        "dryRun": False,
+    }
     assert conv.structure(raw, protocol.RestoreParams) == params

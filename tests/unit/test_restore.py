@@ -201,29 +201,38 @@ def test_hunk_restore(svc: Service, worktree: Path) -> None:
     write(worktree, "f.txt", new)
     hunks = svc.hunks(protocol.HunksParams(from_=s1, path="f.txt")).hunks
     assert len(hunks) == 2
-    sel = protocol.HunkSelection(path="f.txt", indexes=[1])
+    sel = protocol.HunkSelection(path="f.txt", digests=[hunks[1].digest])
     dry = plan(svc, s1, hunks=sel)
     assert actions(dry) == {"f.txt": "write"}
     assert (worktree / "f.txt").read_text() == new
     apply(svc, s1, hunks=sel, plan_token=dry.plan_token)
     lines[30] = "line 30\n"
     assert (worktree / "f.txt").read_text() == "".join(lines)
-    apply(svc, s1, hunks=protocol.HunkSelection(path="f.txt", indexes=[0]))
+    # The other hunk's digest still names it: nothing above it changed.
+    apply(svc, s1, hunks=protocol.HunkSelection(path="f.txt", digests=[hunks[0].digest]))
     assert (worktree / "f.txt").read_text() == old
     # Every hunk at once gives the snapshot's content, also for a deleted file.
     (worktree / "f.txt").unlink()
-    apply(svc, s1, hunks=protocol.HunkSelection(path="f.txt", indexes=[0]))
+    gone = svc.hunks(protocol.HunksParams(from_=s1, path="f.txt")).hunks
+    apply(svc, s1, hunks=protocol.HunkSelection(path="f.txt", digests=[h.digest for h in gone]))
     assert (worktree / "f.txt").read_text() == old
+    # A digest no hunk has now (the file is back to the snapshot's content) is stale.
+    with pytest.raises(errors.PlanStale) as stale:
+        plan(svc, s1, hunks=protocol.HunkSelection(path="f.txt", digests=[gone[0].digest]))
+    assert field_of(stale.value) == "hunks.digests"
     for bad, field in [
-        (protocol.HunkSelection(path="f.txt", indexes=[0]), "hunks.indexes"),  # no hunks now
-        (protocol.HunkSelection(path="f.txt", indexes=[]), "hunks.indexes"),
-        (protocol.HunkSelection(path="f.txt", indexes=[0], context=-1), "hunks.context"),
+        (protocol.HunkSelection(path="f.txt", digests=[]), "hunks.digests"),
+        (protocol.HunkSelection(path="f.txt", digests=["0"]), "hunks.digests"),
+        (protocol.HunkSelection(path="f.txt", digests=["G" * 16]), "hunks.digests"),
+        (protocol.HunkSelection(path="f.txt", digests=["0" * 16], context=-1), "hunks.context"),
     ]:
         with pytest.raises(errors.InvalidParams) as info:
             plan(svc, s1, hunks=bad)
         assert field_of(info.value) == field
     with pytest.raises(errors.InvalidParams) as info:
-        plan(svc, s1, hunks=protocol.HunkSelection(path="f.txt", indexes=[0]), paths=["f.txt"])
+        plan(
+            svc, s1, hunks=protocol.HunkSelection(path="f.txt", digests=["0" * 16]), paths=["f.txt"]
+        )
     assert field_of(info.value) == "hunks"
 
 
@@ -237,7 +246,7 @@ def test_escapes_are_refused(svc: Service, worktree: Path, tmp_path: Path) -> No
         for kw in (
             {"paths": [bad]},
             {"force": [bad]},
-            {"hunks": protocol.HunkSelection(path=bad, indexes=[0])},
+            {"hunks": protocol.HunkSelection(path=bad, digests=["0" * 16])},
         ):
             with pytest.raises(errors.PathOutsideRoot):
                 plan(svc, s1, **kw)
@@ -250,7 +259,7 @@ def test_escapes_are_refused(svc: Service, worktree: Path, tmp_path: Path) -> No
         plan(svc, s1, paths=["lib/a.txt"])
     assert field_of(info.value) == "paths"
     with pytest.raises(errors.PathOutsideRoot):
-        plan(svc, s1, hunks=protocol.HunkSelection(path="lib/a.txt", indexes=[0]))
+        plan(svc, s1, hunks=protocol.HunkSelection(path="lib/a.txt", digests=["0" * 16]))
     scoped = plan(svc, s1, paths=["lib"])  # the symlink itself is in scope: replaced, not followed
     assert actions(scoped) == {"lib": "delete", "lib/a.txt": "create"}
     apply(svc, s1)

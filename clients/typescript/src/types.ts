@@ -337,6 +337,11 @@ export interface Hunk {
   noNewlineOld?: boolean;
   /** Default `false`. */
   noNewlineNew?: boolean;
+  /**
+   * What this hunk says (16 hex digits of a SHA-256 over everything but `newStart`, see
+   * protocol.md): name it by this in `snapd/restore`'s `hunks`.
+   */
+  digest: string;
   cutLines?: number[];
 }
 
@@ -476,14 +481,14 @@ export interface ExplainResult {
 
 // -- snapd/restore --------------------------------------------------------------------------------
 
-/** Some hunks of one file, by their index in `snapd/hunks` (for `snapd/restore`). */
+/** Some hunks of one file, named by their `digest` in `snapd/hunks` (for `snapd/restore`). */
 export interface HunkSelection {
   path: string;
   /**
-   * 0-based positions in the hunk list `snapd/hunks` returns for `{from, path, context}` with
-   * `to` absent (all pages concatenated); not empty.
+   * `digest` of each hunk to restore, as `snapd/hunks` lists them for `{from, path, context}`
+   * with `to` absent; not empty. A digest no hunk has now gets -31009 (`PlanStale`).
    */
-  indexes: number[];
+  digests: string[];
   /** The `context` those hunks were listed with (0..1000); default 3. */
   context?: number;
 }
