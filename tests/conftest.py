@@ -38,10 +38,12 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 @pytest.fixture(autouse=True)
 def close_leftover_services():
-    yield
-    from tests.helpers import close_services
+    from tests.helpers import OPEN_SERVICES, close_services
 
-    close_services()
+    # Only the services this test made: a module fixture's service outlives each test.
+    before = len(OPEN_SERVICES)
+    yield
+    close_services(keep=before)
 
 
 @pytest.fixture

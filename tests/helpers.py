@@ -18,8 +18,9 @@ def make_service(root: Path, store: Path, **options: object) -> Service:
     return svc
 
 
-def close_services() -> None:
-    while OPEN_SERVICES:
+def close_services(keep: int = 0) -> None:
+    """Close the services made since the first ``keep`` (all of them by default)."""
+    while len(OPEN_SERVICES) > keep:
         svc = OPEN_SERVICES.pop()
         try:
             svc.close()

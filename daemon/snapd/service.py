@@ -125,11 +125,14 @@ class Service:
         self._diff_cache: dict[tuple[Any, ...], FileDiff] = {}
 
     def close(self) -> None:
-        """Save the stat cache and release the store."""
+        """Save the stat cache and release the store and the pinned root (idempotent)."""
         with self.writer:
+            if self.root_fd == -1:
+                return
             self._save_cache(force=True)
             self.store.close()
             os.close(self.root_fd)
+            self.root_fd = -1
 
     def check_root(self) -> None:
         """Fail unless the root's path still leads to the directory opened at start.
