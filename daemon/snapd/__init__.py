@@ -28,5 +28,5 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-PROTOCOL_VERSION = "0.1"
+PROTOCOL_VERSION = "0.2"
 """Wire protocol version returned by ``initialize``; bumped on any breaking wire change."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import snapd
 from snapd_client import (
     AsyncClient,
     BadCursor,
@@ -38,7 +39,7 @@ async def test_every_method_over_stdio(worktree: Path, tmp_path: Path) -> None:
     with open(worktree / "big.dat", "wb") as fh:
         fh.truncate(5 * 1024 * 1024)
     async with await spawn(worktree, tmp_path) as client:
-        assert client.protocol_version == "0.1"
+        assert client.protocol_version == snapd.PROTOCOL_VERSION
         first = await client.snapshot(label="start")
         assert first.created and first.label == "start" and first.parent is None
         assert first.rules == {"ignore-file": 1, "size-limit": 1}
@@ -138,7 +139,7 @@ async def test_malformed_frames(worktree: Path, tmp_path: Path) -> None:
         # No document sync (an editor would send its buffers), folder changes or commands.
         assert caps["textDocumentSync"] == 0
         assert "workspace" not in caps and "executeCommandProvider" not in caps
-        assert caps["experimental"]["snapd"]["protocolVersion"] == "0.1"
+        assert caps["experimental"]["snapd"]["protocolVersion"] == snapd.PROTOCOL_VERSION
         # Not JSON.
         await t.send_raw(b"Content-Length: 5\r\n\r\n{oops")
         assert (await recv(t))["error"]["code"] == -32700

@@ -6,7 +6,7 @@
  */
 
 /** The wire protocol version this client was written against. */
-export const PROTOCOL_VERSION = "0.1";
+export const PROTOCOL_VERSION = "0.2";
 
 // -- method names ---------------------------------------------------------------------------------
 

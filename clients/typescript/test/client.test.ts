@@ -36,15 +36,14 @@ async function rejectsWith(promise: Promise<unknown>, code: number, field?: stri
 }
 
 describe("lifecycle", () => {
-  test("initialize reports protocol version 0.1 and the methods", async () => {
+  test("initialize reports the protocol version and the methods", async () => {
     sb.write("a.txt", "a\n");
     const client = await sb.spawn({ watch: false });
-    assert.equal(client.protocolVersion, "0.1");
     assert.equal(client.protocolVersion, PROTOCOL_VERSION);
     for (const method of Object.values(Methods)) assert.ok(client.methods.includes(method), method);
     assert.deepEqual(client.methods, [...client.methods].sort(), "methods are sorted");
     const status = await client.status();
-    assert.equal(status.protocolVersion, "0.1");
+    assert.equal(status.protocolVersion, PROTOCOL_VERSION);
     assert.equal(status.watcher, "off", "watch: false");
     assert.equal(status.autoSnapshot, undefined, "no automatic snapshots without the watcher");
     assert.equal(status.head, undefined);
@@ -271,7 +270,7 @@ describe("errors", () => {
     await rejectsWith(client.diff({ from: "latest", limit: 0 }), ErrorCodes.InvalidParams, "limit");
     await rejectsWith(client.explain({ path: "../outside" }), ErrorCodes.PathOutsideRoot, "path");
     // The daemon keeps serving after errors.
-    assert.equal((await client.status()).protocolVersion, "0.1");
+    assert.equal((await client.status()).protocolVersion, PROTOCOL_VERSION);
   });
 
   test("a second daemon on the same store gets -31004 from spawn", async () => {
