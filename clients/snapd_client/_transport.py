@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from snapd_client._errors import TransportClosed
 
@@ -67,8 +67,14 @@ def daemon_command(
     log_file: str | os.PathLike[str] | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """The command line that starts this Python's ``snapd --stdio``."""
-    cmd = [sys.executable, "-m", "snapd", "--stdio"]
+    """The command line that starts this Python's ``snapd --stdio``.
+
+    ``-P``: ``python -m`` would put the current directory first on ``sys.path``, so a
+    ``json.py`` or ``typing.py`` in the directory the client runs in would replace the standard
+    module inside the daemon and kill it at start-up. ``-I`` would fix that too, but also drop
+    ``PYTHONPATH`` and the user's site-packages, where snapd may be installed.
+    """
+    cmd = [sys.executable, "-P", "-m", "snapd", "--stdio"]
     if root is not None:
         cmd += ["--root", os.fspath(root)]
     if store is not None:
@@ -78,11 +84,20 @@ def daemon_command(
     return cmd + list(extra)
 
 
+STDERR_TAIL: Final = 4096
+"""Bytes of the daemon's stderr kept to explain its death (the rest is read and dropped)."""
+
+EXIT_WAIT: Final = 5.0
+"""Seconds to wait, once the daemon closed its stdout, for it to exit and say why."""
+
+
 class StdioTransport:
     """Spawn a daemon and talk to it over its stdin/stdout.
 
-    The daemon's stderr goes to ``stderr`` (default: discarded), never to an undrained pipe: a
-    chatty daemon writing into a full pipe would block forever. Prefer ``--log-file``.
+    The daemon's stderr goes to ``stderr`` when given; by default it is read continuously and
+    only its last :data:`STDERR_TAIL` bytes are kept (an undrained pipe would block a chatty
+    daemon forever), so a daemon that dies, e.g. during start-up, is reported with its own
+    last words. Prefer ``--log-file`` for logs.
     """
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
@@ -90,6 +105,10 @@ class StdioTransport:
         assert proc.stdin is not None and proc.stdout is not None
         self._stdin = proc.stdin
         self._stdout = proc.stdout
+        self._tail = b""
+        self._drain: asyncio.Task[None] | None = None
+        if proc.stderr is not None:
+            self._drain = asyncio.get_running_loop().create_task(self._drain_stderr(proc.stderr))
 
     @classmethod
     async def spawn(cls, cmd: Sequence[str], *, stderr: int | None = None) -> StdioTransport:
@@ -98,10 +117,33 @@ class StdioTransport:
             *cmd,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL if stderr is None else stderr,
+            stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
             limit=MAX_FRAME,
         )
         return cls(proc)
+
+    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            self._tail = (self._tail + chunk)[-STDERR_TAIL:]
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        """The last few non-blank lines the daemon wrote on stderr (when this transport kept it)."""
+        text = self._tail.decode("utf-8", "replace")
+        return "\n".join([ln for ln in text.splitlines() if ln.strip()][-lines:])
+
+    async def _death(self) -> str | None:
+        """Why the daemon closed its stdout, if it exited with a failure status."""
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), timeout=EXIT_WAIT)
+            if self._drain is not None:
+                await asyncio.wait_for(asyncio.shield(self._drain), timeout=EXIT_WAIT)
+        except TimeoutError:
+            return None
+        if code == 0:
+            return None
+        tail = self.stderr_tail()
+        said = f": {tail}" if tail else " (it wrote nothing on stderr)"
+        return f"the daemon exited with status {code}{said}"
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write one frame."""
@@ -118,9 +160,12 @@ class StdioTransport:
     async def receive(self) -> dict[str, Any] | None:
         """Read one frame."""
         try:
-            return await read_frame(self._stdout)
+            message = await read_frame(self._stdout)
         except asyncio.IncompleteReadError:
-            return None
+            message = None
+        if message is None and (why := await self._death()) is not None:
+            raise TransportClosed(why)
+        return message
 
     async def close(self) -> None:
         """Close stdin and wait for the daemon (kill it if it does not exit promptly)."""
@@ -131,3 +176,6 @@ class StdioTransport:
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
+        if self._drain is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._drain, timeout=EXIT_WAIT)

@@ -73,7 +73,10 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** Working directory of the daemon process. */
   cwd?: string;
-  /** What to do with the daemon's stderr (default `ignore`). */
+  /**
+   * What to do with the daemon's stderr. By default it is read and dropped except for its last
+   * few KiB, which explain a daemon that dies during start-up in the spawn error.
+   */
   stderr?: "ignore" | "inherit";
 }
 
@@ -89,10 +92,16 @@ export type IterParams<P> = Omit<P, "cursor">;
 /** A notification listener (see {@link SnapdClient.onDidChange}, {@link SnapdClient.onDidSnapshot}). */
 export type NotificationListener<P> = (params: P) => void;
 
+/** Bytes of the daemon's stderr kept to explain its death during start-up. */
+const STDERR_TAIL = 4096;
+
 /** The command line {@link SnapdClient.spawn} runs by default. */
 export function defaultCommand(opts: Pick<SpawnOptions, "root" | "store" | "logFile" | "python">): string[] {
   const python = opts.python ?? process.env.SNAPD_PYTHON ?? "python3";
-  const argv = [python, "-m", "snapd", "--stdio", "--root", opts.root];
+  // -P: `python -m` puts the current directory first on sys.path, so a json.py or typing.py
+  // in the daemon's cwd would shadow the standard module and kill it at start-up. (-I would
+  // also drop PYTHONPATH and the user's site-packages, where snapd may be installed.)
+  const argv = [python, "-P", "-m", "snapd", "--stdio", "--root", opts.root];
   if (opts.store !== undefined) argv.push("--store", opts.store);
   argv.push("--log-file", opts.logFile);
   return argv;
@@ -153,15 +162,30 @@ export class SnapdClient {
     const [cmd, ...args] = argv;
     if (cmd === undefined) throw new TypeError("empty daemon command");
     const proc = spawnProcess(cmd, args, {
-      stdio: ["pipe", "pipe", opts.stderr ?? "ignore"],
+      stdio: ["pipe", "pipe", opts.stderr ?? "pipe"],
       env: opts.env,
       cwd: opts.cwd,
     });
+    // Drained continuously (a full pipe would block a chatty daemon); only the tail is kept.
+    let tail = Buffer.alloc(0);
+    proc.stderr?.on("data", (chunk: Buffer) => {
+      tail = Buffer.concat([tail, chunk]);
+      if (tail.length > STDERR_TAIL) tail = tail.subarray(tail.length - STDERR_TAIL);
+    });
     const spawnFailed = new Promise<never>((_, reject) => {
       proc.once("error", (err) => reject(new SnapdConnectionError(`cannot start ${cmd}: ${err.message}`)));
-      proc.once("exit", (code, signal) =>
-        reject(new SnapdConnectionError(`snapd exited during initialize (code ${code}, signal ${signal})`)),
-      );
+      // "close", not "exit": stderr is read to its end before the error is built.
+      proc.once("close", (code, signal) => {
+        const how = signal !== null ? `signal ${signal}` : `status ${code}`;
+        const lines = tail
+          .toString("utf8")
+          .split("\n")
+          .filter((line) => line.trim() !== "")
+          .slice(-5);
+        const said =
+          proc.stderr === null ? "" : lines.length > 0 ? `: ${lines.join("\n")}` : " (it wrote nothing on stderr)";
+        reject(new SnapdConnectionError(`snapd exited during initialize with ${how}${said}`));
+      });
     });
     spawnFailed.catch(() => undefined); // only observed through the race below
     const connection = createMessageConnection(

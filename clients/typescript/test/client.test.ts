@@ -5,13 +5,17 @@ import {
   ErrorCodes,
   Methods,
   PROTOCOL_VERSION,
+  SnapdClient,
+  SnapdConnectionError,
   SnapdError,
   type DidChangeParams,
   type DidSnapshotParams,
-  type SnapdClient,
   type WorkDoneProgress,
 } from "../src/index";
-import { applyHunks, collect, sandbox, type Sandbox } from "./helpers";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+import { applyHunks, collect, resolvePython, sandbox, type Sandbox } from "./helpers";
 
 let sb: Sandbox;
 
@@ -49,6 +53,48 @@ describe("lifecycle", () => {
     assert.equal(status.head, undefined);
     assert.equal(await client.close(), 0);
     assert.equal(await client.close(), 0, "close is idempotent");
+  });
+});
+
+describe("start-up (issue 13 #18)", () => {
+  test("json.py, typing.py and logging.py in the daemon's cwd do not shadow its modules", async () => {
+    sb.write("a.txt", "a\n");
+    const cwd = path.join(sb.dir, "project");
+    fs.mkdirSync(cwd);
+    for (const name of ["json.py", "typing.py", "logging.py"]) {
+      fs.writeFileSync(path.join(cwd, name), "raise SystemExit(1)\n");
+    }
+    const client = await SnapdClient.spawn({
+      root: sb.root,
+      store: sb.store,
+      logFile: sb.logFile,
+      python: resolvePython(),
+      cwd,
+      initializationOptions: { watch: false },
+    });
+    try {
+      assert.equal((await client.snapshot()).files, 1);
+    } finally {
+      assert.equal(await client.close(), 0);
+    }
+  });
+
+  test("a daemon that dies during start-up is reported with the tail of its stderr", async () => {
+    await assert.rejects(
+      SnapdClient.spawn({
+        root: sb.root,
+        store: sb.store,
+        logFile: sb.logFile,
+        python: resolvePython(),
+        args: ["--no-such"],
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof SnapdConnectionError, String(err));
+        assert.match(err.message, /exited during initialize with status 2/);
+        assert.match(err.message, /unrecognized arguments: --no-such/);
+        return true;
+      },
+    );
   });
 });
 
