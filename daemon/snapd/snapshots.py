@@ -309,6 +309,22 @@ class _OverBudget(Exception):
         self.count = count
 
 
+@attrs.define
+class _Frame:
+    """One directory of the walk in progress: its listing and the tree entries so far."""
+
+    rel: bytes
+    name: bytes
+    parent_tree: str | None
+    """The same directory's tree in the previous snapshot, if it had one."""
+    parent_entries: dict[bytes, Entry]
+    listing: list[tuple[Candidate, Decision]]
+    full_scan: bool
+    pos: int = 0
+    """The next entry of ``listing`` to capture."""
+    entries: list[Entry] = attrs.Factory(list)
+
+
 @attrs.frozen
 class Captured:
     """A stored file or symlink: its tree entry and the decision that captured it."""
@@ -391,7 +407,7 @@ class Capturer:
             # The first snapshot writes nearly every object: one pack instead of loose files.
             bulk = self.store.bulk() if self.parent is None else contextlib.nullcontext()
             with bulk:
-                tree = self._directory(b"", parent_tree) or self.store.write_tree([])
+                tree = self._walk(parent_tree) or self.store.write_tree([])
             ids = []
             for fh in (skipped_fh, generated_fh):
                 size = fh.tell()
@@ -419,18 +435,46 @@ class Capturer:
             if records is not None and out is not None:
                 records.copy(key_lo, key_hi, out)
 
-    def _directory(
+    def _walk(self, parent_tree: str | None) -> str | None:
+        """Capture the whole worktree; the root tree's id, or None when nothing was captured.
+
+        Depth first in git tree order (manifest records come out sorted), with an explicit
+        stack rather than recursion: a worktree may be nested deeper than Python's recursion
+        limit, and one such directory must not fail every snapshot.
+
+        Raises:
+            OSError: the root itself cannot be listed.
+        """
+        stack = [self._open(b"", parent_tree)]
+        while True:
+            frame = stack[-1]
+            child = self._advance(frame)
+            if child is not None:
+                stack.append(child)
+                continue
+            stack.pop()
+            tree = self._finish(frame)
+            if not stack:
+                return tree
+            if tree is not None:
+                stack[-1].entries.append(Entry(frame.name, MODE_TREE, tree))
+
+    def _open(
         self,
         rel: bytes,
         parent_tree: str | None,
         *,
         forced_only: bool = False,
         full_scan: bool = False,
-    ) -> str | None:
-        """Capture one directory; ``forced_only`` inside a skipped one (``forceInclude``).
+    ) -> _Frame:
+        """List one directory and decide its entries; ``forced_only`` inside a skipped one.
 
         In incremental mode a directory named dirty itself (created, renamed, or holding a
         changed ignore file) is scanned in full: its new entries may predate their events.
+
+        Raises:
+            _OverBudget: it gained more new entries than ``dir_new_file_budget``.
+            OSError: it cannot be listed.
         """
         full_scan = full_scan or rel in self._dirty_paths
         full = os.path.join(self.root, rel) if rel else self.root
@@ -454,7 +498,8 @@ class Capturer:
         parent_entries = (
             {e.name: e for e in self.store.read_tree(parent_tree)} if parent_tree else {}
         )
-        if rel and self.parent is not None and self._dir_budget is not None:
+        # Paths a user forced in are exempt: the budget guesses at generated content.
+        if rel and self.parent is not None and self._dir_budget is not None and not forced_only:
             new = sum(
                 1
                 for cand, decision in listing
@@ -462,8 +507,28 @@ class Capturer:
             )
             if new > self._dir_budget:
                 raise _OverBudget(new)
-        entries: list[Entry] = []
-        for cand, decision in listing:
+        return _Frame(
+            rel=rel,
+            name=rel.rsplit(b"/", 1)[-1],
+            parent_tree=parent_tree,
+            parent_entries=parent_entries,
+            listing=listing,
+            full_scan=full_scan,
+        )
+
+    def _advance(self, frame: _Frame) -> _Frame | None:
+        """Capture ``frame``'s entries in order up to the next subdirectory to enter.
+
+        Returns:
+            The subdirectory's frame (its parent resumes after it), or None when ``frame``
+            has no entry left.
+        """
+        full_scan = frame.full_scan
+        parent_entries = frame.parent_entries
+        entries = frame.entries
+        while frame.pos < len(frame.listing):
+            cand, decision = frame.listing[frame.pos]
+            frame.pos += 1
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled
             self._seen += 1
@@ -483,13 +548,21 @@ class Capturer:
                 self._skip(cand, decision)
                 if cand.kind is Kind.DIR and self.policy.forced_below(cand.rel):
                     before = parent_entries.get(name)
-                    sub = self._directory(
-                        cand.rel,
-                        before.id if before and before.is_tree else None,
-                        forced_only=True,
-                    )
-                    if sub is not None:
-                        entries.append(Entry(name, MODE_TREE, sub))
+                    try:
+                        return self._open(
+                            cand.rel,
+                            before.id if before and before.is_tree else None,
+                            forced_only=True,
+                        )
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        # Already recorded as skipped by its rule: the forced paths below it
+                        # are not captured this time, but nothing else fails.
+                        if not isinstance(exc, PermissionError) and (
+                            exc.errno not in UNLISTABLE_ERRNOS
+                        ):
+                            raise
                 continue
             if cand.kind is Kind.DIR:
                 before = parent_entries.get(name)
@@ -499,7 +572,7 @@ class Capturer:
                     entries.append(Entry(name, MODE_TREE, before.id))
                     continue
                 try:
-                    sub = self._directory(
+                    return self._open(
                         cand.rel,
                         before.id if before and before.is_tree else None,
                         full_scan=full_scan,
@@ -529,9 +602,6 @@ class Capturer:
                         raise
                     self._skip(cand, _unreadable(exc))
                     continue
-                if sub is not None:
-                    entries.append(Entry(name, MODE_TREE, sub))
-                continue
             result = self.capture_one(cand, decision)
             if isinstance(result, Decision):
                 self._skip(cand, result)
@@ -541,14 +611,19 @@ class Capturer:
                     self._record(self._generated, cand, result.decision)
                     rule = result.decision.rule
                     self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
+        return None
+
+    def _finish(self, frame: _Frame) -> str | None:
+        """Write a captured directory's tree (None when it holds nothing captured)."""
+        entries, parent_entries = frame.entries, frame.parent_entries
         if not entries:
             return None
         if (
-            parent_tree is not None
+            frame.parent_tree is not None
             and len(entries) == len(parent_entries)
             and all(parent_entries.get(e.name) == e for e in entries)
         ):
-            return parent_tree  # the same entries: the same tree, without hashing it again
+            return frame.parent_tree  # the same entries: the same tree, without hashing it again
         return self.store.write_tree(entries)
 
     def _count(self, size: int) -> None:

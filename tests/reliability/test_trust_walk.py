@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import git, write
-from tests.reliability.harness import MIB, RawDaemon
+from tests.reliability.harness import MIB, RawDaemon, assert_fsck_clean
 
 pytestmark = [pytest.mark.e2e]
 
@@ -139,6 +139,42 @@ def nested(daemons: Daemons) -> Iterator[str]:
         yield make_nested(daemons.root, DEPTH)
     finally:
         remove_nested(daemons.root / "d")
+
+
+@pytest.mark.fault(
+    "#7 a directory nested 1,500 levels deep: snapshots (full and exact), diffs, hunks and "
+    "explain work and capture it; no recursion on input depth",
+    trials=1,
+)
+def test_a_very_deep_directory_does_not_stop_snapshots(daemons: Daemons, nested: str) -> None:
+    root, store, deep = daemons.root, daemons.store, nested
+    write(root, "top.txt", "top\n")
+    d = daemons.start()
+    first = snap(d)
+    assert first["files"] == 2 + DEPTH // 300 * 2, first
+    assert first["rules"] == {"ignore-file": 1}, first
+    assert f"{deep}/bottom.txt" in tree_paths(store, first["id"])
+    ex = explain(d, f"{deep}/noise.log")
+    assert (ex["outcome"], ex["rule"]) == ("skipped", "ignore-file"), ex
+    assert explain(d, f"{deep}/bottom.txt")["outcome"] == "captured"
+    (root / deep / "bottom.txt").write_text("the bottom, edited\n")
+    (root / deep / "new.gen").write_text("generated\n")
+    second = snap(d)
+    assert second["consistency"] == "exact" and second["changed"] == 2, second
+    third = snap(d, reconcile=True)
+    assert not third["created"], third
+    files = d.request("snapd/diff", {"from": first["id"], "to": second["id"]})["result"]["files"]
+    assert [(f["path"], f["status"]) for f in files] == [
+        (f"{deep}/bottom.txt", "modified"),
+        (f"{deep}/new.gen", "added"),
+    ], files
+    live = d.request("snapd/diff", {"from": first["id"]})["result"]["files"]
+    assert [f["path"] for f in live] == [f"{deep}/bottom.txt", f"{deep}/new.gen"], live
+    hunks = d.request("snapd/hunks", {"from": first["id"], "path": f"{deep}/bottom.txt"})
+    assert hunks["result"]["hunks"][0]["lines"] == ["-the bottom", "+the bottom, edited"], hunks
+    d.close_stdin()
+    d.wait()
+    assert_fsck_clean(store)
 
 
 # -- item 8 ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol
-from snapd.capture import Policy
+from snapd.capture import Candidate, Policy
 from snapd.config import Options
 from snapd.errors import InvalidParams, PathOutsideRoot
 from snapd.paths import from_wire, to_wire
@@ -150,3 +150,16 @@ def test_explain_reports_an_unlistable_directory(worktree: Path, monkeypatch) ->
     d = explain(worktree, "locked")
     assert (d.captured, d.rule) == (False, "unreadable")
     assert explain(worktree, "src").captured
+
+
+def test_rule_chains_of_any_depth_are_built_without_recursion(worktree: Path) -> None:
+    # Deeper than Python's recursion limit: the ignore chain and the attribute layers of every
+    # ancestor are built iteratively (and cached, so a sibling reuses them).
+    write(worktree, ".gitignore", "*.log\n")
+    write(worktree, ".gitattributes", "*.gen linguist-generated\n")
+    policy = Policy(os.fsencode(worktree), Options())
+    deep = b"/".join([b"d"] * 3000)
+    st = os.stat_result((0o100644, 0, 0, 1, 0, 0, 10, 0, 0, 0))
+    assert not policy.decide(Candidate(rel=deep + b"/x.log", st=st)).captured
+    assert policy.decide(Candidate(rel=deep + b"/x.gen", st=st)).generated
+    assert policy.decide(Candidate(rel=deep + b"/x.txt", st=st)).captured
