@@ -11,6 +11,7 @@ bounded memory (item 8); a file skipped by ``snapshot-budget`` is read by the ne
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,68 @@ def explain(d: RawDaemon, path: str) -> dict[str, Any]:
 # -- item 2 ----------------------------------------------------------------------------------------
 
 BUDGET = 40
+
+
+@pytest.mark.fault(
+    "#2 a directory that gains more than dirNewFileBudget entries (mv src lib): skipped once, "
+    "then captured by the next exact, reconciled or restarted snapshot; explain agrees",
+    trials=1,
+)
+@pytest.mark.parametrize("next_snapshot", ["exact", "reconcile", "restart"])
+def test_a_directory_over_the_new_files_budget_is_captured_next_time(
+    daemons: Daemons, next_snapshot: str
+) -> None:
+    root, store = daemons.root, daemons.store
+    for i in range(BUDGET + 10):
+        write(root, f"src/m{i:03}.py", f"x = {i}\n")
+    write(root, "src/pkg/inner/deep.py", "deep = 1\n")
+    for i in range(BUDGET + 10):
+        write(root, f"src/pkg/p{i:03}.py", f"p = {i}\n")
+    write(root, "a/b/keep.txt", "keep\n")
+    options = {"dirNewFileBudget": BUDGET}
+    d = daemons.start(options)
+    first = snap(d)["id"]
+    (root / "src").rename(root / "lib")
+    # A clean directory above a budget-skipped one must not carry its record forward.
+    (root / "lib").rename(root / "a" / "b" / "lib")
+    # Before the snapshot, explain says what it will do: the budget skips the directory.
+    ex = explain(d, "a/b/lib/m001.py")
+    assert (ex["outcome"], ex["rule"]) == ("skipped", "new-files-budget"), ex
+    second = snap(d)
+    assert second["rules"] == {"new-files-budget": 1}, second
+    records = skipped_records(d, first, second["id"])
+    assert list(records) == ["a/b/lib"], records
+    assert records["a/b/lib"]["rule"] == "new-files-budget"
+    # The budget counts entries new since the previous snapshot, which recorded the directory:
+    # the next snapshot captures it, and explain says so before and after.
+    ex = explain(d, "a/b/lib/m001.py")
+    assert (ex["outcome"], ex["rule"]) == ("captured", "captured"), ex
+    assert explain(d, "a/b/lib/pkg/p001.py")["outcome"] == "captured"
+    if next_snapshot == "restart":
+        daemons.stop(d)
+        d = daemons.start(options)
+    third = snap(d, reconcile=True) if next_snapshot == "reconcile" else snap(d)
+    expected = "reconciled" if next_snapshot != "exact" else "exact"
+    if next_snapshot == "restart":
+        expected = third["consistency"]  # a fresh daemon may walk in full: either is fine
+    assert third["consistency"] == expected, third
+    assert third["created"], third
+    assert third["rules"] == {}, third
+    paths = tree_paths(store, third["id"])
+    for i in range(BUDGET + 10):
+        assert f"a/b/lib/m{i:03}.py" in paths
+        assert f"a/b/lib/pkg/p{i:03}.py" in paths
+    assert "a/b/lib/pkg/inner/deep.py" in paths
+    assert "a/b/keep.txt" in paths
+    ex = explain(d, "a/b/lib/m001.py")
+    assert (ex["outcome"], ex["rule"]) == ("captured", "captured"), ex
+    # And it stays captured.
+    write(root, "a/b/lib/m001.py", "x = 'edited'\n")
+    fourth = snap(d)
+    assert fourth["rules"] == {} and fourth["changed"] == 1, fourth
+    d.close_stdin()
+    d.wait()
+    assert_fsck_clean(store)
 
 
 # -- item 7 ----------------------------------------------------------------------------------------
@@ -216,3 +279,47 @@ def test_a_huge_path_is_refused_in_bounded_memory(daemons: Daemons) -> None:
     assert explain(d, "a.txt")["outcome"] == "captured"
     d.close_stdin()
     assert d.wait() == 0
+
+
+# -- item 12 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.fault(
+    "#12 files skipped by snapshot-budget: the next exact or reconciled snapshot reads them "
+    "(records are never copied forward), and they can be restored after deletion",
+    trials=1,
+)
+@pytest.mark.parametrize("next_snapshot", ["exact", "reconcile"])
+def test_files_over_the_snapshot_budget_are_read_next_time(
+    daemons: Daemons, next_snapshot: str
+) -> None:
+    root, store = daemons.root, daemons.store
+    write(root, "x/y/seed.txt", "seed\n")
+    write(root, "other/z.txt", "z\n")
+    d = daemons.start({"snapshotByteBudget": 3500})
+    first = snap(d)["id"]
+    past = time.time() - 60  # not racily clean: read once, never again while unchanged
+    for i in range(6):
+        big = write(root, f"x/y/big{i}.txt", f"{i}" * 1000 + "\n")
+        os.utime(big, (past, past))
+    second = snap(d)
+    assert second["rules"] == {"snapshot-budget": 3}, second
+    over = sorted(skipped_records(d, first, second["id"]))
+    assert over and all(p.startswith("x/y/big") for p in over), over
+    # Something unrelated changes, elsewhere: the exact snapshot must still retry the skipped.
+    write(root, "other/z.txt", "z edited\n")
+    third = snap(d, reconcile=True) if next_snapshot == "reconcile" else snap(d)
+    assert third["consistency"] == ("reconciled" if next_snapshot == "reconcile" else "exact")
+    assert third["rules"] == {}, third
+    paths = tree_paths(store, third["id"])
+    assert {f"x/y/big{i}.txt" for i in range(6)} <= paths
+    # Deleted now, and restorable from the snapshot that captured them.
+    for i in range(6):
+        os.unlink(root / f"x/y/big{i}.txt")
+    reply = d.request("snapd/restore", {"from": third["id"], "paths": ["x/y"], "dryRun": False})
+    assert "result" in reply, reply
+    assert (root / "x/y/big5.txt").exists(), reply
+    assert (root / "x/y/big5.txt").read_text() == "5" * 1000 + "\n"
+    d.close_stdin()
+    d.wait()
+    assert_fsck_clean(store)
