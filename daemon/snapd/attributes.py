@@ -99,11 +99,25 @@ class Attributes:
     def _layers(self, directory: bytes) -> list[tuple[bytes, list[_Line]]]:
         """Attribute files that apply in ``directory``, lowest precedence first (cached)."""
         layers = self._layer_cache.get(directory)
-        if layers is None:
-            parent = self._layers(directory.rpartition(b"/")[0])[:-1] if directory else []
-            own = self._for_dir(directory)
-            layers = [*parent, *([(directory, own)] if own else []), (b"", self._info)]
-            self._layer_cache[directory] = layers
+        if layers is not None:
+            return layers
+        # Iterative, not recursive: a worktree may be nested deeper than Python's recursion
+        # limit. Climb to the nearest cached ancestor, then build the layers back down.
+        missing = [directory]
+        below: list[tuple[bytes, list[_Line]]] = []  # the ancestor's layers without info
+        while missing[-1]:
+            up = missing[-1].rpartition(b"/")[0]
+            if (cached := self._layer_cache.get(up)) is not None:
+                below = cached[:-1]
+                break
+            missing.append(up)
+        for current in reversed(missing):
+            own = self._for_dir(current)
+            if own:
+                below = [*below, (current, own)]
+            layers = [*below, (b"", self._info)]
+            self._layer_cache[current] = layers
+        assert layers is not None
         return layers
 
     def lookup(self, rel: bytes) -> dict[str, Attr]:

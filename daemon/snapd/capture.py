@@ -334,13 +334,26 @@ class IgnoreRule:
 
     def _chain(self, directory: bytes, name: bytes) -> list[_IgnoreFile]:
         """The ignore files named ``name`` from the root down to ``directory`` (cached)."""
-        key = (directory, b"\0" + name)
-        chain = self._chains.get(key)
-        if chain is None:
-            parent = self._chain(directory.rpartition(b"/")[0], name) if directory else []
-            own = self._file(directory, name)
-            chain = [*parent, own] if own is not None else parent
-            self._chains[key] = chain
+        tag = b"\0" + name
+        chain = self._chains.get((directory, tag))
+        if chain is not None:
+            return chain
+        # Iterative, not recursive: a worktree may be nested deeper than Python's recursion
+        # limit. Climb to the nearest cached ancestor, then build the chains back down.
+        missing = [directory]
+        while missing[-1]:
+            up = missing[-1].rpartition(b"/")[0]
+            if (cached := self._chains.get((up, tag))) is not None:
+                chain = cached
+                break
+            missing.append(up)
+        else:
+            chain = []
+        for current in reversed(missing):
+            own = self._file(current, name)
+            if own is not None:
+                chain = [*chain, own]
+            self._chains[(current, tag)] = chain
         return chain
 
     def _verdict(self, rel: bytes, is_dir: bool, name: bytes) -> tuple[bool, str] | None:

@@ -152,6 +152,16 @@ def _entries(store: Store, oid: str | None) -> list[Entry]:
     return store.read_tree(oid) if oid is not None else []
 
 
+_Pairs = Iterator[tuple[Entry | None, Entry | None]]
+
+
+def _pairs(store: Store, a: str | None, b: str | None) -> _Pairs:
+    """The entries of two versions of one directory, paired by sort key, in key order."""
+    olds = {_key(e): e for e in _entries(store, a)}
+    news = {_key(e): e for e in _entries(store, b)}
+    return iter([(olds.get(key), news.get(key)) for key in sorted(olds.keys() | news.keys())])
+
+
 def _tree_changes(
     store: Store,
     a: str | None,
@@ -160,12 +170,18 @@ def _tree_changes(
     prefixes: tuple[bytes, ...],
     after: bytes | None,
 ) -> Iterator[Change]:
+    # Depth first with an explicit stack, not recursion: a tree may be nested deeper than
+    # Python's recursion limit. Only directories whose tree ids differ are entered.
     if a == b:
         return
-    olds = {_key(e): e for e in _entries(store, a)}
-    news = {_key(e): e for e in _entries(store, b)}
-    for key in sorted(olds.keys() | news.keys()):
-        old, new = olds.get(key), news.get(key)
+    stack: list[tuple[bytes, _Pairs]] = [(base, _pairs(store, a, b))]
+    while stack:
+        base, pairs = stack[-1]
+        pair = next(pairs, None)
+        if pair is None:
+            stack.pop()
+            continue
+        old, new = pair
         ref = old or new
         assert ref is not None
         path = join(base, ref.name)
@@ -174,9 +190,9 @@ def _tree_changes(
                 continue
             if not may_contain(path, prefixes):
                 continue
-            yield from _tree_changes(
-                store, old.id if old else None, new.id if new else None, path, prefixes, after
-            )
+            sub_a, sub_b = (old.id if old else None), (new.id if new else None)
+            if sub_a != sub_b:
+                stack.append((path, _pairs(store, sub_a, sub_b)))
             continue
         if after is not None and path <= after:
             continue

@@ -10,8 +10,17 @@ string back gets the same bytes. Only this module converts.
 from __future__ import annotations
 
 import os
+from typing import Final
 
-from snapd.errors import PathOutsideRoot
+from snapd.errors import InvalidParams, PathOutsideRoot
+
+PATH_MAX: Final = 4096
+"""Longest path (bytes) snapd accepts from a client: Linux's PATH_MAX. A longer one cannot name
+anything the worktree holds (no file system call takes it), and refusing it first keeps every
+later step (splitting, ignore chains, lookups) bounded by this size rather than the request's."""
+
+NAME_MAX: Final = 255
+"""Longest path component (bytes): what Linux file systems allow in one name."""
 
 
 def to_wire(path: bytes) -> str:
@@ -31,12 +40,18 @@ def from_wire(path: str, *, field: str = "path") -> bytes:
         The empty path (``""`` or ``"."``) is the root itself and returns ``b""``.
 
     Raises:
+        InvalidParams: The path is longer than :data:`PATH_MAX` bytes, or a component is
+            longer than :data:`NAME_MAX` bytes: no file system holds it.
         PathOutsideRoot: The path is absolute, contains ``..`` or NUL, or is not encodable.
     """
+    if len(path) > PATH_MAX:  # a character is at least one byte: refuse before encoding
+        raise _too_long(field, f"{len(path)} characters")
     try:
         raw = path.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
         raise PathOutsideRoot(f"{field}: not encodable as a file name", field=field) from exc
+    if len(raw) > PATH_MAX:
+        raise _too_long(field, f"{len(raw)} bytes")
     if b"\0" in raw:
         raise PathOutsideRoot(f"{field}: contains NUL", field=field, path=path)
     if raw.startswith(b"/") or (os.sep != "/" and raw.startswith(os.sep.encode())):
@@ -44,7 +59,22 @@ def from_wire(path: str, *, field: str = "path") -> bytes:
     parts = [p for p in raw.split(b"/") if p not in (b"", b".")]
     if b".." in parts:
         raise PathOutsideRoot(f"{field}: '..' components are refused", field=field, path=path)
+    if any(len(part) > NAME_MAX for part in parts):
+        raise InvalidParams(
+            f"{field}: a name in the path is longer than the file system allows "
+            f"({NAME_MAX} bytes), so no file has this path.",
+            field=field,
+        )
     return b"/".join(parts)
+
+
+def _too_long(field: str, size: str) -> InvalidParams:
+    # The path itself is not echoed back in data: it may be megabytes long.
+    return InvalidParams(
+        f"{field}: the path is longer than the file system allows ({size}, at most "
+        f"{PATH_MAX} bytes), so no file has this path.",
+        field=field,
+    )
 
 
 def join(parent: bytes, name: bytes) -> bytes:

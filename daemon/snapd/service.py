@@ -42,6 +42,7 @@ from snapd.snapshots import (
     StatCache,
     State,
     commit_snapshot,
+    explain_budget,
     iter_history,
     iter_manifest,
     read_snapshot,
@@ -728,6 +729,12 @@ class Service:
         policy = Policy(self.root_b, self.options)
         try:
             decision, st = policy.explain(rel)
+            head = self._head() if decision.captured else None
+            if head is not None:
+                # The directory budget is the next snapshot's decision too: say it.
+                is_dir = st is not None and Kind.of(st) is Kind.DIR
+                over = explain_budget(self.store, policy, head.state, rel, is_dir=is_dir)
+                decision = over or decision
         except OSError as exc:
             raise errors.WorktreeFailure(f"cannot inspect {params.path}: {exc.strerror}") from exc
         return protocol.ExplainResult(

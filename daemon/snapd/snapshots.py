@@ -33,7 +33,7 @@ import attrs
 
 from snapd import capture
 from snapd.capture import Candidate, Decision, Kind, LStat, Policy, StatLike
-from snapd.paths import join
+from snapd.paths import join, under
 from snapd.store import (
     CHUNK,
     MODE_EXEC,
@@ -305,8 +305,27 @@ ProgressFn = Callable[[int, bytes], None]
 class _OverBudget(Exception):
     """A directory gained more new entries than the budget allows."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, new: int, count: int) -> None:
+        self.new = new
+        """Entries new since the previous snapshot."""
         self.count = count
+        """Entries no snapshot captured (the new ones and those a budget record knew of)."""
+
+
+@attrs.define
+class _Frame:
+    """One directory of the walk in progress: its listing and the tree entries so far."""
+
+    rel: bytes
+    name: bytes
+    parent_tree: str | None
+    """The same directory's tree in the previous snapshot, if it had one."""
+    parent_entries: dict[bytes, Entry]
+    listing: list[tuple[Candidate, Decision]]
+    full_scan: bool
+    pos: int = 0
+    """The next entry of ``listing`` to capture."""
+    entries: list[Entry] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -364,8 +383,12 @@ class Capturer:
                 # naming the directory makes the walk rescan it in full (no reuse).
                 paths.add(head)
         self._dirty_paths: frozenset[bytes] = frozenset(paths)
+        # What the parent skipped only for a budget is retried: never copied forward.
+        budgeted = BudgetRecords.read(store, parent.manifest) if parent else BudgetRecords()
+        self._budget_dirs = budgeted.dirs
+        self._budget_prefixes = tuple(budgeted.dirs)
         ancestors: set[bytes] = {b""}
-        for path in self._dirty_paths:
+        for path in (*self._dirty_paths, *budgeted.paths()):
             parts = path.split(b"/")
             for i in range(1, len(parts)):
                 ancestors.add(b"/".join(parts[:i]))
@@ -391,7 +414,7 @@ class Capturer:
             # The first snapshot writes nearly every object: one pack instead of loose files.
             bulk = self.store.bulk() if self.parent is None else contextlib.nullcontext()
             with bulk:
-                tree = self._directory(b"", parent_tree) or self.store.write_tree([])
+                tree = self._walk(parent_tree) or self.store.write_tree([])
             ids = []
             for fh in (skipped_fh, generated_fh):
                 size = fh.tell()
@@ -419,18 +442,46 @@ class Capturer:
             if records is not None and out is not None:
                 records.copy(key_lo, key_hi, out)
 
-    def _directory(
+    def _walk(self, parent_tree: str | None) -> str | None:
+        """Capture the whole worktree; the root tree's id, or None when nothing was captured.
+
+        Depth first in git tree order (manifest records come out sorted), with an explicit
+        stack rather than recursion: a worktree may be nested deeper than Python's recursion
+        limit, and one such directory must not fail every snapshot.
+
+        Raises:
+            OSError: the root itself cannot be listed.
+        """
+        stack = [self._open(b"", parent_tree)]
+        while True:
+            frame = stack[-1]
+            child = self._advance(frame)
+            if child is not None:
+                stack.append(child)
+                continue
+            stack.pop()
+            tree = self._finish(frame)
+            if not stack:
+                return tree
+            if tree is not None:
+                stack[-1].entries.append(Entry(frame.name, MODE_TREE, tree))
+
+    def _open(
         self,
         rel: bytes,
         parent_tree: str | None,
         *,
         forced_only: bool = False,
         full_scan: bool = False,
-    ) -> str | None:
-        """Capture one directory; ``forced_only`` inside a skipped one (``forceInclude``).
+    ) -> _Frame:
+        """List one directory and decide its entries; ``forced_only`` inside a skipped one.
 
         In incremental mode a directory named dirty itself (created, renamed, or holding a
         changed ignore file) is scanned in full: its new entries may predate their events.
+
+        Raises:
+            _OverBudget: it gained more new entries than ``dir_new_file_budget``.
+            OSError: it cannot be listed.
         """
         full_scan = full_scan or rel in self._dirty_paths
         full = os.path.join(self.root, rel) if rel else self.root
@@ -454,16 +505,54 @@ class Capturer:
         parent_entries = (
             {e.name: e for e in self.store.read_tree(parent_tree)} if parent_tree else {}
         )
-        if rel and self.parent is not None and self._dir_budget is not None:
-            new = sum(
-                1
-                for cand, decision in listing
-                if decision.captured and cand.rel.rsplit(b"/", 1)[-1] not in parent_entries
-            )
-            if new > self._dir_budget:
-                raise _OverBudget(new)
-        entries: list[Entry] = []
-        for cand, decision in listing:
+        # Paths a user forced in are exempt: the budget guesses at generated content.
+        if rel and self.parent is not None and self._dir_budget is not None and not forced_only:
+            known = self._known_entries(rel)
+            if known is not None:
+                new = sum(
+                    1
+                    for cand, decision in listing
+                    if decision.captured and cand.rel.rsplit(b"/", 1)[-1] not in parent_entries
+                )
+                if new - known > self._dir_budget:
+                    raise _OverBudget(new - known, new)
+        return _Frame(
+            rel=rel,
+            name=rel.rsplit(b"/", 1)[-1],
+            parent_tree=parent_tree,
+            parent_entries=parent_entries,
+            listing=listing,
+            full_scan=full_scan,
+        )
+
+    def _known_entries(self, rel: bytes) -> int | None:
+        """Entries of ``rel`` the parent snapshot knew without a tree for them; None: all.
+
+        A directory the parent skipped by ``new-files-budget`` was known as one record with
+        the count of its uncaptured entries: only entries beyond that count are new since. A
+        directory below one was known only as part of that record: all of it is known (it
+        was never captured, so without this the budget would skip it again, one level deeper
+        per snapshot, or forever).
+        """
+        if not self._budget_prefixes:
+            return 0
+        if rel in self._budget_dirs:
+            return self._budget_dirs[rel]
+        return None if under(rel, self._budget_prefixes) else 0
+
+    def _advance(self, frame: _Frame) -> _Frame | None:
+        """Capture ``frame``'s entries in order up to the next subdirectory to enter.
+
+        Returns:
+            The subdirectory's frame (its parent resumes after it), or None when ``frame``
+            has no entry left.
+        """
+        full_scan = frame.full_scan
+        parent_entries = frame.parent_entries
+        entries = frame.entries
+        while frame.pos < len(frame.listing):
+            cand, decision = frame.listing[frame.pos]
+            frame.pos += 1
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled
             self._seen += 1
@@ -483,13 +572,21 @@ class Capturer:
                 self._skip(cand, decision)
                 if cand.kind is Kind.DIR and self.policy.forced_below(cand.rel):
                     before = parent_entries.get(name)
-                    sub = self._directory(
-                        cand.rel,
-                        before.id if before and before.is_tree else None,
-                        forced_only=True,
-                    )
-                    if sub is not None:
-                        entries.append(Entry(name, MODE_TREE, sub))
+                    try:
+                        return self._open(
+                            cand.rel,
+                            before.id if before and before.is_tree else None,
+                            forced_only=True,
+                        )
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        # Already recorded as skipped by its rule: the forced paths below it
+                        # are not captured this time, but nothing else fails.
+                        if not isinstance(exc, PermissionError) and (
+                            exc.errno not in UNLISTABLE_ERRNOS
+                        ):
+                            raise
                 continue
             if cand.kind is Kind.DIR:
                 before = parent_entries.get(name)
@@ -499,22 +596,14 @@ class Capturer:
                     entries.append(Entry(name, MODE_TREE, before.id))
                     continue
                 try:
-                    sub = self._directory(
+                    return self._open(
                         cand.rel,
                         before.id if before and before.is_tree else None,
                         full_scan=full_scan,
                     )
                 except _OverBudget as over:
-                    budget = f"{over.count} new entries since the last snapshot"
-                    self._skip(
-                        cand,
-                        capture.skipped(
-                            "new-files-budget",
-                            "a directory that suddenly gained many files (likely generated)",
-                            f"{budget} > budget {self._dir_budget}",
-                        ),
-                        count=over.count,
-                    )
+                    assert self._dir_budget is not None
+                    self._skip(cand, over_budget(over.new, self._dir_budget), count=over.count)
                     continue
                 except PermissionError as exc:
                     self._skip(cand, _unreadable(exc))
@@ -529,9 +618,6 @@ class Capturer:
                         raise
                     self._skip(cand, _unreadable(exc))
                     continue
-                if sub is not None:
-                    entries.append(Entry(name, MODE_TREE, sub))
-                continue
             result = self.capture_one(cand, decision)
             if isinstance(result, Decision):
                 self._skip(cand, result)
@@ -541,14 +627,19 @@ class Capturer:
                     self._record(self._generated, cand, result.decision)
                     rule = result.decision.rule
                     self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
+        return None
+
+    def _finish(self, frame: _Frame) -> str | None:
+        """Write a captured directory's tree (None when it holds nothing captured)."""
+        entries, parent_entries = frame.entries, frame.parent_entries
         if not entries:
             return None
         if (
-            parent_tree is not None
+            frame.parent_tree is not None
             and len(entries) == len(parent_entries)
             and all(parent_entries.get(e.name) == e for e in entries)
         ):
-            return parent_tree  # the same entries: the same tree, without hashing it again
+            return frame.parent_tree  # the same entries: the same tree, without hashing it again
         return self.store.write_tree(entries)
 
     def _count(self, size: int) -> None:
@@ -712,6 +803,92 @@ class Capturer:
                 writer.abort()
                 raise
             return oid, st, decision
+
+
+def over_budget(count: int, budget: int) -> Decision:
+    """The skip decision of a directory that gained ``count`` > ``budget`` new entries."""
+    return capture.skipped(
+        "new-files-budget",
+        "a directory that suddenly gained many files (likely generated)",
+        f"{count} new entries since the last snapshot > budget {budget}",
+    )
+
+
+BUDGET_RULES: Final = frozenset({"new-files-budget", "snapshot-budget"})
+"""Rules that skip a path only because of what else one snapshot saw: the next one retries."""
+
+
+@attrs.frozen
+class BudgetRecords:
+    """A snapshot's records of paths skipped only by a budget (the next snapshot retries them)."""
+
+    dirs: dict[bytes, int] = attrs.Factory(dict)
+    """Directories skipped by ``new-files-budget``, with the count of entries it knew of
+    (all those not captured by a snapshot)."""
+    files: tuple[bytes, ...] = ()
+    """Files skipped by ``snapshot-budget``."""
+
+    @classmethod
+    def read(cls, store: Store, manifest: str) -> BudgetRecords:
+        """Stream a manifest for budget records (other lines are not even parsed)."""
+        dirs: dict[bytes, int] = {}
+        files: list[bytes] = []
+        if manifest == EMPTY_BLOB:
+            return cls()
+        for line in _manifest_lines(store, manifest):
+            if b'-budget"' not in line:
+                continue
+            rec = Skipped.from_line(line)
+            if rec.rule == "new-files-budget":
+                dirs[rec.path] = rec.count or 0
+            elif rec.rule == "snapshot-budget":
+                files.append(rec.path)
+        return cls(dirs, tuple(files))
+
+    def paths(self) -> tuple[bytes, ...]:
+        """Every budget-skipped path."""
+        return (*self.dirs, *self.files)
+
+
+def explain_budget(
+    store: Store, policy: Policy, parent: State, rel: bytes, *, is_dir: bool
+) -> Decision | None:
+    """The ``new-files-budget`` skip a snapshot taken now would give ``rel`` or an ancestor.
+
+    The same count as the walk: captured entries of each directory on the way that are not
+    in the parent's tree for it, less what a parent's budget record already knew of.
+    ``snapd/explain`` asks this so it says what the next snapshot does.
+    """
+    off = set(policy.options.disabled_rules)
+    if "new-files-budget" in off or not rel:
+        return None
+    budget = policy.options.dir_new_file_budget
+    budgeted = BudgetRecords.read(store, parent.manifest)
+    prefixes = tuple(budgeted.dirs)
+    parts = rel.split(b"/")
+    tree: str | None = parent.tree  # the parent's tree of the directory above ``directory``
+    for i in range(1, len(parts) + (1 if is_dir else 0)):
+        directory = b"/".join(parts[:i])
+        if directory not in budgeted.dirs and prefixes and under(directory, prefixes):
+            return None  # inside a directory the parent skipped for its budget: all known
+        above = {e.name: e for e in store.read_tree(tree)} if tree is not None else {}
+        before = above.get(parts[i - 1])
+        tree = before.id if before is not None and before.is_tree else None
+        had = {e.name for e in store.read_tree(tree)} if tree is not None else set()
+        try:
+            listed = _sorted_entries(os.path.join(policy.root, directory))
+        except OSError:
+            return None  # policy.explain says why it cannot be listed
+        new = sum(
+            1
+            for name, st in listed
+            if name not in had
+            and policy.decide(Candidate(rel=join(directory, name), st=st)).captured
+        )
+        new -= budgeted.dirs.get(directory, 0)
+        if new > budget:
+            return over_budget(new, budget)
+    return None
 
 
 class _ParentRecords:
@@ -946,12 +1123,17 @@ def iter_history(store: Store, before_seq: int | None = None) -> Iterator[Snapsh
 
 def iter_manifest(store: Store, manifest: str) -> Iterator[Skipped]:
     """Stream a manifest's entries in path order without loading it whole."""
+    for line in _manifest_lines(store, manifest):
+        yield Skipped.from_line(line)
+
+
+def _manifest_lines(store: Store, manifest: str) -> Iterator[bytes]:
     rest = b""
     for chunk in store.iter_blob(manifest):
         rest += chunk
         *lines, rest = rest.split(b"\n")
         for line in lines:
             if line:
-                yield Skipped.from_line(line)
+                yield line
     if rest.strip():
-        yield Skipped.from_line(rest)
+        yield rest

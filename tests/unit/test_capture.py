@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol
-from snapd.capture import Policy
+from snapd.capture import Candidate, Policy
 from snapd.config import Options
-from snapd.errors import PathOutsideRoot
+from snapd.errors import InvalidParams, PathOutsideRoot
 from snapd.paths import from_wire, to_wire
 from tests.helpers import make_service, write
 
@@ -107,6 +107,18 @@ def test_paths_outside_root_are_refused(bad: str) -> None:
         from_wire(bad)
 
 
+def test_paths_longer_than_the_file_system_allows_are_invalid_params() -> None:
+    longest = "/".join(["n" * 254] * 16) + "/" + "x" * 16
+    assert len(from_wire(longest)) == 4096
+    utf8 = "/".join(["é" * 127] * 16)  # 4,095 bytes in 2,047 characters
+    assert from_wire(utf8) == utf8.encode()
+    for bad in ["x" * 4097, "é" * 2049, "a/" * 500_000, "n" * 256, "a/" + "n" * 256 + "/b"]:
+        with pytest.raises(InvalidParams) as info:
+            from_wire(bad, field="paths")
+        assert info.value.data == {"field": "paths"}
+        assert "longer than the file system allows" in str(info.value.message)
+
+
 def test_non_utf8_names_round_trip() -> None:
     raw = b"caf\xe9/\xff.txt"
     assert from_wire(to_wire(raw)) == raw
@@ -138,3 +150,16 @@ def test_explain_reports_an_unlistable_directory(worktree: Path, monkeypatch) ->
     d = explain(worktree, "locked")
     assert (d.captured, d.rule) == (False, "unreadable")
     assert explain(worktree, "src").captured
+
+
+def test_rule_chains_of_any_depth_are_built_without_recursion(worktree: Path) -> None:
+    # Deeper than Python's recursion limit: the ignore chain and the attribute layers of every
+    # ancestor are built iteratively (and cached, so a sibling reuses them).
+    write(worktree, ".gitignore", "*.log\n")
+    write(worktree, ".gitattributes", "*.gen linguist-generated\n")
+    policy = Policy(os.fsencode(worktree), Options())
+    deep = b"/".join([b"d"] * 3000)
+    st = os.stat_result((0o100644, 0, 0, 1, 0, 0, 10, 0, 0, 0))
+    assert not policy.decide(Candidate(rel=deep + b"/x.log", st=st)).captured
+    assert policy.decide(Candidate(rel=deep + b"/x.gen", st=st)).generated
+    assert policy.decide(Candidate(rel=deep + b"/x.txt", st=st)).captured

@@ -246,6 +246,32 @@ def test_new_file_budget_records_one_entry_with_a_count(worktree: Path, store_di
     svc.close()
 
 
+def test_the_budget_counts_entries_new_since_the_skipping_snapshot(
+    worktree: Path, store_dir: Path
+) -> None:
+    svc = make_service(worktree, store_dir, dir_new_file_budget=50)
+    first = svc.snapshot(protocol.SnapshotParams())
+    for i in range(120):
+        write(worktree, f"gen/f{i:03}.txt", "x")
+    assert svc.snapshot(protocol.SnapshotParams()).rules == {"new-files-budget": 1}
+    # 120 more than the skipping snapshot knew of: skipped again, counting only those.
+    for i in range(120, 240):
+        write(worktree, f"gen/f{i:03}.txt", "x")
+    ex = svc.explain(protocol.ExplainParams(path="gen/f000.txt"))
+    assert (ex.outcome.value, ex.rule) == ("skipped", "new-files-budget"), ex
+    assert ex.evidence == "120 new entries since the last snapshot > budget 50"
+    third = svc.snapshot(protocol.SnapshotParams())
+    assert third.rules == {"new-files-budget": 1}
+    # 30 more: within the budget, so the whole directory is captured.
+    for i in range(240, 270):
+        write(worktree, f"gen/f{i:03}.txt", "x")
+    ex = svc.explain(protocol.ExplainParams(path="gen"))
+    assert (ex.outcome.value, ex.rule) == ("captured", "captured"), ex
+    fourth = svc.snapshot(protocol.SnapshotParams())
+    assert fourth.rules == {} and fourth.files == first.files + 270, fourth
+    svc.close()
+
+
 def test_snapshot_byte_budget(worktree: Path, store_dir: Path) -> None:
     svc = make_service(worktree, store_dir, snapshot_byte_budget=10_000)
     svc.snapshot(protocol.SnapshotParams())  # the first snapshot has no budget
