@@ -61,7 +61,8 @@ MAX_CONFLICTS: Final = 100
 SYMLINK_MAX: Final = 64 * 1024
 """A symlink target longer than this is not a symlink snapd wrote (PATH_MAX is 4096)."""
 
-GLOB_CHARS: Final = frozenset("*?[")
+GLOB_CHARS: Final = frozenset("*?[\\")
+"""Characters that make a pattern component more than a literal name (``\\`` escapes)."""
 
 Sig = tuple[int, int, int, int, int]
 """An ``lstat`` signature: mtime_ns, ctime_ns, size, inode, mode."""
@@ -147,9 +148,9 @@ class Scope:
     """What a restore covers: everything, some paths and globs, or some hunks of one file."""
 
     literals: tuple[bytes, ...] = ()
-    """Paths or directories (whole-component prefix match)."""
+    """Paths or directories (whole-component prefix match; never patterns)."""
     globs: tuple[str, ...] = ()
-    """gitignore-syntax patterns."""
+    """gitignore-syntax patterns (the ``patterns`` param)."""
     force: frozenset[bytes] = frozenset()
     """Uncaptured live paths the caller allows to be overwritten or deleted."""
     hunk: HunkScope | None = None
@@ -161,7 +162,8 @@ class Scope:
             return (self.hunk.path,)
         if not self.literals and not self.globs:
             return (b"",)
-        return self.literals + tuple(_glob_prefix(g) for g in self.globs)
+        # A negation only takes paths out: it adds no directory to visit.
+        return self.literals + tuple(_glob_prefix(g) for g in self.globs if g[:1] != "!")
 
     def selects(self, path: bytes) -> bool:
         """True if ``path`` is in the scope."""
@@ -176,6 +178,8 @@ class Scope:
 
 def _glob_prefix(pattern: str) -> bytes:
     """The literal directory a gitignore pattern is anchored to (``b""``: anywhere)."""
+    if pattern.startswith("/"):
+        pattern = pattern[1:]  # anchored at the root, as in a top-level .gitignore
     parts = pattern.split("/")
     if len(parts) == 1:
         return b""  # no slash: matches at any depth
@@ -197,11 +201,6 @@ def _spec(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
             _SPECS.clear()
         spec = _SPECS[globs] = pathspec.GitIgnoreSpec.from_lines(list(globs))
     return spec
-
-
-def is_glob(entry: str) -> bool:
-    """True if a ``paths`` entry is a pattern rather than a literal path."""
-    return bool(GLOB_CHARS & set(entry))
 
 
 def blob_id(data: bytes) -> str:

@@ -764,7 +764,12 @@ class Service:
         scope = self._restore_scope(params)
         hunks = self._conv.unstructure(params.hunks) if params.hunks is not None else None
         query = query_hash(
-            "restore", params.from_, sorted(params.paths or []), hunks, sorted(params.force or [])
+            "restore",
+            params.from_,
+            sorted(params.paths or []),
+            hunks,
+            sorted(params.force or []),
+            *([sorted(params.patterns)] if params.patterns is not None else []),
         )
         if params.cursor is not None:
             if not params.dry_run:
@@ -888,20 +893,19 @@ class Service:
                 logger.exception("on_restore hook %r failed", hook)
 
     def _restore_scope(self, params: protocol.RestoreParams) -> restoring.Scope:
-        if params.paths is not None and params.hunks is not None:
-            raise errors.InvalidParams("hunks: give paths or hunks, not both", field="hunks")
-        if params.paths is not None and not params.paths:
+        if (params.paths is not None or params.patterns is not None) and params.hunks is not None:
             raise errors.InvalidParams(
-                "paths: must not be empty (omit it to restore the whole tree)", field="paths"
+                "hunks: give paths and patterns, or hunks, not both", field="hunks"
             )
-        literals: list[bytes] = []
-        globs: list[str] = []
-        for entry in params.paths or []:
-            rel = from_wire(entry, field="paths")
-            if restoring.is_glob(entry):
-                globs.append(to_wire(rel))
-            else:
-                literals.append(rel)
+        for field, given in (("paths", params.paths), ("patterns", params.patterns)):
+            if given is not None and not given:
+                raise errors.InvalidParams(
+                    f"{field}: must not be empty (omit it to restore the whole tree)", field=field
+                )
+        # paths are literal names (app/[id].tsx is a Next.js route, not a pattern); patterns
+        # are gitignore syntax. Issue 13, item 10.
+        literals = [from_wire(entry, field="paths") for entry in params.paths or []]
+        globs = [_restore_pattern(entry) for entry in params.patterns or []]
         force = frozenset(from_wire(p, field="force") for p in params.force or [])
         hunk = None
         if params.hunks is not None:
@@ -1142,6 +1146,16 @@ def _wire_hunk(h: Any) -> protocol.Hunk:
         digest=h.digest,
         cut_lines=list(h.cut_lines) or None,
     )
+
+
+def _restore_pattern(entry: str) -> str:
+    """Check one ``patterns`` entry (gitignore syntax; it only ever matches paths in the tree)."""
+    if not entry.lstrip("!").strip("/ ") or "\0" in entry:
+        raise errors.InvalidParams(
+            "patterns: an entry is empty or has a NUL (give a gitignore-syntax pattern)",
+            field="patterns",
+        )
+    return entry
 
 
 def _inside(path: str, root: str) -> bool:

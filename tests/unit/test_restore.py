@@ -172,17 +172,22 @@ def test_plan_token_refuses_a_changed_worktree(svc: Service, worktree: Path) -> 
     assert len(list(svc.snapshots(protocol.SnapshotsParams()).snapshots)) == 1
 
 
-def test_paths_and_globs_select(svc: Service, worktree: Path) -> None:
+def test_paths_and_patterns_select(svc: Service, worktree: Path) -> None:
     for rel in ("a.md", "docs/b.md", "docs/c.txt", "src/x.py", "src/sub/y.py", "z.py"):
         write(worktree, rel, "v1\n")
     s1 = snap(svc)
     for rel in ("a.md", "docs/b.md", "docs/c.txt", "src/x.py", "src/sub/y.py", "z.py"):
         write(worktree, rel, "v2\n")
     assert set(actions(plan(svc, s1, paths=["docs"]))) == {"docs/b.md", "docs/c.txt"}
-    assert set(actions(plan(svc, s1, paths=["*.md"]))) == {"a.md", "docs/b.md"}
-    assert set(actions(plan(svc, s1, paths=["src/**/*.py"]))) == {"src/x.py", "src/sub/y.py"}
-    assert set(actions(plan(svc, s1, paths=["src/*.py", "z.py"]))) == {"src/x.py", "z.py"}
-    apply(svc, s1, paths=["*.md"])
+    assert set(actions(plan(svc, s1, patterns=["*.md"]))) == {"a.md", "docs/b.md"}
+    assert set(actions(plan(svc, s1, patterns=["src/**/*.py"]))) == {"src/x.py", "src/sub/y.py"}
+    assert set(actions(plan(svc, s1, patterns=["/src/*.py"]))) == {"src/x.py"}
+    assert set(actions(plan(svc, s1, patterns=["src/*.py"], paths=["z.py"]))) == {
+        "src/x.py",
+        "z.py",
+    }
+    assert set(actions(plan(svc, s1, paths=["*.md"]))) == set()  # a literal name
+    apply(svc, s1, patterns=["*.md"])
     assert (worktree / "docs/b.md").read_text() == "v1\n"
     assert (worktree / "docs/c.txt").read_text() == "v2\n"
     with pytest.raises(errors.InvalidParams) as info:

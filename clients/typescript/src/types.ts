@@ -515,9 +515,13 @@ export interface RestoreAction {
 
 export interface RestoreParams extends PageParams {
   from: SnapshotRef;
-  /** Paths, directories or gitignore-syntax patterns; absent: the whole tree (not empty). */
+  /** Literal paths or directories (`app/[id].tsx` is that file); absent with `patterns`
+   * absent: the whole tree (not empty). */
   paths?: string[];
-  /** Only these hunks of one file (not together with `paths`). */
+  /** gitignore-syntax patterns (`*.py`, `docs/*.md`); a path `paths` or `patterns`
+   * selects is restored (not empty). */
+  patterns?: string[];
+  /** Only these hunks of one file (not together with `paths` or `patterns`). */
   hunks?: HunkSelection;
   /** Default `true`: only plan. `false`: take the safety snapshot and apply. */
   dryRun?: boolean;
