@@ -723,6 +723,8 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
         (result.safety_snapshot[:12], "yellow"),
         (f"  (undo: snapd restore {result.safety_snapshot[:12]} --apply)", "dim"),
     )
+    if result.cancelled:
+        out.print((f"cancelled: {plural(result.remaining, 'path')} not restored", "yellow"))
     if result.conflicted:
         out.print((f"{plural(result.conflicted, 'path')} left alone:", "yellow"))
         for a in result.conflicts or []:

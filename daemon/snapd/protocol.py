@@ -684,6 +684,13 @@ class RestoreResult:
     conflicts: list[RestoreAction] | None = None
     """The first 100 of those, as ``keep`` with the reason."""
 
+    cancelled: bool = False
+    """True when ``$/cancelRequest`` stopped the restore after its first write: it stopped
+    before its next file, and this is what it did."""
+
+    remaining: int = 0
+    """Planned writes and deletes not done because the restore was cancelled."""
+
     next_cursor: str | None = None
     """Pass back as ``cursor`` for the next page of the plan; absent on the last page."""
 

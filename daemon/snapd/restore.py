@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Final, Literal
@@ -644,6 +645,15 @@ class Applied:
     conflicted: int = 0
     conflicts: list[Action] = attrs.Factory(list)
     """Up to :data:`MAX_CONFLICTS` actions left undone, as ``keep`` with the reason."""
+    cancelled: bool = False
+    """The caller cancelled: the restore stopped before the next file."""
+    remaining: int = 0
+    """Planned writes and deletes not attempted because the restore was cancelled."""
+
+    @property
+    def touched(self) -> bool:
+        """True once a file was written or deleted."""
+        return bool(self.written or self.deleted)
 
     def conflict(self, action: Action, reason: str) -> None:
         """Record an action that was not done."""
@@ -837,9 +847,14 @@ def apply(
     *,
     target_tree: str,
     on_event: EventFn | None = None,
+    cancel: threading.Event | None = None,
     delay: float = 0.0,
 ) -> Applied:
     """Carry out a plan: deletes first, then writes and creates, one file at a time.
+
+    A cancel stops the restore before its next file: the result says ``cancelled`` and how
+    many planned writes and deletes remain (issue 13, item 14: never report "cancelled" while
+    still writing, nor lose what was done).
 
     Args:
         store: The store holding the new content.
@@ -848,6 +863,7 @@ def apply(
         plan: Returns a fresh iterator over the plan's actions (it is walked twice).
         target_tree: The snapshot's tree: directories in it are not pruned when they empty.
         on_event: Called after each file is written or deleted.
+        cancel: Set to stop before the next file.
         delay: Test only: seconds to sleep after each file (so a test can kill mid-restore).
 
     Returns:
@@ -860,17 +876,30 @@ def apply(
     try:
         for action in plan():
             if action.action is ActionKind.DELETE:
+                if _stopped(done, cancel):
+                    continue
                 _delete(store, root_fd, action, done, keep_dirs, on_event)
                 if delay:
                     time.sleep(delay)
         for action in plan():
             if action.action in (ActionKind.WRITE, ActionKind.CREATE):
+                if _stopped(done, cancel):
+                    continue
                 _write(store, root_fd, action, done, on_event)
                 if delay:
                     time.sleep(delay)
     finally:
         os.close(root_fd)
     return done
+
+
+def _stopped(done: Applied, cancel: threading.Event | None) -> bool:
+    """True (counting the action as remaining) once the restore is cancelled."""
+    if not done.cancelled and cancel is not None and cancel.is_set():
+        done.cancelled = True
+    if done.cancelled:
+        done.remaining += 1
+    return done.cancelled
 
 
 def _delete(

@@ -806,7 +806,7 @@ class Service:
                 done = restoring.Applied()
                 if summary.written or summary.deleted:
                     safety = self._safety_snapshot(target.id, live)
-                    done = self._apply(spool, target.state.tree, safety)
+                    done = self._apply(spool, target.state.tree, safety, cancel)
             spool.seek(0)
             items = (_wire_action(a) for a in restoring.read_plan(spool))
             page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
@@ -822,6 +822,7 @@ class Service:
                     "a": done is not None,
                     "s": safety,
                     "c": done.conflicted if done is not None else 0,
+                    "x": done.remaining if done is not None and done.cancelled else None,
                 }
                 cursor = encode_cursor(protocol.SNAPD_RESTORE, query, position)
         return protocol.RestoreResult(
@@ -836,6 +837,8 @@ class Service:
             conflicts=[_wire_action(a) for a in done.conflicts]
             if done and done.conflicts
             else None,
+            cancelled=done is not None and done.cancelled,
+            remaining=done.remaining if done is not None else 0,
             next_cursor=cursor,
         )
 
@@ -853,7 +856,15 @@ class Service:
             )
         return safety
 
-    def _apply(self, spool: Any, target_tree: str, safety: str) -> restoring.Applied:
+    def _apply(
+        self, spool: Any, target_tree: str, safety: str, cancel: threading.Event | None
+    ) -> restoring.Applied:
+        """Apply a spooled plan; the caller holds the writer lock.
+
+        Raises:
+            snapshots.Cancelled: ``cancel`` was set before anything was written.
+        """
+
         def plan() -> Iterator[restoring.Action]:
             spool.seek(0)
             return restoring.read_plan(spool)
@@ -867,6 +878,7 @@ class Service:
                 plan,
                 target_tree=target_tree,
                 on_event=self._restore_event,
+                cancel=cancel,
                 delay=self.options.test_restore_delay,
             )
         except (OSError, StoreError) as exc:
@@ -877,12 +889,15 @@ class Service:
         finally:
             self._restore_event(restoring.RestoreEvent("end", safety_snapshot=safety))
         logger.info(
-            "restore: %d written, %d deleted, %d conflicts; safety snapshot %s",
+            "restore: %d written, %d deleted, %d conflicts%s; safety snapshot %s",
             done.written,
             done.deleted,
             done.conflicted,
+            f", cancelled with {done.remaining} left" if done.cancelled else "",
             safety[:12],
         )
+        if done.cancelled and not done.touched:
+            raise Cancelled  # nothing written: a plain -32800, as before the first write
         return done
 
     def _restore_event(self, event: restoring.RestoreEvent) -> None:
@@ -961,6 +976,8 @@ class Service:
             kept=totals[2],
             safety_snapshot=pos.get("s") if isinstance(pos.get("s"), str) else None,
             conflicted=conflicted if isinstance(conflicted := pos.get("c"), int) else 0,
+            cancelled=isinstance(pos.get("x"), int),
+            remaining=remaining if isinstance(remaining := pos.get("x"), int) else 0,
             next_cursor=cursor,
         )
 

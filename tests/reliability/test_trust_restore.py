@@ -8,7 +8,12 @@ and restores a tree deeper than Python's recursion limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ctypes
+import os
+import select
+import struct
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +93,109 @@ def test_paths_are_literal_and_patterns_are_separate(spawn: Any, tmp_path: Path)
     # Empty patterns are refused like empty paths.
     reply = d.request("snapd/restore", {"from": sid, "patterns": []})
     assert reply["error"]["code"] == -32602 and reply["error"]["data"]["field"] == "patterns"
+
+
+# -- inotify, to await the daemon's writes instead of sleeping -------------------------------------
+
+
+class Inotify:
+    """A minimal inotify watch (ctypes): wait for a named event in one directory."""
+
+    IN_CREATE = 0x100
+    IN_MOVED_TO = 0x80
+    IN_CLOSE_WRITE = 0x8
+    _EVENT = struct.Struct("iIII")
+
+    def __init__(self, directory: Path, mask: int) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = libc.inotify_init1(os.O_CLOEXEC)
+        assert self._fd >= 0, os.strerror(ctypes.get_errno())
+        wd = libc.inotify_add_watch(self._fd, os.fsencode(directory), mask)
+        assert wd >= 0, os.strerror(ctypes.get_errno())
+        self._pending: list[tuple[int, str]] = []
+
+    def wait(self, want: Callable[[int, str], bool], timeout: float = 60.0) -> tuple[int, str]:
+        """Block until an event ``want(mask, name)`` accepts arrives (fail after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._pending:
+                mask, name = self._pending.pop(0)
+                if want(mask, name):
+                    return mask, name
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._fd], [], [], max(0.0, left))
+            assert ready, "the awaited inotify event never came"
+            data = os.read(self._fd, 64 * 1024)
+            pos = 0
+            while pos < len(data):
+                _wd, mask, _cookie, size = self._EVENT.unpack_from(data, pos)
+                pos += self._EVENT.size
+                name = data[pos : pos + size].rstrip(b"\0").decode()
+                pos += size
+                self._pending.append((mask, name))
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def contents(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".snapd-restore-")
+    }
+
+
+# -- item 14: a cancelled restore says what it did and stops -----------------------------------
+
+
+@pytest.mark.fault(
+    "#14 $/cancelRequest after a restore's first write: the answer is the real outcome "
+    "(cancelled, remaining, safety snapshot), and nothing is written after it",
+    trials=1,
+)
+def test_cancel_after_the_first_write_reports_what_was_done(spawn: Any, tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    n = 60
+    for i in range(n):
+        write(root, f"many/{i:03}.txt", f"original {i}\n")
+    # testRestoreDelay (test only): the restore sleeps after each file, so a cancel lands
+    # with most of the plan still to do.
+    d = spawn({"testRestoreDelay": 0.05})
+    sid = snapshot(d)
+    for i in range(n):
+        write(root, f"many/{i:03}.txt", f"edited {i}\n")
+    watch = Inotify(root / "many", Inotify.IN_MOVED_TO)
+    try:
+        rid = d.next_id()
+        d.send(
+            {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "method": "snapd/restore",
+                "params": {"from": sid, "dryRun": False},
+            }
+        )
+        watch.wait(lambda mask, name: not name.startswith(".snapd-restore-"))  # 1st rename
+    finally:
+        watch.close()
+    d.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": rid}})
+    while (reply := d.receive()).get("id") != rid:
+        pass
+    assert "result" in reply, reply  # not -32800: the restore had started writing
+    res = reply["result"]
+    at_answer = contents(root)
+    restored = sum(v.startswith("original") for v in at_answer.values())
+    assert res["applied"] is True and res["cancelled"] is True, res
+    assert res["written"] == n and 0 < res["remaining"] < n, res
+    assert restored == n - res["remaining"] - res.get("conflicted", 0), (restored, res)
+    assert res["safetySnapshot"]
+    # Nothing is written after the answer: a snapshot (which waits for the writer lock) and
+    # the worktree agree with what the answer said.
+    after = d.request("snapd/snapshot", {})["result"]
+    assert contents(root) == at_answer
+    assert after["changed"] == restored
+    # The safety snapshot undoes the part that was done.
+    undo = restore(d, res["safetySnapshot"])
+    assert undo.get("conflicted", 0) == 0
+    assert all(v.startswith("edited") for v in contents(root).values())

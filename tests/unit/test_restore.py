@@ -401,3 +401,41 @@ def test_the_plan_is_paged(svc: Service, worktree: Path) -> None:
     with pytest.raises(errors.InvalidParams) as info:
         apply(svc, s1, cursor=result.next_cursor or "x")
     assert field_of(info.value) == "dryRun"
+
+
+def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Path) -> None:
+    import threading
+
+    from snapd.snapshots import Cancelled
+
+    write(worktree, "a.txt", "v1\n")
+    write(worktree, "b.txt", "v1\n")
+    s1 = snap(svc)
+    write(worktree, "a.txt", "v2\n")
+    write(worktree, "b.txt", "v2\n")
+    cancel = threading.Event()
+    events: list[str] = []
+
+    def hook(event: restoring.RestoreEvent) -> None:
+        events.append(event.phase)
+        if event.phase == "begin":
+            cancel.set()  # after the safety snapshot, before any file
+
+    svc.on_restore.append(hook)
+    with pytest.raises(Cancelled):
+        svc.restore(protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
+    assert events == ["begin", "end"]
+    assert (worktree / "a.txt").read_text() == (worktree / "b.txt").read_text() == "v2\n"
+
+    # Cancelled after the first file: the result says so and what is left.
+    cancel.clear()
+    events.clear()
+
+    def after_first(event: restoring.RestoreEvent) -> None:
+        if event.phase == "write":
+            cancel.set()
+
+    svc.on_restore[:] = [after_first]
+    res = svc.restore(protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
+    assert res.cancelled and res.remaining == 1 and res.written == 2 and res.applied
+    assert sorted((worktree / n).read_text() for n in ("a.txt", "b.txt")) == ["v1\n", "v2\n"]

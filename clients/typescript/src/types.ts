@@ -548,6 +548,11 @@ export interface RestoreResult {
   conflicted?: number;
   /** The first 100 of those, as `keep` with the `reason`. */
   conflicts?: RestoreAction[];
+  /** `true` when `$/cancelRequest` stopped the restore after its first write (it stopped
+   * before its next file; this is what it did); default `false`. */
+  cancelled?: boolean;
+  /** Planned writes and deletes not done because the restore was cancelled; default 0. */
+  remaining?: number;
   nextCursor?: string;
 }
 
