@@ -16,11 +16,13 @@ worktree does.
 Applying (:func:`apply`) never follows a symlink and never leaves the root: every directory is
 opened from the root one component at a time with ``O_NOFOLLOW`` (a symlink or file where a
 directory should be refuses the path), and files are written to a temporary file in the same
-directory, fsynced and renamed over the target. Just before a file is replaced or deleted its
-content is checked against what the plan saw (re-hashed for captured files, ``lstat`` for forced
-uncaptured ones), so a concurrent edit is reported as a conflict instead of being lost. Deletes
-run first (pruning directories they empty), then writes, so a file can replace a directory
-and the other way round.
+directory, fsynced and swapped with the target (:mod:`snapd.fileswap`). Just before a file is
+replaced or deleted its content is checked against what the plan saw (re-hashed for captured
+files, ``lstat`` for forced uncaptured ones), and what the swap (or a delete's rename aside)
+took out of the path is checked again afterwards and put back if it changed, so an edit made
+at any point during the restore is reported as a conflict instead of being lost. Deletes run
+first (pruning directories they empty), then writes, so a file can replace a directory and
+the other way round.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from typing import IO, TYPE_CHECKING, Final, Literal
 import attrs
 import pathspec
 
-from snapd import errors
+from snapd import errors, fileswap
 from snapd.diff import Side, iter_changes
 from snapd.hunks import FileDiff, Hunk, apply_hunks, diff_blobs
 from snapd.paths import to_wire, under
@@ -792,9 +794,8 @@ def _perm(new_mode: int | None, existing: os.stat_result | None) -> int:
     return perm | ((perm & 0o444) >> 2) if exec_ else perm
 
 
-def _write_file(
-    dir_fd: int, name: bytes, chunks: Iterable[bytes], size: int, perm: int
-) -> os.stat_result:
+def _write_tmp(dir_fd: int, chunks: Iterable[bytes], size: int, perm: int) -> bytes:
+    """Write new content to a fresh temporary file in the directory, fsynced; its name."""
     tmp = _tmp_name()
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
@@ -812,32 +813,120 @@ def _write_file(
             raise OSError(errno.EIO, f"wrote {written} bytes, expected {size}")
         os.fchmod(fd, perm)
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        if fd != -1:
-            os.close(fd)
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
+        os.close(fd)
+        _unlink_quietly(dir_fd, tmp)
         raise
-    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    os.close(fd)
+    return tmp
 
 
-def _write_link(dir_fd: int, name: bytes, target: bytes) -> os.stat_result:
+def _unlink_quietly(dir_fd: int, name: bytes) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def _same_file(a: os.stat_result | None, b: os.stat_result | None) -> bool:
+    """True if two ``lstat`` results are the same inode with the same data.
+
+    Not ``st_ctime``: renaming a file changes it. A write that restores the mtime is caught
+    by the content hash (captured files).
+    """
+    if a is None or b is None:
+        return a is b
+    return (a.st_dev, a.st_ino, a.st_mode, a.st_size, a.st_mtime_ns) == (
+        b.st_dev,
+        b.st_ino,
+        b.st_mode,
+        b.st_size,
+        b.st_mtime_ns,
+    )
+
+
+def _still_checked(
+    store: Store, dir_fd: int, name: bytes, action: Action, checked: os.stat_result | None
+) -> str | None:
+    """None if ``name`` is exactly what the restore checked, else why not.
+
+    The same inode and ``lstat`` data, and for captured files the planned content.
+    """
+    st = _lstat_at(dir_fd, name)
+    if not _same_file(st, checked):
+        return "it changed while the restore ran"
+    if action.old_oid is not None and st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            if blob_id(os.readlink(name, dir_fd=dir_fd)) != action.old_oid:
+                return "it changed while the restore ran"
+        elif _hash_file(dir_fd, name) != action.old_oid:
+            return "it changed while the restore ran"
+    return None
+
+
+def _install(
+    store: Store,
+    dir_fd: int,
+    tmp: bytes,
+    name: bytes,
+    action: Action,
+    checked: os.stat_result | None,
+) -> str | None:
+    """Put ``tmp`` in place of ``name`` if ``name`` is still what was checked.
+
+    With ``renameat2``: an absent path is created with ``RENAME_NOREPLACE``; an existing one is
+    swapped with ``RENAME_EXCHANGE``, and what was swapped out is checked (``lstat`` data and
+    content hash) after the swap, when no write by path can reach it any more. If it is not
+    what the restore checked it is swapped back and the path reported as a conflict. Without
+    ``renameat2``: the same check right before a plain rename.
+
+    Returns:
+        None when installed (``tmp`` is gone), else why not (``tmp`` is removed, or kept and
+        named in the reason if someone wrote to it meanwhile).
+    """
+    if checked is None:
+        try:
+            if fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_NOREPLACE):
+                return None
+        except FileExistsError:
+            _unlink_quietly(dir_fd, tmp)
+            return "it appeared while the restore ran"
+        if _lstat_at(dir_fd, name) is not None:
+            _unlink_quietly(dir_fd, tmp)
+            return "it appeared while the restore ran"
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return None
+    ours = _lstat_at(dir_fd, tmp)
+    try:
+        swapped = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
+    except FileNotFoundError:
+        _unlink_quietly(dir_fd, tmp)
+        return "it was deleted while the restore ran"
+    if not swapped:
+        if (why := _still_checked(store, dir_fd, name, action, checked)) is not None:
+            _unlink_quietly(dir_fd, tmp)
+            return why
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return None
+    # ``tmp`` now names what was at the path. Its content is in the safety snapshot when it is
+    # what the restore checked (captured: same hash; forced: same lstat, documented as lost).
+    why = _still_checked(store, dir_fd, tmp, action, checked)
+    if why is None:
+        _unlink_quietly(dir_fd, tmp)
+        return None
+    fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)  # swap back: theirs again
+    if _same_file(_lstat_at(dir_fd, tmp), ours):
+        _unlink_quietly(dir_fd, tmp)
+    else:  # written to in the instant it was at the path: keep that too
+        why += f"; what was written meanwhile is kept in {to_wire(tmp)}"
+    return why
+
+
+def _write_link(dir_fd: int, target: bytes) -> bytes:
+    """Create a symlink under a fresh temporary name; its name."""
     tmp = _tmp_name()
     os.symlink(target, tmp, dir_fd=dir_fd)
-    try:
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        raise
-    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    return tmp
 
 
 def apply(
@@ -922,21 +1011,25 @@ def _delete(
         done.conflict(action, f"cannot open its directory: {exc.strerror}")
         return
     try:
-        name = parts[-1]
-        if (why := _unchanged(store, fds[-1], name, action)) is not None:
-            if _lstat_at(fds[-1], name) is not None:
+        d, name = fds[-1], parts[-1]
+        if (why := _unchanged(store, d, name, action)) is not None:
+            if _lstat_at(d, name) is not None:
                 done.conflict(action, why)
             return
+        checked = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
         try:
-            os.unlink(name, dir_fd=fds[-1])
-        except FileNotFoundError:
-            return
+            why = _delete_checked(store, d, name, action, checked)
         except OSError as exc:
             if on_event is not None:
                 on_event(RestoreEvent("failed", action.path))
             done.conflict(action, f"cannot delete it: {exc.strerror}")
+            return
+        if why is not None:
+            if on_event is not None:
+                on_event(RestoreEvent("failed", action.path))
+            done.conflict(action, why)
             return
         done.deleted += 1
         if on_event is not None:
@@ -951,6 +1044,35 @@ def _delete(
                 break
     finally:
         _close(fds)
+
+
+def _delete_checked(
+    store: Store, dir_fd: int, name: bytes, action: Action, checked: os.stat_result | None
+) -> str | None:
+    """Delete ``name`` if it is still what was checked: renamed aside first, checked, unlinked.
+
+    Returns:
+        None when deleted (or already gone), else why it was left (renamed back).
+    """
+    if checked is None:
+        return None
+    aside = _tmp_name()
+    try:
+        os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # atomic; aside is new
+    except FileNotFoundError:
+        return None
+    why = _still_checked(store, dir_fd, aside, action, checked)
+    if why is None:
+        os.unlink(aside, dir_fd=dir_fd)
+        return None
+    try:
+        if not fileswap.rename2(dir_fd, aside, name, fileswap.RENAME_NOREPLACE):
+            if _lstat_at(dir_fd, name) is not None:
+                raise FileExistsError(errno.EEXIST, "exists")
+            os.rename(aside, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except FileExistsError:
+        why += f"; the path was created again meanwhile, its old content is in {to_wire(aside)}"
+    return why
 
 
 def _write(
@@ -976,9 +1098,11 @@ def _write(
         existing = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
+        tmp: bytes | None = None
         try:
             if existing is not None and stat.S_ISDIR(existing.st_mode):
                 os.rmdir(name, dir_fd=d)  # an empty directory in the way (never a full one)
+                existing = None
             if action.new_mode == MODE_LINK:
                 assert action.new_oid is not None
                 target = store.read_blob(action.new_oid, SYMLINK_MAX)
@@ -987,7 +1111,7 @@ def _write(
                         on_event(RestoreEvent("failed", action.path))
                     done.conflict(action, "the snapshot's symlink target is too long")
                     return
-                st = _write_link(d, name, target)
+                tmp = _write_link(d, target)
             else:
                 if action.data is not None:
                     chunks: Iterable[bytes] = (action.data,)
@@ -995,15 +1119,26 @@ def _write(
                 else:
                     assert action.new_oid is not None and action.new_size is not None
                     chunks, size = store.iter_blob(action.new_oid), action.new_size
-                st = _write_file(d, name, chunks, size, _perm(action.new_mode, existing))
-            os.fsync(d)
+                tmp = _write_tmp(d, chunks, size, _perm(action.new_mode, existing))
+            why = _install(store, d, tmp, name, action, existing)
+            tmp = None
+            if why is None:
+                st = os.stat(name, dir_fd=d, follow_symlinks=False)
+                os.fsync(d)
         except OSError as exc:
+            if tmp is not None:
+                _unlink_quietly(d, tmp)
             if on_event is not None:
                 on_event(RestoreEvent("failed", action.path))
             reason = "a directory that is not empty is in the way"
             if exc.errno != errno.ENOTEMPTY:
                 reason = f"cannot write it: {exc.strerror or exc}"
             done.conflict(action, reason)
+            return
+        if why is not None:
+            if on_event is not None:
+                on_event(RestoreEvent("failed", action.path))
+            done.conflict(action, why)
             return
         done.written += 1
         if on_event is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import select
+import signal
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -199,3 +200,50 @@ def test_cancel_after_the_first_write_reports_what_was_done(spawn: Any, tmp_path
     undo = restore(d, res["safetySnapshot"])
     assert undo.get("conflicted", 0) == 0
     assert all(v.startswith("edited") for v in contents(root).values())
+
+
+# -- item 5: an edit between the restore's check and its rename is never lost --------------------
+
+
+@pytest.mark.fault(
+    "#5 a user edit lands while the restore writes its temporary file (inotify-triggered, "
+    "daemon stopped mid-write): the edit is kept and the path reported as a conflict",
+    trials=1,
+)
+def test_an_edit_while_the_restore_writes_is_not_lost(spawn: Any, tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    line = b"0123456789abcdef" * 4 + b"\n"
+    original = line * (24 * 1024 * 1024 // len(line))  # 24 MiB: writing it takes a while
+    write(root, "big.txt", original)
+    write(root, "small.txt", "v1\n")
+    d = spawn({"contentLimit": 64 * 1024 * 1024})
+    sid = snapshot(d)
+    write(root, "big.txt", b"the agent's version\n")
+    write(root, "small.txt", "v2\n")
+    watch = Inotify(root, Inotify.IN_CREATE)
+    try:
+        rid = d.next_id()
+        params = {"from": sid, "dryRun": False, "paths": ["big.txt"]}
+        d.send({"jsonrpc": "2.0", "id": rid, "method": "snapd/restore", "params": params})
+        watch.wait(lambda mask, name: name.startswith(".snapd-restore-"))
+        # The restore checked big.txt and is writing the new content to its temporary file:
+        # stop it there, and edit big.txt the way an editor saving in place does.
+        os.kill(d.pid, signal.SIGSTOP)
+        try:
+            assert (root / "big.txt").read_bytes() == b"the agent's version\n", "race lost"
+            with open(root / "big.txt", "ab") as fh:
+                fh.write(b"the user's edit\n")
+        finally:
+            os.kill(d.pid, signal.SIGCONT)
+    finally:
+        watch.close()
+    while (reply := d.receive()).get("id") != rid:
+        pass
+    res = reply["result"]
+    assert (root / "big.txt").read_bytes() == b"the agent's version\nthe user's edit\n"
+    assert res.get("conflicted") == 1, res
+    assert "changed" in res["conflicts"][0]["reason"], res
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".snapd-restore-")]
+    # Without an edit the same restore goes through.
+    done = restore(d, sid, paths=["big.txt"])
+    assert done.get("conflicted", 0) == 0 and (root / "big.txt").read_bytes() == original

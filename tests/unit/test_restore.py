@@ -439,3 +439,35 @@ def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Pa
     res = svc.restore(protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
     assert res.cancelled and res.remaining == 1 and res.written == 2 and res.applied
     assert sorted((worktree / n).read_text() for n in ("a.txt", "b.txt")) == ["v1\n", "v2\n"]
+
+
+@pytest.mark.parametrize("swap", ["renameat2", "fallback"])
+def test_an_edit_right_after_the_check_is_never_lost(
+    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    from snapd import fileswap
+
+    if swap == "fallback":
+        monkeypatch.setattr(fileswap, "_renameat2", None)
+    elif not fileswap.supported(fileswap.RENAME_EXCHANGE):
+        pytest.skip("no renameat2 here")
+    write(worktree, "keep.txt", "v1\n")
+    write(worktree, "w.txt", "v1\n")
+    s1 = snap(svc)
+    write(worktree, "w.txt", "agent\n")
+    write(worktree, "gone.txt", "agent's new file\n")
+    checked = restoring._unchanged
+
+    def check_then_edit(store, dir_fd, name, action):
+        why = checked(store, dir_fd, name, action)
+        # The user saves in place right after the restore's check of this path.
+        with open(name, "ab", opener=lambda p, f: os.open(p, f, dir_fd=dir_fd)) as fh:
+            fh.write(b"user\n")
+        return why
+
+    monkeypatch.setattr(restoring, "_unchanged", check_then_edit)
+    res = apply(svc, s1)
+    assert res.conflicted == 2, res
+    assert (worktree / "w.txt").read_text() == "agent\nuser\n"
+    assert (worktree / "gone.txt").read_text() == "agent's new file\nuser\n"
+    assert not [p for p in worktree.iterdir() if p.name.startswith(".snapd-restore-")]
