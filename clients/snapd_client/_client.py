@@ -376,6 +376,7 @@ class AsyncClient:
         from_: str,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         hunks: protocol.HunkSelection | None = None,
         dry_run: bool = True,
         plan_token: str | None = None,
@@ -388,11 +389,13 @@ class AsyncClient:
 
         Pass the dry run's ``plan_token`` when applying to refuse (:class:`PlanStale`) a plan
         the worktree no longer matches. The result's ``safety_snapshot`` undoes an applied
-        restore: ``restore(result.safety_snapshot, dry_run=False)``.
+        restore: ``restore(result.safety_snapshot, dry_run=False)``. ``paths`` are literal
+        names (``app/[id].tsx`` is that file); ``patterns`` are gitignore-syntax patterns.
         """
         params = protocol.RestoreParams(
             from_=from_,
             paths=list(paths) if paths is not None else None,
+            patterns=list(patterns) if patterns is not None else None,
             hunks=hunks,
             dry_run=dry_run,
             plan_token=plan_token,
@@ -410,6 +413,7 @@ class AsyncClient:
         from_: str,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         hunks: protocol.HunkSelection | None = None,
         force: Sequence[str] | None = None,
         limit: int | None = None,
@@ -418,7 +422,7 @@ class AsyncClient:
         """Every action of a plan: ``first``'s page, then the pages its ``nextCursor`` leads to.
 
         ``first`` is the result of :meth:`restore` called with the same ``from_``, ``paths``,
-        ``hunks`` and ``force`` (a dry run or an applied restore).
+        ``patterns``, ``hunks`` and ``force`` (a dry run or an applied restore).
         """
         page = first
         while True:
@@ -429,6 +433,7 @@ class AsyncClient:
             page = await self.restore(
                 from_,
                 paths=paths,
+                patterns=patterns,
                 hunks=hunks,
                 force=force,
                 cursor=page.next_cursor,

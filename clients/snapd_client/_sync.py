@@ -260,6 +260,7 @@ class Client:
         from_: str,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         hunks: protocol.HunkSelection | None = None,
         dry_run: bool = True,
         plan_token: str | None = None,
@@ -272,11 +273,13 @@ class Client:
 
         Pass the dry run's ``plan_token`` when applying to refuse (:class:`PlanStale`) a plan
         the worktree no longer matches. The result's ``safety_snapshot`` undoes an applied
-        restore: ``restore(result.safety_snapshot, dry_run=False)``.
+        restore: ``restore(result.safety_snapshot, dry_run=False)``. ``paths`` are literal
+        names (``app/[id].tsx`` is that file); ``patterns`` are gitignore-syntax patterns.
         """
         value = self._async.restore(
             from_,
             paths=paths,
+            patterns=patterns,
             hunks=hunks,
             dry_run=dry_run,
             plan_token=plan_token,
@@ -293,6 +296,7 @@ class Client:
         from_: str,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         hunks: protocol.HunkSelection | None = None,
         force: Sequence[str] | None = None,
         limit: int | None = None,
@@ -301,9 +305,16 @@ class Client:
         """Every action of a plan: ``first``'s page, then the pages its ``nextCursor`` leads to.
 
         ``first`` is the result of :meth:`restore` called with the same ``from_``, ``paths``,
-        ``hunks`` and ``force`` (a dry run or an applied restore).
+        ``patterns``, ``hunks`` and ``force`` (a dry run or an applied restore).
         """
         value = self._async.iter_restore_plan(
-            first, from_, paths=paths, hunks=hunks, force=force, limit=limit, max_bytes=max_bytes
+            first,
+            from_,
+            paths=paths,
+            patterns=patterns,
+            hunks=hunks,
+            force=force,
+            limit=limit,
+            max_bytes=max_bytes,
         )
         return self._loop.iterate(value)

@@ -152,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
         "restore",
         parents=[common],
         help="restore from a snapshot (prints the plan; --apply applies it)",
-        description="Restore the worktree, some paths (after '--'; globs allowed) or some hunks "
-        "of one file from a snapshot. Without --apply only the plan is printed. Applying takes "
-        "a safety snapshot first: restoring it undoes the restore.",
+        description="Restore the worktree, some paths (after '--'; literal names: "
+        "'app/[id].tsx' is that file), the paths matching --pattern, or some hunks of one file "
+        "from a snapshot. Without --apply only the plan is printed. Applying takes a safety "
+        "snapshot first: restoring it undoes the restore.",
     )
     r.add_argument("from_", nargs="?", default="latest", metavar="FROM")
     r.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
@@ -163,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="PATH",
         help="allow overwriting or deleting this path's uncaptured content (repeatable)",
+    )
+    r.add_argument(
+        "--pattern",
+        action="append",
+        dest="patterns",
+        metavar="PATTERN",
+        help="restore the paths matching this gitignore-syntax pattern, e.g. '*.py' "
+        "(repeatable; paths after '--' are never patterns)",
     )
     r.add_argument(
         "--hunks",
@@ -211,8 +220,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if paths is not None and args.command not in ("diff", "restore"):
         parser.error("only diff and restore take paths after '--'")
     if args.command == "restore" and args.hunks is not None:
-        if paths is not None:
-            parser.error("restore takes paths or --hunks, not both")
+        if paths is not None or args.patterns is not None:
+            parser.error("restore takes paths and --pattern, or --hunks, not both")
         if parse_hunks(args.hunks) is None:
             parser.error(
                 "--hunks: expected PATH:DIGEST[,DIGEST...] with the 16-digit digests "
@@ -667,12 +676,20 @@ def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
 
 
 async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
-    """``snapd restore [FROM] [--apply] [--force PATH]... [--hunks PATH:DIGEST,...] [-- PATHS]``."""
+    """``snapd restore [FROM] [--apply] [--force P].. [--pattern P].. [--hunks ..] [-- PATHS]``.
+
+    Paths after ``--`` are sent as literal ``paths``; ``--pattern`` as ``patterns``.
+    """
     conv = protocol.converter()
     hunks = parse_hunks(args.hunks) if args.hunks else None
     if hunks is not None:
         hunks.context = args.context
-    scope: dict[str, Any] = {"paths": args.paths, "hunks": hunks, "force": args.force}
+    scope: dict[str, Any] = {
+        "paths": args.paths,
+        "patterns": args.patterns,
+        "hunks": hunks,
+        "force": args.force,
+    }
     first = await client.restore(args.from_, **scope)
     plan = [a async for a in client.iter_restore_plan(first, args.from_, **scope)]
     result = first
@@ -706,6 +723,8 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
         (result.safety_snapshot[:12], "yellow"),
         (f"  (undo: snapd restore {result.safety_snapshot[:12]} --apply)", "dim"),
     )
+    if result.cancelled:
+        out.print((f"cancelled: {plural(result.remaining, 'path')} not restored", "yellow"))
     if result.conflicted:
         out.print((f"{plural(result.conflicted, 'path')} left alone:", "yellow"))
         for a in result.conflicts or []:

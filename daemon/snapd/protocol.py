@@ -623,11 +623,16 @@ class RestoreParams:
     """The snapshot to restore: an id, a unique id prefix or ``latest``."""
 
     paths: list[str] | None = None
-    """Only these: paths or directories (prefix match on whole components), or gitignore-syntax
-    patterns (an entry with ``*``, ``?`` or ``[``); absent: the whole tree."""
+    """Only these paths or directories (literal names, prefix match on whole components:
+    ``app/[id].tsx`` is that file, never a pattern); absent (with ``patterns`` absent): the
+    whole tree."""
+
+    patterns: list[str] | None = None
+    """Only paths matching these gitignore-syntax patterns (e.g. ``*.py``, ``src/**/*.rs``); with
+    ``paths``, a path either selects is restored."""
 
     hunks: HunkSelection | None = None
-    """Only these hunks of one file (not with ``paths``)."""
+    """Only these hunks of one file (not with ``paths`` or ``patterns``)."""
 
     dry_run: bool = True
     """True: only plan. False: plan, take a safety snapshot, and apply."""
@@ -678,6 +683,13 @@ class RestoreResult:
 
     conflicts: list[RestoreAction] | None = None
     """The first 100 of those, as ``keep`` with the reason."""
+
+    cancelled: bool = False
+    """True when ``$/cancelRequest`` stopped the restore after its first write: it stopped
+    before its next file, and this is what it did."""
+
+    remaining: int = 0
+    """Planned writes and deletes not done because the restore was cancelled."""
 
     next_cursor: str | None = None
     """Pass back as ``cursor`` for the next page of the plan; absent on the last page."""

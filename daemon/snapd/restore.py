@@ -16,11 +16,13 @@ worktree does.
 Applying (:func:`apply`) never follows a symlink and never leaves the root: every directory is
 opened from the root one component at a time with ``O_NOFOLLOW`` (a symlink or file where a
 directory should be refuses the path), and files are written to a temporary file in the same
-directory, fsynced and renamed over the target. Just before a file is replaced or deleted its
-content is checked against what the plan saw (re-hashed for captured files, ``lstat`` for forced
-uncaptured ones), so a concurrent edit is reported as a conflict instead of being lost. Deletes
-run first (pruning directories they empty), then writes, so a file can replace a directory
-and the other way round.
+directory, fsynced and swapped with the target (:mod:`snapd.fileswap`). Just before a file is
+replaced or deleted its content is checked against what the plan saw (re-hashed for captured
+files, ``lstat`` for forced uncaptured ones), and what the swap (or a delete's rename aside)
+took out of the path is checked again afterwards and put back if it changed, so an edit made
+at any point during the restore is reported as a conflict instead of being lost. Deletes run
+first (pruning directories they empty), then writes, so a file can replace a directory and
+the other way round.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Final, Literal
@@ -39,7 +42,7 @@ from typing import IO, TYPE_CHECKING, Final, Literal
 import attrs
 import pathspec
 
-from snapd import errors
+from snapd import errors, fileswap
 from snapd.diff import Side, iter_changes
 from snapd.hunks import FileDiff, Hunk, apply_hunks, diff_blobs
 from snapd.paths import to_wire, under
@@ -61,7 +64,8 @@ MAX_CONFLICTS: Final = 100
 SYMLINK_MAX: Final = 64 * 1024
 """A symlink target longer than this is not a symlink snapd wrote (PATH_MAX is 4096)."""
 
-GLOB_CHARS: Final = frozenset("*?[")
+GLOB_CHARS: Final = frozenset("*?[\\")
+"""Characters that make a pattern component more than a literal name (``\\`` escapes)."""
 
 Sig = tuple[int, int, int, int, int]
 """An ``lstat`` signature: mtime_ns, ctime_ns, size, inode, mode."""
@@ -147,9 +151,9 @@ class Scope:
     """What a restore covers: everything, some paths and globs, or some hunks of one file."""
 
     literals: tuple[bytes, ...] = ()
-    """Paths or directories (whole-component prefix match)."""
+    """Paths or directories (whole-component prefix match; never patterns)."""
     globs: tuple[str, ...] = ()
-    """gitignore-syntax patterns."""
+    """gitignore-syntax patterns (the ``patterns`` param)."""
     force: frozenset[bytes] = frozenset()
     """Uncaptured live paths the caller allows to be overwritten or deleted."""
     hunk: HunkScope | None = None
@@ -161,7 +165,8 @@ class Scope:
             return (self.hunk.path,)
         if not self.literals and not self.globs:
             return (b"",)
-        return self.literals + tuple(_glob_prefix(g) for g in self.globs)
+        # A negation only takes paths out: it adds no directory to visit.
+        return self.literals + tuple(_glob_prefix(g) for g in self.globs if g[:1] != "!")
 
     def selects(self, path: bytes) -> bool:
         """True if ``path`` is in the scope."""
@@ -176,6 +181,8 @@ class Scope:
 
 def _glob_prefix(pattern: str) -> bytes:
     """The literal directory a gitignore pattern is anchored to (``b""``: anywhere)."""
+    if pattern.startswith("/"):
+        pattern = pattern[1:]  # anchored at the root, as in a top-level .gitignore
     parts = pattern.split("/")
     if len(parts) == 1:
         return b""  # no slash: matches at any depth
@@ -197,11 +204,6 @@ def _spec(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
             _SPECS.clear()
         spec = _SPECS[globs] = pathspec.GitIgnoreSpec.from_lines(list(globs))
     return spec
-
-
-def is_glob(entry: str) -> bool:
-    """True if a ``paths`` entry is a pattern rather than a literal path."""
-    return bool(GLOB_CHARS & set(entry))
 
 
 def blob_id(data: bytes) -> str:
@@ -645,6 +647,15 @@ class Applied:
     conflicted: int = 0
     conflicts: list[Action] = attrs.Factory(list)
     """Up to :data:`MAX_CONFLICTS` actions left undone, as ``keep`` with the reason."""
+    cancelled: bool = False
+    """The caller cancelled: the restore stopped before the next file."""
+    remaining: int = 0
+    """Planned writes and deletes not attempted because the restore was cancelled."""
+
+    @property
+    def touched(self) -> bool:
+        """True once a file was written or deleted."""
+        return bool(self.written or self.deleted)
 
     def conflict(self, action: Action, reason: str) -> None:
         """Record an action that was not done."""
@@ -783,9 +794,8 @@ def _perm(new_mode: int | None, existing: os.stat_result | None) -> int:
     return perm | ((perm & 0o444) >> 2) if exec_ else perm
 
 
-def _write_file(
-    dir_fd: int, name: bytes, chunks: Iterable[bytes], size: int, perm: int
-) -> os.stat_result:
+def _write_tmp(dir_fd: int, chunks: Iterable[bytes], size: int, perm: int) -> bytes:
+    """Write new content to a fresh temporary file in the directory, fsynced; its name."""
     tmp = _tmp_name()
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
@@ -803,32 +813,120 @@ def _write_file(
             raise OSError(errno.EIO, f"wrote {written} bytes, expected {size}")
         os.fchmod(fd, perm)
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        if fd != -1:
-            os.close(fd)
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
+        os.close(fd)
+        _unlink_quietly(dir_fd, tmp)
         raise
-    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    os.close(fd)
+    return tmp
 
 
-def _write_link(dir_fd: int, name: bytes, target: bytes) -> os.stat_result:
+def _unlink_quietly(dir_fd: int, name: bytes) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def _same_file(a: os.stat_result | None, b: os.stat_result | None) -> bool:
+    """True if two ``lstat`` results are the same inode with the same data.
+
+    Not ``st_ctime``: renaming a file changes it. A write that restores the mtime is caught
+    by the content hash (captured files).
+    """
+    if a is None or b is None:
+        return a is b
+    return (a.st_dev, a.st_ino, a.st_mode, a.st_size, a.st_mtime_ns) == (
+        b.st_dev,
+        b.st_ino,
+        b.st_mode,
+        b.st_size,
+        b.st_mtime_ns,
+    )
+
+
+def _still_checked(
+    store: Store, dir_fd: int, name: bytes, action: Action, checked: os.stat_result | None
+) -> str | None:
+    """None if ``name`` is exactly what the restore checked, else why not.
+
+    The same inode and ``lstat`` data, and for captured files the planned content.
+    """
+    st = _lstat_at(dir_fd, name)
+    if not _same_file(st, checked):
+        return "it changed while the restore ran"
+    if action.old_oid is not None and st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            if blob_id(os.readlink(name, dir_fd=dir_fd)) != action.old_oid:
+                return "it changed while the restore ran"
+        elif _hash_file(dir_fd, name) != action.old_oid:
+            return "it changed while the restore ran"
+    return None
+
+
+def _install(
+    store: Store,
+    dir_fd: int,
+    tmp: bytes,
+    name: bytes,
+    action: Action,
+    checked: os.stat_result | None,
+) -> str | None:
+    """Put ``tmp`` in place of ``name`` if ``name`` is still what was checked.
+
+    With ``renameat2``: an absent path is created with ``RENAME_NOREPLACE``; an existing one is
+    swapped with ``RENAME_EXCHANGE``, and what was swapped out is checked (``lstat`` data and
+    content hash) after the swap, when no write by path can reach it any more. If it is not
+    what the restore checked it is swapped back and the path reported as a conflict. Without
+    ``renameat2``: the same check right before a plain rename.
+
+    Returns:
+        None when installed (``tmp`` is gone), else why not (``tmp`` is removed, or kept and
+        named in the reason if someone wrote to it meanwhile).
+    """
+    if checked is None:
+        try:
+            if fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_NOREPLACE):
+                return None
+        except FileExistsError:
+            _unlink_quietly(dir_fd, tmp)
+            return "it appeared while the restore ran"
+        if _lstat_at(dir_fd, name) is not None:
+            _unlink_quietly(dir_fd, tmp)
+            return "it appeared while the restore ran"
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return None
+    ours = _lstat_at(dir_fd, tmp)
+    try:
+        swapped = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
+    except FileNotFoundError:
+        _unlink_quietly(dir_fd, tmp)
+        return "it was deleted while the restore ran"
+    if not swapped:
+        if (why := _still_checked(store, dir_fd, name, action, checked)) is not None:
+            _unlink_quietly(dir_fd, tmp)
+            return why
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return None
+    # ``tmp`` now names what was at the path. Its content is in the safety snapshot when it is
+    # what the restore checked (captured: same hash; forced: same lstat, documented as lost).
+    why = _still_checked(store, dir_fd, tmp, action, checked)
+    if why is None:
+        _unlink_quietly(dir_fd, tmp)
+        return None
+    fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)  # swap back: theirs again
+    if _same_file(_lstat_at(dir_fd, tmp), ours):
+        _unlink_quietly(dir_fd, tmp)
+    else:  # written to in the instant it was at the path: keep that too
+        why += f"; what was written meanwhile is kept in {to_wire(tmp)}"
+    return why
+
+
+def _write_link(dir_fd: int, target: bytes) -> bytes:
+    """Create a symlink under a fresh temporary name; its name."""
     tmp = _tmp_name()
     os.symlink(target, tmp, dir_fd=dir_fd)
-    try:
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        raise
-    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    return tmp
 
 
 def apply(
@@ -838,9 +936,14 @@ def apply(
     *,
     target_tree: str,
     on_event: EventFn | None = None,
+    cancel: threading.Event | None = None,
     delay: float = 0.0,
 ) -> Applied:
     """Carry out a plan: deletes first, then writes and creates, one file at a time.
+
+    A cancel stops the restore before its next file: the result says ``cancelled`` and how
+    many planned writes and deletes remain (issue 13, item 14: never report "cancelled" while
+    still writing, nor lose what was done).
 
     Args:
         store: The store holding the new content.
@@ -849,6 +952,7 @@ def apply(
         plan: Returns a fresh iterator over the plan's actions (it is walked twice).
         target_tree: The snapshot's tree: directories in it are not pruned when they empty.
         on_event: Called after each file is written or deleted.
+        cancel: Set to stop before the next file.
         delay: Test only: seconds to sleep after each file (so a test can kill mid-restore).
 
     Returns:
@@ -861,17 +965,30 @@ def apply(
     try:
         for action in plan():
             if action.action is ActionKind.DELETE:
+                if _stopped(done, cancel):
+                    continue
                 _delete(store, root_fd, action, done, keep_dirs, on_event)
                 if delay:
                     time.sleep(delay)
         for action in plan():
             if action.action in (ActionKind.WRITE, ActionKind.CREATE):
+                if _stopped(done, cancel):
+                    continue
                 _write(store, root_fd, action, done, on_event)
                 if delay:
                     time.sleep(delay)
     finally:
         os.close(root_fd)
     return done
+
+
+def _stopped(done: Applied, cancel: threading.Event | None) -> bool:
+    """True (counting the action as remaining) once the restore is cancelled."""
+    if not done.cancelled and cancel is not None and cancel.is_set():
+        done.cancelled = True
+    if done.cancelled:
+        done.remaining += 1
+    return done.cancelled
 
 
 def _delete(
@@ -894,21 +1011,25 @@ def _delete(
         done.conflict(action, f"cannot open its directory: {exc.strerror}")
         return
     try:
-        name = parts[-1]
-        if (why := _unchanged(store, fds[-1], name, action)) is not None:
-            if _lstat_at(fds[-1], name) is not None:
+        d, name = fds[-1], parts[-1]
+        if (why := _unchanged(store, d, name, action)) is not None:
+            if _lstat_at(d, name) is not None:
                 done.conflict(action, why)
             return
+        checked = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
         try:
-            os.unlink(name, dir_fd=fds[-1])
-        except FileNotFoundError:
-            return
+            why = _delete_checked(store, d, name, action, checked)
         except OSError as exc:
             if on_event is not None:
                 on_event(RestoreEvent("failed", action.path))
             done.conflict(action, f"cannot delete it: {exc.strerror}")
+            return
+        if why is not None:
+            if on_event is not None:
+                on_event(RestoreEvent("failed", action.path))
+            done.conflict(action, why)
             return
         done.deleted += 1
         if on_event is not None:
@@ -923,6 +1044,35 @@ def _delete(
                 break
     finally:
         _close(fds)
+
+
+def _delete_checked(
+    store: Store, dir_fd: int, name: bytes, action: Action, checked: os.stat_result | None
+) -> str | None:
+    """Delete ``name`` if it is still what was checked: renamed aside first, checked, unlinked.
+
+    Returns:
+        None when deleted (or already gone), else why it was left (renamed back).
+    """
+    if checked is None:
+        return None
+    aside = _tmp_name()
+    try:
+        os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # atomic; aside is new
+    except FileNotFoundError:
+        return None
+    why = _still_checked(store, dir_fd, aside, action, checked)
+    if why is None:
+        os.unlink(aside, dir_fd=dir_fd)
+        return None
+    try:
+        if not fileswap.rename2(dir_fd, aside, name, fileswap.RENAME_NOREPLACE):
+            if _lstat_at(dir_fd, name) is not None:
+                raise FileExistsError(errno.EEXIST, "exists")
+            os.rename(aside, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except FileExistsError:
+        why += f"; the path was created again meanwhile, its old content is in {to_wire(aside)}"
+    return why
 
 
 def _write(
@@ -948,9 +1098,11 @@ def _write(
         existing = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
+        tmp: bytes | None = None
         try:
             if existing is not None and stat.S_ISDIR(existing.st_mode):
                 os.rmdir(name, dir_fd=d)  # an empty directory in the way (never a full one)
+                existing = None
             if action.new_mode == MODE_LINK:
                 assert action.new_oid is not None
                 target = store.read_blob(action.new_oid, SYMLINK_MAX)
@@ -959,7 +1111,7 @@ def _write(
                         on_event(RestoreEvent("failed", action.path))
                     done.conflict(action, "the snapshot's symlink target is too long")
                     return
-                st = _write_link(d, name, target)
+                tmp = _write_link(d, target)
             else:
                 if action.data is not None:
                     chunks: Iterable[bytes] = (action.data,)
@@ -967,15 +1119,26 @@ def _write(
                 else:
                     assert action.new_oid is not None and action.new_size is not None
                     chunks, size = store.iter_blob(action.new_oid), action.new_size
-                st = _write_file(d, name, chunks, size, _perm(action.new_mode, existing))
-            os.fsync(d)
+                tmp = _write_tmp(d, chunks, size, _perm(action.new_mode, existing))
+            why = _install(store, d, tmp, name, action, existing)
+            tmp = None
+            if why is None:
+                st = os.stat(name, dir_fd=d, follow_symlinks=False)
+                os.fsync(d)
         except OSError as exc:
+            if tmp is not None:
+                _unlink_quietly(d, tmp)
             if on_event is not None:
                 on_event(RestoreEvent("failed", action.path))
             reason = "a directory that is not empty is in the way"
             if exc.errno != errno.ENOTEMPTY:
                 reason = f"cannot write it: {exc.strerror or exc}"
             done.conflict(action, reason)
+            return
+        if why is not None:
+            if on_event is not None:
+                on_event(RestoreEvent("failed", action.path))
+            done.conflict(action, why)
             return
         done.written += 1
         if on_event is not None:

@@ -600,18 +600,18 @@ def build_server(
     async def restore(ls: SnapdServer, params: protocol.RestoreParams) -> protocol.RestoreResult:
         svc = service(ls)
         cancel = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(lambda: svc.restore(params, cancel=cancel)))
         try:
-            result: protocol.RestoreResult = await asyncio.to_thread(
-                lambda: svc.restore(params, cancel=cancel)
-            )
-        except asyncio.CancelledError:
-            # Honoured until the first write; a restore that started writing finishes (its
-            # safety snapshot is in the history either way).
-            cancel.set()
-            raise
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The thread stops before its next file. Once it has written something the
+                # client gets the real outcome (cancelled, remaining, safety snapshot) instead
+                # of -32800, so it is never told "cancelled" while files are still written.
+                cancel.set()
+                return await work
         except Cancelled as exc:
-            raise asyncio.CancelledError from exc
-        return result
+            raise asyncio.CancelledError from exc  # nothing was written: -32800
 
     return server
 

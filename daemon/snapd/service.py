@@ -771,7 +771,12 @@ class Service:
         scope = self._restore_scope(params)
         hunks = self._conv.unstructure(params.hunks) if params.hunks is not None else None
         query = query_hash(
-            "restore", params.from_, sorted(params.paths or []), hunks, sorted(params.force or [])
+            "restore",
+            params.from_,
+            sorted(params.paths or []),
+            hunks,
+            sorted(params.force or []),
+            *([sorted(params.patterns)] if params.patterns is not None else []),
         )
         if params.cursor is not None:
             if not params.dry_run:
@@ -808,7 +813,7 @@ class Service:
                 done = restoring.Applied()
                 if summary.written or summary.deleted:
                     safety = self._safety_snapshot(target.id, live)
-                    done = self._apply(spool, target.state.tree, safety)
+                    done = self._apply(spool, target.state.tree, safety, cancel)
             spool.seek(0)
             items = (_wire_action(a) for a in restoring.read_plan(spool))
             page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
@@ -824,6 +829,7 @@ class Service:
                     "a": done is not None,
                     "s": safety,
                     "c": done.conflicted if done is not None else 0,
+                    "x": done.remaining if done is not None and done.cancelled else None,
                 }
                 cursor = encode_cursor(protocol.SNAPD_RESTORE, query, position)
         return protocol.RestoreResult(
@@ -838,6 +844,8 @@ class Service:
             conflicts=[_wire_action(a) for a in done.conflicts]
             if done and done.conflicts
             else None,
+            cancelled=done is not None and done.cancelled,
+            remaining=done.remaining if done is not None else 0,
             next_cursor=cursor,
         )
 
@@ -855,7 +863,15 @@ class Service:
             )
         return safety
 
-    def _apply(self, spool: Any, target_tree: str, safety: str) -> restoring.Applied:
+    def _apply(
+        self, spool: Any, target_tree: str, safety: str, cancel: threading.Event | None
+    ) -> restoring.Applied:
+        """Apply a spooled plan; the caller holds the writer lock.
+
+        Raises:
+            snapshots.Cancelled: ``cancel`` was set before anything was written.
+        """
+
         def plan() -> Iterator[restoring.Action]:
             spool.seek(0)
             return restoring.read_plan(spool)
@@ -869,6 +885,7 @@ class Service:
                 plan,
                 target_tree=target_tree,
                 on_event=self._restore_event,
+                cancel=cancel,
                 delay=self.options.test_restore_delay,
             )
         except (OSError, StoreError) as exc:
@@ -879,12 +896,15 @@ class Service:
         finally:
             self._restore_event(restoring.RestoreEvent("end", safety_snapshot=safety))
         logger.info(
-            "restore: %d written, %d deleted, %d conflicts; safety snapshot %s",
+            "restore: %d written, %d deleted, %d conflicts%s; safety snapshot %s",
             done.written,
             done.deleted,
             done.conflicted,
+            f", cancelled with {done.remaining} left" if done.cancelled else "",
             safety[:12],
         )
+        if done.cancelled and not done.touched:
+            raise Cancelled  # nothing written: a plain -32800, as before the first write
         return done
 
     def _restore_event(self, event: restoring.RestoreEvent) -> None:
@@ -895,20 +915,19 @@ class Service:
                 logger.exception("on_restore hook %r failed", hook)
 
     def _restore_scope(self, params: protocol.RestoreParams) -> restoring.Scope:
-        if params.paths is not None and params.hunks is not None:
-            raise errors.InvalidParams("hunks: give paths or hunks, not both", field="hunks")
-        if params.paths is not None and not params.paths:
+        if (params.paths is not None or params.patterns is not None) and params.hunks is not None:
             raise errors.InvalidParams(
-                "paths: must not be empty (omit it to restore the whole tree)", field="paths"
+                "hunks: give paths and patterns, or hunks, not both", field="hunks"
             )
-        literals: list[bytes] = []
-        globs: list[str] = []
-        for entry in params.paths or []:
-            rel = from_wire(entry, field="paths")
-            if restoring.is_glob(entry):
-                globs.append(to_wire(rel))
-            else:
-                literals.append(rel)
+        for field, given in (("paths", params.paths), ("patterns", params.patterns)):
+            if given is not None and not given:
+                raise errors.InvalidParams(
+                    f"{field}: must not be empty (omit it to restore the whole tree)", field=field
+                )
+        # paths are literal names (app/[id].tsx is a Next.js route, not a pattern); patterns
+        # are gitignore syntax. Issue 13, item 10.
+        literals = [from_wire(entry, field="paths") for entry in params.paths or []]
+        globs = [_restore_pattern(entry) for entry in params.patterns or []]
         force = frozenset(from_wire(p, field="force") for p in params.force or [])
         hunk = None
         if params.hunks is not None:
@@ -964,6 +983,8 @@ class Service:
             kept=totals[2],
             safety_snapshot=pos.get("s") if isinstance(pos.get("s"), str) else None,
             conflicted=conflicted if isinstance(conflicted := pos.get("c"), int) else 0,
+            cancelled=isinstance(pos.get("x"), int),
+            remaining=remaining if isinstance(remaining := pos.get("x"), int) else 0,
             next_cursor=cursor,
         )
 
@@ -1149,6 +1170,16 @@ def _wire_hunk(h: Any) -> protocol.Hunk:
         digest=h.digest,
         cut_lines=list(h.cut_lines) or None,
     )
+
+
+def _restore_pattern(entry: str) -> str:
+    """Check one ``patterns`` entry (gitignore syntax; it only ever matches paths in the tree)."""
+    if not entry.lstrip("!").strip("/ ") or "\0" in entry:
+        raise errors.InvalidParams(
+            "patterns: an entry is empty or has a NUL (give a gitignore-syntax pattern)",
+            field="patterns",
+        )
+    return entry
 
 
 def _inside(path: str, root: str) -> bool:

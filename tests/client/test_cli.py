@@ -559,12 +559,15 @@ async def test_restore_apply_sends_the_dry_runs_plan_token() -> None:
     fake = FakeDaemon({"snapd/restore": restore})
     client = AsyncClient(fake)
     out = fake_output()
-    args = ns(apply=True, paths=["a.txt", "b.txt"], hunks=None, force=None, context=3)
+    args = ns(
+        apply=True, paths=["a.txt", "b.txt"], patterns=["*.md"], hunks=None, force=None, context=3
+    )
     await cli.cmd_restore(client, args, out)
     dry, applied = [r["params"] for r in fake.requests("snapd/restore")]
     assert dry.get("dryRun", True) is True and "planToken" not in dry
     assert applied["dryRun"] is False and applied["planToken"] == "tok-1"
     assert applied["paths"] == dry["paths"] == ["a.txt", "b.txt"]
+    assert applied["patterns"] == dry["patterns"] == ["*.md"]
     lines = text_of(out).splitlines()
     assert lines[0] == "restore from latest"
     assert "  write   a.txt  10 B -> 4 B" in lines and "  delete  b.txt  2.0 KiB" in lines
@@ -578,6 +581,14 @@ async def test_restore_apply_sends_the_dry_runs_plan_token() -> None:
     assert doc["applied"] is True and doc["safetySnapshot"] == "f" * 40
     assert [a["path"] for a in doc["plan"]] == ["a.txt", "b.txt"] and "nextCursor" not in doc
     await client.close()
+
+
+def test_restore_paths_are_literal_and_patterns_are_flagged() -> None:
+    args = cli.parse_args(["restore", "--pattern", "*.py", "--pattern", "docs/", "--", "a/[id].ts"])
+    assert args.paths == ["a/[id].ts"] and args.patterns == ["*.py", "docs/"]
+    assert cli.parse_args(["restore"]).patterns is None
+    with pytest.raises(SystemExit):
+        cli.parse_args(["restore", "--pattern", "*.py", "--hunks", "a.py:40bf57a22974a2d9"])
 
 
 @pytest.mark.e2e

@@ -172,17 +172,22 @@ def test_plan_token_refuses_a_changed_worktree(svc: Service, worktree: Path) -> 
     assert len(list(svc.snapshots(protocol.SnapshotsParams()).snapshots)) == 1
 
 
-def test_paths_and_globs_select(svc: Service, worktree: Path) -> None:
+def test_paths_and_patterns_select(svc: Service, worktree: Path) -> None:
     for rel in ("a.md", "docs/b.md", "docs/c.txt", "src/x.py", "src/sub/y.py", "z.py"):
         write(worktree, rel, "v1\n")
     s1 = snap(svc)
     for rel in ("a.md", "docs/b.md", "docs/c.txt", "src/x.py", "src/sub/y.py", "z.py"):
         write(worktree, rel, "v2\n")
     assert set(actions(plan(svc, s1, paths=["docs"]))) == {"docs/b.md", "docs/c.txt"}
-    assert set(actions(plan(svc, s1, paths=["*.md"]))) == {"a.md", "docs/b.md"}
-    assert set(actions(plan(svc, s1, paths=["src/**/*.py"]))) == {"src/x.py", "src/sub/y.py"}
-    assert set(actions(plan(svc, s1, paths=["src/*.py", "z.py"]))) == {"src/x.py", "z.py"}
-    apply(svc, s1, paths=["*.md"])
+    assert set(actions(plan(svc, s1, patterns=["*.md"]))) == {"a.md", "docs/b.md"}
+    assert set(actions(plan(svc, s1, patterns=["src/**/*.py"]))) == {"src/x.py", "src/sub/y.py"}
+    assert set(actions(plan(svc, s1, patterns=["/src/*.py"]))) == {"src/x.py"}
+    assert set(actions(plan(svc, s1, patterns=["src/*.py"], paths=["z.py"]))) == {
+        "src/x.py",
+        "z.py",
+    }
+    assert set(actions(plan(svc, s1, paths=["*.md"]))) == set()  # a literal name
+    apply(svc, s1, patterns=["*.md"])
     assert (worktree / "docs/b.md").read_text() == "v1\n"
     assert (worktree / "docs/c.txt").read_text() == "v2\n"
     with pytest.raises(errors.InvalidParams) as info:
@@ -396,3 +401,73 @@ def test_the_plan_is_paged(svc: Service, worktree: Path) -> None:
     with pytest.raises(errors.InvalidParams) as info:
         apply(svc, s1, cursor=result.next_cursor or "x")
     assert field_of(info.value) == "dryRun"
+
+
+def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Path) -> None:
+    import threading
+
+    from snapd.snapshots import Cancelled
+
+    write(worktree, "a.txt", "v1\n")
+    write(worktree, "b.txt", "v1\n")
+    s1 = snap(svc)
+    write(worktree, "a.txt", "v2\n")
+    write(worktree, "b.txt", "v2\n")
+    cancel = threading.Event()
+    events: list[str] = []
+
+    def hook(event: restoring.RestoreEvent) -> None:
+        events.append(event.phase)
+        if event.phase == "begin":
+            cancel.set()  # after the safety snapshot, before any file
+
+    svc.on_restore.append(hook)
+    with pytest.raises(Cancelled):
+        svc.restore(protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
+    assert events == ["begin", "end"]
+    assert (worktree / "a.txt").read_text() == (worktree / "b.txt").read_text() == "v2\n"
+
+    # Cancelled after the first file: the result says so and what is left.
+    cancel.clear()
+    events.clear()
+
+    def after_first(event: restoring.RestoreEvent) -> None:
+        if event.phase == "write":
+            cancel.set()
+
+    svc.on_restore[:] = [after_first]
+    res = svc.restore(protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
+    assert res.cancelled and res.remaining == 1 and res.written == 2 and res.applied
+    assert sorted((worktree / n).read_text() for n in ("a.txt", "b.txt")) == ["v1\n", "v2\n"]
+
+
+@pytest.mark.parametrize("swap", ["renameat2", "fallback"])
+def test_an_edit_right_after_the_check_is_never_lost(
+    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    from snapd import fileswap
+
+    if swap == "fallback":
+        monkeypatch.setattr(fileswap, "_renameat2", None)
+    elif not fileswap.supported(fileswap.RENAME_EXCHANGE):
+        pytest.skip("no renameat2 here")
+    write(worktree, "keep.txt", "v1\n")
+    write(worktree, "w.txt", "v1\n")
+    s1 = snap(svc)
+    write(worktree, "w.txt", "agent\n")
+    write(worktree, "gone.txt", "agent's new file\n")
+    checked = restoring._unchanged
+
+    def check_then_edit(store, dir_fd, name, action):
+        why = checked(store, dir_fd, name, action)
+        # The user saves in place right after the restore's check of this path.
+        with open(name, "ab", opener=lambda p, f: os.open(p, f, dir_fd=dir_fd)) as fh:
+            fh.write(b"user\n")
+        return why
+
+    monkeypatch.setattr(restoring, "_unchanged", check_then_edit)
+    res = apply(svc, s1)
+    assert res.conflicted == 2, res
+    assert (worktree / "w.txt").read_text() == "agent\nuser\n"
+    assert (worktree / "gone.txt").read_text() == "agent's new file\nuser\n"
+    assert not [p for p in worktree.iterdir() if p.name.startswith(".snapd-restore-")]

@@ -52,6 +52,7 @@ LOWER_MUST_NOT_IMPORT = {
     "watch": {"service", "server", "session", "snapshots", "store", "protocol"},
     "service": {"server", "session"},
     "session": {"server"},
+    "fileswap": {"store", "capture", "snapshots", "diff", "restore", "service", "protocol"},
 }
 
 

@@ -423,7 +423,7 @@ export class SnapdClient {
    * Every action of a restore plan, in path order, following `nextCursor`.
    *
    * The first page is `first` when given (the result of {@link restore} called with the same
-   * `from`, `paths`, `hunks` and `force`: a dry run or an applied restore), else the result of
+   * `from`, `paths`, `patterns`, `hunks` and `force`: a dry run or an applied restore), else the result of
    * `restore(params)` (a dry run unless `params.dryRun` is `false`). Further pages are requested
    * with the selecting params and the cursor only (a cursor never applies anything).
    */

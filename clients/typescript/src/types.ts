@@ -515,9 +515,13 @@ export interface RestoreAction {
 
 export interface RestoreParams extends PageParams {
   from: SnapshotRef;
-  /** Paths, directories or gitignore-syntax patterns; absent: the whole tree (not empty). */
+  /** Literal paths or directories (`app/[id].tsx` is that file); absent with `patterns`
+   * absent: the whole tree (not empty). */
   paths?: string[];
-  /** Only these hunks of one file (not together with `paths`). */
+  /** gitignore-syntax patterns (`*.py`, `docs/*.md`); a path `paths` or `patterns`
+   * selects is restored (not empty). */
+  patterns?: string[];
+  /** Only these hunks of one file (not together with `paths` or `patterns`). */
   hunks?: HunkSelection;
   /** Default `true`: only plan. `false`: take the safety snapshot and apply. */
   dryRun?: boolean;
@@ -544,6 +548,11 @@ export interface RestoreResult {
   conflicted?: number;
   /** The first 100 of those, as `keep` with the `reason`. */
   conflicts?: RestoreAction[];
+  /** `true` when `$/cancelRequest` stopped the restore after its first write (it stopped
+   * before its next file; this is what it did); default `false`. */
+  cancelled?: boolean;
+  /** Planned writes and deletes not done because the restore was cancelled; default 0. */
+  remaining?: number;
   nextCursor?: string;
 }
 

@@ -1,0 +1,249 @@
+"""Issue 13 regressions in the restore path, against the real daemon over pipes.
+
+A restore brings back what the target snapshot captured even where the live capture skips it
+now (items 2 and 13), never loses an edit that lands while it writes (item 5), treats
+``paths`` as literal names (item 10), tells a cancelled client what it really did (item 14),
+and restores a tree deeper than Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import select
+import signal
+import struct
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import write
+from tests.reliability.harness import RawDaemon
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Any]:
+    started: list[RawDaemon] = []
+
+    def start(options: dict[str, Any] | None = None, *extra: str) -> RawDaemon:
+        d = RawDaemon.spawn(tmp_path / "work", tmp_path / "store", tmp_path / "d.log", *extra)
+        started.append(d)
+        assert "result" in d.initialize({"autoSnapshot": False, **(options or {})})
+        return d
+
+    (tmp_path / "work").mkdir(exist_ok=True)
+    yield start
+    for d in started:
+        d.kill()
+    assert "Traceback" not in (tmp_path / "d.log.stderr").read_text()
+
+
+def snapshot(d: RawDaemon, label: str | None = None) -> str:
+    reply = d.request("snapd/snapshot", {"label": label} if label else {})
+    assert "result" in reply, reply
+    return str(reply["result"]["id"])
+
+
+def restore(d: RawDaemon, sid: str, **params: Any) -> dict[str, Any]:
+    reply = d.request("snapd/restore", {"from": sid, "dryRun": False, **params})
+    assert "result" in reply, reply
+    return dict(reply["result"])
+
+
+# -- item 10: literal paths, separate patterns ----------------------------------------------------
+
+
+@pytest.mark.fault(
+    "#10 restore paths ['app/[id].tsx'] (a Next.js route name): only that file is restored, "
+    "app/i.tsx and app/d.tsx are left alone; gitignore patterns go in 'patterns'",
+    trials=1,
+)
+def test_paths_are_literal_and_patterns_are_separate(spawn: Any, tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    write(root, "app/[id].tsx", "export default 1\n")
+    write(root, "docs/a.md", "a\n")
+    d = spawn()
+    sid = snapshot(d)
+    write(root, "app/[id].tsx", "export default 2\n")
+    write(root, "app/i.tsx", "the user's own file\n")
+    write(root, "app/d.tsx", "another user file\n")
+    write(root, "docs/a.md", "edited\n")
+    write(root, "docs/b.md", "new\n")
+
+    done = restore(d, sid, paths=["app/[id].tsx"])
+    assert (root / "app/[id].tsx").read_text() == "export default 1\n"
+    assert (root / "app/i.tsx").read_text() == "the user's own file\n"
+    assert (root / "app/d.tsx").read_text() == "another user file\n"
+    assert done["written"] == 1 and done["deleted"] == 0, done
+
+    # A pattern is a pattern only in 'patterns'.
+    done = restore(d, sid, patterns=["*.md"])
+    assert (root / "docs/a.md").read_text() == "a\n"
+    assert not (root / "docs/b.md").exists()
+    assert (root / "app/i.tsx").exists()
+    # A literal '*.md' names a file called '*.md' (there is none): nothing to do.
+    write(root, "docs/a.md", "edited again\n")
+    done = restore(d, sid, paths=["*.md"])
+    assert done["written"] == done["deleted"] == 0, done
+    assert (root / "docs/a.md").read_text() == "edited again\n"
+    # Empty patterns are refused like empty paths.
+    reply = d.request("snapd/restore", {"from": sid, "patterns": []})
+    assert reply["error"]["code"] == -32602 and reply["error"]["data"]["field"] == "patterns"
+
+
+# -- inotify, to await the daemon's writes instead of sleeping -------------------------------------
+
+
+class Inotify:
+    """A minimal inotify watch (ctypes): wait for a named event in one directory."""
+
+    IN_CREATE = 0x100
+    IN_MOVED_TO = 0x80
+    IN_CLOSE_WRITE = 0x8
+    _EVENT = struct.Struct("iIII")
+
+    def __init__(self, directory: Path, mask: int) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = libc.inotify_init1(os.O_CLOEXEC)
+        assert self._fd >= 0, os.strerror(ctypes.get_errno())
+        wd = libc.inotify_add_watch(self._fd, os.fsencode(directory), mask)
+        assert wd >= 0, os.strerror(ctypes.get_errno())
+        self._pending: list[tuple[int, str]] = []
+
+    def wait(self, want: Callable[[int, str], bool], timeout: float = 60.0) -> tuple[int, str]:
+        """Block until an event ``want(mask, name)`` accepts arrives (fail after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._pending:
+                mask, name = self._pending.pop(0)
+                if want(mask, name):
+                    return mask, name
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._fd], [], [], max(0.0, left))
+            assert ready, "the awaited inotify event never came"
+            data = os.read(self._fd, 64 * 1024)
+            pos = 0
+            while pos < len(data):
+                _wd, mask, _cookie, size = self._EVENT.unpack_from(data, pos)
+                pos += self._EVENT.size
+                name = data[pos : pos + size].rstrip(b"\0").decode()
+                pos += size
+                self._pending.append((mask, name))
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def contents(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".snapd-restore-")
+    }
+
+
+# -- item 14: a cancelled restore says what it did and stops -----------------------------------
+
+
+@pytest.mark.fault(
+    "#14 $/cancelRequest after a restore's first write: the answer is the real outcome "
+    "(cancelled, remaining, safety snapshot), and nothing is written after it",
+    trials=1,
+)
+def test_cancel_after_the_first_write_reports_what_was_done(spawn: Any, tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    n = 60
+    for i in range(n):
+        write(root, f"many/{i:03}.txt", f"original {i}\n")
+    # testRestoreDelay (test only): the restore sleeps after each file, so a cancel lands
+    # with most of the plan still to do.
+    d = spawn({"testRestoreDelay": 0.05})
+    sid = snapshot(d)
+    for i in range(n):
+        write(root, f"many/{i:03}.txt", f"edited {i}\n")
+    watch = Inotify(root / "many", Inotify.IN_MOVED_TO)
+    try:
+        rid = d.next_id()
+        d.send(
+            {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "method": "snapd/restore",
+                "params": {"from": sid, "dryRun": False},
+            }
+        )
+        watch.wait(lambda mask, name: not name.startswith(".snapd-restore-"))  # 1st rename
+    finally:
+        watch.close()
+    d.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": rid}})
+    while (reply := d.receive()).get("id") != rid:
+        pass
+    assert "result" in reply, reply  # not -32800: the restore had started writing
+    res = reply["result"]
+    at_answer = contents(root)
+    restored = sum(v.startswith("original") for v in at_answer.values())
+    assert res["applied"] is True and res["cancelled"] is True, res
+    assert res["written"] == n and 0 < res["remaining"] < n, res
+    assert restored == n - res["remaining"] - res.get("conflicted", 0), (restored, res)
+    assert res["safetySnapshot"]
+    # Nothing is written after the answer: a snapshot (which waits for the writer lock) and
+    # the worktree agree with what the answer said.
+    after = d.request("snapd/snapshot", {})["result"]
+    assert contents(root) == at_answer
+    assert after["changed"] == restored
+    # The safety snapshot undoes the part that was done.
+    undo = restore(d, res["safetySnapshot"])
+    assert undo.get("conflicted", 0) == 0
+    assert all(v.startswith("edited") for v in contents(root).values())
+
+
+# -- item 5: an edit between the restore's check and its rename is never lost --------------------
+
+
+@pytest.mark.fault(
+    "#5 a user edit lands while the restore writes its temporary file (inotify-triggered, "
+    "daemon stopped mid-write): the edit is kept and the path reported as a conflict",
+    trials=1,
+)
+def test_an_edit_while_the_restore_writes_is_not_lost(spawn: Any, tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    line = b"0123456789abcdef" * 4 + b"\n"
+    original = line * (24 * 1024 * 1024 // len(line))  # 24 MiB: writing it takes a while
+    write(root, "big.txt", original)
+    write(root, "small.txt", "v1\n")
+    d = spawn({"contentLimit": 64 * 1024 * 1024})
+    sid = snapshot(d)
+    write(root, "big.txt", b"the agent's version\n")
+    write(root, "small.txt", "v2\n")
+    watch = Inotify(root, Inotify.IN_CREATE)
+    try:
+        rid = d.next_id()
+        params = {"from": sid, "dryRun": False, "paths": ["big.txt"]}
+        d.send({"jsonrpc": "2.0", "id": rid, "method": "snapd/restore", "params": params})
+        watch.wait(lambda mask, name: name.startswith(".snapd-restore-"))
+        # The restore checked big.txt and is writing the new content to its temporary file:
+        # stop it there, and edit big.txt the way an editor saving in place does.
+        os.kill(d.pid, signal.SIGSTOP)
+        try:
+            assert (root / "big.txt").read_bytes() == b"the agent's version\n", "race lost"
+            with open(root / "big.txt", "ab") as fh:
+                fh.write(b"the user's edit\n")
+        finally:
+            os.kill(d.pid, signal.SIGCONT)
+    finally:
+        watch.close()
+    while (reply := d.receive()).get("id") != rid:
+        pass
+    res = reply["result"]
+    assert (root / "big.txt").read_bytes() == b"the agent's version\nthe user's edit\n"
+    assert res.get("conflicted") == 1, res
+    assert "changed" in res["conflicts"][0]["reason"], res
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".snapd-restore-")]
+    # Without an edit the same restore goes through.
+    done = restore(d, sid, paths=["big.txt"])
+    assert done.get("conflicted", 0) == 0 and (root / "big.txt").read_bytes() == original
