@@ -7,6 +7,7 @@ Each test drives the real daemon over pipes and checks a snapshot against the li
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -209,3 +210,72 @@ def test_info_exclude_is_a_policy_input(tmp_path: Path, repo: Path, spawn: Any) 
     c = _snapshot(daemon)
     assert (_consistency(c), c["changed"]) == ("exact", 1), c
     assert _live_diff(daemon, c["id"]) == []
+
+
+# -- #9 ---------------------------------------------------------------------------------------
+
+QUIET_MS = 300
+
+
+def _next_snapshot(daemon: RawDaemon, within_s: float) -> dict[str, Any] | None:
+    """The next ``snapd/didSnapshot`` within ``within_s`` seconds, or None."""
+    try:
+        while True:
+            msg = daemon.receive(within_s)
+            if msg.get("method") == "snapd/didSnapshot":
+                params: dict[str, Any] = msg["params"]
+                return params
+    except queue.Empty:
+        return None
+
+
+@pytest.mark.fault(
+    "#9 an ignored log appended faster than the quiet period: the automatic snapshot of a "
+    "real change still comes after one quiet period",
+    trials=1,
+)
+def test_ignored_writes_do_not_delay_automatic_snapshots(tmp_path: Path, spawn: Any) -> None:
+    wt = tmp_path / "wt"
+    write(wt, ".gitignore", "*.log\n")
+    write(wt, "src/app.py", "v1\n")
+    write(wt, "app.log", "start\n")
+    daemon = spawn(wt, tmp_path / "store", {"quietMs": QUIET_MS})
+    _snapshot(daemon)
+    write(wt, "src/app.py", "v2: the change an automatic snapshot must hold\n")
+    snapped = None
+    for i in range(40):  # 40 appends, each well inside the quiet period: 4 quiet periods
+        with open(wt / "app.log", "a") as fh:
+            fh.write(f"line {i}\n")
+        snapped = _next_snapshot(daemon, QUIET_MS / 3 / 1000)
+        if snapped is not None:
+            break
+    assert snapped is not None, "the ignored log kept postponing the automatic snapshot"
+    assert snapped["auto"] is True and snapped["changed"] >= 1, snapped
+
+
+@pytest.mark.fault(
+    "#9 an ignored log appended after each quiet period: no automatic snapshot for it (no "
+    "history flood that retention would pay for with real snapshots)",
+    trials=1,
+)
+def test_ignored_writes_alone_take_no_automatic_snapshot(tmp_path: Path, spawn: Any) -> None:
+    wt = tmp_path / "wt"
+    write(wt, ".gitignore", "*.log\nbuild/\n")
+    write(wt, "src/app.py", "v1\n")
+    write(wt, "app.log", "start\n")
+    write(wt, "build/out.o", "object\n")
+    daemon = spawn(wt, tmp_path / "store", {"quietMs": QUIET_MS})
+    _snapshot(daemon)
+    for i in range(3):
+        with open(wt / "app.log", "a") as fh:
+            fh.write(f"line {i}\n")
+        write(wt, "build/out.o", f"object {i}\n")
+        snapped = _next_snapshot(daemon, 4 * QUIET_MS / 1000)
+        assert snapped is None, f"an automatic snapshot of ignored files only: {snapped}"
+    # A captured change next to them is snapshotted as usual, with them in its manifest.
+    write(wt, "src/app.py", "v2\n")
+    snapped = _next_snapshot(daemon, 30)
+    assert snapped is not None and snapped["auto"] is True, snapped
+    history = daemon.request("snapd/snapshots")["result"]["snapshots"]
+    assert len(history) == 2, history
+    assert _live_diff(daemon, snapped["id"]) == []
