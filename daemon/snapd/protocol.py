@@ -327,7 +327,8 @@ class StatusResult:
     """The latest snapshot's id; absent before the first snapshot."""
 
     watcher_reason: str | None = None
-    """Why the watcher is degraded or off."""
+    """Why the watcher is degraded or off, or (while starting) why it sets its watches up
+    again (e.g. the inotify queue overflowed)."""
 
     dirty_paths: int = 0
     """Paths the watcher saw change since the latest snapshot; -1 when the next snapshot

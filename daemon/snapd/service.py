@@ -213,8 +213,13 @@ class Service:
         auto: bool = False,
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
+        on_unrecorded: Callable[[], None] | None = None,
     ) -> protocol.SnapshotResult:
         """Capture the worktree and record it as a snapshot (unless nothing changed).
+
+        An automatic snapshot whose captured tree equals the latest snapshot's is not recorded
+        even when skipped files' metadata changed: churn of uncaptured files (a log, a build
+        directory) must not flood the history and make retention drop real snapshots.
 
         Args:
             params: The request.
@@ -224,6 +229,8 @@ class Service:
             auto: Taken by the daemon after a quiet period, not by a request.
             cancel: Set to stop between files.
             progress: Called with (paths seen, current path) now and then.
+            on_unrecorded: Called when an automatic snapshot saw only uncaptured changes and
+                recorded nothing (the caller keeps its dirty set for the next snapshot).
 
         Raises:
             errors.SnapdError: the capture failed; no ref was moved.
@@ -240,7 +247,13 @@ class Service:
             state = capturer.capture()
             self.check_root()  # swapped during the walk: what was read may be another tree
             counts = capturer.counts
-            if parent is not None and parent.state == state and params.label is None:
+            if (
+                parent is not None
+                and params.label is None
+                and (parent.state == state or (auto and parent.state.tree == state.tree))
+            ):
+                if parent.state != state and on_unrecorded is not None:
+                    on_unrecorded()
                 self._save_cache()
                 return self._snapshot_result(
                     parent, created=False, counts=counts, consistency=consistency

@@ -13,17 +13,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from snapd import errors, protocol
+from snapd.capture import Candidate, Policy
 from snapd.paths import to_wire
 from snapd.restore import TMP_PREFIX as RESTORE_TMP_PREFIX
 from snapd.restore import RestoreEvent
 from snapd.service import ProgressFn, Service
-from snapd.snapshots import Cancelled, StatCache
+from snapd.snapshots import RESCAN_NAMES, Cancelled, StatCache
 from snapd.watch import DirtySet, Watcher
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ RESTORED_TTL = 60.0
 
 PENDING = "pending"
 """Marks a path a restore is writing right now."""
+
+CLASSIFY_MAX = 5000
+"""A batch with more paths than this counts as a captured change without checking each."""
 
 GC_CHECK_INTERVAL = 60.0
 """Seconds between two checks whether retention has work (a check measures the store)."""
@@ -72,6 +77,8 @@ class Session:
         self._restored: dict[bytes, tuple[tuple[int, ...] | str | None, float]] = {}
         self._restored_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._event_policy: Policy | None = None
+        self._event_policy_gen = 0
         service.on_restore.append(self._on_restore)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -145,12 +152,27 @@ class Session:
         )
         stale = time.monotonic() - self._last_full > self.options.reconcile_interval
         taken = self.dirty.take()
+        if not auto and self._auto_handle is not None:
+            # This snapshot holds every change seen so far: an automatic one armed by them
+            # would only repeat it (later changes arm the timer again).
+            self._auto_handle.cancel()
+            self._auto_handle = None
+        if self._notify_handle is not None:
+            # Announce the changes this snapshot holds before the snapshot itself.
+            self._notify_handle.cancel()
+            self._flush_changes()
         if synced and not stale and not params.reconcile:
             dirty = taken
+        unrecorded: list[bool] = []
         try:
             result: protocol.SnapshotResult = await asyncio.to_thread(
                 lambda: self.service.snapshot(
-                    params, dirty=dirty, auto=auto, cancel=cancel, progress=progress
+                    params,
+                    dirty=dirty,
+                    auto=auto,
+                    cancel=cancel,
+                    progress=progress,
+                    on_unrecorded=lambda: unrecorded.append(True),
                 )
             )
         except BaseException:
@@ -158,6 +180,10 @@ class Session:
             if self.service.root_error is not None:
                 self.root_lost()
             raise
+        if unrecorded:
+            # Only skipped files' metadata changed and nothing was recorded: the next snapshot
+            # must look at those paths again (a full walk's findings are unknown: walk again).
+            self.dirty.give_back(dirty)
         if result.consistency is protocol.Consistency.RECONCILED:
             self._last_full = time.monotonic()
         with self._restored_lock:
@@ -297,6 +323,7 @@ class Session:
         paths = [p for p in paths if not self._own_restore_write(p)]
         if not paths:
             return
+        captured = self._any_captured(paths)
         loop = asyncio.get_running_loop()
         self._changed_count += len(paths)
         for path in paths:
@@ -307,10 +334,33 @@ class Session:
                 0.0, self._last_notify + self.options.notify_interval_ms / 1000 - time.monotonic()
             )
             self._notify_handle = loop.call_later(wait, self._flush_changes)
-        if self.options.auto_snapshot:
+        if self.options.auto_snapshot and captured:
+            # Only a change to captured content (re)starts the quiet period: an ignored log
+            # written every second must neither postpone nor cause automatic snapshots.
             if self._auto_handle is not None:
                 self._auto_handle.cancel()
             self._auto_handle = loop.call_later(self.options.quiet_ms / 1000, self._auto_fire)
+
+    def _any_captured(self, paths: list[bytes]) -> bool:
+        """True if the policy may capture one of ``paths`` (or they are too many to check).
+
+        Decided from the path and ``lstat`` alone, ancestors included (a file inside a skipped
+        directory is not captured); content rules are not run, so a file they would skip still
+        counts. Only a watcher that vouches for its events (inotify) keeps the policy's inputs
+        current; with the fallback every change counts.
+        """
+        watcher = self.watcher
+        if watcher is None or not watcher.vouches or len(paths) > CLASSIFY_MAX:
+            return True
+        unique = set(paths)
+        if any(p.rsplit(b"/", 1)[-1] in RESCAN_NAMES for p in unique):
+            self._event_policy = None  # a rule file changed: read the rules again
+        if self._event_policy is None or self._event_policy_gen != watcher.policy_generation:
+            self._event_policy = Policy(self.service.root_b, self.options, tracked=watcher.tracked)
+            self._event_policy_gen = watcher.policy_generation
+        policy = self._event_policy
+        dirs: dict[bytes, bool] = {}
+        return any(_maybe_captured(policy, self.service.root_b, p, dirs) for p in unique)
 
     def _flush_changes(self) -> None:
         self._notify_handle = None
@@ -346,3 +396,38 @@ class Session:
             await self.snapshot(protocol.SnapshotParams(), auto=True)
         except (errors.SnapdError, Cancelled):
             logger.exception("automatic snapshot failed")
+
+
+_ABSENT = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+"""The ``lstat`` a vanished path is decided with (by its name, as a regular file)."""
+
+
+def _maybe_captured(policy: Policy, root: bytes, rel: bytes, dirs: dict[bytes, bool]) -> bool:
+    """True unless the policy surely skips ``rel`` (or a directory above it).
+
+    ``dirs`` caches the verdict on each ancestor for one batch. A path whose ancestor is gone
+    or is not a directory counts as captured: it may have been before.
+    """
+    parts = rel.split(b"/")
+    for i in range(1, len(parts)):
+        ancestor = b"/".join(parts[:i])
+        verdict = dirs.get(ancestor)
+        if verdict is None:
+            try:
+                st = os.lstat(os.path.join(root, ancestor))
+            except OSError:
+                return True
+            if not stat.S_ISDIR(st.st_mode):
+                return True
+            decision = policy.decide(Candidate(rel=ancestor, st=st))
+            verdict = decision.captured or policy.forced_below(ancestor)
+            dirs[ancestor] = verdict
+        if not verdict:
+            return False
+    try:
+        st = os.lstat(os.path.join(root, rel))
+    except FileNotFoundError:
+        st = _ABSENT
+    except OSError:
+        return True
+    return policy.decide(Candidate(rel=rel, st=st)).captured

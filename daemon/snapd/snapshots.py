@@ -225,6 +225,11 @@ class StatCache:
         )
         self.changed = True
 
+    def discard(self, rel: bytes) -> None:
+        """Forget one path (its cached decision no longer holds: the policy now skips it)."""
+        if self._entries.pop(rel, None) is not None:
+            self.changed = True
+
     def forget(self, oids: set[str]) -> None:
         """Drop entries whose blob was deleted (by garbage collection)."""
         raw = {bytes.fromhex(o) for o in oids}
@@ -497,6 +502,10 @@ class Capturer:
             # An unchanged file (same stat signature, no rule file changed in its directory:
             # that would have forced a full scan) keeps its decision; the rest are decided.
             decision = cached.decision if cached is not None else self.policy.decide(cand)
+            if cached is None and not decision.captured and cand.kind is Kind.FILE:
+                # The policy changed its mind (an ignore rule, .git/info/exclude or the git
+                # index changed): a cached "captured" must not come back on a later walk.
+                self.cache.discard(cand.rel)
             if forced_only and decision.rule != "force-include":
                 if cand.kind is not Kind.DIR or not self.policy.forced_below(cand.rel):
                     continue  # covered by the skipped ancestor's record

@@ -1,10 +1,16 @@
-"""The watcher: watchfiles events turned into a dirty-path set, treated as hints only.
+"""The watcher: file system events turned into a dirty-path set, treated as hints only.
 
-Correctness never rests on events. watchfiles drops inotify queue overflows silently, a new
-directory's first files can precede its watch, and non-UTF-8 names can arrive mangled; so the
-watcher only narrows where a snapshot looks, and falls back to a full walk ("reconciled")
-whenever it cannot vouch for its set: at start-up, after an error or a suspected overflow,
-when the set grows past its bound, periodically, and when a sync times out.
+Correctness never rests on events. On Linux the watcher reads inotify itself
+(:mod:`snapd.inotify`), so a queue overflow or a watch the kernel dropped is *seen*: the set is
+then "walk everything" and the watches are set up afresh. Elsewhere (and with
+``force_polling``) watchfiles is the fallback; it drops overflows silently, so its events only
+prompt automatic snapshots and every snapshot walks the whole tree. Either way the watcher only
+narrows where a snapshot looks, and falls back to a full walk ("reconciled") whenever it cannot
+vouch for its set: at start-up, after an error or an overflow, when the set grows past its
+bound, periodically, when a sync times out, and when a policy input outside the worktree's
+files changes (``.git/info/exclude``, ``.git/info/attributes``). A change of the user's git
+index is turned into the paths whose tracked state changed (``git rm --cached``, ``git add -f``
+change what ``.gitignore`` ignores), which are then dirty like edited files.
 
 Read-your-writes uses watchman's cookie technique without touching the worktree: the watcher
 also watches ``<store>/cookies``, and a snapshot writes a cookie file there and waits for that
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import logging
 import os
@@ -30,6 +37,9 @@ from typing import Final
 import attrs
 from watchfiles import Change, DefaultFilter, awatch
 
+from snapd import inotify
+from snapd.capture import read_tracked
+
 logger = logging.getLogger(__name__)
 
 COOKIE_DIR: Final = "cookies"
@@ -38,8 +48,8 @@ MAX_DIRTY: Final = 50_000
 """A dirty set larger than this collapses into "walk everything" (bounded memory)."""
 
 OVERFLOW_BATCH: Final = 20_000
-"""A single batch this large suggests the kernel queue may have overflowed (16384 events is
-Linux's default ``max_queued_events``): the next snapshot walks everything."""
+"""watchfiles only: a single batch this large suggests the kernel queue may have overflowed
+(the fallback never vouches for an exact snapshot anyway)."""
 
 
 MAX_RESTARTS: Final = 10
@@ -49,29 +59,41 @@ RESTART_BACKOFF: Final = 60.0
 """...for this many seconds (snapshots walk the whole tree), after which it starts again."""
 
 
+def _within(path: str, directory: str) -> bool:
+    """True if ``path`` is ``directory`` or inside it, by whole path components."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
 class SnapdFilter(DefaultFilter):
     """Keep every worktree event except ``.git`` internals and the store itself.
 
     Unlike watchfiles' default, no name patterns (``*.swp``, ``node_modules``, ...) are
     dropped: a file snapd captures must never be filtered out, and events inside skipped
     directories keep their recorded summaries fresh. The store's cookie directory is kept.
+    Matching is by whole components of the worktree-relative path: a worktree ``/x/app-web``
+    next to a store ``/x/app``, or one below a directory named ``.git``, loses no event.
     """
 
     ignore_dirs: tuple[str, ...] = (".git",)
-    """Directory names whose events are dropped anywhere in the path."""
+    """Directory names whose events are dropped anywhere below the worktree root."""
 
     ignore_entity_patterns: tuple[str, ...] = ()
     """No file-name patterns are dropped."""
 
-    def __init__(self, store: str, cookies: str) -> None:
-        super().__init__(ignore_paths=(store,))
+    def __init__(self, root: str, store: str, cookies: str) -> None:
+        super().__init__()
+        self.root = root
+        self.store = store
         self.cookies = cookies
 
     def __call__(self, change: Change, path: str) -> bool:
         """True for events the watcher should see."""
-        if path.startswith(self.cookies):
+        if _within(path, self.cookies):
             return True
-        return super().__call__(change, path)
+        if _within(path, self.store) or not _within(path, self.root):
+            return False
+        rel = os.path.relpath(path, self.root)
+        return not any(part in self.ignore_dirs for part in rel.split(os.sep))
 
 
 @attrs.define
@@ -85,6 +107,8 @@ class WatchStats:
     batches: int = 0
     events: int = 0
     syncs: int = 0
+    overflows: int = 0
+    """Times the kernel said events were lost (inotify only)."""
     sync_timeouts: int = 0
     full_scans_forced: int = 0
     restarts: int = 0
@@ -152,8 +176,22 @@ class Watcher:
         step_ms: int = 5,
         on_batch: BatchCallback | None = None,
         force_polling: bool = False,
+        backend: str = "auto",
     ) -> None:
+        """Set up (nothing runs until :meth:`run`).
+
+        Args:
+            root: The worktree.
+            store: The store (its ``cookies`` directory is watched for syncs).
+            dirty: Where changed paths go.
+            debounce_ms: watchfiles only: how long a batch collects events.
+            step_ms: watchfiles only: how often it looks.
+            on_batch: Called on the event loop with each batch's changed paths.
+            force_polling: Use watchfiles' polling (never vouches for an exact snapshot).
+            backend: ``inotify``, ``watchfiles`` or ``auto`` (inotify where available).
+        """
         self.root = os.path.realpath(root)
+        self.root_b = os.fsencode(self.root)
         self.store = os.path.realpath(store)
         self.cookies = os.path.join(self.store, COOKIE_DIR)
         self.dirty = dirty
@@ -167,6 +205,17 @@ class Watcher:
         self._cookie_waiters: dict[str, asyncio.Event] = {}
         self._cookie_ids = itertools.count(1)
         self.restart_backoff_s = RESTART_BACKOFF
+        if backend == "auto":
+            backend = "inotify" if inotify.available() and not force_polling else "watchfiles"
+        self.backend = backend
+        self.vouches = backend == "inotify"
+        """True when a synced watcher can vouch that no event was lost (inotify only)."""
+        self.tracked: frozenset[bytes] = frozenset()
+        """The user's git index as last read (inotify only)."""
+        self.policy_generation = 0
+        """Bumped when a policy input outside the worktree's files changed (index, info/)."""
+        self._index_task: asyncio.Task[None] | None = None
+        self._index_again = False
 
     @property
     def healthy(self) -> bool:
@@ -179,9 +228,12 @@ class Watcher:
         for name in os.listdir(self.cookies):  # leftovers of a killed daemon
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self.cookies, name))
-        watch_filter = SnapdFilter(self.store, self.cookies)
         failures: list[float] = []
         try:
+            if self.backend == "inotify":
+                await self._run_inotify()
+                return
+            watch_filter = SnapdFilter(self.root, self.store, self.cookies)
             while not self._stop.is_set():
                 try:
                     await self._watch(watch_filter)
@@ -245,6 +297,119 @@ class Watcher:
             if changes:
                 self._batch(changes)
 
+    # -- inotify -------------------------------------------------------------------------------
+
+    async def _run_inotify(self) -> None:
+        """Watch with our own inotify reader; start afresh whenever events may have been lost."""
+        loop = asyncio.get_running_loop()
+        failures: list[float] = []
+        while not self._stop.is_set():
+            tree = inotify.Tree(self.root_b, os.fsencode(self.cookies))
+            try:
+                await asyncio.to_thread(tree.start)
+                self.tracked = await asyncio.to_thread(read_tracked, self.root_b)
+            except OSError as exc:
+                tree.close()
+                self._degrade(_watch_failure(exc))
+                return
+            lost = asyncio.Event()
+            loop.add_reader(tree.fd, self._readable, tree, lost)
+            # Changes made before the watches were in place (or lost with the old instance)
+            # are unknown: the next snapshot walks everything.
+            self.dirty.invalidate()
+            self.stats.state = "watching"
+            self.stats.reason = None
+            self._ready.set()
+            stopped = asyncio.ensure_future(self._stop.wait())
+            restart = asyncio.ensure_future(lost.wait())
+            try:
+                await asyncio.wait({stopped, restart}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for fut in (stopped, restart):
+                    fut.cancel()
+                loop.remove_reader(tree.fd)
+                tree.close()
+            if self._stop.is_set():
+                return
+            now = time.monotonic()
+            failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
+            self.stats.restarts += 1
+            if len(failures) > MAX_RESTARTS:
+                # Events are lost faster than the watches can be set up again: stop paying
+                # for restarts for a while (snapshots walk the whole tree meanwhile).
+                self._degrade(f"events were lost {len(failures)} times in a row")
+                failures = []
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
+            self.stats.state = "starting"
+
+    def _readable(self, tree: inotify.Tree, lost: asyncio.Event) -> None:
+        """Read the queue (called by the event loop when the inotify fd is readable)."""
+        if lost.is_set():
+            return
+        try:
+            batch = tree.read()
+        except OSError as exc:  # a new directory could not be watched (the watch limit)
+            self._lose(lost, _watch_failure(exc))
+            return
+        self.stats.batches += 1
+        self.stats.events += batch.events
+        if batch.doubt is not None:
+            self.stats.overflows += 1
+            self._lose(lost, batch.doubt)
+            return
+        if batch.rules:
+            logger.info("a git info file changed: the next snapshot walks everything")
+            self.stats.full_scans_forced += 1
+            self.policy_generation += 1
+            self.dirty.invalidate()
+        if batch.index:
+            self._index_changed()
+        for path in batch.paths:
+            self.dirty.add(path)
+        if batch.paths and self.on_batch is not None:
+            self.on_batch(batch.paths)
+        for name in batch.cookies:
+            waiter = self._cookie_waiters.get(os.fsdecode(name))
+            if waiter is not None:
+                waiter.set()
+
+    def _lose(self, lost: asyncio.Event, reason: str) -> None:
+        """Events may be lost: walk everything next, fail pending syncs, start afresh."""
+        logger.info("%s: the next snapshot walks everything and the watches start afresh", reason)
+        self.stats.full_scans_forced += 1
+        self.stats.state = "starting"
+        self.stats.reason = reason
+        self.dirty.invalidate()
+        self._ready.clear()
+        self._wake_syncs()
+        lost.set()
+
+    def _index_changed(self) -> None:
+        """Re-read the git index (in a thread) and mark paths whose tracked state changed."""
+        if self._index_task is not None and not self._index_task.done():
+            self._index_again = True
+            return
+        self._index_task = asyncio.get_running_loop().create_task(self._reread_index())
+
+    async def _reread_index(self) -> None:
+        while True:
+            self._index_again = False
+            tracked = await asyncio.to_thread(read_tracked, self.root_b)
+            changed = sorted(tracked.symmetric_difference(self.tracked))
+            self.tracked = tracked
+            if changed:
+                # Tracked files are not ignored by .gitignore: their decisions may flip.
+                self.policy_generation += 1
+                for path in changed:
+                    self.dirty.add(path)
+                if self.on_batch is not None:
+                    self.on_batch(changed)
+            if not self._index_again:
+                return
+
+    # -- syncs -------------------------------------------------------------------------------
+
     def _wake_syncs(self) -> None:
         """Release every waiting sync: the watcher that would answer it is gone."""
         for event in self._cookie_waiters.values():
@@ -265,6 +430,7 @@ class Watcher:
         self.stats.state = "degraded"
         self.stats.reason = reason
         self.dirty.invalidate()
+        self._ready.set()
 
     def _batch(self, changes: set[tuple[Change, str]]) -> None:
         self.stats.batches += 1
@@ -300,9 +466,14 @@ class Watcher:
         """Wait until every worktree event before this call has been delivered.
 
         Returns:
-            True when the cookie's own event arrived in time; False otherwise (the caller
-            must then walk everything).
+            True when the cookie's own event arrived in time and the watcher can vouch that
+            no event was lost (inotify); False otherwise (the caller must then walk everything).
         """
+        if self.stats.state == "starting":
+            # Setting the watches up afresh (after lost events): a snapshot that waits for
+            # them walks once, and the ones after it can be exact again.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), within_s)
         if not self.healthy:
             return False
         self.stats.syncs += 1
@@ -325,7 +496,26 @@ class Watcher:
             self._cookie_waiters.pop(name, None)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        return self.healthy
+        # Events seen before the cookie may still be turning into paths (the index re-read).
+        while self._index_task is not None and not self._index_task.done():
+            await asyncio.shield(self._index_task)
+        return self.healthy and self.vouches
+
+
+def _watch_failure(exc: OSError) -> str:
+    """A sentence for a watch that could not be set up."""
+    if exc.errno == errno.ENOSPC:
+        return (
+            "the inotify watch limit (fs.inotify.max_user_watches) is reached; "
+            "snapshots walk the whole tree"
+        )
+    if exc.errno == errno.EMFILE:
+        return (
+            "the inotify instance limit (fs.inotify.max_user_instances) is reached; "
+            "snapshots walk the whole tree"
+        )
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"cannot watch the worktree{where}: {exc.strerror or exc}"
 
 
 def _touch(path: str) -> None:

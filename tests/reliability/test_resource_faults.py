@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from snapd import errors, protocol
+from snapd import errors, inotify, protocol
 from snapd.session import Session
 from snapd.store import BlobWriter, Store
 from snapd_client import AsyncClient, InvalidParams, ResponseError, StdioTransport, daemon_command
@@ -122,19 +122,43 @@ class _FailingAwatch:
         raise OSError(errno.ENOSPC, "inotify watch limit reached")  # ... then ran out
 
 
+class _FailingInotify:
+    """Stands in for ``Inotify.add_watch``: the watch limit is reached at start or later."""
+
+    def __init__(self, when: str) -> None:
+        self.when = when
+        self.real = inotify.Inotify.add_watch
+        self.started = False
+
+    def __call__(self, ino: inotify.Inotify, path: bytes, mask: int) -> int:
+        if self.when == "call" or self.started:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return self.real(ino, path, mask)
+
+
+@pytest.mark.parametrize("backend", ["watchfiles", "inotify"])
 @pytest.mark.parametrize("when", ["call", "iterate"])
 @pytest.mark.fault("inotify watch exhaustion: watcher degrades, snapshots reconcile", trials=1)
 def test_inotify_exhaustion_degrades_to_scanning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str, backend: str
 ) -> None:
     root, store = tmp_path / "work", tmp_path / "store"
     write(root, "a.txt", "a\n")
-    monkeypatch.setattr("snapd.watch.awatch", _FailingAwatch(when))
+    failing = _FailingInotify(when)
+    if backend == "watchfiles":
+        monkeypatch.setattr("snapd.watch.awatch", _FailingAwatch(when))
+    elif not inotify.available():
+        pytest.skip("inotify is Linux only")
+    else:
+        monkeypatch.setattr(inotify.Inotify, "add_watch", lambda ino, p, m: failing(ino, p, m))
     service = make_service(root, store, auto_snapshot=False)
 
     async def run() -> None:
-        session = Session(service, lambda *_: None)
+        session = Session(service, lambda *_: None, force_polling=backend == "watchfiles")
         await session.start()
+        if backend == "inotify" and when == "iterate":
+            failing.started = True
+            (root / "new-dir").mkdir()  # its watch cannot be added
         for _ in range(100):
             if session.watcher is not None and session.watcher.stats.state == "degraded":
                 break

@@ -30,12 +30,23 @@ def test_dirty_set_take_give_back_and_bound() -> None:
 
 
 def test_filter_keeps_everything_capturable() -> None:
-    f = SnapdFilter("/store", "/store/cookies")
+    f = SnapdFilter("/w", "/store", "/store/cookies")
     assert f(Change.modified, "/w/.notes.swp")
     assert f(Change.modified, "/w/node_modules/x/index.js")
     assert f(Change.added, "/store/cookies/1-1")
     assert not f(Change.modified, "/w/.git/index")
+    assert not f(Change.modified, "/w/sub/.git/HEAD")
     assert not f(Change.added, "/store/objects/ab/cdef")
+
+
+def test_filter_matches_whole_components_of_the_relative_path() -> None:
+    # Issue 13 #6: a store path that is a string prefix of the root, a root below ".git".
+    f = SnapdFilter("/x/app-web", "/x/app", "/x/app/cookies")
+    assert f(Change.modified, "/x/app-web/src/a.txt")
+    assert not f(Change.modified, "/x/app/objects/ab")
+    g = SnapdFilter("/x/.git/wt", "/x/store", "/x/store/cookies")
+    assert g(Change.modified, "/x/.git/wt/src/a.txt")
+    assert not g(Change.modified, "/x/.git/wt/.git/index")
 
 
 def test_batches_note_paths_and_overflow_invalidates(tmp_path: Path) -> None:
@@ -43,7 +54,13 @@ def test_batches_note_paths_and_overflow_invalidates(tmp_path: Path) -> None:
         dirty = DirtySet()
         dirty.take()
         seen: list[list[bytes]] = []
-        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty, on_batch=seen.append)
+        w = Watcher(
+            str(tmp_path),
+            str(tmp_path / "store"),
+            dirty,
+            on_batch=seen.append,
+            backend="watchfiles",
+        )
         w._batch({(Change.modified, str(tmp_path / "src" / "a.py"))})
         assert dirty.take() == frozenset({b"src/a.py"}) and seen == [[b"src/a.py"]]
         w._batch({(Change.added, str(tmp_path / f"f{i}")) for i in range(OVERFLOW_BATCH)})
@@ -118,7 +135,7 @@ def test_a_snapshot_during_a_restart_leaves_the_next_one_walking(
 ) -> None:
     async def run() -> None:
         dirty = DirtySet()
-        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty)
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty, backend="watchfiles")
         task = asyncio.create_task(w.run())
         scripted.queue.put_nowait(set())
         assert await w.wait_ready(30)
@@ -144,7 +161,7 @@ def test_a_snapshot_during_a_restart_leaves_the_next_one_walking(
 
 def test_a_restart_releases_waiting_syncs(tmp_path: Path, scripted: ScriptedWatch) -> None:
     async def run() -> None:
-        w = Watcher(str(tmp_path), str(tmp_path / "store"), DirtySet())
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), DirtySet(), backend="watchfiles")
         task = asyncio.create_task(w.run())
         scripted.queue.put_nowait(set())
         assert await w.wait_ready(30)
@@ -165,7 +182,7 @@ def test_a_restart_storm_degrades_then_the_watcher_comes_back(
 ) -> None:
     async def run() -> None:
         dirty = DirtySet()
-        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty)
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty, backend="watchfiles")
         w.restart_backoff_s = 0.2
         task = asyncio.create_task(w.run())
         scripted.queue.put_nowait(set())
