@@ -875,15 +875,19 @@ def explain_budget(
     budgeted = BudgetRecords.read(store, parent.manifest)
     prefixes = tuple(budgeted.dirs)
     parts = rel.split(b"/")
-    tree: str | None = parent.tree  # the parent's tree of the directory above ``directory``
+    # The parent's entries of the directory above the one checked (the root's, first).
+    above = {e.name: e for e in store.read_tree(parent.tree)}
     for i in range(1, len(parts) + (1 if is_dir else 0)):
         directory = b"/".join(parts[:i])
         if directory not in budgeted.dirs and prefixes and under(directory, prefixes):
             return None  # inside a directory the parent skipped for its budget: all known
-        above = {e.name: e for e in store.read_tree(tree)} if tree is not None else {}
         before = above.get(parts[i - 1])
-        tree = before.id if before is not None and before.is_tree else None
-        had = {e.name for e in store.read_tree(tree)} if tree is not None else set()
+        had = (
+            {e.name: e for e in store.read_tree(before.id)}
+            if before is not None and before.is_tree
+            else {}
+        )
+        above = had
         try:
             listed = _sorted_entries(os.path.join(policy.root, directory))
         except OSError:
