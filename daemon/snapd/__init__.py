@@ -9,6 +9,7 @@ Layering (lower layers never import higher ones)::
     protocol       attrs wire types and METHOD_TO_TYPES (no I/O)
     service        request logic: resolve snapshots, page lists, build wire results; the one
                    place library/OS errors become wire errors (map_errors)
+    graft          keeps live content a restore replaces but the capture skipped (safety snapshot)
     restore        restore plans and their safe, symlink-proof application (store-level types)
     retention      retention policy, mark/sweep/pack garbage collection (store-level types)
     snapshots      walk the worktree with the capture policy, write a snapshot to the store

@@ -107,6 +107,9 @@ class Action:
     reason: str | None = None
     rule: str | None = None
     forced: bool = False
+    graft: bool = False
+    """Live content the capture skipped that the snapshot has: the restore replaces it, and
+    keeps it in the safety snapshot first (grafted into its tree)."""
     sig: Sig | None = None
     """``lstat`` of the path when planned (None: absent, or not reachable without a symlink)."""
 
@@ -319,6 +322,10 @@ class Planner:
                 f"the snapshot did not capture {to_wire(above)}/, so it has no content here"
             )
         forced = path in self.scope.force
+        # Content the snapshot captured comes back even where the live capture skips it now
+        # (a directory over dirNewFileBudget, a path the live rules newly ignore): the live
+        # content is grafted into the safety snapshot first (issue 13, items 2 and 13).
+        graft = new is not None and new.oid is not None
         if old is not None and old.skipped is not None:
             if old.kind == "dir":
                 return keep(
@@ -326,7 +333,8 @@ class Planner:
                     "never replaces or deletes one",
                     old.skipped.rule,
                 )
-            if not forced:
+            graft = graft and self._graftable(old.skipped.kind, old.skipped.size)
+            if not forced and not graft:
                 return keep(
                     f"its content in the worktree was not captured ({old.skipped.reason}): "
                     "force it to overwrite or delete it",
@@ -348,13 +356,20 @@ class Planner:
         if old is not None and old.oid is not None:
             planned = attrs.evolve(planned, old_oid=old.oid)
         elif old is not None and old.skipped is not None:
-            # Forced: what the capture recorded is what must still be there.
+            # Forced or grafted: what the capture recorded is what must still be there.
             planned = attrs.evolve(
-                planned, old_mtime_ns=old.skipped.mtime_ns, old_mode=old.skipped.mode, forced=True
+                planned,
+                old_mtime_ns=old.skipped.mtime_ns,
+                old_mode=old.skipped.mode,
+                forced=not graft,
+                graft=graft,
             )
         elif st is not None and not stat.S_ISDIR(st.st_mode):
             # On disk but in no capture: inside a directory the capture skipped, or new since.
-            if not forced:
+            kind = "symlink" if stat.S_ISLNK(st.st_mode) else "special"
+            kind = "file" if stat.S_ISREG(st.st_mode) else kind
+            graft = graft and self._graftable(kind, st.st_size)
+            if not forced and not graft:
                 above = _inside(path, self._live_skipped_dirs)
                 where = f"is inside {to_wire(above)}/, which " if above is not None else ""
                 return keep(
@@ -366,7 +381,8 @@ class Planner:
                 old_mtime_ns=st.st_mtime_ns,
                 old_mode=st.st_mode,
                 old_size=st.st_size,
-                forced=True,
+                forced=not graft,
+                graft=graft,
             )
         if new is None:
             action = ActionKind.DELETE
@@ -375,6 +391,14 @@ class Planner:
         else:
             action = ActionKind.WRITE
         return attrs.evolve(planned, action=action)
+
+    def _graftable(self, kind: str, size: int) -> bool:
+        """True for uncaptured live content the safety snapshot can hold.
+
+        A file or symlink within ``contentLimit``; bigger ones, special files and directories
+        need ``force``.
+        """
+        return kind in ("file", "symlink") and size <= self.options.content_limit
 
     def _lstat(self, path: bytes) -> os.stat_result | None:
         try:
@@ -937,6 +961,7 @@ def apply(
     target_tree: str,
     on_event: EventFn | None = None,
     cancel: threading.Event | None = None,
+    grafted: dict[bytes, tuple[int, str]] | None = None,
     delay: float = 0.0,
 ) -> Applied:
     """Carry out a plan: deletes first, then writes and creates, one file at a time.
@@ -953,6 +978,9 @@ def apply(
         target_tree: The snapshot's tree: directories in it are not pruned when they empty.
         on_event: Called after each file is written or deleted.
         cancel: Set to stop before the next file.
+        grafted: For actions with ``graft``: path -> the git mode and blob id its live content
+            was kept as in the safety snapshot (what the path must still hold). A graft action
+            missing here is left alone: its content is in no snapshot.
         delay: Test only: seconds to sleep after each file (so a test can kill mid-restore).
 
     Returns:
@@ -974,6 +1002,16 @@ def apply(
             if action.action in (ActionKind.WRITE, ActionKind.CREATE):
                 if _stopped(done, cancel):
                     continue
+                if action.graft:
+                    kept = (grafted or {}).get(action.path)
+                    if kept is None:
+                        done.conflict(
+                            action,
+                            "its live content (not captured) changed or could not be read, so "
+                            "the safety snapshot does not hold it",
+                        )
+                        continue
+                    action = attrs.evolve(action, old_mode=kept[0], old_oid=kept[1])
                 _write(store, root_fd, action, done, on_event)
                 if delay:
                     time.sleep(delay)

@@ -27,6 +27,7 @@ from snapd.bigdiff import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
 from snapd.capture import Candidate, Decision, Kind, Policy
 from snapd.config import Options
 from snapd.diff import Change, Side, iter_changes
+from snapd.graft import graft as graft_live
 from snapd.hunks import BINARY_SNIFF, DIGEST_HEX, FileDiff, diff_blobs
 from snapd.paging import budgets, decode_cursor, encode_cursor, query_hash, take_page
 from snapd.paths import from_wire, to_wire
@@ -214,6 +215,7 @@ class Service:
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
         on_unrecorded: Callable[[], None] | None = None,
+        amend: Callable[[State], State] | None = None,
     ) -> protocol.SnapshotResult:
         """Capture the worktree and record it as a snapshot (unless nothing changed).
 
@@ -231,6 +233,8 @@ class Service:
             progress: Called with (paths seen, current path) now and then.
             on_unrecorded: Called when an automatic snapshot saw only uncaptured changes and
                 recorded nothing (the caller keeps its dirty set for the next snapshot).
+            amend: Called with the captured state; the snapshot records what it returns (a
+                restore's safety snapshot grafts in live content the capture skipped).
 
         Raises:
             errors.SnapdError: the capture failed; no ref was moved.
@@ -247,6 +251,9 @@ class Service:
             state = capturer.capture()
             self.check_root()  # swapped during the walk: what was read may be another tree
             counts = capturer.counts
+            amended = amend(state) if amend is not None else state
+            retally = amended != state  # the capture's own totals miss what was grafted
+            state = amended
             if (
                 parent is not None
                 and params.label is None
@@ -262,7 +269,7 @@ class Service:
                 changed = counts.files + counts.skipped
             else:
                 changed, adjusted = self._tally(parent, state)
-                if capturer.incremental:
+                if capturer.incremental or retally:
                     counts = attrs.evolve(
                         adjusted, hashed=counts.hashed, hashed_bytes=counts.hashed_bytes
                     )
@@ -825,8 +832,8 @@ class Service:
                     raise Cancelled
                 done = restoring.Applied()
                 if summary.written or summary.deleted:
-                    safety = self._safety_snapshot(target.id, live)
-                    done = self._apply(spool, target.state.tree, safety, cancel)
+                    safety, kept = self._safety_snapshot(target.id, live, spool)
+                    done = self._apply(spool, target.state.tree, safety, cancel, kept)
             spool.seek(0)
             items = (_wire_action(a) for a in restoring.read_plan(spool))
             page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
@@ -862,11 +869,33 @@ class Service:
             next_cursor=cursor,
         )
 
-    def _safety_snapshot(self, target_id: str, live: State) -> str:
-        """Record the worktree as the plan saw it; the caller holds the writer lock."""
+    def _safety_snapshot(
+        self, target_id: str, live: State, spool: Any
+    ) -> tuple[str, dict[bytes, tuple[int, str]]]:
+        """Record the worktree as the plan saw it; the caller holds the writer lock.
+
+        Live content the plan replaces although the capture skipped it (``graft`` actions) is
+        stored and grafted into the snapshot first, so restoring it undoes those writes too.
+
+        Returns:
+            The safety snapshot's id, and what was grafted (path -> git mode, blob id).
+        """
         label = f"before restore from {target_id[:12]}"
-        safety = self.snapshot(protocol.SnapshotParams(label=label)).id
-        if read_snapshot(self.store, safety).state != live:
+        kept: dict[bytes, tuple[int, str]] = {}
+        stale = False
+
+        def amend(state: State) -> State:
+            nonlocal stale, kept
+            if state != live:
+                stale = True
+                return state
+            spool.seek(0)
+            grafted = graft_live(self.store, self.root_fd, state, restoring.read_plan(spool))
+            kept = grafted.kept
+            return grafted.state
+
+        safety = self.snapshot(protocol.SnapshotParams(label=label), amend=amend).id
+        if stale:
             # Something changed between the plan's capture and this one: the plan may replace
             # content the safety snapshot does not hold.
             raise errors.PlanStale(
@@ -874,10 +903,15 @@ class Service:
                 f"snapshot {safety} holds it as it is now): try again",
                 field="planToken",
             )
-        return safety
+        return safety, kept
 
     def _apply(
-        self, spool: Any, target_tree: str, safety: str, cancel: threading.Event | None
+        self,
+        spool: Any,
+        target_tree: str,
+        safety: str,
+        cancel: threading.Event | None,
+        kept: dict[bytes, tuple[int, str]],
     ) -> restoring.Applied:
         """Apply a spooled plan; the caller holds the writer lock.
 
@@ -899,6 +933,7 @@ class Service:
                 target_tree=target_tree,
                 on_event=self._restore_event,
                 cancel=cancel,
+                grafted=kept,
                 delay=self.options.test_restore_delay,
             )
         except (OSError, StoreError) as exc:

@@ -247,3 +247,100 @@ def test_an_edit_while_the_restore_writes_is_not_lost(spawn: Any, tmp_path: Path
     # Without an edit the same restore goes through.
     done = restore(d, sid, paths=["big.txt"])
     assert done.get("conflicted", 0) == 0 and (root / "big.txt").read_bytes() == original
+
+
+# -- items 2 and 13: content the target captured comes back, whatever the live capture skips ------
+
+
+def diff_paths(d: RawDaemon, a: str, b: str | None = None) -> dict[str, str]:
+    params: dict[str, Any] = {"from": a, "limit": 5000}
+    if b is not None:
+        params["to"] = b
+    out: dict[str, str] = {}
+    while True:
+        page = d.request("snapd/diff", params)["result"]
+        out.update({f["path"]: f["status"] for f in page["files"]})
+        if not page.get("nextCursor"):
+            return out
+        params["cursor"] = page["nextCursor"]
+
+
+@pytest.mark.fault(
+    "#2 an agent adds 2,100 files to data/ (over dirNewFileBudget) and clobbers the 100 "
+    "originals: restoring the earlier snapshot brings all 100 back, keeps the new files, and "
+    "the clobbered content is in the safety snapshot",
+    trials=1,
+)
+def test_restore_brings_back_files_in_a_directory_the_live_capture_skips(
+    spawn: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "work"
+    for i in range(100):
+        write(root, f"data/{i:03}.txt", f"original {i}\n")
+    write(root, "README.md", "readme\n")
+    d = spawn()
+    sid = snapshot(d, "A")
+    for i in range(100):
+        write(root, f"data/{i:03}.txt", f"clobbered {i}\n")
+    for i in range(2100):
+        write(root, f"data/new-{i:04}.txt", f"new {i}\n")
+    dry = d.request("snapd/restore", {"from": sid})["result"]
+    assert dry["written"] == 100, dry
+
+    done = restore(d, sid)
+    assert done.get("conflicted", 0) == 0, done
+    now = contents(root)
+    assert sum(v.startswith("original") for v in now.values()) == 100
+    assert sum(v.startswith("clobbered") for v in now.values()) == 0
+    assert sum(k.startswith("data/new-") for k in now) == 2100  # uncaptured: kept
+    # The clobbered content is recoverable: it is in the safety snapshot.
+    safety = done["safetySnapshot"]
+    changed = diff_paths(d, sid, safety)
+    assert {f"data/{i:03}.txt" for i in range(100)} <= set(changed), changed
+    undo = restore(d, safety)
+    assert undo.get("conflicted", 0) == 0, undo
+    now = contents(root)
+    assert sum(v.startswith("clobbered") for v in now.values()) == 100
+    assert sum(k.startswith("data/new-") for k in now) == 2100
+
+
+@pytest.mark.fault(
+    "#13 the agent adds src/ to .gitignore and rewrites src/: one whole-tree restore brings "
+    "back .gitignore and every file of src/ the snapshot captured (the rewrite stays in the "
+    "safety snapshot)",
+    trials=1,
+)
+def test_restore_plans_against_the_targets_rules(spawn: Any, tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    write(root, ".gitignore", "*.log\n")
+    for i in range(5):
+        write(root, f"src/m{i}.py", f"print({i})\n")
+    write(root, "src/app.log", "a log line\n")
+    d = spawn()
+    sid = snapshot(d, "A")
+    write(root, ".gitignore", "*.log\nsrc/\n")
+    for i in range(5):
+        write(root, f"src/m{i}.py", f"rewritten({i})\n")
+    write(root, "src/extra.py", "the agent's new file\n")
+    write(root, "src/app.log", "more log lines\n")
+
+    done = restore(d, sid)
+    assert done.get("conflicted", 0) == 0, done
+    assert (root / ".gitignore").read_text() == "*.log\n"
+    for i in range(5):
+        assert (root / f"src/m{i}.py").read_text() == f"print({i})\n"
+    # Not captured by the snapshot (ignored then too): left alone.
+    assert (root / "src/app.log").read_text() == "more log lines\n"
+    # Every file the snapshot captured is back: a second restore writes nothing. (The agent's
+    # new src/extra.py was never captured, so the first restore kept it; now that src/ is
+    # captured again, a second restore would delete it like any file the snapshot lacks.)
+    assert (root / "src/extra.py").exists()
+    again = d.request("snapd/restore", {"from": sid})["result"]
+    assert again["written"] == 0, again
+    assert [a["path"] for a in again["plan"] if a["action"] != "keep"] == ["src/extra.py"]
+    # The rewrite is in the safety snapshot.
+    undo = restore(d, done["safetySnapshot"])
+    assert undo.get("conflicted", 0) == 0, undo
+    assert (root / ".gitignore").read_text() == "*.log\nsrc/\n"
+    for i in range(5):
+        assert (root / f"src/m{i}.py").read_text() == f"rewritten({i})\n"
