@@ -50,6 +50,7 @@ LOWER_MUST_NOT_IMPORT = {
     "retention": {"service", "server", "session", "protocol"},
     "restore": {"service", "server", "session"},
     "watch": {"service", "server", "session", "snapshots", "store", "protocol"},
+    "inotify": {"watch", "capture", "service", "server", "session", "snapshots", "store"},
     "service": {"server", "session"},
     "session": {"server"},
 }
