@@ -5,7 +5,9 @@ Layering (lower layers never import higher ones)::
     cli            argument parsing, logging set-up, os.environ (the only module that reads it)
     server         pygls subclass, framing guard, thin async handlers
     session        one served worktree: watcher, snapshot scheduling, notifications, auto gc
-    watch          watchfiles events -> a dirty-path set (hints only), cookie sync
+    watch          file system events -> a dirty-path set (hints only), cookie sync, git
+                   index and info/ as policy inputs
+    inotify        our own recursive inotify reader (sees queue overflow and dropped watches)
     protocol       attrs wire types and METHOD_TO_TYPES (no I/O)
     service        request logic: resolve snapshots, page lists, build wire results; the one
                    place library/OS errors become wire errors (map_errors)

@@ -51,6 +51,7 @@ LOWER_MUST_NOT_IMPORT = {
     "restore": {"service", "server", "session", "graft"},
     "graft": {"service", "server", "session", "protocol"},
     "watch": {"service", "server", "session", "snapshots", "store", "protocol"},
+    "inotify": {"watch", "capture", "service", "server", "session", "snapshots", "store"},
     "service": {"server", "session"},
     "session": {"server"},
     "fileswap": {"store", "capture", "snapshots", "diff", "restore", "service", "protocol"},
