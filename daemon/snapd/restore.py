@@ -702,32 +702,74 @@ class _InTheWay(Exception):
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> list[int]:
-    """Open each directory of ``parts`` from the root, never following a symlink.
+@attrs.define
+class _Dir:
+    """An open directory reached from the root, and the identity of each level on the way.
+
+    Only the last level's descriptor is held (a 1,500-deep path must not take 1,500
+    descriptors): going back up (pruning emptied directories) opens ``..`` and checks its
+    device and inode against ``ids``, so a directory moved meanwhile stops the climb.
+    """
+
+    fd: int
+    ids: list[tuple[int, int]]
+    """(st_dev, st_ino) of the root and of each directory down to ``fd``'s."""
+
+    def close(self) -> None:
+        """Close the held descriptor."""
+        if self.fd != -1:
+            os.close(self.fd)
+            self.fd = -1
+
+    def up(self) -> bool:
+        """Move to the parent level (False, staying put, if it is not the one walked down)."""
+        if len(self.ids) < 2:
+            return False
+        try:
+            parent = os.open(b"..", _DIR_FLAGS, dir_fd=self.fd)
+        except OSError:
+            return False
+        st = os.fstat(parent)
+        if (st.st_dev, st.st_ino) != self.ids[-2]:
+            os.close(parent)
+            return False
+        os.close(self.fd)
+        self.fd = parent
+        self.ids.pop()
+        return True
+
+
+def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> _Dir:
+    """Open the directory ``parts`` names from the root, never following a symlink.
+
+    Each level is opened from the one above and the one above is closed at once: one
+    descriptor at a time, whatever the depth.
 
     Returns:
-        The descriptors, the root's first (the caller closes all but the root's).
+        The open directory (the caller closes it).
 
     Raises:
         _InTheWay: a component is a symlink, a file, or not a plain name.
         FileNotFoundError: a component is missing and ``create`` is false.
     """
-    fds = [root_fd]
+    here = _Dir(os.open(b".", _DIR_FLAGS, dir_fd=root_fd), [])
     try:
+        st = os.fstat(here.fd)
+        here.ids.append((st.st_dev, st.st_ino))
         for i, name in enumerate(parts):
             if name in (b"", b".", b"..", b".git"):
                 raise _InTheWay(b"/".join(parts[: i + 1]))
             try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=fds[-1])
+                fd = os.open(name, _DIR_FLAGS, dir_fd=here.fd)
             except FileNotFoundError:
                 if not create:
                     raise
                 try:
-                    os.mkdir(name, 0o777, dir_fd=fds[-1])
+                    os.mkdir(name, 0o777, dir_fd=here.fd)
                 except FileExistsError:
                     pass  # created meanwhile: the open below checks what it is
                 try:
-                    fd = os.open(name, _DIR_FLAGS, dir_fd=fds[-1])
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=here.fd)
                 except OSError as exc:
                     raise _InTheWay(b"/".join(parts[: i + 1])) from exc
             except OSError as exc:
@@ -735,16 +777,14 @@ def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> list[int]:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                     raise _InTheWay(b"/".join(parts[: i + 1])) from exc
                 raise
-            fds.append(fd)
+            os.close(here.fd)
+            here.fd = fd
+            st = os.fstat(fd)
+            here.ids.append((st.st_dev, st.st_ino))
     except BaseException:
-        _close(fds)
+        here.close()
         raise
-    return fds
-
-
-def _close(fds: list[int]) -> None:
-    for fd in fds[1:]:
-        os.close(fd)
+    return here
 
 
 def _lstat_at(dir_fd: int, name: bytes) -> os.stat_result | None:
@@ -1039,7 +1079,7 @@ def _delete(
 ) -> None:
     parts = action.path.split(b"/")
     try:
-        fds = _open_dirs(root_fd, parts[:-1], create=False)
+        where = _open_dirs(root_fd, parts[:-1], create=False)
     except FileNotFoundError:
         return  # already gone with its directory
     except _InTheWay as way:
@@ -1049,7 +1089,7 @@ def _delete(
         done.conflict(action, f"cannot open its directory: {exc.strerror}")
         return
     try:
-        d, name = fds[-1], parts[-1]
+        d, name = where.fd, parts[-1]
         if (why := _unchanged(store, d, name, action)) is not None:
             if _lstat_at(d, name) is not None:
                 done.conflict(action, why)
@@ -1074,14 +1114,14 @@ def _delete(
             on_event(RestoreEvent("delete", action.path))
         # Prune directories this delete emptied, unless the snapshot has them.
         for i in range(len(parts) - 2, -1, -1):
-            if keep_dirs.has(b"/".join(parts[: i + 1])):
+            if keep_dirs.has(b"/".join(parts[: i + 1])) or not where.up():
                 break
             try:
-                os.rmdir(parts[i], dir_fd=fds[i])
+                os.rmdir(parts[i], dir_fd=where.fd)
             except OSError:
                 break
     finally:
-        _close(fds)
+        where.close()
 
 
 def _delete_checked(
@@ -1118,7 +1158,7 @@ def _write(
 ) -> None:
     parts = action.path.split(b"/")
     try:
-        fds = _open_dirs(root_fd, parts[:-1], create=True)
+        where = _open_dirs(root_fd, parts[:-1], create=True)
     except _InTheWay as way:
         done.conflict(
             action,
@@ -1129,7 +1169,7 @@ def _write(
         done.conflict(action, f"cannot create its directory: {exc.strerror}")
         return
     try:
-        d, name = fds[-1], parts[-1]
+        d, name = where.fd, parts[-1]
         if (why := _unchanged(store, d, name, action)) is not None:
             done.conflict(action, why)
             return
@@ -1182,11 +1222,11 @@ def _write(
         if on_event is not None:
             on_event(RestoreEvent("write", action.path, st))
     finally:
-        _close(fds)
+        where.close()
 
 
 class _TreeDirs:
-    """Which directories a snapshot's tree has (memoised along the current path)."""
+    """Which directories a snapshot's tree has (memoised; iterative, so any depth works)."""
 
     def __init__(self, store: Store, tree: str) -> None:
         self.store = store
@@ -1194,19 +1234,23 @@ class _TreeDirs:
         self._cache: dict[bytes, str | None] = {b"": tree}
 
     def _id(self, path: bytes) -> str | None:
-        if path in self._cache:
-            return self._cache[path]
-        parent, _, name = path.rpartition(b"/")
-        pid = self._id(parent)
-        oid: str | None = None
-        if pid is not None:
-            entry: Entry | None = next(
-                (e for e in self.store.read_tree(pid) if e.name == name), None
-            )
-            oid = entry.id if entry is not None and entry.is_tree else None
-        if len(self._cache) > 4096:
-            self._cache = {b"": self.tree}
-        self._cache[path] = oid
+        # Climb to the nearest known ancestor, then read trees back down (no recursion).
+        todo: list[bytes] = []
+        known = path
+        while known not in self._cache:
+            todo.append(known)
+            known = known.rpartition(b"/")[0]
+        oid = self._cache[known]
+        if len(self._cache) + len(todo) > 4096:
+            self._cache = {b"": self.tree, known: oid}
+        for sub in reversed(todo):
+            if oid is not None:
+                name = sub.rpartition(b"/")[2]
+                entry: Entry | None = next(
+                    (e for e in self.store.read_tree(oid) if e.name == name), None
+                )
+                oid = entry.id if entry is not None and entry.is_tree else None
+            self._cache[sub] = oid
         return oid
 
     def has(self, path: bytes) -> bool:
