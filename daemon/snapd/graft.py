@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from snapd.restore import Action, _InTheWay, _open_dirs
+from snapd.restore import Action, InTheWay, open_dirs
 from snapd.snapshots import EMPTY_BLOB, State, iter_manifest
 from snapd.store import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry, Store, StoreError
 
@@ -66,8 +66,8 @@ def _read_live(store: Store, root_fd: int, action: Action) -> tuple[int, str] | 
     """The git mode and blob id of one live path, stored now; None if it changed or failed."""
     parts = action.path.split(b"/")
     try:
-        where = _open_dirs(root_fd, parts[:-1], create=False)
-    except (_InTheWay, OSError):
+        where = open_dirs(root_fd, parts[:-1], create=False)
+    except (InTheWay, OSError):
         return None
     try:
         d, name = where.fd, parts[-1]

@@ -223,6 +223,11 @@ def safe_rel(path: bytes) -> bool:
 
 # -- planning -------------------------------------------------------------------------------------
 
+_KEPT_IN_SAFETY: Final = (
+    "the worktree capture skipped its content ({}), but the snapshot has it: the safety "
+    "snapshot keeps the content it replaces"
+)
+
 
 LookupFn = Callable[[State, bytes], Side | None]
 
@@ -363,6 +368,8 @@ class Planner:
                 old_mode=old.skipped.mode,
                 forced=not graft,
                 graft=graft,
+                reason=_KEPT_IN_SAFETY.format(old.skipped.reason) if graft else None,
+                rule=old.skipped.rule if graft else None,
             )
         elif st is not None and not stat.S_ISDIR(st.st_mode):
             # On disk but in no capture: inside a directory the capture skipped, or new since.
@@ -376,6 +383,8 @@ class Planner:
                     f"it exists in the worktree but {where}was not captured: force it to "
                     "overwrite it"
                 )
+            above = _inside(path, self._live_skipped_dirs)
+            why = f"inside {to_wire(above)}/" if above is not None else "new since"
             planned = attrs.evolve(
                 planned,
                 old_mtime_ns=st.st_mtime_ns,
@@ -383,6 +392,7 @@ class Planner:
                 old_size=st.st_size,
                 forced=not graft,
                 graft=graft,
+                reason=_KEPT_IN_SAFETY.format(why) if graft else None,
             )
         if new is None:
             action = ActionKind.DELETE
@@ -691,7 +701,7 @@ class Applied:
             )
 
 
-class _InTheWay(Exception):
+class InTheWay(Exception):
     """A path component is a symlink or not a directory."""
 
     def __init__(self, prefix: bytes) -> None:
@@ -739,7 +749,7 @@ class _Dir:
         return True
 
 
-def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> _Dir:
+def open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> _Dir:
     """Open the directory ``parts`` names from the root, never following a symlink.
 
     Each level is opened from the one above and the one above is closed at once: one
@@ -749,7 +759,7 @@ def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> _Dir:
         The open directory (the caller closes it).
 
     Raises:
-        _InTheWay: a component is a symlink, a file, or not a plain name.
+        InTheWay: a component is a symlink, a file, or not a plain name.
         FileNotFoundError: a component is missing and ``create`` is false.
     """
     here = _Dir(os.open(b".", _DIR_FLAGS, dir_fd=root_fd), [])
@@ -758,7 +768,7 @@ def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> _Dir:
         here.ids.append((st.st_dev, st.st_ino))
         for i, name in enumerate(parts):
             if name in (b"", b".", b"..", b".git"):
-                raise _InTheWay(b"/".join(parts[: i + 1]))
+                raise InTheWay(b"/".join(parts[: i + 1]))
             try:
                 fd = os.open(name, _DIR_FLAGS, dir_fd=here.fd)
             except FileNotFoundError:
@@ -771,11 +781,11 @@ def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> _Dir:
                 try:
                     fd = os.open(name, _DIR_FLAGS, dir_fd=here.fd)
                 except OSError as exc:
-                    raise _InTheWay(b"/".join(parts[: i + 1])) from exc
+                    raise InTheWay(b"/".join(parts[: i + 1])) from exc
             except OSError as exc:
                 # ELOOP: a symlink (O_NOFOLLOW); ENOTDIR: a file or a symlink (O_DIRECTORY).
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                    raise _InTheWay(b"/".join(parts[: i + 1])) from exc
+                    raise InTheWay(b"/".join(parts[: i + 1])) from exc
                 raise
             os.close(here.fd)
             here.fd = fd
@@ -1079,10 +1089,10 @@ def _delete(
 ) -> None:
     parts = action.path.split(b"/")
     try:
-        where = _open_dirs(root_fd, parts[:-1], create=False)
+        where = open_dirs(root_fd, parts[:-1], create=False)
     except FileNotFoundError:
         return  # already gone with its directory
-    except _InTheWay as way:
+    except InTheWay as way:
         done.conflict(action, f"{to_wire(way.prefix)} is no longer a directory")
         return
     except OSError as exc:
@@ -1158,8 +1168,8 @@ def _write(
 ) -> None:
     parts = action.path.split(b"/")
     try:
-        where = _open_dirs(root_fd, parts[:-1], create=True)
-    except _InTheWay as way:
+        where = open_dirs(root_fd, parts[:-1], create=True)
+    except InTheWay as way:
         done.conflict(
             action,
             f"{to_wire(way.prefix)} is a symlink or file: restore never writes through one",
