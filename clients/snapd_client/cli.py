@@ -672,6 +672,8 @@ def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
         parts.append(f"  {human(a.old_size)} -> {human(a.new_size)}")
     if a.forced:
         parts.append(("  (forced)", "yellow"))
+    elif a.reason and a.action is not protocol.RestoreActionKind.KEEP:
+        parts.append(("  (uncaptured now: the safety snapshot keeps it)", "dim"))
     return parts
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from snapd.restore import Action, _close, _InTheWay, _open_dirs
+from snapd.restore import Action, InTheWay, open_dirs
 from snapd.snapshots import EMPTY_BLOB, State, iter_manifest
 from snapd.store import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry, Store, StoreError
 
@@ -66,11 +66,11 @@ def _read_live(store: Store, root_fd: int, action: Action) -> tuple[int, str] | 
     """The git mode and blob id of one live path, stored now; None if it changed or failed."""
     parts = action.path.split(b"/")
     try:
-        fds = _open_dirs(root_fd, parts[:-1], create=False)
-    except (_InTheWay, OSError):
+        where = open_dirs(root_fd, parts[:-1], create=False)
+    except (InTheWay, OSError):
         return None
     try:
-        d, name = fds[-1], parts[-1]
+        d, name = where.fd, parts[-1]
         try:
             st = os.stat(name, dir_fd=d, follow_symlinks=False)
             if not _as_planned(st, action):
@@ -98,7 +98,7 @@ def _read_live(store: Store, root_fd: int, action: Action) -> tuple[int, str] | 
             os.close(fd)
         return (MODE_EXEC if st.st_mode & 0o100 else MODE_FILE), oid
     finally:
-        _close(fds)
+        where.close()
 
 
 def _as_planned(st: os.stat_result, action: Action) -> bool:

@@ -607,10 +607,11 @@ class RestoreAction:
     """Git mode after the restore."""
 
     reason: str | None = None
-    """Why a path is kept."""
+    """Why a path is kept (or, on a write, that the safety snapshot keeps the uncaptured live
+    content it replaces)."""
 
     rule: str | None = None
-    """For a path kept because its content was not captured: the capture rule that skipped it."""
+    """For a path whose live content was not captured: the capture rule that skipped it."""
 
     forced: bool = False
     """Uncaptured content that ``force`` allows this restore to overwrite or delete."""

@@ -223,6 +223,11 @@ def safe_rel(path: bytes) -> bool:
 
 # -- planning -------------------------------------------------------------------------------------
 
+_KEPT_IN_SAFETY: Final = (
+    "the worktree capture skipped its content ({}), but the snapshot has it: the safety "
+    "snapshot keeps the content it replaces"
+)
+
 
 LookupFn = Callable[[State, bytes], Side | None]
 
@@ -363,6 +368,8 @@ class Planner:
                 old_mode=old.skipped.mode,
                 forced=not graft,
                 graft=graft,
+                reason=_KEPT_IN_SAFETY.format(old.skipped.reason) if graft else None,
+                rule=old.skipped.rule if graft else None,
             )
         elif st is not None and not stat.S_ISDIR(st.st_mode):
             # On disk but in no capture: inside a directory the capture skipped, or new since.
@@ -376,6 +383,8 @@ class Planner:
                     f"it exists in the worktree but {where}was not captured: force it to "
                     "overwrite it"
                 )
+            above = _inside(path, self._live_skipped_dirs)
+            why = f"inside {to_wire(above)}/" if above is not None else "new since"
             planned = attrs.evolve(
                 planned,
                 old_mtime_ns=st.st_mtime_ns,
@@ -383,6 +392,7 @@ class Planner:
                 old_size=st.st_size,
                 forced=not graft,
                 graft=graft,
+                reason=_KEPT_IN_SAFETY.format(why) if graft else None,
             )
         if new is None:
             action = ActionKind.DELETE
@@ -691,7 +701,7 @@ class Applied:
             )
 
 
-class _InTheWay(Exception):
+class InTheWay(Exception):
     """A path component is a symlink or not a directory."""
 
     def __init__(self, prefix: bytes) -> None:
@@ -702,49 +712,89 @@ class _InTheWay(Exception):
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> list[int]:
-    """Open each directory of ``parts`` from the root, never following a symlink.
+@attrs.define
+class _Dir:
+    """An open directory reached from the root, and the identity of each level on the way.
+
+    Only the last level's descriptor is held (a 1,500-deep path must not take 1,500
+    descriptors): going back up (pruning emptied directories) opens ``..`` and checks its
+    device and inode against ``ids``, so a directory moved meanwhile stops the climb.
+    """
+
+    fd: int
+    ids: list[tuple[int, int]]
+    """(st_dev, st_ino) of the root and of each directory down to ``fd``'s."""
+
+    def close(self) -> None:
+        """Close the held descriptor."""
+        if self.fd != -1:
+            os.close(self.fd)
+            self.fd = -1
+
+    def up(self) -> bool:
+        """Move to the parent level (False, staying put, if it is not the one walked down)."""
+        if len(self.ids) < 2:
+            return False
+        try:
+            parent = os.open(b"..", _DIR_FLAGS, dir_fd=self.fd)
+        except OSError:
+            return False
+        st = os.fstat(parent)
+        if (st.st_dev, st.st_ino) != self.ids[-2]:
+            os.close(parent)
+            return False
+        os.close(self.fd)
+        self.fd = parent
+        self.ids.pop()
+        return True
+
+
+def open_dirs(root_fd: int, parts: list[bytes], *, create: bool) -> _Dir:
+    """Open the directory ``parts`` names from the root, never following a symlink.
+
+    Each level is opened from the one above and the one above is closed at once: one
+    descriptor at a time, whatever the depth.
 
     Returns:
-        The descriptors, the root's first (the caller closes all but the root's).
+        The open directory (the caller closes it).
 
     Raises:
-        _InTheWay: a component is a symlink, a file, or not a plain name.
+        InTheWay: a component is a symlink, a file, or not a plain name.
         FileNotFoundError: a component is missing and ``create`` is false.
     """
-    fds = [root_fd]
+    here = _Dir(os.open(b".", _DIR_FLAGS, dir_fd=root_fd), [])
     try:
+        st = os.fstat(here.fd)
+        here.ids.append((st.st_dev, st.st_ino))
         for i, name in enumerate(parts):
             if name in (b"", b".", b"..", b".git"):
-                raise _InTheWay(b"/".join(parts[: i + 1]))
+                raise InTheWay(b"/".join(parts[: i + 1]))
             try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=fds[-1])
+                fd = os.open(name, _DIR_FLAGS, dir_fd=here.fd)
             except FileNotFoundError:
                 if not create:
                     raise
                 try:
-                    os.mkdir(name, 0o777, dir_fd=fds[-1])
+                    os.mkdir(name, 0o777, dir_fd=here.fd)
                 except FileExistsError:
                     pass  # created meanwhile: the open below checks what it is
                 try:
-                    fd = os.open(name, _DIR_FLAGS, dir_fd=fds[-1])
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=here.fd)
                 except OSError as exc:
-                    raise _InTheWay(b"/".join(parts[: i + 1])) from exc
+                    raise InTheWay(b"/".join(parts[: i + 1])) from exc
             except OSError as exc:
                 # ELOOP: a symlink (O_NOFOLLOW); ENOTDIR: a file or a symlink (O_DIRECTORY).
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                    raise _InTheWay(b"/".join(parts[: i + 1])) from exc
+                    raise InTheWay(b"/".join(parts[: i + 1])) from exc
                 raise
-            fds.append(fd)
+            os.close(here.fd)
+            here.fd = fd
+            st = os.fstat(fd)
+            here.ids.append((st.st_dev, st.st_ino))
     except BaseException:
-        _close(fds)
+        here.close()
         raise
-    return fds
-
-
-def _close(fds: list[int]) -> None:
-    for fd in fds[1:]:
-        os.close(fd)
+    return here
 
 
 def _lstat_at(dir_fd: int, name: bytes) -> os.stat_result | None:
@@ -1039,17 +1089,17 @@ def _delete(
 ) -> None:
     parts = action.path.split(b"/")
     try:
-        fds = _open_dirs(root_fd, parts[:-1], create=False)
+        where = open_dirs(root_fd, parts[:-1], create=False)
     except FileNotFoundError:
         return  # already gone with its directory
-    except _InTheWay as way:
+    except InTheWay as way:
         done.conflict(action, f"{to_wire(way.prefix)} is no longer a directory")
         return
     except OSError as exc:
         done.conflict(action, f"cannot open its directory: {exc.strerror}")
         return
     try:
-        d, name = fds[-1], parts[-1]
+        d, name = where.fd, parts[-1]
         if (why := _unchanged(store, d, name, action)) is not None:
             if _lstat_at(d, name) is not None:
                 done.conflict(action, why)
@@ -1074,14 +1124,14 @@ def _delete(
             on_event(RestoreEvent("delete", action.path))
         # Prune directories this delete emptied, unless the snapshot has them.
         for i in range(len(parts) - 2, -1, -1):
-            if keep_dirs.has(b"/".join(parts[: i + 1])):
+            if keep_dirs.has(b"/".join(parts[: i + 1])) or not where.up():
                 break
             try:
-                os.rmdir(parts[i], dir_fd=fds[i])
+                os.rmdir(parts[i], dir_fd=where.fd)
             except OSError:
                 break
     finally:
-        _close(fds)
+        where.close()
 
 
 def _delete_checked(
@@ -1118,8 +1168,8 @@ def _write(
 ) -> None:
     parts = action.path.split(b"/")
     try:
-        fds = _open_dirs(root_fd, parts[:-1], create=True)
-    except _InTheWay as way:
+        where = open_dirs(root_fd, parts[:-1], create=True)
+    except InTheWay as way:
         done.conflict(
             action,
             f"{to_wire(way.prefix)} is a symlink or file: restore never writes through one",
@@ -1129,7 +1179,7 @@ def _write(
         done.conflict(action, f"cannot create its directory: {exc.strerror}")
         return
     try:
-        d, name = fds[-1], parts[-1]
+        d, name = where.fd, parts[-1]
         if (why := _unchanged(store, d, name, action)) is not None:
             done.conflict(action, why)
             return
@@ -1182,11 +1232,11 @@ def _write(
         if on_event is not None:
             on_event(RestoreEvent("write", action.path, st))
     finally:
-        _close(fds)
+        where.close()
 
 
 class _TreeDirs:
-    """Which directories a snapshot's tree has (memoised along the current path)."""
+    """Which directories a snapshot's tree has (memoised; iterative, so any depth works)."""
 
     def __init__(self, store: Store, tree: str) -> None:
         self.store = store
@@ -1194,19 +1244,23 @@ class _TreeDirs:
         self._cache: dict[bytes, str | None] = {b"": tree}
 
     def _id(self, path: bytes) -> str | None:
-        if path in self._cache:
-            return self._cache[path]
-        parent, _, name = path.rpartition(b"/")
-        pid = self._id(parent)
-        oid: str | None = None
-        if pid is not None:
-            entry: Entry | None = next(
-                (e for e in self.store.read_tree(pid) if e.name == name), None
-            )
-            oid = entry.id if entry is not None and entry.is_tree else None
-        if len(self._cache) > 4096:
-            self._cache = {b"": self.tree}
-        self._cache[path] = oid
+        # Climb to the nearest known ancestor, then read trees back down (no recursion).
+        todo: list[bytes] = []
+        known = path
+        while known not in self._cache:
+            todo.append(known)
+            known = known.rpartition(b"/")[0]
+        oid = self._cache[known]
+        if len(self._cache) + len(todo) > 4096:
+            self._cache = {b"": self.tree, known: oid}
+        for sub in reversed(todo):
+            if oid is not None:
+                name = sub.rpartition(b"/")[2]
+                entry: Entry | None = next(
+                    (e for e in self.store.read_tree(oid) if e.name == name), None
+                )
+                oid = entry.id if entry is not None and entry.is_tree else None
+            self._cache[sub] = oid
         return oid
 
     def has(self, path: bytes) -> bool:

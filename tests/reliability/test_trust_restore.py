@@ -286,6 +286,8 @@ def test_restore_brings_back_files_in_a_directory_the_live_capture_skips(
         write(root, f"data/new-{i:04}.txt", f"new {i}\n")
     dry = d.request("snapd/restore", {"from": sid})["result"]
     assert dry["written"] == 100, dry
+    first = next(a for a in dry["plan"] if a["path"] == "data/000.txt")
+    assert first["action"] == "write" and "safety snapshot keeps" in first["reason"], first
 
     done = restore(d, sid)
     assert done.get("conflicted", 0) == 0, done

@@ -471,3 +471,67 @@ def test_an_edit_right_after_the_check_is_never_lost(
     assert (worktree / "w.txt").read_text() == "agent\nuser\n"
     assert (worktree / "gone.txt").read_text() == "agent's new file\nuser\n"
     assert not [p for p in worktree.iterdir() if p.name.startswith(".snapd-restore-")]
+
+
+def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
+    svc: Service, worktree: Path
+) -> None:
+    """restore.apply on a tree deeper than Python's recursion limit and RLIMIT_NOFILE.
+
+    (Snapshots of such a tree are issue 13 item 7's; here the target tree is built directly.)
+    """
+    import resource
+
+    from snapd import graft
+
+    depth = 1500
+    store = svc.store
+    blob = store.write_blob(b"deep\n")
+    tree = store.write_tree([Entry(b"f.txt", MODE_FILE, blob)])
+    for _ in range(depth):
+        tree = store.write_tree([Entry(b"d", MODE_TREE, tree)])
+    deep = b"/".join([b"d"] * depth)
+    create = restoring.Action(
+        path=deep + b"/f.txt",
+        action=restoring.ActionKind.CREATE,
+        kind="file",
+        new_mode=MODE_FILE,
+        new_oid=blob,
+        new_size=5,
+    )
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1024), hard))
+    try:
+        done = restoring.apply(store, svc.root_fd, lambda: iter([create]), target_tree=tree)
+        assert (done.written, done.conflicted) == (1, 0), done.conflicts
+        fd = os.open(worktree, os.O_RDONLY)
+        for _ in range(depth):
+            nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        os.close(fd)
+        # Deleting it prunes all 1,500 directories the empty target does not have.
+        delete = restoring.Action(
+            path=deep + b"/f.txt", action=restoring.ActionKind.DELETE, kind="file", old_oid=blob
+        )
+        empty = store.write_tree([])
+        done = restoring.apply(store, svc.root_fd, lambda: iter([delete]), target_tree=empty)
+        assert (done.deleted, done.conflicted) == (1, 0), done.conflicts
+        assert not (worktree / "d").exists()
+        grafted = graft._graft_tree(store, empty, {deep + b"/g.txt": (MODE_FILE, blob)})
+        assert restoring._TreeDirs(store, grafted).has(deep)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        _peel(worktree / "d")
+
+
+def _peel(top: Path) -> None:
+    """Remove a deep chain of ``d`` directories one level at a time (rmtree recurses)."""
+    import shutil
+
+    while top.exists():
+        peeled = top.with_name("peeled")
+        top.rename(peeled)
+        if (peeled / "d").exists():
+            (peeled / "d").rename(top)
+        shutil.rmtree(peeled)

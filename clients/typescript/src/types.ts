@@ -505,9 +505,10 @@ export interface RestoreAction {
   newSize?: number;
   oldMode?: number;
   newMode?: number;
-  /** Why a path is kept. */
+  /** Why a path is kept (on a write: that the safety snapshot keeps the uncaptured live
+   * content it replaces). */
   reason?: string;
-  /** For a path kept because its content was not captured: the capture rule that skipped it. */
+  /** For a path whose live content was not captured: the capture rule that skipped it. */
   rule?: CaptureRule;
   /** Uncaptured content that `force` allows this restore to overwrite or delete; default `false`. */
   forced?: boolean;
