@@ -518,7 +518,18 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
 async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd log``."""
     conv = protocol.converter()
-    items = [s async for s in client.iter_snapshots()]
+    items: list[protocol.SnapshotSummary] = []
+    warnings: dict[str, None] = {}
+    cursor: str | None = None
+    while True:
+        page = await client.snapshots(cursor=cursor)
+        items += page.snapshots
+        warnings.update(dict.fromkeys(page.warnings or []))
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    for warning in warnings:  # a damaged ref: the history shown is missing that snapshot
+        out.err.print(Text(f"snapd: warning: {safe(warning)}"), highlight=False)
     if args.json:
         out.json([conv.unstructure(s) for s in items])
         return
@@ -551,6 +562,8 @@ async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output)
     ]
     if st.worktree_error:
         rows.append(("worktree", f"NOT SERVED: {st.worktree_error}"))
+    if st.store_error:
+        rows.append(("store", f"NOT USABLE: {safe(st.store_error)}"))
     for key, value in rows:
         out.print((f"{key:<14}", "bold"), value)
 

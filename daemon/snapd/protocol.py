@@ -284,6 +284,10 @@ class SnapshotsResult:
     next_cursor: str | None = None
     """Pass back as ``cursor`` for the next page; absent on the last page."""
 
+    warnings: list[str] | None = None
+    """Damaged snapshot refs left out of the listing (a ref that holds no object id, or whose
+    commit is missing or damaged), one sentence each; absent when there are none."""
+
 
 # -- snapd/status ---------------------------------------------------------------------------------
 
@@ -344,6 +348,10 @@ class StatusResult:
     """Why the worktree is no longer served: its path now leads to another directory (moved,
     replaced or swapped for a symlink) or is gone. Requests that read or write the worktree
     then fail with ``WorktreeFailure``; history stays readable."""
+
+    store_error: str | None = None
+    """Why no snapshot can be recorded: the store directory was deleted or replaced while
+    snapd ran. Requests that use the store then fail with ``StoreFailure``; restart snapd."""
 
 
 # -- snapd/diff -----------------------------------------------------------------------------------
@@ -985,6 +993,9 @@ class GcResult:
 
     over_budget: bool = False
     """Still over ``storeBudgetBytes`` after dropping all it may (pins and the newest stay)."""
+
+    disk_full: bool = False
+    """The disk was full: unreachable objects were deleted but nothing was packed."""
 
 
 @attrs.define(kw_only=True)

@@ -22,6 +22,7 @@ Temporary pack files of an interrupted collection are removed when the store is 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -32,7 +33,7 @@ import attrs
 from dulwich.pack import UnpackedObject
 
 from snapd.snapshots import SnapshotInfo, iter_history
-from snapd.store import MODE_TREE, Store
+from snapd.store import MODE_TREE, MissingObject, Store
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class GcReport:
     bytes_before: int = 0
     bytes_after: int = 0
     seconds: float = 0.0
+    disk_full: bool = False
+    """Packing was skipped because the disk is full (deleting went ahead)."""
     over_budget: bool = False
     """Still over budget after dropping everything the policy allows (pins and the newest
     snapshots are never dropped)."""
@@ -104,17 +107,28 @@ def plan(
 
 
 def reachable(store: Store) -> set[str]:
-    """Ids of every object reachable from a snapshot ref (commits, trees, blobs)."""
+    """Ids of every object reachable from a snapshot ref (commits, trees, blobs).
+
+    A ref naming a commit that is not in the store marks nothing (it is listed as damaged);
+    a damaged object raises :class:`~snapd.store.CorruptObject`: what cannot be marked must
+    not be swept.
+    """
     seen: set[str] = set()
     trees: list[str] = []
-    for _seq, oid in store.snapshot_refs():
+    for seq, oid in store.snapshot_refs():
         commits = [oid]
         while commits:
             cid = commits.pop()
             if cid in seen:
                 continue
             seen.add(cid)
-            info = store.read_commit(cid)
+            try:
+                info = store.read_commit(cid)
+            except MissingObject as exc:
+                if cid != oid:
+                    raise
+                store.damaged_ref(seq, oid, f"its commit is missing ({exc})")
+                continue
             commits.extend(info.parents)
             trees.append(info.tree)
     while trees:
@@ -228,14 +242,23 @@ def _sweep_and_pack(
         os.unlink(path)
         deleted.add(oid)
     report.loose_removed += len(deleted)
-    # A budget round must reclaim what it dropped, or the next measurement would not move.
-    report.packs_rewritten += _rewrite_packs(store, live, deleted, any_garbage=not grace)
-    report.packed += _pack(store, to_pack)
-    store.refresh_packs()
-    if after_sweep is not None and deleted:
-        after_sweep(deleted)
-    if head is not None:
-        store.set_head(head)
+    try:
+        # A budget round must reclaim what it dropped, or the next measurement would not move.
+        report.packs_rewritten += _rewrite_packs(store, live, deleted, any_garbage=not grace)
+        report.packed += _pack(store, to_pack)
+        if head is not None:
+            store.set_head(head)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Packing needs room; deleting does not. A full disk must not stop gc from freeing
+        # what it can: the loose objects stay loose (and readable) until there is room.
+        report.disk_full = True
+        logger.warning("gc: the disk is full, packing skipped (%s)", exc.strerror)
+    finally:
+        store.refresh_packs()
+        if after_sweep is not None and deleted:
+            after_sweep(deleted)
 
 
 def _objects_batch(store: Store, oids: list[str]) -> Iterator[list[str]]:

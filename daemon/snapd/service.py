@@ -48,7 +48,15 @@ from snapd.snapshots import (
     iter_manifest,
     read_snapshot,
 )
-from snapd.store import MODE_TREE, LockedError, MissingObject, Store, StoreError
+from snapd.store import (
+    MODE_TREE,
+    CorruptObject,
+    Journal,
+    LockedError,
+    MissingObject,
+    Store,
+    StoreError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +76,11 @@ def map_errors() -> Iterator[None]:
         raise
     except LockedError as exc:
         raise errors.StoreLocked(str(exc), holder=exc.holder, store=exc.path) from exc
+    except CorruptObject as exc:
+        raise errors.StoreFailure(
+            f"{exc}; nothing was written (snapd/snapshots lists the snapshots still readable)",
+            object=exc.oid,
+        ) from exc
     except MissingObject as exc:
         raise errors.UnknownSnapshot(str(exc)) from exc
     except StoreError as exc:
@@ -79,6 +92,9 @@ def map_errors() -> Iterator[None]:
 
 
 ProgressFn = Callable[[int, str], None]
+
+MAX_DONE_PATHS: Final = 100
+"""Paths a restore stopped by store damage lists as already written (the rest are counted)."""
 
 
 class Service:
@@ -147,6 +163,16 @@ class Service:
         if problem is not None:
             raise errors.WorktreeFailure(problem, root=self.root)
 
+    def check_store(self) -> None:
+        """Fail unless the store is still the directory opened at start.
+
+        Raises:
+            errors.StoreFailure: the store directory was deleted or replaced (for good).
+        """
+        problem = self.store.problem()
+        if problem is not None:
+            raise errors.StoreFailure(problem, store=self.store_path)
+
     def root_problem(self) -> str | None:
         """Why the worktree is no longer served, or None while its path leads to it."""
         if self.root_error is not None:
@@ -203,8 +229,37 @@ class Service:
         )
 
     def _head(self) -> SnapshotInfo | None:
-        head = self.store.head()
-        return read_snapshot(self.store, head) if head else None
+        """The newest readable snapshot (a damaged newer one is skipped and reported)."""
+        return next(iter_history(self.store), None)
+
+    @contextlib.contextmanager
+    def _reclaim_on_failure(self) -> Iterator[None]:
+        """Delete the objects a snapshot wrote if it fails before its ref exists.
+
+        They are garbage at once (a disk-full snapshot's half would otherwise sit out gc's
+        grace period on a full disk); the caller holds the writer lock, so no other capture
+        can have found them, and the stat cache forgets them.
+        """
+        journal: Journal
+        with self.store.journal() as journal:
+            try:
+                yield
+            except BaseException:
+                self._reclaim(journal)
+                raise
+
+    def _reclaim(self, journal: Journal) -> None:
+        referenced = {oid for _seq, oid in self.store.snapshot_refs()}
+        if journal.objects & referenced:
+            return  # the commit point was passed: these objects are a snapshot's
+        try:
+            removed = self.store.reclaim(journal)
+        except OSError as exc:
+            logger.warning("cannot delete a failed snapshot's objects: %s", exc)
+            return
+        self.cache.forget(journal.objects)
+        if removed:
+            logger.info("deleted %d objects of a snapshot that failed", removed)
 
     def snapshot(
         self,
@@ -240,7 +295,8 @@ class Service:
             errors.SnapdError: the capture failed; no ref was moved.
             snapshots.Cancelled: ``cancel`` was set; nothing was referenced.
         """
-        with self.writer, map_errors():
+        with self.writer, map_errors(), self._reclaim_on_failure():
+            self.check_store()
             self.check_root()
             parent = self._head()
             parent_id = parent.id if parent else None
@@ -368,6 +424,7 @@ class Service:
         query = query_hash("snapshots", self.store_path)
         before: int | None = None
         with map_errors():
+            self.check_store()
             if params.cursor is not None:
                 before = decode_cursor(params.cursor, protocol.SNAPD_SNAPSHOTS, query).get("before")
                 if not isinstance(before, int) or isinstance(before, bool) or before < 1:
@@ -381,7 +438,13 @@ class Service:
         cursor = None
         if rest is not None:
             cursor = encode_cursor(protocol.SNAPD_SNAPSHOTS, query, {"before": page[-1][0]})
-        return protocol.SnapshotsResult(snapshots=[s for _seq, s in page], next_cursor=cursor)
+        damaged = dict(self.store.damaged_refs)
+        warnings = [
+            f"snapshot ref {name} was skipped: {why}" for name, why in sorted(damaged.items())
+        ]
+        return protocol.SnapshotsResult(
+            snapshots=[s for _seq, s in page], next_cursor=cursor, warnings=warnings or None
+        )
 
     @staticmethod
     def _summary(s: SnapshotInfo) -> protocol.SnapshotSummary:
@@ -404,6 +467,7 @@ class Service:
     def status(self) -> protocol.StatusResult:
         """The daemon's state."""
         with map_errors():
+            head = None if self.store.problem() else self._head()
             return protocol.StatusResult(
                 root=self.root,
                 store=self.store_path,
@@ -413,8 +477,9 @@ class Service:
                 store_bytes=self.store.disk_usage(),
                 watcher="off",
                 worktree_error=self.root_problem(),
+                store_error=self.store.problem(),
                 cached_files=len(self.cache),
-                head=self.store.head(),
+                head=head.id if head else None,
             )
 
     # -- resolving sides -----------------------------------------------------------------------
@@ -425,11 +490,12 @@ class Service:
         Raises:
             errors.UnknownSnapshot: no such snapshot, or an ambiguous prefix.
         """
-        head = self.store.head()
+        self.check_store()
         if ref == LATEST:
+            head = self._head()
             if head is None:
                 raise errors.UnknownSnapshot("no snapshot has been taken yet", field=field)
-            return read_snapshot(self.store, head)
+            return head
         ref_l = ref.lower()
         if len(ref_l) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in ref_l):
             raise errors.UnknownSnapshot(
@@ -923,6 +989,7 @@ class Service:
             spool.seek(0)
             return restoring.read_plan(spool)
 
+        progress = _Progress(self._restore_event)
         self._restore_event(restoring.RestoreEvent("begin", safety_snapshot=safety))
         try:
             self.check_root()
@@ -931,11 +998,13 @@ class Service:
                 self.root_fd,
                 plan,
                 target_tree=target_tree,
-                on_event=self._restore_event,
+                on_event=progress,
                 cancel=cancel,
                 grafted=kept,
                 delay=self.options.test_restore_delay,
             )
+        except (CorruptObject, MissingObject) as exc:
+            raise progress.damaged(exc, safety) from exc
         except (OSError, StoreError) as exc:
             raise errors.WorktreeFailure(
                 f"the restore stopped: {exc}; restore snapshot {safety} to undo what it did",
@@ -1060,6 +1129,7 @@ class Service:
         """Apply the retention policy and collect garbage (or only plan it)."""
         policy = self.retention_policy()
         with map_errors():
+            self.check_store()
             if params.dry_run:
                 history = list(iter_history(self.store))
                 kept, dropped = retention.plan(history, self.store.pins(), policy, time.time())
@@ -1076,6 +1146,7 @@ class Service:
             bytes_after=report.bytes_after,
             seconds=round(report.seconds, 3),
             over_budget=report.over_budget,
+            disk_full=report.disk_full,
         )
 
     def gc_due(self) -> bool:
@@ -1153,6 +1224,50 @@ class Service:
 
     def _size(self, item: Any) -> int:
         return len(json.dumps(self._conv.unstructure(item), separators=(",", ":")))
+
+
+class _Progress:
+    """Forwards a restore's events and remembers what it did, for an error that stops it."""
+
+    def __init__(self, forward: Callable[[restoring.RestoreEvent], None]) -> None:
+        self._forward = forward
+        self.pending: bytes | None = None
+        self.written: list[str] = []
+        self.deleted: list[str] = []
+        self.counts = {"write": 0, "delete": 0}
+
+    def __call__(self, event: restoring.RestoreEvent) -> None:
+        if event.phase == "pending":
+            self.pending = event.path
+        elif event.phase in ("write", "delete") and event.path is not None:
+            self.pending = None
+            self.counts[event.phase] += 1
+            paths = self.written if event.phase == "write" else self.deleted
+            if len(paths) < MAX_DONE_PATHS:
+                paths.append(to_wire(event.path))
+        elif event.phase == "failed":
+            self.pending = None
+        self._forward(event)
+
+    def damaged(self, exc: CorruptObject | MissingObject, safety: str) -> errors.StoreFailure:
+        """The wire error of a restore stopped by a damaged object (the path is left as it was)."""
+        path = to_wire(self.pending) if self.pending is not None else None
+        if self.pending is not None:
+            # The path was announced and then left alone: a watcher must expect no write.
+            self(restoring.RestoreEvent("failed", self.pending))
+        where = f" at {path}" if path is not None else ""
+        return errors.StoreFailure(
+            f"the restore stopped{where}: {exc} (that file was left as it was); "
+            f"{self.counts['write']} files were written and {self.counts['delete']} deleted "
+            f"before it: restore snapshot {safety} to undo them",
+            object=exc.oid if isinstance(exc, CorruptObject) else None,
+            path=path,
+            safetySnapshot=safety,
+            written=self.written,
+            deleted=self.deleted,
+            writtenCount=self.counts["write"],
+            deletedCount=self.counts["delete"],
+        )
 
 
 def _skip_info(old: Side | None, new: Side | None) -> protocol.SkipInfo | None:

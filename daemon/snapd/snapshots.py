@@ -40,7 +40,9 @@ from snapd.store import (
     MODE_FILE,
     MODE_LINK,
     MODE_TREE,
+    CorruptObject,
     Entry,
+    MissingObject,
     SizeMismatch,
     Store,
 )
@@ -1127,11 +1129,23 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
 
 
 def iter_history(store: Store, before_seq: int | None = None) -> Iterator[SnapshotInfo]:
-    """Retained snapshots newest first (optionally only those with ``seq < before_seq``)."""
+    """Retained snapshots newest first (optionally only those with ``seq < before_seq``).
+
+    A ref whose commit is missing or damaged is skipped and recorded in
+    ``store.damaged_refs``: one damaged snapshot must not hide the others.
+    """
     for seq, oid in reversed(store.snapshot_refs()):
         if before_seq is not None and seq >= before_seq:
             continue
-        yield attrs.evolve(read_snapshot(store, oid), seq=seq)
+        try:
+            info = read_snapshot(store, oid)
+        except MissingObject as exc:
+            store.damaged_ref(seq, oid, f"its commit is missing ({exc})")
+            continue
+        except CorruptObject as exc:
+            store.damaged_ref(seq, oid, str(exc))
+            continue
+        yield attrs.evolve(info, seq=seq)
 
 
 def iter_manifest(store: Store, manifest: str) -> Iterator[Skipped]:

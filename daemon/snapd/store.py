@@ -11,6 +11,13 @@ Crash safety: every object is written to a temporary file and renamed into place
 ref is moved last, with compare-and-swap, through dulwich's lock-file-and-rename. A kill at any
 moment leaves at worst unreferenced objects and temporary files, which :meth:`Store.open` removes.
 Large blobs are hashed and compressed in chunks: no blob is ever held whole in memory here.
+
+Damage: every object read is checked against its id (blobs are hashed while they stream, so
+the check lands after the last chunk and before a consumer commits what it read, e.g. a
+restore's rename); an object that does not inflate, parse or hash to its id raises
+:class:`CorruptObject`. A snapshot ref that does not hold an object id is skipped and named in
+:attr:`Store.damaged_refs`. A store whose directory was deleted or replaced while it was open
+is reported by :meth:`Store.problem` and never re-created behind the user's back.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any, Final
 
 import attrs
-from dulwich.errors import NotTreeError
+from dulwich.errors import ChecksumMismatch, NotTreeError, ObjectFormatException
 from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import DiskRefsContainer, Ref
@@ -75,8 +82,35 @@ class MissingObject(StoreError):
     """An object id is not in the store (or is not of the expected type)."""
 
 
+class CorruptObject(StoreError):
+    """An object is in the store but damaged: it does not inflate, parse or hash to its id."""
+
+    def __init__(self, oid: str, why: str) -> None:
+        super().__init__(f"object {oid} in the store is damaged: {why}")
+        self.oid = oid
+
+
+READ_ERRORS: Final = (zlib.error, ObjectFormatException, ChecksumMismatch, AssertionError)
+"""What dulwich raises on a damaged object (it asserts on some malformed input)."""
+
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def is_oid(text: str) -> bool:
+    """True for a 40-digit lowercase hex object id."""
+    return len(text) == 40 and _HEX.issuperset(text)
+
+
 class SizeMismatch(StoreError):
     """The bytes written to a blob writer differ from the size declared up front."""
+
+
+@attrs.define
+class Journal:
+    """What one writer newly wrote: loose object ids and pack names (see :meth:`Store.journal`)."""
+
+    objects: set[str] = attrs.Factory(set)
+    packs: set[str] = attrs.Factory(set)
 
 
 @attrs.frozen
@@ -244,6 +278,8 @@ class PackWriter:
         os.chmod(self._tmp, 0o444)
         os.replace(self._tmp, name + ".pack")
         os.replace(tmp_idx, name + ".idx")
+        if self._store._journal is not None:
+            self._store._journal.packs.add(os.path.basename(name))
         self._store.refresh_packs()
 
     def abort(self) -> None:
@@ -263,7 +299,11 @@ class Store:
         self._objects = objects
         self._refs = refs
         self._lock_fd: int | None = None
+        self._lock_id: tuple[int, int] | None = None
         self._pack: PackWriter | None = None
+        self._journal: Journal | None = None
+        self._damaged: dict[str, tuple[str | None, str]] = {}
+        """Damaged snapshot refs as last seen: name -> (the id it holds, if any; why)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -289,6 +329,9 @@ class Store:
             refs = DiskRefsContainer(path)
             store = cls(path, objects, refs)
             store._lock_fd = lock_fd
+            if lock_fd is not None:
+                st = os.fstat(lock_fd)
+                store._lock_id = (st.st_dev, st.st_ino)
             if lock:
                 store._cleanup()
         except BaseException:
@@ -296,6 +339,65 @@ class Store:
                 os.close(lock_fd)
             raise
         return store
+
+    def problem(self) -> str | None:
+        """Why this store can no longer be written, or None while it is where it was opened.
+
+        The lock file is the store's identity: when the directory was deleted (or replaced),
+        the lock this process holds guards nothing, and another snapd could open a new store
+        at the same path. Re-creating it here would make two writers; the user restarts.
+        """
+        if self._lock_id is None:
+            return None
+        try:
+            st = os.stat(os.path.join(self.path, LOCK_NAME))
+            if (st.st_dev, st.st_ino) == self._lock_id and os.path.isdir(self.objects_dir):
+                return None
+            now = "was replaced (its lock file or objects directory is not the one snapd opened)"
+        except OSError as exc:
+            now = f"is no longer there ({exc.strerror})"
+        return (
+            f"the store {self.path} {now}: snapd cannot record snapshots; its history is gone "
+            "with it. Restart snapd to start a new store"
+        )
+
+    @contextlib.contextmanager
+    def journal(self) -> Iterator[Journal]:
+        """Within this block, record every object (and pack) this process newly writes.
+
+        A snapshot that fails hands its journal to :meth:`reclaim`: its objects are garbage
+        at once, with no grace period (nothing else has seen them: all writers hold the
+        service's writer lock).
+        """
+        outer, self._journal = self._journal, Journal()
+        try:
+            yield self._journal
+        finally:
+            self._journal = outer
+
+    def _new(self, oid: str) -> None:
+        if self._journal is not None:
+            self._journal.objects.add(oid)
+
+    def reclaim(self, journal: Journal) -> int:
+        """Delete what a failed writer wrote (deleting needs no free space).
+
+        Returns:
+            How many objects were deleted.
+        """
+        removed = 0
+        for oid in journal.objects:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._loose_path(oid))
+                removed += 1
+        for name in journal.packs:
+            for ext in (".idx", ".pack"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.objects_dir, "pack", name + ext))
+            removed += 1
+        if journal.packs:
+            self.refresh_packs()
+        return removed
 
     def close(self) -> None:
         """Release the lock and file handles."""
@@ -404,6 +506,7 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        self._new(oid)
         return oid
 
     def write_blob_from(self, fh: IO[bytes], size: int) -> str:
@@ -427,6 +530,7 @@ class Store:
         with contextlib.suppress(FileExistsError):
             os.mkdir(os.path.dirname(target))
         os.replace(tmp, target)
+        self._new(oid)
 
     def _loose_path(self, oid: str) -> str:
         return os.path.join(self.objects_dir, oid[:2], oid[2:])
@@ -447,31 +551,51 @@ class Store:
             yield from self._iter_packed(oid)
             return
         with fh:
-            inflater = zlib.decompressobj()
-            head = b""
-            in_body = False
-            while data := inflater.unconsumed_tail or fh.read(CHUNK):
-                out = inflater.decompress(data, CHUNK)
-                if not in_body:
-                    head += out
-                    if b"\0" not in head:
-                        if len(head) > 64:
-                            raise MissingObject(f"{oid}: corrupt object header")
-                        continue
-                    kind, _, out = head.partition(b"\0")
-                    if not kind.startswith(b"blob "):
-                        raise MissingObject(f"{oid} is not a blob")
-                    in_body = True
-                if out:
-                    yield out
-            if tail := inflater.flush():
-                yield tail
+            try:
+                yield from self._inflate(oid, fh)
+            except zlib.error as exc:
+                raise CorruptObject(oid, f"it is not zlib data ({exc})") from exc
+
+    def _inflate(self, oid: str, fh: IO[bytes]) -> Iterator[bytes]:
+        """A loose blob's content, checked against its id and size once the last chunk is out."""
+        sha = hashlib.sha1()
+        inflater = zlib.decompressobj()
+        head = b""
+        in_body = False
+        declared = body = 0
+        while data := inflater.unconsumed_tail or fh.read(CHUNK):
+            out = inflater.decompress(data, CHUNK)
+            if not in_body:
+                head += out
+                if b"\0" not in head:
+                    if len(head) > 64:
+                        raise CorruptObject(oid, "its header is malformed")
+                    continue
+                kind, _, out = head.partition(b"\0")
+                if not kind.startswith(b"blob "):
+                    raise MissingObject(f"{oid} is not a blob")
+                if not kind[5:].isdigit():
+                    raise CorruptObject(oid, "its header is malformed")
+                declared = int(kind[5:])
+                sha.update(kind + b"\0")
+                in_body = True
+            if out:
+                body += len(out)
+                sha.update(out)
+                yield out
+            if inflater.eof:
+                break
+        if tail := inflater.flush():
+            body += len(tail)
+            sha.update(tail)
+            yield tail
+        if not in_body or not inflater.eof:
+            raise CorruptObject(oid, "it is truncated")
+        if body != declared or sha.hexdigest() != oid:
+            raise CorruptObject(oid, "its content does not match its id")
 
     def _iter_packed(self, oid: str) -> Iterator[bytes]:
-        try:
-            obj = self._objects[ObjectID(oid.encode())]
-        except KeyError as exc:
-            raise MissingObject(f"no object {oid}") from exc
+        obj = self._read(oid, "object")
         if not isinstance(obj, Blob):
             raise MissingObject(f"{oid} is not a blob")
         data = obj.as_raw_string()
@@ -487,10 +611,36 @@ class Store:
                 head = inflater.decompress(fh.read(512), 64)
         except FileNotFoundError:
             return sum(len(c) for c in self._iter_packed(oid))
+        except zlib.error as exc:
+            raise CorruptObject(oid, f"it is not zlib data ({exc})") from exc
         kind, _, rest = head.partition(b" ")
         if kind != b"blob" or b"\0" not in rest:
-            raise MissingObject(f"{oid} is not a blob")
-        return int(rest.split(b"\0", 1)[0])
+            if kind in (b"tree", b"commit", b"tag"):
+                raise MissingObject(f"{oid} is not a blob")
+            raise CorruptObject(oid, "its header is malformed")
+        size = rest.split(b"\0", 1)[0]
+        if not size.isdigit():
+            raise CorruptObject(oid, "its header is malformed")
+        return int(size)
+
+    def _read(self, oid: str, what: str) -> Any:
+        """Any object through dulwich, checked against its id.
+
+        Raises:
+            MissingObject: no such object.
+            CorruptObject: it is there but damaged.
+        """
+        if not is_oid(oid):
+            raise MissingObject(f"no {what} {oid}")
+        try:
+            obj = self._objects[ObjectID(oid.encode())]
+        except KeyError as exc:
+            raise MissingObject(f"no {what} {oid}") from exc
+        except (ValueError, *READ_ERRORS) as exc:
+            raise CorruptObject(oid, f"it cannot be read ({exc or type(exc).__name__})") from exc
+        if obj.id.decode() != oid:
+            raise CorruptObject(oid, "its content does not match its id")
+        return obj
 
     def read_blob(self, oid: str, max_bytes: int) -> bytes | None:
         """Return a whole blob if it is at most ``max_bytes`` long, else None (never reads more)."""
@@ -512,6 +662,7 @@ class Store:
             self._pack.add(TREE_TYPE, oid, tree.as_raw_string())
         else:
             self._objects.add_object(tree)
+            self._new(oid)
         return oid
 
     def read_tree(self, oid: str) -> list[Entry]:
@@ -521,8 +672,8 @@ class Store:
             MissingObject: no such tree.
         """
         try:
-            obj = self._objects[ObjectID(oid.encode())]
-        except (KeyError, NotTreeError) as exc:
+            obj = self._read(oid, "tree")
+        except NotTreeError as exc:
             raise MissingObject(f"no tree {oid}") from exc
         if not isinstance(obj, Tree):
             raise MissingObject(f"{oid} is not a tree")
@@ -538,8 +689,12 @@ class Store:
         commit.author_timezone = commit.commit_timezone = 0
         commit.encoding = b"UTF-8"
         commit.message = message.encode("utf-8", "surrogateescape")
+        oid = commit.id.decode()
+        new = not self.contains(oid)
         self._objects.add_object(commit)
-        return commit.id.decode()
+        if new:
+            self._new(oid)
+        return oid
 
     def read_commit(self, oid: str) -> CommitInfo:
         """Read a commit.
@@ -547,10 +702,7 @@ class Store:
         Raises:
             MissingObject: no such commit.
         """
-        try:
-            obj = self._objects[ObjectID(oid.encode())]
-        except (KeyError, ValueError) as exc:
-            raise MissingObject(f"no commit {oid}") from exc
+        obj = self._read(oid, "commit")
         if not isinstance(obj, Commit):
             raise MissingObject(f"{oid} is not a commit")
         return CommitInfo(
@@ -576,13 +728,57 @@ class Store:
     # -- refs ----------------------------------------------------------------------------------
 
     def snapshot_refs(self) -> list[tuple[int, str]]:
-        """Every retained snapshot as (sequence number, commit id), oldest first."""
+        """Every retained snapshot as (sequence number, commit id), oldest first.
+
+        A ref that holds no object id (garbage, an undecodable or empty file, a symbolic ref
+        to nothing) is left out and named in :attr:`damaged_refs`, so one damaged file never
+        hides the rest of the history.
+        """
+        return self._scan_refs()[0]
+
+    def _scan_refs(self) -> tuple[list[tuple[int, str]], int]:
+        """(readable refs oldest first, highest sequence number of any ref, damaged or not)."""
         out: list[tuple[int, str]] = []
-        for name, oid in self._refs.as_dict(Ref(SNAPSHOTS_PREFIX.rstrip(b"/"))).items():
-            if name.isdigit():
-                out.append((int(name), oid.decode()))
+        top = 0
+        base = SNAPSHOTS_PREFIX.rstrip(b"/")
+        # Rebuilt on every scan: a ref repaired or deleted since is no longer reported.
+        damaged: dict[str, tuple[str | None, str]] = {}
+        for name in self._refs.subkeys(Ref(base)):
+            if not name.isdigit():
+                continue
+            seq = int(name)
+            top = max(top, seq)
+            full = (SNAPSHOTS_PREFIX + name).decode()
+            try:
+                text = self._refs[Ref(SNAPSHOTS_PREFIX + name)].decode("ascii")
+            except (KeyError, ValueError, OSError) as exc:
+                damaged[full] = (None, f"it cannot be read ({exc})")
+                continue
+            if not is_oid(text):
+                damaged[full] = (None, "it does not hold an object id")
+                continue
+            known = self._damaged.get(full)
+            if known is not None and known[0] == text:
+                damaged[full] = known  # its commit was found damaged: still skipped
+            out.append((seq, text))
+        for full, (_oid, why) in damaged.items():
+            if full not in self._damaged:
+                logger.warning("store %s: snapshot ref %s is skipped: %s", self.path, full, why)
+        self._damaged = damaged
         out.sort()
-        return out
+        return out, top
+
+    @property
+    def damaged_refs(self) -> dict[str, str]:
+        """Snapshot refs that hold no readable snapshot (ref name -> why), as last seen."""
+        return {name: why for name, (_oid, why) in self._damaged.items()}
+
+    def damaged_ref(self, seq: int, oid: str, why: str) -> None:
+        """Record that the snapshot ref of ``seq`` names a commit ``oid`` that cannot be read."""
+        full = (SNAPSHOTS_PREFIX + b"%012d" % seq).decode()
+        if full not in self._damaged:
+            logger.warning("store %s: snapshot ref %s is skipped: %s", self.path, full, why)
+        self._damaged = {**self._damaged, full: (oid, why)}
 
     def head(self) -> str | None:
         """The newest snapshot commit, or None for an empty store."""
@@ -598,8 +794,8 @@ class Store:
         Returns:
             The sequence number.
         """
-        refs = self.snapshot_refs()
-        seq = refs[-1][0] + 1 if refs else 1
+        # Past every ref, damaged ones too: a damaged newest ref must not block its number.
+        seq = self._scan_refs()[1] + 1
         name = Ref(SNAPSHOTS_PREFIX + b"%012d" % seq)
         if not self._refs.set_if_equals(name, None, ObjectID(oid.encode())):
             raise StoreError(f"snapshot ref {name.decode()} appeared concurrently")
@@ -624,11 +820,17 @@ class Store:
             self._refs.remove_if_equals(name, None)
 
     def set_head(self, oid: str | None) -> None:
-        """Point ``HEAD``'s branch at the newest snapshot (or remove it)."""
+        """Point ``HEAD``'s branch at the newest snapshot (or remove it).
+
+        Nothing is written when it already points there (so gc needs no free space for it).
+        """
         if oid is None:
             self._refs.remove_if_equals(SNAPSHOT_REF, None)
-        else:
-            self._refs[SNAPSHOT_REF] = ObjectID(oid.encode())
+            return
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            if self._refs[SNAPSHOT_REF] == ObjectID(oid.encode()):
+                return
+        self._refs[SNAPSHOT_REF] = ObjectID(oid.encode())
 
     # -- packing (used by retention) -------------------------------------------------------------
 
@@ -638,6 +840,8 @@ class Store:
             type_num, data = self._objects.get_raw(ObjectID(oid.encode()))
         except KeyError as exc:
             raise MissingObject(f"no object {oid}") from exc
+        except READ_ERRORS as exc:
+            raise CorruptObject(oid, f"it cannot be read ({exc or type(exc).__name__})") from exc
         return type_num, data
 
     def object_size(self, oid: str) -> int:
@@ -653,7 +857,20 @@ class Store:
         Returns:
             The pack's name (a pack of the same objects always gets the same name).
         """
-        pack = self._objects.add_pack_data(count, objects)
+        pack_dir = os.path.join(self.objects_dir, "pack")
+        before = set(os.listdir(pack_dir))
+        try:
+            pack = self._objects.add_pack_data(count, objects)
+        except OSError:
+            # dulwich removes its temporary pack when writing it fails, not when indexing it
+            # does (a full disk): remove what it left, or it holds the space until restart.
+            now = set(os.listdir(pack_dir))
+            for left in now - before:
+                indexed = left.endswith(".pack") and left[: -len(".pack")] + ".idx" in now
+                if not indexed and not left.endswith(".idx"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(pack_dir, left))
+            raise
         if pack is None:
             return ""
         name = pack.name()

@@ -108,6 +108,17 @@ export interface ErrorData {
   holder?: unknown;
   /** -31005: the `maxFrameBytes` limit. */
   limit?: number;
+  /** -31007: the damaged object's id (see protocol.md "Store damage"). */
+  object?: string;
+  /** -31007 from a restore stopped by a damaged object: the file it stopped at (left as it was). */
+  path?: string;
+  /** -31007 from a stopped restore: restore this snapshot to undo what was done. */
+  safetySnapshot?: string;
+  /** -31007 from a stopped restore: the first paths written / deleted, and how many in all. */
+  written?: string[];
+  deleted?: string[];
+  writtenCount?: number;
+  deletedCount?: number;
   [key: string]: unknown;
 }
 
@@ -393,6 +404,8 @@ export interface SnapshotsParams extends PageParams {}
 export interface SnapshotsResult {
   snapshots: SnapshotSummary[];
   nextCursor?: string;
+  /** Damaged snapshot refs left out of the listing, one sentence each; absent when none. */
+  warnings?: string[];
 }
 
 // -- snapd/status ---------------------------------------------------------------------------------
@@ -420,6 +433,8 @@ export interface StatusResult {
   autoSnapshot?: boolean;
   /** Why the worktree is no longer served (its path now leads elsewhere); absent while it is. */
   worktreeError?: string;
+  /** Why no snapshot can be recorded (the store directory was deleted or replaced); absent while it can. */
+  storeError?: string;
 }
 
 // -- snapd/diff -----------------------------------------------------------------------------------
@@ -593,6 +608,8 @@ export interface GcResult {
   seconds?: number;
   /** Still over `storeBudgetBytes` after dropping all it may. */
   overBudget?: boolean;
+  /** The disk was full: unreachable objects were deleted but nothing was packed. */
+  diskFull?: boolean;
 }
 
 // -- snapd/stats ----------------------------------------------------------------------------------
