@@ -92,7 +92,10 @@ def _libc() -> ctypes.CDLL | None:
 def _check(result: int, what: str, path: bytes | None = None) -> int:
     if result < 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}", os.fsdecode(path) if path else None)
+        # The sentence is the C library's; ``what`` names the call for a debugger.
+        exc = OSError(err, os.strerror(err), os.fsdecode(path) if path else None)
+        exc.add_note(what)
+        raise exc
     return result
 
 

@@ -306,6 +306,7 @@ class Watcher:
         while not self._stop.is_set():
             tree = inotify.Tree(self.root_b, os.fsencode(self.cookies))
             try:
+                await asyncio.to_thread(os.makedirs, self.cookies, exist_ok=True)
                 await asyncio.to_thread(tree.start)
                 self.tracked = await asyncio.to_thread(read_tracked, self.root_b)
             except OSError as exc:
@@ -514,8 +515,10 @@ def _watch_failure(exc: OSError) -> str:
             "the inotify instance limit (fs.inotify.max_user_instances) is reached; "
             "snapshots walk the whole tree"
         )
-    where = f" ({exc.filename})" if exc.filename else ""
-    return f"cannot watch the worktree{where}: {exc.strerror or exc}"
+    what = exc.strerror or os.strerror(exc.errno or 0)
+    if exc.filename:
+        return f"cannot watch {exc.filename} ({what}); snapshots walk the whole tree"
+    return f"cannot set up the inotify watcher ({what}); snapshots walk the whole tree"
 
 
 def _touch(path: str) -> None:
