@@ -954,41 +954,67 @@ def _install(
     what the restore checked it is swapped back and the path reported as a conflict. Without
     ``renameat2``: the same check right before a plain rename.
 
+    ``tmp`` is this function's from the call on: it removes it on every path, except after
+    the swap, where ``tmp`` names the user's file: that is never unlinked unless it checked out
+    as what the restore checked (an error while checking it swaps it back; if the swap back
+    fails, the reason names where it is kept).
+
     Returns:
         None when installed (``tmp`` is gone), else why not (``tmp`` is removed, or kept and
-        named in the reason if someone wrote to it meanwhile).
+        named in the reason if someone wrote to it meanwhile or it could not be swapped back).
+
+    Raises:
+        OSError: before anything was swapped (``tmp`` is removed).
     """
     if checked is None:
         try:
             if fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_NOREPLACE):
                 return None
+            if _lstat_at(dir_fd, name) is not None:
+                _unlink_quietly(dir_fd, tmp)
+                return "it appeared while the restore ran"
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return None
         except FileExistsError:
             _unlink_quietly(dir_fd, tmp)
             return "it appeared while the restore ran"
-        if _lstat_at(dir_fd, name) is not None:
+        except BaseException:
             _unlink_quietly(dir_fd, tmp)
-            return "it appeared while the restore ran"
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return None
-    ours = _lstat_at(dir_fd, tmp)
+            raise
     try:
-        swapped = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
-    except FileNotFoundError:
-        _unlink_quietly(dir_fd, tmp)
-        return "it was deleted while the restore ran"
-    if not swapped:
-        if (why := _still_checked(store, dir_fd, name, action, checked)) is not None:
+        ours = _lstat_at(dir_fd, tmp)
+        try:
+            swapped = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
+        except FileNotFoundError:
             _unlink_quietly(dir_fd, tmp)
-            return why
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return None
+            return "it was deleted while the restore ran"
+        if not swapped:
+            if (why := _still_checked(store, dir_fd, name, action, checked)) is not None:
+                _unlink_quietly(dir_fd, tmp)
+                return why
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return None
+    except BaseException:
+        _unlink_quietly(dir_fd, tmp)  # still ours: nothing was swapped
+        raise
     # ``tmp`` now names what was at the path. Its content is in the safety snapshot when it is
     # what the restore checked (captured: same hash; forced: same lstat, documented as lost).
-    why = _still_checked(store, dir_fd, tmp, action, checked)
+    try:
+        why = _still_checked(store, dir_fd, tmp, action, checked)
+    except OSError as exc:
+        why = f"cannot read what it would replace: {exc.strerror or exc}"
     if why is None:
         _unlink_quietly(dir_fd, tmp)
         return None
-    fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)  # swap back: theirs again
+    try:  # swap back: theirs at the path again
+        back = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
+    except OSError:
+        back = False
+    if not back:
+        return (
+            f"{why}; it could not be put back, so the restored file is at the path and what "
+            f"was there is kept in {to_wire(tmp)}"
+        )
     if _same_file(_lstat_at(dir_fd, tmp), ours):
         _unlink_quietly(dir_fd, tmp)
     else:  # written to in the instant it was at the path: keep that too
@@ -1208,8 +1234,8 @@ def _write(
                     assert action.new_oid is not None and action.new_size is not None
                     chunks, size = store.iter_blob(action.new_oid), action.new_size
                 tmp = _write_tmp(d, chunks, size, _perm(action.new_mode, existing))
-            why = _install(store, d, tmp, name, action, existing)
-            tmp = None
+            staged, tmp = tmp, None  # _install owns it now: after a swap it is theirs
+            why = _install(store, d, staged, name, action, existing)
             if why is None:
                 st = os.stat(name, dir_fd=d, follow_symlinks=False)
                 os.fsync(d)
