@@ -1166,7 +1166,12 @@ def _delete_checked(
     """Delete ``name`` if it is still what was checked: renamed aside first, checked, unlinked.
 
     Returns:
-        None when deleted (or already gone), else why it was left (renamed back).
+        None when deleted (or already gone), else why it was left (renamed back; an error
+        while checking or unlinking it also renames it back, never leaving it under the
+        temporary name unless the path was taken meanwhile: then the reason names it).
+
+    Raises:
+        OSError: renaming it aside failed (nothing was changed).
     """
     if checked is None:
         return None
@@ -1175,10 +1180,13 @@ def _delete_checked(
         os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # atomic; aside is new
     except FileNotFoundError:
         return None
-    why = _still_checked(store, dir_fd, aside, action, checked)
-    if why is None:
-        os.unlink(aside, dir_fd=dir_fd)
-        return None
+    try:
+        why = _still_checked(store, dir_fd, aside, action, checked)
+        if why is None:
+            os.unlink(aside, dir_fd=dir_fd)
+            return None
+    except OSError as exc:
+        why = f"cannot delete it: {exc.strerror or exc}"
     try:
         if not fileswap.rename2(dir_fd, aside, name, fileswap.RENAME_NOREPLACE):
             if _lstat_at(dir_fd, name) is not None:
@@ -1186,6 +1194,8 @@ def _delete_checked(
             os.rename(aside, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except FileExistsError:
         why += f"; the path was created again meanwhile, its old content is in {to_wire(aside)}"
+    except OSError as exc:
+        why += f"; it could not be put back ({exc.strerror or exc}), it is in {to_wire(aside)}"
     return why
 
 

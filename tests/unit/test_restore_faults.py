@@ -7,6 +7,7 @@ name or has just been checked, and asserts the user's content is still at its pa
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,28 @@ def test_a_failed_swap_back_keeps_the_users_file(
     kept = leftovers(worktree)
     assert len(kept) == 1 and kept[0] in reason, reason
     assert (worktree / kept[0]).read_text() == "user\n"
+
+
+@pytest.mark.parametrize("fault", ["check", "unlink"])
+def test_an_error_after_a_delete_renamed_aside_puts_the_file_back(
+    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    write(worktree, "keep.txt", "v1\n")
+    s1 = snap(svc)
+    write(worktree, "gone.txt", "user\n")
+    if fault == "check":
+        monkeypatch.setattr(restoring, "_still_checked", _eio)
+    else:
+        real_unlink = os.unlink
+
+        def unlink(path: object, *args: object, **kw: object) -> None:
+            if isinstance(path, bytes) and path.startswith(restoring.TMP_PREFIX):
+                raise PermissionError(errno.EACCES, "Permission denied")
+            real_unlink(path, *args, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "unlink", unlink)
+    res = apply(svc, s1)
+    monkeypatch.undo()
+    assert res.conflicted == 1 and res.conflicts is not None
+    assert (worktree / "gone.txt").read_text() == "user\n"
+    assert leftovers(worktree) == []
