@@ -804,9 +804,20 @@ def _lstat_at(dir_fd: int, name: bytes) -> os.stat_result | None:
         return None
 
 
-def _unchanged(store: Store, dir_fd: int, name: bytes, action: Action) -> str | None:
-    """None if the path still holds what the plan saw, else why not."""
+def _unchanged(
+    store: Store, dir_fd: int, name: bytes, action: Action
+) -> tuple[str | None, os.stat_result | None]:
+    """Why the path no longer holds what the plan saw (None if it does), and the ``lstat``.
+
+    The ``lstat`` returned is the one validated (taken before the content hash), so the
+    caller checks against it later: an edit after this check is never taken as the checked
+    state (for files without a captured blob only ``lstat`` data guards them).
+    """
     st = _lstat_at(dir_fd, name)
+    return _why_changed(dir_fd, name, action, st), st
+
+
+def _why_changed(dir_fd: int, name: bytes, action: Action, st: os.stat_result | None) -> str | None:
     if action.old_oid is not None:
         if st is None:
             return "it was deleted since the plan"
@@ -1126,11 +1137,11 @@ def _delete(
         return
     try:
         d, name = where.fd, parts[-1]
-        if (why := _unchanged(store, d, name, action)) is not None:
+        why, checked = _unchanged(store, d, name, action)
+        if why is not None:
             if _lstat_at(d, name) is not None:
                 done.conflict(action, why)
             return
-        checked = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
         try:
@@ -1216,10 +1227,10 @@ def _write(
         return
     try:
         d, name = where.fd, parts[-1]
-        if (why := _unchanged(store, d, name, action)) is not None:
+        why, existing = _unchanged(store, d, name, action)
+        if why is not None:
             done.conflict(action, why)
             return
-        existing = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
         tmp: bytes | None = None

@@ -111,3 +111,36 @@ def test_an_error_after_a_delete_renamed_aside_puts_the_file_back(
     assert res.conflicted == 1 and res.conflicts is not None
     assert (worktree / "gone.txt").read_text() == "user\n"
     assert leftovers(worktree) == []
+
+
+@pytest.mark.parametrize("kind", ["write", "delete"])
+def test_an_edit_right_after_the_check_of_an_uncaptured_file_is_never_lost(
+    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Files without a captured blob (forced past the size limit or the ignore rules): only
+    # their lstat data guards them.
+    write(worktree, ".gitignore", "*.log\n")
+    write(worktree, "big.txt", "small at first\n")
+    s1 = snap(svc)
+    if kind == "write":
+        write(worktree, "big.txt", "user\n" + "x" * 5000)  # over the limit: not captured
+        path, before = "big.txt", "user\n" + "x" * 5000
+    else:
+        write(worktree, "stray.log", "user\n")
+        path, before = "stray.log", "user\n"
+    checked = restoring._unchanged
+
+    def check_then_edit(store, dir_fd, name, action):
+        why = checked(store, dir_fd, name, action)
+        if name == path.encode():
+            with open(name, "ab", opener=lambda p, f: os.open(p, f, dir_fd=dir_fd)) as fh:
+                fh.write(b"saved\n")
+        return why
+
+    monkeypatch.setattr(restoring, "_unchanged", check_then_edit)
+    res = apply(svc, s1, force=[path])
+    action = next(a for a in res.plan if a.path == path)
+    assert action.forced and action.action.value == kind
+    assert res.conflicted == 1, res
+    assert (worktree / path).read_text() == before + "saved\n"
+    assert leftovers(worktree) == []
