@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from snapd import fileswap, protocol
+from snapd import errors, fileswap, protocol
 from snapd import restore as restoring
 from snapd.service import Service
+from snapd.store import StoreError
 from tests.helpers import make_service, write
 
 
@@ -144,3 +145,24 @@ def test_an_edit_right_after_the_check_of_an_uncaptured_file_is_never_lost(
     assert res.conflicted == 1, res
     assert (worktree / path).read_text() == before + "saved\n"
     assert leftovers(worktree) == []
+
+
+def test_a_store_error_mid_restore_tells_the_watcher_the_path_was_left_alone(
+    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(worktree, "w.txt", "v1\n")
+    s1 = snap(svc)
+    write(worktree, "w.txt", "user\n")
+    events: list[tuple[str, bytes | None]] = []
+    svc.on_restore.append(lambda e: events.append((e.phase, e.path)))
+
+    def broken(*_: object) -> bytes:
+        raise StoreError("the store cannot be read")
+
+    monkeypatch.setattr(restoring, "_write_tmp", broken)
+    with pytest.raises(errors.WorktreeFailure):
+        apply(svc, s1)
+    phases = [p for p, _ in events]
+    assert phases == ["begin", "pending", "failed", "end"], events
+    assert events[2][1] == b"w.txt"
+    assert (worktree / "w.txt").read_text() == "user\n"
