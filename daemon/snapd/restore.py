@@ -1076,7 +1076,7 @@ def apply(
     """
     done = Applied()
     root_fd = os.dup(root)
-    keep_dirs = _TreeDirs(store, target_tree)
+    keep_dirs = TreeDirs(store, target_tree)
     try:
         for action in plan():
             if action.action is ActionKind.DELETE:
@@ -1121,7 +1121,7 @@ def _delete(
     root_fd: int,
     action: Action,
     done: Applied,
-    keep_dirs: _TreeDirs,
+    keep_dirs: TreeDirs,
     on_event: EventFn | None,
 ) -> None:
     parts = action.path.split(b"/")
@@ -1282,7 +1282,7 @@ def _write(
         where.close()
 
 
-class _TreeDirs:
+class TreeDirs:
     """Which directories a snapshot's tree has (memoised; iterative, so any depth works)."""
 
     def __init__(self, store: Store, tree: str) -> None:
@@ -1290,7 +1290,8 @@ class _TreeDirs:
         self.tree = tree
         self._cache: dict[bytes, str | None] = {b"": tree}
 
-    def _id(self, path: bytes) -> str | None:
+    def tree_id(self, path: bytes) -> str | None:
+        """The tree id of directory ``path`` in the snapshot (None if it has no such one)."""
         # Climb to the nearest known ancestor, then read trees back down (no recursion).
         todo: list[bytes] = []
         known = path
@@ -1312,4 +1313,4 @@ class _TreeDirs:
 
     def has(self, path: bytes) -> bool:
         """True if the snapshot has ``path`` as a directory."""
-        return self._id(path) is not None
+        return self.tree_id(path) is not None
