@@ -809,9 +809,11 @@ def _unchanged(
 ) -> tuple[str | None, os.stat_result | None]:
     """Why the path no longer holds what the plan saw (None if it does), and the ``lstat``.
 
-    The ``lstat`` returned is the one validated (taken before the content hash), so the
-    caller checks against it later: an edit after this check is never taken as the checked
-    state (for files without a captured blob only ``lstat`` data guards them).
+    A captured file whose ``lstat`` still matches the plan's is not hashed here: the check
+    right before it is replaced or deleted hashes it (once per file). The ``lstat`` returned
+    is the one validated (taken before any content hash), so the caller checks against it
+    later: an edit after this check is never taken as the checked state (for files without a
+    captured blob only ``lstat`` data guards them).
     """
     st = _lstat_at(dir_fd, name)
     return _why_changed(dir_fd, name, action, st), st
@@ -828,6 +830,10 @@ def _why_changed(dir_fd: int, name: bytes, action: Action, st: os.stat_result | 
             return None if blob_id(target) == action.old_oid else "it changed since the plan"
         if not stat.S_ISREG(st.st_mode):
             return "it is no longer a regular file"
+        # Untouched since the plan: the hash right before it is replaced or deleted
+        # (_still_checked, on every path) decides; hashing here too would read it twice.
+        if action.sig is not None and sig_of(st) == action.sig:
+            return None
         if _hash_file(dir_fd, name) != action.old_oid:
             return "it changed since the plan"
         return None

@@ -166,3 +166,27 @@ def test_a_store_error_mid_restore_tells_the_watcher_the_path_was_left_alone(
     assert phases == ["begin", "pending", "failed", "end"], events
     assert events[2][1] == b"w.txt"
     assert (worktree / "w.txt").read_text() == "user\n"
+
+
+def test_each_replaced_file_is_hashed_once(
+    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(4):
+        write(worktree, f"f{i}.txt", f"v1 {i}\n")
+    s1 = snap(svc)
+    for i in range(4):
+        write(worktree, f"f{i}.txt", f"v2 {i}\n")
+    write(worktree, "new.txt", "to delete\n")
+    hashed: list[bytes] = []
+    real = restoring._hash_file
+
+    def counting(dir_fd: int, name: bytes) -> str | None:
+        hashed.append(name)
+        return real(dir_fd, name)
+
+    monkeypatch.setattr(restoring, "_hash_file", counting)
+    res = apply(svc, s1)
+    assert res.conflicted == 0 and res.written == 4 and res.deleted == 1
+    # Untouched since the plan (same lstat signature): only the check right before the file
+    # is replaced or deleted reads it (renameat2 or not, that check always hashes).
+    assert len(hashed) == 5, hashed
