@@ -8,8 +8,8 @@ back if it is not what the restore checked. ``RENAME_NOREPLACE`` creates a path 
 still absent.
 
 ``renameat2`` is called through ctypes (glibc 2.28+). Elsewhere, or on a file system that does
-not support a flag (``EINVAL``), the functions say so and the caller falls back to a check
-right before a plain rename.
+not support a flag (``EINVAL``, remembered per device), the functions say so and the caller
+falls back to a check right before a plain rename.
 """
 
 from __future__ import annotations
@@ -42,13 +42,18 @@ def _load() -> Any:
 
 
 _renameat2: Any = _load()
-_works: dict[int, bool] = {}
-"""Per flag: False once the kernel or a file system refused it (then callers fall back)."""
+_works: dict[tuple[int, int], bool] = {}
+"""Per (flag, device): False once that file system refused the flag (callers fall back there;
+one mount without ``RENAME_EXCHANGE`` does not turn it off for the others)."""
+_ANY_DEVICE: Final = -1
+"""The key's device when the kernel itself has no ``renameat2`` (``ENOSYS``): everywhere."""
 
 
-def supported(flags: int) -> bool:
-    """True unless ``renameat2`` with ``flags`` is known not to work here."""
-    return _renameat2 is not None and _works.get(flags, True)
+def supported(flags: int, dev: int = _ANY_DEVICE) -> bool:
+    """True unless ``renameat2`` with ``flags`` is known not to work here (on device ``dev``)."""
+    if _renameat2 is None or not _works.get((flags, _ANY_DEVICE), True):
+        return False
+    return _works.get((flags, dev), True)
 
 
 def rename2(dir_fd: int, src: bytes, dst: bytes, flags: int) -> bool:
@@ -64,11 +69,15 @@ def rename2(dir_fd: int, src: bytes, dst: bytes, flags: int) -> bool:
     """
     if not supported(flags):
         return False
+    dev = os.fstat(dir_fd).st_dev
+    if not supported(flags, dev):
+        return False
     if _renameat2(dir_fd, src, dir_fd, dst, flags) == 0:
         return True
     err = ctypes.get_errno()
     if err in _UNSUPPORTED:
-        # EINVAL also covers "this file system has no RENAME_EXCHANGE": remember per flag.
-        _works[flags] = False
+        # EINVAL also covers "this file system has no RENAME_EXCHANGE": remember per device;
+        # ENOSYS (no renameat2 in this kernel) holds for all of them.
+        _works[(flags, _ANY_DEVICE if err == errno.ENOSYS else dev)] = False
         return False
     raise OSError(err, os.strerror(err), os.fsdecode(dst))

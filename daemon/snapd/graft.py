@@ -19,11 +19,9 @@ from collections.abc import Iterable
 
 import attrs
 
-from snapd.restore import Action, InTheWay, open_dirs
-from snapd.snapshots import EMPTY_BLOB, State, iter_manifest
+from snapd.restore import Action, InTheWay, TreeDirs, open_dirs
+from snapd.snapshots import EMPTY_BLOB, StatCache, State, iter_manifest
 from snapd.store import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry, Store, StoreError
-
-CHUNK = 256 * 1024
 
 
 @attrs.frozen
@@ -84,14 +82,10 @@ def _read_live(store: Store, root_fd: int, action: Action) -> tuple[int, str] | 
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or not _as_planned(st, action):
                 return None
-            writer = store.blob_writer(st.st_size)
-            try:
-                while chunk := os.read(fd, CHUNK):
-                    writer.write(chunk)
-                oid = writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
+            with os.fdopen(fd, "rb", buffering=0, closefd=False) as fh:
+                oid = store.write_blob_from(fh, st.st_size)
+            if StatCache.signature(os.fstat(fd)) != StatCache.signature(st):
+                return None  # changed while read (the blob is unreferenced: gc drops it)
         except (OSError, StoreError):
             return None  # unreadable, or it grew or shrank while read
         finally:
@@ -123,9 +117,9 @@ def _graft_tree(store: Store, root: str, files: dict[bytes, tuple[int, str]]) ->
             if directory in changes:
                 break
             changes[directory] = {}
-    existing = _existing_trees(store, root, changes.keys())
+    existing = TreeDirs(store, root)
     for directory in sorted(changes, key=lambda d: d.count(b"/") + bool(d), reverse=True):
-        old = existing.get(directory)
+        old = existing.tree_id(directory)
         entries = {e.name: e for e in store.read_tree(old)} if old is not None else {}
         entries.update(changes[directory])
         oid = store.write_tree(entries.values())
@@ -134,25 +128,6 @@ def _graft_tree(store: Store, root: str, files: dict[bytes, tuple[int, str]]) ->
         parent, _, name = directory.rpartition(b"/")
         changes[parent][name] = Entry(name, MODE_TREE, oid)
     raise AssertionError("the root is always rewritten")  # pragma: no cover
-
-
-def _existing_trees(store: Store, root: str, dirs: Iterable[bytes]) -> dict[bytes, str]:
-    """Tree ids of the directories in ``dirs`` that ``root`` has (each read once)."""
-    found: dict[bytes, str] = {b"": root}
-    missing: set[bytes] = set()
-    for directory in sorted(dirs, key=lambda d: d.count(b"/") + bool(d)):
-        if not directory or directory in found or directory in missing:
-            continue
-        parent, _, name = directory.rpartition(b"/")
-        pid = found.get(parent)
-        entry = None
-        if pid is not None:
-            entry = next((e for e in store.read_tree(pid) if e.name == name), None)
-        if entry is not None and entry.is_tree:
-            found[directory] = entry.id
-        else:
-            missing.add(directory)
-    return found
 
 
 def _drop_records(store: Store, manifest: str, paths: Iterable[bytes]) -> str:

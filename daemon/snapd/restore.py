@@ -804,9 +804,22 @@ def _lstat_at(dir_fd: int, name: bytes) -> os.stat_result | None:
         return None
 
 
-def _unchanged(store: Store, dir_fd: int, name: bytes, action: Action) -> str | None:
-    """None if the path still holds what the plan saw, else why not."""
+def _unchanged(
+    store: Store, dir_fd: int, name: bytes, action: Action
+) -> tuple[str | None, os.stat_result | None]:
+    """Why the path no longer holds what the plan saw (None if it does), and the ``lstat``.
+
+    A captured file whose ``lstat`` still matches the plan's is not hashed here: the check
+    right before it is replaced or deleted hashes it (once per file). The ``lstat`` returned
+    is the one validated (taken before any content hash), so the caller checks against it
+    later: an edit after this check is never taken as the checked state (for files without a
+    captured blob only ``lstat`` data guards them).
+    """
     st = _lstat_at(dir_fd, name)
+    return _why_changed(dir_fd, name, action, st), st
+
+
+def _why_changed(dir_fd: int, name: bytes, action: Action, st: os.stat_result | None) -> str | None:
     if action.old_oid is not None:
         if st is None:
             return "it was deleted since the plan"
@@ -817,6 +830,10 @@ def _unchanged(store: Store, dir_fd: int, name: bytes, action: Action) -> str | 
             return None if blob_id(target) == action.old_oid else "it changed since the plan"
         if not stat.S_ISREG(st.st_mode):
             return "it is no longer a regular file"
+        # Untouched since the plan: the hash right before it is replaced or deleted
+        # (_still_checked, on every path) decides; hashing here too would read it twice.
+        if action.sig is not None and sig_of(st) == action.sig:
+            return None
         if _hash_file(dir_fd, name) != action.old_oid:
             return "it changed since the plan"
         return None
@@ -954,41 +971,67 @@ def _install(
     what the restore checked it is swapped back and the path reported as a conflict. Without
     ``renameat2``: the same check right before a plain rename.
 
+    ``tmp`` is this function's from the call on: it removes it on every path, except after
+    the swap, where ``tmp`` names the user's file: that is never unlinked unless it checked out
+    as what the restore checked (an error while checking it swaps it back; if the swap back
+    fails, the reason names where it is kept).
+
     Returns:
         None when installed (``tmp`` is gone), else why not (``tmp`` is removed, or kept and
-        named in the reason if someone wrote to it meanwhile).
+        named in the reason if someone wrote to it meanwhile or it could not be swapped back).
+
+    Raises:
+        OSError: before anything was swapped (``tmp`` is removed).
     """
     if checked is None:
         try:
             if fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_NOREPLACE):
                 return None
+            if _lstat_at(dir_fd, name) is not None:
+                _unlink_quietly(dir_fd, tmp)
+                return "it appeared while the restore ran"
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return None
         except FileExistsError:
             _unlink_quietly(dir_fd, tmp)
             return "it appeared while the restore ran"
-        if _lstat_at(dir_fd, name) is not None:
+        except BaseException:
             _unlink_quietly(dir_fd, tmp)
-            return "it appeared while the restore ran"
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return None
-    ours = _lstat_at(dir_fd, tmp)
+            raise
     try:
-        swapped = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
-    except FileNotFoundError:
-        _unlink_quietly(dir_fd, tmp)
-        return "it was deleted while the restore ran"
-    if not swapped:
-        if (why := _still_checked(store, dir_fd, name, action, checked)) is not None:
+        ours = _lstat_at(dir_fd, tmp)
+        try:
+            swapped = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
+        except FileNotFoundError:
             _unlink_quietly(dir_fd, tmp)
-            return why
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return None
+            return "it was deleted while the restore ran"
+        if not swapped:
+            if (why := _still_checked(store, dir_fd, name, action, checked)) is not None:
+                _unlink_quietly(dir_fd, tmp)
+                return why
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return None
+    except BaseException:
+        _unlink_quietly(dir_fd, tmp)  # still ours: nothing was swapped
+        raise
     # ``tmp`` now names what was at the path. Its content is in the safety snapshot when it is
     # what the restore checked (captured: same hash; forced: same lstat, documented as lost).
-    why = _still_checked(store, dir_fd, tmp, action, checked)
+    try:
+        why = _still_checked(store, dir_fd, tmp, action, checked)
+    except OSError as exc:
+        why = f"cannot read what it would replace: {exc.strerror or exc}"
     if why is None:
         _unlink_quietly(dir_fd, tmp)
         return None
-    fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)  # swap back: theirs again
+    try:  # swap back: theirs at the path again
+        back = fileswap.rename2(dir_fd, tmp, name, fileswap.RENAME_EXCHANGE)
+    except OSError:
+        back = False
+    if not back:
+        return (
+            f"{why}; it could not be put back, so the restored file is at the path and what "
+            f"was there is kept in {to_wire(tmp)}"
+        )
     if _same_file(_lstat_at(dir_fd, tmp), ours):
         _unlink_quietly(dir_fd, tmp)
     else:  # written to in the instant it was at the path: keep that too
@@ -1039,7 +1082,7 @@ def apply(
     """
     done = Applied()
     root_fd = os.dup(root)
-    keep_dirs = _TreeDirs(store, target_tree)
+    keep_dirs = TreeDirs(store, target_tree)
     try:
         for action in plan():
             if action.action is ActionKind.DELETE:
@@ -1084,7 +1127,7 @@ def _delete(
     root_fd: int,
     action: Action,
     done: Applied,
-    keep_dirs: _TreeDirs,
+    keep_dirs: TreeDirs,
     on_event: EventFn | None,
 ) -> None:
     parts = action.path.split(b"/")
@@ -1100,11 +1143,11 @@ def _delete(
         return
     try:
         d, name = where.fd, parts[-1]
-        if (why := _unchanged(store, d, name, action)) is not None:
+        why, checked = _unchanged(store, d, name, action)
+        if why is not None:
             if _lstat_at(d, name) is not None:
                 done.conflict(action, why)
             return
-        checked = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
         try:
@@ -1140,7 +1183,12 @@ def _delete_checked(
     """Delete ``name`` if it is still what was checked: renamed aside first, checked, unlinked.
 
     Returns:
-        None when deleted (or already gone), else why it was left (renamed back).
+        None when deleted (or already gone), else why it was left (renamed back; an error
+        while checking or unlinking it also renames it back, never leaving it under the
+        temporary name unless the path was taken meanwhile: then the reason names it).
+
+    Raises:
+        OSError: renaming it aside failed (nothing was changed).
     """
     if checked is None:
         return None
@@ -1149,10 +1197,13 @@ def _delete_checked(
         os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # atomic; aside is new
     except FileNotFoundError:
         return None
-    why = _still_checked(store, dir_fd, aside, action, checked)
-    if why is None:
-        os.unlink(aside, dir_fd=dir_fd)
-        return None
+    try:
+        why = _still_checked(store, dir_fd, aside, action, checked)
+        if why is None:
+            os.unlink(aside, dir_fd=dir_fd)
+            return None
+    except OSError as exc:
+        why = f"cannot delete it: {exc.strerror or exc}"
     try:
         if not fileswap.rename2(dir_fd, aside, name, fileswap.RENAME_NOREPLACE):
             if _lstat_at(dir_fd, name) is not None:
@@ -1160,6 +1211,8 @@ def _delete_checked(
             os.rename(aside, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except FileExistsError:
         why += f"; the path was created again meanwhile, its old content is in {to_wire(aside)}"
+    except OSError as exc:
+        why += f"; it could not be put back ({exc.strerror or exc}), it is in {to_wire(aside)}"
     return why
 
 
@@ -1180,10 +1233,10 @@ def _write(
         return
     try:
         d, name = where.fd, parts[-1]
-        if (why := _unchanged(store, d, name, action)) is not None:
+        why, existing = _unchanged(store, d, name, action)
+        if why is not None:
             done.conflict(action, why)
             return
-        existing = _lstat_at(d, name)
         if on_event is not None:
             on_event(RestoreEvent("pending", action.path))
         tmp: bytes | None = None
@@ -1208,8 +1261,8 @@ def _write(
                     assert action.new_oid is not None and action.new_size is not None
                     chunks, size = store.iter_blob(action.new_oid), action.new_size
                 tmp = _write_tmp(d, chunks, size, _perm(action.new_mode, existing))
-            why = _install(store, d, tmp, name, action, existing)
-            tmp = None
+            staged, tmp = tmp, None  # _install owns it now: after a swap it is theirs
+            why = _install(store, d, staged, name, action, existing)
             if why is None:
                 st = os.stat(name, dir_fd=d, follow_symlinks=False)
                 os.fsync(d)
@@ -1235,7 +1288,7 @@ def _write(
         where.close()
 
 
-class _TreeDirs:
+class TreeDirs:
     """Which directories a snapshot's tree has (memoised; iterative, so any depth works)."""
 
     def __init__(self, store: Store, tree: str) -> None:
@@ -1243,7 +1296,8 @@ class _TreeDirs:
         self.tree = tree
         self._cache: dict[bytes, str | None] = {b"": tree}
 
-    def _id(self, path: bytes) -> str | None:
+    def tree_id(self, path: bytes) -> str | None:
+        """The tree id of directory ``path`` in the snapshot (None if it has no such one)."""
         # Climb to the nearest known ancestor, then read trees back down (no recursion).
         todo: list[bytes] = []
         known = path
@@ -1265,4 +1319,4 @@ class _TreeDirs:
 
     def has(self, path: bytes) -> bool:
         """True if the snapshot has ``path`` as a directory."""
-        return self._id(path) is not None
+        return self.tree_id(path) is not None

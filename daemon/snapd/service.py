@@ -1011,6 +1011,7 @@ class Service:
                 safetySnapshot=safety,
             ) from exc
         finally:
+            progress.abandon()  # on any error: a watcher must not wait for that path
             self._restore_event(restoring.RestoreEvent("end", safety_snapshot=safety))
         logger.info(
             "restore: %d written, %d deleted, %d conflicts%s; safety snapshot %s",
@@ -1249,12 +1250,18 @@ class _Progress:
             self.pending = None
         self._forward(event)
 
+    def abandon(self) -> None:
+        """Say ``failed`` for the announced path, if any: the restore stopped and left it.
+
+        A watcher must then expect no write there (its edits are the user's again).
+        """
+        if self.pending is not None:
+            self(restoring.RestoreEvent("failed", self.pending))
+
     def damaged(self, exc: CorruptObject | MissingObject, safety: str) -> errors.StoreFailure:
         """The wire error of a restore stopped by a damaged object (the path is left as it was)."""
         path = to_wire(self.pending) if self.pending is not None else None
-        if self.pending is not None:
-            # The path was announced and then left alone: a watcher must expect no write.
-            self(restoring.RestoreEvent("failed", self.pending))
+        self.abandon()
         where = f" at {path}" if path is not None else ""
         return errors.StoreFailure(
             f"the restore stopped{where}: {exc} (that file was left as it was); "

@@ -519,7 +519,7 @@ def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
         assert (done.deleted, done.conflicted) == (1, 0), done.conflicts
         assert not (worktree / "d").exists()
         grafted = graft._graft_tree(store, empty, {deep + b"/g.txt": (MODE_FILE, blob)})
-        assert restoring._TreeDirs(store, grafted).has(deep)
+        assert restoring.TreeDirs(store, grafted).has(deep)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         _peel(worktree / "d")
