@@ -813,16 +813,21 @@ class Service:
         rel = from_wire(params.path)
         self.check_root()
         policy = Policy(self.root_b, self.options)
-        try:
-            decision, st = policy.explain(rel)
-            head = self._head() if decision.captured else None
-            if head is not None:
-                # The directory budget is the next snapshot's decision too: say it.
-                is_dir = st is not None and Kind.of(st) is Kind.DIR
-                over = explain_budget(self.store, policy, head.state, rel, is_dir=is_dir)
-                decision = over or decision
-        except OSError as exc:
-            raise errors.WorktreeFailure(f"cannot inspect {params.path}: {exc.strerror}") from exc
+        # The budget count reads the newest snapshot's trees and manifest: damage there is a
+        # store failure (-31007 naming the object), not an internal error.
+        with map_errors():
+            try:
+                decision, st = policy.explain(rel)
+                head = self._head() if decision.captured else None
+                if head is not None:
+                    # The directory budget is the next snapshot's decision too: say it.
+                    is_dir = st is not None and Kind.of(st) is Kind.DIR
+                    over = explain_budget(self.store, policy, head.state, rel, is_dir=is_dir)
+                    decision = over or decision
+            except OSError as exc:
+                raise errors.WorktreeFailure(
+                    f"cannot inspect {params.path}: {exc.strerror}"
+                ) from exc
         return protocol.ExplainResult(
             path=to_wire(rel),
             outcome=protocol.Outcome(decision.outcome.value),

@@ -354,3 +354,28 @@ def test_a_failed_snapshot_on_a_full_disk_leaves_nothing(tmp_path: Path, tiny_tm
     assert_fsck_clean(store)
     assert_snapshots_readable(store, snapshot_ids(store))
     assert _unreachable(store) == []
+
+
+def _tree(store: Path, rev: str) -> tuple[str, Path]:
+    """A tree of the store and its loose file (the snapshot must be a loose one)."""
+    oid = git(store, "rev-parse", rev).stdout.strip()
+    loose = store / "objects" / oid[:2] / oid[2:]
+    assert loose.exists(), rev
+    return oid, loose
+
+
+@pytest.mark.fault(
+    "#15 the newest snapshot's tree damaged: snapd/explain (which counts the directory "
+    "budget against it) fails with -31007 naming the object in a sentence",
+    trials=1,
+)
+def test_explain_reports_a_damaged_tree_as_a_store_failure(
+    daemon: tuple[Path, Path, RawDaemon],
+) -> None:
+    wt, store, d = daemon
+    a = _second_snapshot(wt, d)
+    oid, loose = _tree(store, f"{a}^{{tree}}")
+    _damage(loose, b"this is not zlib data at all\n")
+    err = _err(d.request("snapd/explain", {"path": "b.txt"}))
+    assert err["data"]["object"] == oid, err
+    assert oid in err["message"] and "damaged" in err["message"], err
