@@ -1141,6 +1141,8 @@ class Service:
                 return protocol.GcResult(dropped=[s.id for s in dropped], kept=len(kept))
             with self.writer:
                 report = retention.collect(self.store, policy, after_sweep=self.cache.forget)
+        if report.unmarked:
+            raise self._unmarked(report)
         return protocol.GcResult(
             dropped=report.dropped,
             kept=report.kept,
@@ -1152,6 +1154,21 @@ class Service:
             seconds=round(report.seconds, 3),
             over_budget=report.over_budget,
             disk_full=report.disk_full,
+        )
+
+    def _unmarked(self, report: retention.GcReport) -> errors.StoreFailure:
+        """The -31007 of a collection that could not mark everything (it deleted nothing)."""
+        first = report.unmarked[0]
+        refs = " ".join(u.ref for u in report.unmarked)
+        return errors.StoreFailure(
+            f"gc dropped {len(report.dropped)} snapshots, but nothing was deleted: snapshot "
+            f"ref {first.ref} cannot be walked ({first.why}), so what it refers to is kept; "
+            "if the damaged object cannot be restored from a backup, delete the ref with "
+            f"`git --git-dir {self.store_path} update-ref -d {first.ref}` and run gc again"
+            + (f" (damaged refs: {refs})" if len(report.unmarked) > 1 else ""),
+            object=first.object,
+            ref=first.ref,
+            dropped=report.dropped,
         )
 
     def gc_due(self) -> bool:
