@@ -820,11 +820,26 @@ class BudgetRecords:
 
     @classmethod
     def read(cls, store: Store, manifest: str) -> BudgetRecords:
-        """Stream a manifest for budget records (other lines are not even parsed)."""
-        dirs: dict[bytes, int] = {}
-        files: list[bytes] = []
+        """Stream a manifest for budget records (other lines are not even parsed).
+
+        The last manifest's records are kept by id: the skipped set rarely changes between
+        snapshots, so the next snapshot and ``snapd/explain`` usually ask for the same
+        manifest, and an id always names the same content (it was checked when streamed).
+        """
         if manifest == EMPTY_BLOB:
             return cls()
+        memo = _BUDGET_MEMO.get(manifest)
+        if memo is not None:
+            return memo
+        records = cls._read(store, manifest)
+        _BUDGET_MEMO.clear()  # one entry: records can be as many as the manifest's lines
+        _BUDGET_MEMO[manifest] = records
+        return records
+
+    @classmethod
+    def _read(cls, store: Store, manifest: str) -> BudgetRecords:
+        dirs: dict[bytes, int] = {}
+        files: list[bytes] = []
         for line in _manifest_lines(store, manifest):
             if b'-budget"' not in line:
                 continue
@@ -862,6 +877,10 @@ class BudgetRecords:
             return None
         unseen = sum(1 for name in captured if name not in before)
         return unseen - known, unseen
+
+
+_BUDGET_MEMO: dict[str, BudgetRecords] = {}
+"""The last manifest read by :meth:`BudgetRecords.read`, by id (immutable: never invalidated)."""
 
 
 def explain_budget(
