@@ -17,6 +17,10 @@ disk, so marking and sweeping must not interleave with one):
    garbage; a pack is complete (data and index renamed into place) before any object it
    replaces is deleted, so a kill at any point loses nothing that is reachable.
 
+A ref whose walk meets a damaged object (its commit, or a tree or parent behind it) leaves
+the mark incomplete: the policy's drops still happen, but nothing is swept or packed until
+the ref is deleted or the object restored (the caller reports it).
+
 Temporary pack files of an interrupted collection are removed when the store is opened.
 """
 
@@ -33,7 +37,14 @@ import attrs
 from dulwich.pack import UnpackedObject
 
 from snapd.snapshots import SnapshotInfo, iter_history
-from snapd.store import MODE_TREE, MissingObject, Store
+from snapd.store import (
+    MODE_TREE,
+    SNAPSHOTS_PREFIX,
+    CorruptObject,
+    MissingObject,
+    Store,
+    is_oid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +86,8 @@ class GcReport:
     over_budget: bool = False
     """Still over budget after dropping everything the policy allows (pins and the newest
     snapshots are never dropped)."""
+    unmarked: list[Unmarked] = attrs.Factory(list)
+    """Refs that could not be marked: refs were dropped, but nothing was deleted or packed."""
 
 
 def protected(snap: SnapshotInfo, pins: set[str], newest: set[str]) -> bool:
@@ -106,42 +119,87 @@ def plan(
     return kept, dropped
 
 
-def reachable(store: Store) -> set[str]:
-    """Ids of every object reachable from a snapshot ref (commits, trees, blobs).
+@attrs.frozen(kw_only=True)
+class Unmarked:
+    """A snapshot ref whose objects could not all be marked (so nothing may be swept)."""
 
-    A ref naming a commit that is not in the store marks nothing (it is listed as damaged);
-    a damaged object raises :class:`~snapd.store.CorruptObject`: what cannot be marked must
-    not be swept.
+    ref: str
+    """The ref's full name, e.g. ``refs/snapd/snapshots/000000000004``."""
+    object: str
+    """The object that could not be read."""
+    why: str
+    """A sentence: what is wrong with the object."""
+
+
+@attrs.frozen(kw_only=True)
+class Marking:
+    """What :func:`reachable` found."""
+
+    live: set[str]
+    """Ids of every object marked (commits, trees, blobs)."""
+    unmarked: list[Unmarked]
+    """Refs whose walk stopped at a damaged or missing object: what lies behind it is unknown."""
+
+
+def reachable(store: Store) -> Marking:
+    """Mark every object reachable from a snapshot ref (commits, trees, blobs).
+
+    A ref naming a commit that is not in the store marks nothing (it is listed as damaged).
+    A ref whose walk meets a damaged object (its own commit: the ref is then also listed as
+    damaged), or a missing one further down, is named in :attr:`Marking.unmarked` and the
+    other refs are still marked: what cannot be marked must not be swept, and the caller
+    decides.
     """
     seen: set[str] = set()
-    trees: list[str] = []
+    unmarked: list[Unmarked] = []
     for seq, oid in store.snapshot_refs():
-        commits = [oid]
-        while commits:
-            cid = commits.pop()
-            if cid in seen:
-                continue
-            seen.add(cid)
-            try:
-                info = store.read_commit(cid)
-            except MissingObject as exc:
-                if cid != oid:
-                    raise
-                store.damaged_ref(seq, oid, f"its commit is missing ({exc})")
-                continue
-            commits.extend(info.parents)
-            trees.append(info.tree)
+        try:
+            _mark(store, seq, oid, seen)
+        except (CorruptObject, MissingObject) as exc:
+            ref = (SNAPSHOTS_PREFIX + b"%012d" % seq).decode()
+            bad = exc.oid if isinstance(exc, CorruptObject) else _missing_id(exc, oid)
+            unmarked.append(Unmarked(ref=ref, object=bad, why=str(exc)))
+    return Marking(live=seen, unmarked=unmarked)
+
+
+def _missing_id(exc: MissingObject, fallback: str) -> str:
+    words = [w for w in str(exc).split() if is_oid(w)]
+    return words[0] if words else fallback
+
+
+def _mark(store: Store, seq: int, oid: str, seen: set[str]) -> None:
+    """Mark what one ref reaches (trees shared with refs marked before are walked once)."""
+    commits = [oid]
+    trees: list[str] = []
+    while commits:
+        cid = commits.pop()
+        if cid in seen:
+            continue
+        try:
+            info = store.read_commit(cid)
+        except MissingObject as exc:
+            if cid != oid:
+                raise
+            store.damaged_ref(seq, oid, f"its commit is missing ({exc})")
+            continue
+        except CorruptObject as exc:
+            if cid == oid:
+                store.damaged_ref(seq, oid, str(exc))
+            raise
+        seen.add(cid)
+        commits.extend(info.parents)
+        trees.append(info.tree)
     while trees:
         tid = trees.pop()
         if tid in seen:
             continue
-        seen.add(tid)
-        for entry in store.read_tree(tid):
+        entries = store.read_tree(tid)
+        seen.add(tid)  # only once read: a tree that failed is not marked as walked
+        for entry in entries:
             if entry.mode == MODE_TREE:
                 trees.append(entry.id)
             elif entry.mode & 0o170000 != 0o160000:  # gitlinks point outside the store
                 seen.add(entry.id)
-    return seen
 
 
 def iter_loose(store: Store) -> Iterator[tuple[str, str]]:
@@ -184,10 +242,13 @@ def collect(
         store.drop_snapshot(snap.seq, snap.id)
         report.dropped.append(snap.id)
     _sweep_and_pack(store, policy, now, report, after_sweep)
+    if report.unmarked:
+        # Nothing can be swept until the damaged ref goes: dropping more would free nothing.
+        droppable = []
+    else:
+        droppable = _budget_droppable(kept, pins, policy)
     # Byte budget: drop the oldest unprotected snapshots, a growing batch at a time, until the
     # store fits (measuring after each round: what a snapshot costs depends on sharing).
-    newest = {s.id for s in kept[: max(1, policy.retain_latest)]}
-    droppable = [s for s in reversed(kept) if not protected(s, pins, newest)]
     batch = 1
     size = store.disk_usage()
     while size > policy.budget_bytes and droppable:
@@ -214,6 +275,14 @@ def collect(
     return report
 
 
+def _budget_droppable(
+    kept: list[SnapshotInfo], pins: set[str], policy: RetentionPolicy
+) -> list[SnapshotInfo]:
+    """What the byte budget may drop, oldest first."""
+    newest = {s.id for s in kept[: max(1, policy.retain_latest)]}
+    return [s for s in reversed(kept) if not protected(s, pins, newest)]
+
+
 def _sweep_and_pack(
     store: Store,
     policy: RetentionPolicy,
@@ -223,7 +292,15 @@ def _sweep_and_pack(
     *,
     grace: bool = True,
 ) -> None:
-    live = reachable(store)
+    marking = reachable(store)
+    if marking.unmarked:
+        report.unmarked = marking.unmarked
+        logger.warning(
+            "gc: nothing deleted or packed: %s",
+            "; ".join(f"{u.ref} cannot be walked ({u.why})" for u in marking.unmarked),
+        )
+        return
+    live = marking.live
     head = store.head()
     deleted: set[str] = set()
     to_pack: list[str] = []
@@ -243,11 +320,13 @@ def _sweep_and_pack(
         deleted.add(oid)
     report.loose_removed += len(deleted)
     try:
+        # HEAD first: the sweep may just have deleted what it named, and packing is what a
+        # full disk stops (HEAD is rewritten only when it moves).
+        if head is not None:
+            store.set_head(head)
         # A budget round must reclaim what it dropped, or the next measurement would not move.
         report.packs_rewritten += _rewrite_packs(store, live, deleted, any_garbage=not grace)
         report.packed += _pack(store, to_pack)
-        if head is not None:
-            store.set_head(head)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

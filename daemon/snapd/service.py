@@ -813,16 +813,21 @@ class Service:
         rel = from_wire(params.path)
         self.check_root()
         policy = Policy(self.root_b, self.options)
-        try:
-            decision, st = policy.explain(rel)
-            head = self._head() if decision.captured else None
-            if head is not None:
-                # The directory budget is the next snapshot's decision too: say it.
-                is_dir = st is not None and Kind.of(st) is Kind.DIR
-                over = explain_budget(self.store, policy, head.state, rel, is_dir=is_dir)
-                decision = over or decision
-        except OSError as exc:
-            raise errors.WorktreeFailure(f"cannot inspect {params.path}: {exc.strerror}") from exc
+        # The budget count reads the newest snapshot's trees and manifest: damage there is a
+        # store failure (-31007 naming the object), not an internal error.
+        with map_errors():
+            try:
+                decision, st = policy.explain(rel)
+                head = self._head() if decision.captured else None
+                if head is not None:
+                    # The directory budget is the next snapshot's decision too: say it.
+                    is_dir = st is not None and Kind.of(st) is Kind.DIR
+                    over = explain_budget(self.store, policy, head.state, rel, is_dir=is_dir)
+                    decision = over or decision
+            except OSError as exc:
+                raise errors.WorktreeFailure(
+                    f"cannot inspect {params.path}: {exc.strerror}"
+                ) from exc
         return protocol.ExplainResult(
             path=to_wire(rel),
             outcome=protocol.Outcome(decision.outcome.value),
@@ -1137,6 +1142,8 @@ class Service:
                 return protocol.GcResult(dropped=[s.id for s in dropped], kept=len(kept))
             with self.writer:
                 report = retention.collect(self.store, policy, after_sweep=self.cache.forget)
+        if report.unmarked:
+            raise self._unmarked(report)
         return protocol.GcResult(
             dropped=report.dropped,
             kept=report.kept,
@@ -1148,6 +1155,21 @@ class Service:
             seconds=round(report.seconds, 3),
             over_budget=report.over_budget,
             disk_full=report.disk_full,
+        )
+
+    def _unmarked(self, report: retention.GcReport) -> errors.StoreFailure:
+        """The -31007 of a collection that could not mark everything (it deleted nothing)."""
+        first = report.unmarked[0]
+        refs = " ".join(u.ref for u in report.unmarked)
+        return errors.StoreFailure(
+            f"gc dropped {len(report.dropped)} snapshots, but nothing was deleted: snapshot "
+            f"ref {first.ref} cannot be walked ({first.why}), so what it refers to is kept; "
+            "if the damaged object cannot be restored from a backup, delete the ref with "
+            f"`git --git-dir {self.store_path} update-ref -d {first.ref}` and run gc again"
+            + (f" (damaged refs: {refs})" if len(report.unmarked) > 1 else ""),
+            object=first.object,
+            ref=first.ref,
+            dropped=report.dropped,
         )
 
     def gc_due(self) -> bool:

@@ -26,7 +26,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import IO, Final
 
 import attrs
@@ -392,8 +392,7 @@ class Capturer:
         self._dirty_paths: frozenset[bytes] = frozenset(paths)
         # What the parent skipped only for a budget is retried: never copied forward.
         budgeted = BudgetRecords.read(store, parent.manifest) if parent else BudgetRecords()
-        self._budget_dirs = budgeted.dirs
-        self._budget_prefixes = tuple(budgeted.dirs)
+        self._budgeted = budgeted
         ancestors: set[bytes] = {b""}
         for path in (*self._dirty_paths, *budgeted.paths()):
             parts = path.split(b"/")
@@ -518,15 +517,10 @@ class Capturer:
         )
         # Paths a user forced in are exempt: the budget guesses at generated content.
         if rel and self.parent is not None and self._dir_budget is not None and not forced_only:
-            known = self._known_entries(rel)
-            if known is not None:
-                new = sum(
-                    1
-                    for cand, decision in listing
-                    if decision.captured and cand.rel.rsplit(b"/", 1)[-1] not in parent_entries
-                )
-                if new - known > self._dir_budget:
-                    raise _OverBudget(new - known, new)
+            captured = (c.rel.rsplit(b"/", 1)[-1] for c, d in listing if d.captured)
+            counted = self._budgeted.new_entries(rel, captured, parent_entries)
+            if counted is not None and counted[0] > self._dir_budget:
+                raise _OverBudget(*counted)
         return _Frame(
             rel=rel,
             name=rel.rsplit(b"/", 1)[-1],
@@ -535,21 +529,6 @@ class Capturer:
             listing=listing,
             full_scan=full_scan,
         )
-
-    def _known_entries(self, rel: bytes) -> int | None:
-        """Entries of ``rel`` the parent snapshot knew without a tree for them; None: all.
-
-        A directory the parent skipped by ``new-files-budget`` was known as one record with
-        the count of its uncaptured entries: only entries beyond that count are new since. A
-        directory below one was known only as part of that record: all of it is known (it
-        was never captured, so without this the budget would skip it again, one level deeper
-        per snapshot, or forever).
-        """
-        if not self._budget_prefixes:
-            return 0
-        if rel in self._budget_dirs:
-            return self._budget_dirs[rel]
-        return None if under(rel, self._budget_prefixes) else 0
 
     def _advance(self, frame: _Frame) -> _Frame | None:
         """Capture ``frame``'s entries in order up to the next subdirectory to enter.
@@ -841,11 +820,26 @@ class BudgetRecords:
 
     @classmethod
     def read(cls, store: Store, manifest: str) -> BudgetRecords:
-        """Stream a manifest for budget records (other lines are not even parsed)."""
-        dirs: dict[bytes, int] = {}
-        files: list[bytes] = []
+        """Stream a manifest for budget records (other lines are not even parsed).
+
+        The last manifest's records are kept by id: the skipped set rarely changes between
+        snapshots, so the next snapshot and ``snapd/explain`` usually ask for the same
+        manifest, and an id always names the same content (it was checked when streamed).
+        """
         if manifest == EMPTY_BLOB:
             return cls()
+        memo = _BUDGET_MEMO.get(manifest)
+        if memo is not None:
+            return memo
+        records = cls._read(store, manifest)
+        _BUDGET_MEMO.clear()  # one entry: records can be as many as the manifest's lines
+        _BUDGET_MEMO[manifest] = records
+        return records
+
+    @classmethod
+    def _read(cls, store: Store, manifest: str) -> BudgetRecords:
+        dirs: dict[bytes, int] = {}
+        files: list[bytes] = []
         for line in _manifest_lines(store, manifest):
             if b'-budget"' not in line:
                 continue
@@ -860,29 +854,63 @@ class BudgetRecords:
         """Every budget-skipped path."""
         return (*self.dirs, *self.files)
 
+    def new_entries(
+        self, rel: bytes, captured: Iterable[bytes], before: Container[bytes]
+    ) -> tuple[int, int] | None:
+        """What ``new-files-budget`` counts for directory ``rel`` (the walk and explain share it).
+
+        Args:
+            rel: The directory.
+            captured: Names of its entries a snapshot captures now.
+            before: Names in the snapshot's tree for it (empty when it had none).
+
+        Returns:
+            (entries new since the snapshot, entries not in its tree), or None when the
+            snapshot knew all of them. A directory it skipped by ``new-files-budget`` was
+            known as one record with the count of its uncaptured entries: only entries beyond
+            that count are new since. A directory below one was known only as part of that
+            record: all of it is known (it was never captured, so without this the budget
+            would skip it again, one level deeper per snapshot, or forever).
+        """
+        known = self.dirs.get(rel, 0)
+        if rel not in self.dirs and self.dirs and under(rel, tuple(self.dirs)):
+            return None
+        unseen = sum(1 for name in captured if name not in before)
+        return unseen - known, unseen
+
+
+_BUDGET_MEMO: dict[str, BudgetRecords] = {}
+"""The last manifest read by :meth:`BudgetRecords.read`, by id (immutable: never invalidated)."""
+
 
 def explain_budget(
     store: Store, policy: Policy, parent: State, rel: bytes, *, is_dir: bool
 ) -> Decision | None:
     """The ``new-files-budget`` skip a snapshot taken now would give ``rel`` or an ancestor.
 
-    The same count as the walk: captured entries of each directory on the way that are not
-    in the parent's tree for it, less what a parent's budget record already knew of.
-    ``snapd/explain`` asks this so it says what the next snapshot does.
+    The walk's count (:meth:`BudgetRecords.new_entries`) for each directory on the way, with
+    the walk's exemption: below a directory that is not captured itself (listed only for
+    the forced paths under it), no budget applies. ``snapd/explain`` asks this so it says
+    what the next snapshot does.
     """
     off = set(policy.options.disabled_rules)
     if "new-files-budget" in off or not rel:
         return None
     budget = policy.options.dir_new_file_budget
     budgeted = BudgetRecords.read(store, parent.manifest)
-    prefixes = tuple(budgeted.dirs)
     parts = rel.split(b"/")
     # The parent's entries of the directory above the one checked (the root's, first).
     above = {e.name: e for e in store.read_tree(parent.tree)}
     for i in range(1, len(parts) + (1 if is_dir else 0)):
         directory = b"/".join(parts[:i])
-        if directory not in budgeted.dirs and prefixes and under(directory, prefixes):
-            return None  # inside a directory the parent skipped for its budget: all known
+        full = os.path.join(policy.root, directory)
+        try:
+            st = os.lstat(full)
+            listed = _sorted_entries(full)
+        except OSError:
+            return None  # policy.explain says why it cannot be listed
+        if not policy.decide(Candidate(rel=directory, st=st)).captured:
+            return None  # the walk lists it only for the forced paths below: no budget
         before = above.get(parts[i - 1])
         had = (
             {e.name: e for e in store.read_tree(before.id)}
@@ -890,19 +918,16 @@ def explain_budget(
             else {}
         )
         above = had
-        try:
-            listed = _sorted_entries(os.path.join(policy.root, directory))
-        except OSError:
-            return None  # policy.explain says why it cannot be listed
-        new = sum(
-            1
-            for name, st in listed
-            if name not in had
-            and policy.decide(Candidate(rel=join(directory, name), st=st)).captured
+        captured = (
+            name
+            for name, entry_st in listed
+            if policy.decide(Candidate(rel=join(directory, name), st=entry_st)).captured
         )
-        new -= budgeted.dirs.get(directory, 0)
-        if new > budget:
-            return over_budget(new, budget)
+        counted = budgeted.new_entries(directory, captured, had)
+        if counted is None:
+            return None  # inside a directory the parent skipped for its budget: all known
+        if counted[0] > budget:
+            return over_budget(counted[0], budget)
     return None
 
 

@@ -354,3 +354,83 @@ def test_a_failed_snapshot_on_a_full_disk_leaves_nothing(tmp_path: Path, tiny_tm
     assert_fsck_clean(store)
     assert_snapshots_readable(store, snapshot_ids(store))
     assert _unreachable(store) == []
+
+
+def _tree(store: Path, rev: str) -> tuple[str, Path]:
+    """A tree of the store and its loose file (the snapshot must be a loose one)."""
+    oid = git(store, "rev-parse", rev).stdout.strip()
+    loose = store / "objects" / oid[:2] / oid[2:]
+    assert loose.exists(), rev
+    return oid, loose
+
+
+@pytest.mark.fault(
+    "#15 the newest snapshot's tree damaged: snapd/explain (which counts the directory "
+    "budget against it) fails with -31007 naming the object in a sentence",
+    trials=1,
+)
+def test_explain_reports_a_damaged_tree_as_a_store_failure(
+    daemon: tuple[Path, Path, RawDaemon],
+) -> None:
+    wt, store, d = daemon
+    a = _second_snapshot(wt, d)
+    oid, loose = _tree(store, f"{a}^{{tree}}")
+    _damage(loose, b"this is not zlib data at all\n")
+    err = _err(d.request("snapd/explain", {"path": "b.txt"}))
+    assert err["data"]["object"] == oid, err
+    assert oid in err["message"] and "damaged" in err["message"], err
+
+
+@pytest.mark.fault(
+    "#15 the commit of one snapshot ref damaged: snapd/gc still drops what the policy drops, "
+    "deletes nothing that ref might protect, and fails with -31007 naming the ref, the object "
+    "and how to delete the ref; once the ref is deleted gc collects again",
+    trials=1,
+)
+def test_gc_with_a_damaged_commit_drops_refs_and_sweeps_nothing(tmp_path: Path) -> None:
+    wt, store = tmp_path / "wt", tmp_path / "store"
+    write(wt, "a.txt", "version 0\n")
+    d = RawDaemon.spawn(wt, store, tmp_path / "snapd.log")
+    try:
+        d.initialize(
+            {
+                "autoSnapshot": False,
+                "watch": False,
+                "autoGc": False,
+                "retainLatest": 1,
+                "retainCount": 1,
+                "gcGraceSeconds": 0,
+            }
+        )
+        ids = []
+        for i in range(5):
+            write(wt, "a.txt", f"version {i}\n")
+            ids.append(_ok(d.request("snapd/snapshot", {}))["id"])
+        refs = sorted((store / "refs" / "snapd" / "snapshots").iterdir())
+        victim, damaged = refs[3], ids[3]
+        only_there, blob = _blob(store, damaged, "a.txt")  # reachable from the damaged ref only
+        commit = store / "objects" / damaged[:2] / damaged[2:]
+        _damage(commit, b"this is not zlib data at all\n")
+
+        err = _err(d.request("snapd/gc", {}))
+        data = err["data"]
+        assert data["object"] == damaged and data["ref"] == f"refs/snapd/snapshots/{victim.name}"
+        assert sorted(data["dropped"]) == sorted(ids[:2]), data  # the policy's drops happened
+        message = err["message"]
+        assert victim.name in message and "update-ref -d" in message, message
+        assert "nothing was deleted" in message, message
+        listed = [s["id"] for s in _ok(d.request("snapd/snapshots"))["snapshots"]]
+        assert listed == [ids[4], ids[2]], listed
+        assert blob.exists()  # not swept: the damaged commit may still need it
+
+        # What the message says to do works, and then gc collects again.
+        assert git(store, "update-ref", "-d", data["ref"]).returncode == 0
+        report = _ok(d.request("snapd/gc", {}))
+        assert report["looseRemoved"] > 0, report
+        assert not blob.exists() and not commit.exists(), only_there
+        assert _ok(d.request("snapd/status"))["head"] == ids[4]
+        d.close_stdin()
+        assert d.wait() == 0
+    finally:
+        d.kill()
+    assert_fsck_clean(store)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import time
 from pathlib import Path
+
+import pytest
 
 from snapd import protocol
 from snapd.retention import RetentionPolicy, collect, plan
@@ -138,4 +141,28 @@ def test_pin_unknown_snapshot_is_an_error(worktree: Path, store_dir: Path) -> No
     else:
         raise AssertionError("pinning an unknown snapshot must fail")
     assert os.path.isdir(store_dir)
+    svc.close()
+
+
+def test_head_moves_off_a_dropped_commit_even_when_packing_finds_the_disk_full(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = make(worktree, store_dir)
+    ids = [turn(svc, worktree, i) for i in range(6)]
+    # As if the snapshot that followed the oldest one had created its ref but not moved HEAD.
+    (store_dir / "refs" / "heads" / "snapshots").write_text(ids[0] + "\n")
+
+    def full(*_args: object) -> str:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(svc.store, "write_pack", full)
+    policy = RetentionPolicy(
+        retain_latest=3, retain_count=1, retain_days=30, budget_bytes=1 << 40, grace_seconds=0
+    )
+    with svc.writer:
+        report = collect(svc.store, policy)
+    assert report.disk_full and ids[0] in report.dropped and report.loose_removed > 0
+    head = git(store_dir, "rev-parse", "refs/heads/snapshots").stdout.strip()
+    assert head == ids[-1]
+    assert git(store_dir, "fsck", "--strict").returncode == 0
     svc.close()

@@ -110,6 +110,10 @@ export interface ErrorData {
   limit?: number;
   /** -31007: the damaged object's id (see protocol.md "Store damage"). */
   object?: string;
+  /** -31007 from gc: the snapshot ref whose objects could not be walked (nothing was deleted). */
+  ref?: string;
+  /** -31007 from gc: the snapshots it dropped before it stopped. */
+  dropped?: string[];
   /** -31007 from a restore stopped by a damaged object: the file it stopped at (left as it was). */
   path?: string;
   /** -31007 from a stopped restore: restore this snapshot to undo what was done. */
