@@ -396,7 +396,21 @@ class Watcher:
     async def _reread_index(self) -> None:
         while True:
             self._index_again = False
-            tracked = await asyncio.to_thread(read_tracked, self.root_b)
+            try:
+                tracked = await asyncio.to_thread(read_tracked, self.root_b)
+            except Exception as exc:
+                # dulwich raises more than read_tracked expects (struct.error on a truncated
+                # index). Which paths changed their tracked state is unknown: walk everything,
+                # and let the event policy read the index again.
+                logger.warning(
+                    "cannot read the git index (%s): the next snapshot walks everything", exc
+                )
+                self.stats.full_scans_forced += 1
+                self.policy_generation += 1
+                self.dirty.invalidate()
+                if not self._index_again:
+                    return
+                continue
             changed = sorted(tracked.symmetric_difference(self.tracked))
             self.tracked = tracked
             if changed:
@@ -498,8 +512,9 @@ class Watcher:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         # Events seen before the cookie may still be turning into paths (the index re-read).
+        # (asyncio.wait neither raises the re-read's error nor cancels it with this sync.)
         while self._index_task is not None and not self._index_task.done():
-            await asyncio.shield(self._index_task)
+            await asyncio.wait({self._index_task})
         return self.healthy and self.vouches
 
 

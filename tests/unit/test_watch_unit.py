@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from watchfiles import Change
 
-from snapd import protocol, watch
+from snapd import inotify, protocol, watch
 from snapd.watch import MAX_RESTARTS, OVERFLOW_BATCH, DirtySet, SnapdFilter, Watcher
 from tests.helpers import git, make_service, write
 
@@ -206,8 +207,6 @@ def test_a_restart_storm_degrades_then_the_watcher_comes_back(
 def test_events_of_a_path_a_restore_is_writing_are_not_news(
     worktree: Path, store_dir: Path
 ) -> None:
-    import os
-
     from snapd.restore import RestoreEvent
     from snapd.session import Session
 
@@ -223,3 +222,52 @@ def test_events_of_a_path_a_restore_is_writing_are_not_news(
     session._on_restore(RestoreEvent("pending", b"src/y.txt"))
     session._on_restore(RestoreEvent("failed", b"src/y.txt"))  # left as it was
     assert not session._own_restore_write(b"src/y.txt")
+
+
+# -- review of the issue-13 watcher change -----------------------------------------------------
+
+
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_an_index_that_cannot_be_read_fails_no_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import struct
+    import threading
+
+    gate = threading.Event()
+    calls: list[bytes] = []
+
+    def read_tracked(root: bytes) -> frozenset[bytes]:
+        calls.append(root)
+        if len(calls) == 1:
+            return frozenset({b"a.txt"})
+        gate.wait(30)
+        # What dulwich raises on a truncated index (read_tracked does not catch it).
+        raise struct.error("unpack requires a buffer of 8 bytes")
+
+    monkeypatch.setattr(watch, "read_tracked", read_tracked)
+
+    async def run() -> None:
+        root = tmp_path / "wt"
+        (root / ".git").mkdir(parents=True)
+        dirty = DirtySet()
+        w = Watcher(str(root), str(tmp_path / "store"), dirty, backend="inotify")
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        dirty.take()
+        generation = w.policy_generation
+        (root / ".git" / "index").write_bytes(b"DIRC")
+        await until(lambda: len(calls) == 2)
+        sync = asyncio.create_task(w.sync(within_s=30))
+        await until(lambda: bool(w._cookie_waiters))
+        await until(lambda: not w._cookie_waiters)  # the cookie came: it waits for the re-read
+        gate.set()
+        assert await asyncio.wait_for(sync, 30) is True
+        # The index is unknown now: every decision may have changed.
+        assert dirty.take() is None and w.policy_generation != generation
+        # A later sync is not poisoned by the failed re-read either.
+        assert await w.sync(within_s=30) is True
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
