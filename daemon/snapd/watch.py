@@ -368,12 +368,14 @@ class Watcher:
             self._index_changed()
         for path in batch.paths:
             self.dirty.add(path)
-        if batch.paths and self.on_batch is not None:
-            self.on_batch(batch.paths)
+        # The paths are noted: the syncs this batch answers are answered before anything else
+        # runs, so that a failing callback cannot make them time out.
         for name in batch.cookies:
             waiter = self._cookie_waiters.get(os.fsdecode(name))
             if waiter is not None:
                 waiter.set()
+        if batch.paths:
+            self._report(batch.paths)
 
     def _lose(self, lost: asyncio.Event, reason: str) -> None:
         """Events may be lost: walk everything next, fail pending syncs, start afresh."""
@@ -418,8 +420,7 @@ class Watcher:
                 self.policy_generation += 1
                 for path in changed:
                     self.dirty.add(path)
-                if self.on_batch is not None:
-                    self.on_batch(changed)
+                self._report(changed)
             if not self._index_again:
                 return
 
@@ -474,8 +475,21 @@ class Watcher:
             raw = os.fsencode(rel).replace(os.sep.encode(), b"/")
             self.dirty.add(raw)
             seen.append(raw)
-        if seen and self.on_batch is not None:
-            self.on_batch(seen)
+        if seen:
+            self._report(seen)
+
+    def _report(self, paths: list[bytes]) -> None:
+        """Hand changed paths (already in the dirty set) to the callback; its errors are logged.
+
+        What the callback does (notifications, automatic snapshots) must not stop the watcher
+        or keep a sync from being answered.
+        """
+        if self.on_batch is None:
+            return
+        try:
+            self.on_batch(paths)
+        except Exception:
+            logger.exception("handling a batch of %d changed paths failed", len(paths))
 
     async def sync(self, within_s: float) -> bool:
         """Wait until every worktree event before this call has been delivered.

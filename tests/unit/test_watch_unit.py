@@ -227,6 +227,27 @@ def test_events_of_a_path_a_restore_is_writing_are_not_news(
 # -- review of the issue-13 watcher change -----------------------------------------------------
 
 
+def test_a_failing_batch_callback_still_answers_the_syncs_of_its_batch(tmp_path: Path) -> None:
+    class OneBatch:
+        def read(self) -> inotify.Batch:
+            return inotify.Batch(paths=[b"src/a.txt"], cookies=[b"1-1"], events=2)
+
+    def broken(paths: list[bytes]) -> None:
+        raise RuntimeError("the policy could not be built")
+
+    async def run() -> None:
+        dirty = DirtySet()
+        dirty.take()
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty, on_batch=broken)
+        waiter = asyncio.Event()
+        w._cookie_waiters["1-1"] = waiter
+        w._readable(OneBatch(), asyncio.Event())  # type: ignore[arg-type]
+        assert waiter.is_set()  # the sync waiting for this cookie is answered
+        assert dirty.take() == frozenset({b"src/a.txt"})
+
+    asyncio.run(run())
+
+
 @pytest.mark.skipif(not inotify.available(), reason="inotify only")
 def test_an_index_that_cannot_be_read_fails_no_sync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
