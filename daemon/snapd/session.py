@@ -152,10 +152,11 @@ class Session:
         )
         stale = time.monotonic() - self._last_full > self.options.reconcile_interval
         taken = self.dirty.take()
-        if not auto and self._auto_handle is not None:
+        armed = None if auto else self._auto_handle
+        if armed is not None:
             # This snapshot holds every change seen so far: an automatic one armed by them
-            # would only repeat it (later changes arm the timer again).
-            self._auto_handle.cancel()
+            # would only repeat it (later changes arm the timer again; a failure re-arms it).
+            armed.cancel()
             self._auto_handle = None
         if self._notify_handle is not None:
             # Announce the changes this snapshot holds before the snapshot itself.
@@ -177,6 +178,11 @@ class Session:
             )
         except BaseException:
             self.dirty.give_back(taken)
+            if armed is not None and self._auto_handle is None and not self._closed:
+                # The changes that armed the automatic snapshot are still unsaved.
+                self._auto_handle = asyncio.get_running_loop().call_later(
+                    self.options.quiet_ms / 1000, self._auto_fire
+                )
             if self.service.root_error is not None:
                 self.root_lost()
             raise

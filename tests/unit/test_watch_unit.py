@@ -292,3 +292,29 @@ def test_an_index_that_cannot_be_read_fails_no_sync(
         await asyncio.wait_for(task, 30)
 
     asyncio.run(run())
+
+
+def test_a_failed_manual_snapshot_re_arms_the_automatic_one(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snapd import errors
+    from snapd.session import Session
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        session = Session(service, lambda method, params: None)
+        session._loop = asyncio.get_running_loop()
+        session._auto_handle = session._loop.call_later(3600, session._auto_fire)
+
+        def fail(*args: Any, **kwargs: Any) -> protocol.SnapshotResult:
+            raise errors.StoreFailure("the disk is full")
+
+        monkeypatch.setattr(service, "snapshot", fail)
+        with pytest.raises(errors.StoreFailure):
+            await session.snapshot(protocol.SnapshotParams())
+        # The changes that armed the automatic snapshot are still unsaved: it is armed again.
+        assert session._auto_handle is not None
+        session._auto_handle.cancel()
+        service.close()
+
+    asyncio.run(run())
