@@ -94,6 +94,7 @@ class Session:
             self.dirty,
             on_batch=self._on_batch,
             force_polling=self._force_polling,
+            store_problem=self.service.store.problem,
         )
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
         if not await self.watcher.wait_ready(10.0):

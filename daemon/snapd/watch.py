@@ -177,6 +177,7 @@ class Watcher:
         on_batch: BatchCallback | None = None,
         force_polling: bool = False,
         backend: str = "auto",
+        store_problem: Callable[[], str | None] | None = None,
     ) -> None:
         """Set up (nothing runs until :meth:`run`).
 
@@ -189,6 +190,8 @@ class Watcher:
             on_batch: Called on the event loop with each batch's changed paths.
             force_polling: Use watchfiles' polling (never vouches for an exact snapshot).
             backend: ``inotify``, ``watchfiles`` or ``auto`` (inotify where available).
+            store_problem: Why the store can no longer be written (``Store.problem``): the
+                watcher then does not start again (it would re-create the cookie directory).
         """
         self.root = os.path.realpath(root)
         self.root_b = os.fsencode(self.root)
@@ -199,6 +202,7 @@ class Watcher:
         self.step_ms = step_ms
         self.on_batch = on_batch
         self.force_polling = force_polling
+        self.store_problem = store_problem
         self.stats = WatchStats()
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -304,15 +308,23 @@ class Watcher:
         loop = asyncio.get_running_loop()
         failures: list[float] = []
         while not self._stop.is_set():
+            problem = self.store_problem() if self.store_problem is not None else None
+            if problem is not None:
+                # Re-creating the cookie directory would re-create the store (Store.problem).
+                logger.warning("%s", problem)
+                self._degrade(_STORE_GONE)
+                return
             tree = inotify.Tree(self.root_b, os.fsencode(self.cookies))
             try:
-                await asyncio.to_thread(os.makedirs, self.cookies, exist_ok=True)
+                await asyncio.to_thread(_mkdir, self.cookies)
                 await asyncio.to_thread(tree.start)
                 self.tracked = await asyncio.to_thread(read_tracked, self.root_b)
             except OSError as exc:
                 tree.close()
-                self._degrade(_watch_failure(exc))
+                self._degrade(_STORE_GONE if _gone(exc, self.store) else _watch_failure(exc))
                 return
+            # The index was read again: the event policy must not keep deciding with the old one.
+            self.policy_generation += 1
             lost = asyncio.Event()
             loop.add_reader(tree.fd, self._readable, tree, lost)
             # Changes made before the watches were in place (or lost with the old instance)
@@ -548,6 +560,22 @@ def _watch_failure(exc: OSError) -> str:
     if exc.filename:
         return f"cannot watch {exc.filename} ({what}); snapshots walk the whole tree"
     return f"cannot set up the inotify watcher ({what}); snapshots walk the whole tree"
+
+
+_STORE_GONE: Final = (
+    "the store is no longer where snapd opened it (see storeError); snapshots walk the whole tree"
+)
+
+
+def _gone(exc: OSError, store: str) -> bool:
+    """True if ``exc`` comes from a store directory that is no longer there."""
+    return exc.errno == errno.ENOENT and not os.path.isdir(store)
+
+
+def _mkdir(path: str) -> None:
+    """Create the cookie directory if needed, never its parent (the store: not re-created)."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path)
 
 
 def _touch(path: str) -> None:

@@ -294,6 +294,45 @@ def test_an_index_that_cannot_be_read_fails_no_sync(
     asyncio.run(run())
 
 
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_a_deleted_store_is_not_recreated_by_the_watcher(tmp_path: Path) -> None:
+    import shutil
+
+    async def run() -> None:
+        root, store = tmp_path / "wt", tmp_path / "store"
+        root.mkdir()
+        w = Watcher(str(root), str(store), DirtySet(), backend="inotify")
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        shutil.rmtree(store)
+        await until(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
+        assert not store.exists()  # "never re-created": another snapd may open a new store there
+        assert w.stats.state == "degraded" and not w.healthy
+        assert w.stats.reason is not None and "snapshots walk the whole tree" in w.stats.reason
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_a_restart_makes_the_event_policy_read_the_index_again(tmp_path: Path) -> None:
+    async def run() -> None:
+        root, store = tmp_path / "wt", tmp_path / "store"
+        root.mkdir()
+        w = Watcher(str(root), str(store), DirtySet(), backend="inotify")
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        generation = w.policy_generation
+        os.rmdir(store / "cookies")  # the kernel drops that watch: the watcher starts afresh
+        await until(lambda: w.stats.restarts == 1 and w.stats.state == "watching")
+        assert w.policy_generation != generation  # the index was read again
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
+
+
 def test_a_failed_manual_snapshot_re_arms_the_automatic_one(
     worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
