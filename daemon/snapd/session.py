@@ -189,8 +189,9 @@ class Session:
             raise
         if unrecorded:
             # Only skipped files' metadata changed and nothing was recorded: the next snapshot
-            # must look at those paths again (a full walk's findings are unknown: walk again).
-            self.dirty.give_back(dirty)
+            # must look at those paths again. A synced watcher vouches that they are among the
+            # paths taken, even when this snapshot walked everything (stale, reconcile).
+            self.dirty.give_back(taken if synced else None)
         if result.consistency is protocol.Consistency.RECONCILED:
             self._last_full = time.monotonic()
         with self._restored_lock:

@@ -357,3 +357,36 @@ def test_a_failed_manual_snapshot_re_arms_the_automatic_one(
         service.close()
 
     asyncio.run(run())
+
+
+def test_an_unrecorded_full_walk_of_a_synced_watcher_keeps_the_next_snapshot_exact(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snapd.session import Session
+
+    class Synced:
+        async def sync(self, within_s: float) -> bool:
+            return True
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        service.snapshot(protocol.SnapshotParams())
+        session = Session(service, lambda method, params: None)
+        session.watcher = Synced()  # type: ignore[assignment]
+        real = service.snapshot
+
+        def unrecorded(*args: Any, **kwargs: Any) -> protocol.SnapshotResult:
+            result = real(*args, **kwargs)
+            kwargs["on_unrecorded"]()  # only a skipped file's metadata changed
+            return result
+
+        monkeypatch.setattr(service, "snapshot", unrecorded)
+        session.dirty.take()
+        session.dirty.add(b"build/out.log")
+        result = await session.snapshot(protocol.SnapshotParams(reconcile=True))
+        assert result.consistency == "reconciled"
+        # The watcher vouched for what changed: look at that path again, not at everything.
+        assert session.dirty.take() == frozenset({b"build/out.log"})
+        service.close()
+
+    asyncio.run(run())
