@@ -79,6 +79,8 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event_policy: Policy | None = None
         self._event_policy_gen = 0
+        self._classify_lock = threading.Lock()
+        self._classify_tasks: set[asyncio.Task[None]] = set()
         service.on_restore.append(self._on_restore)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -123,6 +125,8 @@ class Session:
             self._poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll_task
+        for pending in list(self._classify_tasks):
+            pending.cancel()
         if self.watcher is not None:
             self.watcher.stop()
         if self._watch_task is not None:
@@ -331,7 +335,6 @@ class Session:
         paths = [p for p in paths if not self._own_restore_write(p)]
         if not paths:
             return
-        captured = self._any_captured(paths)
         loop = asyncio.get_running_loop()
         self._changed_count += len(paths)
         for path in paths:
@@ -342,12 +345,30 @@ class Session:
                 0.0, self._last_notify + self.options.notify_interval_ms / 1000 - time.monotonic()
             )
             self._notify_handle = loop.call_later(wait, self._flush_changes)
-        if self.options.auto_snapshot and captured:
-            # Only a change to captured content (re)starts the quiet period: an ignored log
-            # written every second must neither postpone nor cause automatic snapshots.
-            if self._auto_handle is not None:
-                self._auto_handle.cancel()
-            self._auto_handle = loop.call_later(self.options.quiet_ms / 1000, self._auto_fire)
+        if self.options.auto_snapshot:
+            task = loop.create_task(self._arm_if_captured(paths))
+            self._classify_tasks.add(task)
+            task.add_done_callback(self._classify_tasks.discard)
+
+    async def _arm_if_captured(self, paths: list[bytes]) -> None:
+        """(Re)start the quiet period if the batch may hold captured content.
+
+        Only a change to captured content does: an ignored log written every second must
+        neither postpone nor cause automatic snapshots. Deciding takes ``lstat`` calls and
+        perhaps a new :class:`Policy`, so it runs in a thread.
+        """
+        try:
+            captured = await asyncio.to_thread(self._any_captured, paths)
+        except Exception:
+            logger.exception("cannot tell whether changed paths are captured; assuming they are")
+            captured = True
+        if not captured or self._closed or self.service.root_error is not None:
+            return
+        if self._auto_handle is not None:
+            self._auto_handle.cancel()
+        self._auto_handle = asyncio.get_running_loop().call_later(
+            self.options.quiet_ms / 1000, self._auto_fire
+        )
 
     def _any_captured(self, paths: list[bytes]) -> bool:
         """True if the policy may capture one of ``paths`` (or they are too many to check).
@@ -355,11 +376,16 @@ class Session:
         Decided from the path and ``lstat`` alone, ancestors included (a file inside a skipped
         directory is not captured); content rules are not run, so a file they would skip still
         counts. Only a watcher that vouches for its events (inotify) keeps the policy's inputs
-        current; with the fallback every change counts.
+        current; with the fallback every change counts. Runs in a worker thread, one at a time
+        (the event policy is shared).
         """
         watcher = self.watcher
         if watcher is None or not watcher.vouches or len(paths) > CLASSIFY_MAX:
             return True
+        with self._classify_lock:
+            return self._classify(watcher, paths)
+
+    def _classify(self, watcher: Watcher, paths: list[bytes]) -> bool:
         unique = set(paths)
         if any(p.rsplit(b"/", 1)[-1] in RESCAN_NAMES for p in unique):
             self._event_policy = None  # a rule file changed: read the rules again

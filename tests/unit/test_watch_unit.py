@@ -390,3 +390,54 @@ def test_an_unrecorded_full_walk_of_a_synced_watcher_keeps_the_next_snapshot_exa
         service.close()
 
     asyncio.run(run())
+
+
+def test_classifying_a_batch_runs_off_the_event_loop(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from snapd.session import Session
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        session = Session(service, lambda method, params: None)
+        threads: list[int] = []
+
+        def classify(paths: list[bytes]) -> bool:
+            threads.append(threading.get_ident())  # lstat and a Policy per batch: blocking
+            return True
+
+        monkeypatch.setattr(session, "_any_captured", classify)
+        session._on_batch([b"src/a.txt"])
+        await until(lambda: session._auto_handle is not None)
+        assert threads and threads[0] != threading.get_ident()
+        for handle in (session._auto_handle, session._notify_handle):
+            if handle is not None:
+                handle.cancel()
+        service.close()
+
+    asyncio.run(run())
+
+
+def test_a_batch_that_cannot_be_classified_arms_the_automatic_snapshot(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snapd.session import Session
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        session = Session(service, lambda method, params: None)
+
+        def classify(paths: list[bytes]) -> bool:
+            raise RuntimeError("the policy could not be built")
+
+        monkeypatch.setattr(session, "_any_captured", classify)
+        session._on_batch([b"src/a.txt"])
+        await until(lambda: session._auto_handle is not None)  # it may be captured
+        for handle in (session._auto_handle, session._notify_handle):
+            if handle is not None:
+                handle.cancel()
+        service.close()
+
+    asyncio.run(run())
