@@ -296,7 +296,7 @@ class IgnoreRule:
         self._tracked_dirs = tracked_dirs
         self._files: dict[tuple[bytes, bytes], _IgnoreFile | None] = {}
         self._chains: dict[tuple[bytes, bytes], list[_IgnoreFile]] = {}
-        self._exclude = self._load(os.path.join(root, b".git", b"info", b"exclude"), b"", None)
+        self._exclude = self._load(os.path.join(git_info_dir(root), b"exclude"), b"", None)
 
     def _load(self, full: bytes, base: bytes, source: str | None) -> _IgnoreFile | None:
         try:
@@ -382,6 +382,45 @@ class IgnoreRule:
         return None
 
 
+def git_dir(root: bytes) -> bytes | None:
+    """The worktree's git directory: ``.git``, or the one a ``.git`` file names.
+
+    A linked worktree or a submodule has a file ``.git`` reading ``gitdir: <path>``. Returns
+    None when that file says something else; the directory may not exist.
+
+    Raises:
+        OSError: the ``.git`` file cannot be read.
+    """
+    dotgit = os.path.join(root, b".git")
+    if not os.path.isfile(dotgit):
+        return dotgit
+    with open(dotgit, "rb") as fh:
+        line = fh.read(4096).strip()
+    if not line.startswith(b"gitdir:"):
+        return None
+    return os.path.join(root, line[len(b"gitdir:") :].strip())
+
+
+def git_info_dir(root: bytes) -> bytes:
+    """Where git reads ``info/exclude`` and ``info/attributes`` for this worktree.
+
+    That is the common git directory's ``info`` (a linked worktree's git directory names the
+    common one in its ``commondir`` file); ``.git/info`` when there is nothing to resolve.
+    """
+    try:
+        gitdir = git_dir(root)
+        if gitdir is None:
+            return os.path.join(root, b".git", b"info")
+        try:
+            with open(os.path.join(gitdir, b"commondir"), "rb") as fh:
+                common = os.path.join(gitdir, fh.read(4096).strip())
+        except FileNotFoundError:
+            common = gitdir
+    except OSError:
+        return os.path.join(root, b".git", b"info")
+    return os.path.normpath(os.path.join(common, b"info"))
+
+
 def read_tracked(root: bytes) -> frozenset[bytes]:
     """Paths in the user's git index, read-only (no git config, hooks or filters run).
 
@@ -389,17 +428,10 @@ def read_tracked(root: bytes) -> frozenset[bytes]:
     """
     from dulwich.index import Index
 
-    dotgit = os.path.join(root, b".git")
     try:
-        if os.path.isfile(dotgit):
-            # A linked worktree or submodule: ".git" is a file "gitdir: <path>".
-            with open(dotgit, "rb") as fh:
-                line = fh.read(4096).strip()
-            if not line.startswith(b"gitdir:"):
-                return frozenset()
-            gitdir = os.path.join(root, line[len(b"gitdir:") :].strip())
-        else:
-            gitdir = dotgit
+        gitdir = git_dir(root)
+        if gitdir is None:
+            return frozenset()
         index_path = os.path.join(gitdir, b"index")
         if not os.path.isfile(index_path):
             return frozenset()
