@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import itertools
 import logging
 import os
@@ -253,19 +254,11 @@ class Watcher:
                     # included) poisons the Rust watcher for good. Events of the restart's gap
                     # are lost, so the next snapshot walks everything (see _watch).
                     reason = "; ".join(str(e) for e in group.exceptions)
-                    now = time.monotonic()
-                    failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
                     self._wake_syncs()
-                    if len(failures) > MAX_RESTARTS:
-                        # A restart storm: stop paying for restarts for a while (snapshots
-                        # walk the whole tree meanwhile), then try again.
-                        self._degrade(f"watcher failed {len(failures)} times: {reason}")
-                        failures = []
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
-                    else:
-                        logger.info("watcher restarted after: %s", reason)
-                    self.stats.restarts += 1
+                    logger.info("watcher restarted after: %s", reason)
+                    failures = await self._count_restart(
+                        failures, functools.partial(_failed_times, reason)
+                    )
                     self.stats.full_scans_forced += 1
                     self.stats.state = "starting"
                     self.dirty.invalidate()
@@ -344,17 +337,34 @@ class Watcher:
                 tree.close()
             if self._stop.is_set():
                 return
-            now = time.monotonic()
-            failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
-            self.stats.restarts += 1
-            if len(failures) > MAX_RESTARTS:
-                # Events are lost faster than the watches can be set up again: stop paying
-                # for restarts for a while (snapshots walk the whole tree meanwhile).
-                self._degrade(f"events were lost {len(failures)} times in a row")
-                failures = []
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
+            failures = await self._count_restart(
+                failures, lambda n: f"events were lost {n} times in a row"
+            )
             self.stats.state = "starting"
+
+    async def _count_restart(
+        self, failures: list[float], storm: Callable[[int], str]
+    ) -> list[float]:
+        """Count a restart; a storm of them degrades the watcher for a back-off period.
+
+        Args:
+            failures: When the restarts of the last :data:`RESTART_WINDOW` seconds happened.
+            storm: The degraded reason, given how many restarts made the storm.
+
+        Returns:
+            The restart times to keep counting with.
+        """
+        now = time.monotonic()
+        failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
+        self.stats.restarts += 1
+        if len(failures) <= MAX_RESTARTS:
+            return failures
+        # Failing faster than the watches can be set up again: stop paying for restarts for a
+        # while (snapshots walk the whole tree meanwhile), then try again.
+        self._degrade(storm(len(failures)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
+        return []
 
     def _readable(self, tree: inotify.Tree, lost: asyncio.Event) -> None:
         """Read the queue (called by the event loop when the inotify fd is readable)."""
@@ -542,6 +552,11 @@ class Watcher:
         while self._index_task is not None and not self._index_task.done():
             await asyncio.wait({self._index_task})
         return self.healthy and self.vouches
+
+
+def _failed_times(reason: str, count: int) -> str:
+    """The degraded reason after a storm of ``count`` watchfiles failures."""
+    return f"watcher failed {count} times: {reason}"
 
 
 def _watch_failure(exc: OSError) -> str:
