@@ -13,14 +13,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from snapd import errors, protocol
-from snapd.capture import Candidate, Policy
+from snapd.capture import Decision, Policy
 from snapd.paths import to_wire
 from snapd.restore import TMP_PREFIX as RESTORE_TMP_PREFIX
 from snapd.restore import RestoreEvent
@@ -393,8 +392,8 @@ class Session:
             self._event_policy = Policy(self.service.root_b, self.options, tracked=watcher.tracked)
             self._event_policy_gen = watcher.policy_generation
         policy = self._event_policy
-        dirs: dict[bytes, bool] = {}
-        return any(_maybe_captured(policy, self.service.root_b, p, dirs) for p in unique)
+        dirs: dict[bytes, Decision | None] = {}
+        return any(_maybe_captured(policy, p, dirs) for p in unique)
 
     def _flush_changes(self) -> None:
         self._notify_handle = None
@@ -432,36 +431,14 @@ class Session:
             logger.exception("automatic snapshot failed")
 
 
-_ABSENT = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
-"""The ``lstat`` a vanished path is decided with (by its name, as a regular file)."""
-
-
-def _maybe_captured(policy: Policy, root: bytes, rel: bytes, dirs: dict[bytes, bool]) -> bool:
+def _maybe_captured(policy: Policy, rel: bytes, dirs: dict[bytes, Decision | None]) -> bool:
     """True unless the policy surely skips ``rel`` (or a directory above it).
 
-    ``dirs`` caches the verdict on each ancestor for one batch. A path whose ancestor is gone
-    or is not a directory counts as captured: it may have been before.
+    ``dirs`` caches the ancestors' decisions for one batch. A path that cannot be ``lstat``-ed
+    counts as captured.
     """
-    parts = rel.split(b"/")
-    for i in range(1, len(parts)):
-        ancestor = b"/".join(parts[:i])
-        verdict = dirs.get(ancestor)
-        if verdict is None:
-            try:
-                st = os.lstat(os.path.join(root, ancestor))
-            except OSError:
-                return True
-            if not stat.S_ISDIR(st.st_mode):
-                return True
-            decision = policy.decide(Candidate(rel=ancestor, st=st))
-            verdict = decision.captured or policy.forced_below(ancestor)
-            dirs[ancestor] = verdict
-        if not verdict:
-            return False
     try:
-        st = os.lstat(os.path.join(root, rel))
-    except FileNotFoundError:
-        st = _ABSENT
+        decision, _st = policy.decide_path(rel, dirs)
     except OSError:
         return True
-    return policy.decide(Candidate(rel=rel, st=st)).captured
+    return decision.captured

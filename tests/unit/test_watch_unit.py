@@ -441,3 +441,23 @@ def test_a_batch_that_cannot_be_classified_arms_the_automatic_snapshot(
         service.close()
 
     asyncio.run(run())
+
+
+def test_classifying_decides_a_path_as_explain_does(worktree: Path, store_dir: Path) -> None:
+    import attrs
+
+    from snapd.capture import Policy
+    from snapd.session import _maybe_captured
+
+    write(worktree, ".gitignore", "build/\n")
+    write(worktree, "build/keep.txt", "forced\n")
+    write(worktree, "build/out.o", "not forced\n")
+    service = make_service(worktree, store_dir)
+    options = attrs.evolve(service.options, force_include=("build/keep.txt",))
+    service.close()
+    policy = Policy(os.fsencode(worktree), options)
+    dirs: dict[Any, Any] = {}
+    # A forced path opens its skipped directory for itself only, not for its siblings.
+    for rel in (b"build/keep.txt", b"build/out.o", b"gone/a.txt", b"build/gone.txt"):
+        assert _maybe_captured(policy, rel, dirs) is policy.explain(rel)[0].captured, rel
+    assert not _maybe_captured(policy, b"build/out.o", dirs)
