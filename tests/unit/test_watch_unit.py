@@ -461,3 +461,31 @@ def test_classifying_decides_a_path_as_explain_does(worktree: Path, store_dir: P
     for rel in (b"build/keep.txt", b"build/out.o", b"gone/a.txt", b"build/gone.txt"):
         assert _maybe_captured(policy, rel, dirs) is policy.explain(rel)[0].captured, rel
     assert not _maybe_captured(policy, b"build/out.o", dirs)
+
+
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_a_store_with_a_problem_stops_the_watcher_restarting(tmp_path: Path) -> None:
+    problem: list[str] = []
+
+    async def run() -> None:
+        root, store = tmp_path / "wt", tmp_path / "store"
+        root.mkdir()
+        w = Watcher(
+            str(root),
+            str(store),
+            DirtySet(),
+            backend="inotify",
+            store_problem=lambda: problem[0] if problem else None,
+        )
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        # The store was replaced (another snapd may own it now): no cookie directory of ours.
+        problem.append("the store was replaced")
+        os.rmdir(store / "cookies")
+        await until(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
+        assert w.stats.state == "degraded" and not (store / "cookies").exists()
+        assert w.stats.reason is not None and "see storeError" in w.stats.reason
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
