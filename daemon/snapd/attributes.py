@@ -15,6 +15,8 @@ from typing import Final
 import attrs
 import pathspec
 
+from snapd.capture import git_info_dir
+
 ATTR_FILE_MAX: Final = 1024 * 1024
 """An attributes file larger than this is not read."""
 
@@ -61,7 +63,7 @@ class Attributes:
         self.root = root
         self._files: dict[bytes, list[_Line]] = {}
         self._layer_cache: dict[bytes, list[tuple[bytes, list[_Line]]]] = {}
-        self._info = self._load(os.path.join(root, b".git", b"info", b"attributes"), b"")
+        self._info = self._load(os.path.join(git_info_dir(root), b"attributes"), b"")
 
     def _load(self, full: bytes, base: bytes) -> list[_Line]:
         try:

@@ -296,7 +296,7 @@ class IgnoreRule:
         self._tracked_dirs = tracked_dirs
         self._files: dict[tuple[bytes, bytes], _IgnoreFile | None] = {}
         self._chains: dict[tuple[bytes, bytes], list[_IgnoreFile]] = {}
-        self._exclude = self._load(os.path.join(root, b".git", b"info", b"exclude"), b"", None)
+        self._exclude = self._load(os.path.join(git_info_dir(root), b"exclude"), b"", None)
 
     def _load(self, full: bytes, base: bytes, source: str | None) -> _IgnoreFile | None:
         try:
@@ -382,6 +382,49 @@ class IgnoreRule:
         return None
 
 
+def git_dir(root: bytes) -> bytes | None:
+    """The worktree's git directory: ``.git``, or the one a ``.git`` file names.
+
+    A linked worktree or a submodule has a file ``.git`` reading ``gitdir: <path>``. Returns
+    None when that file says something else; the directory may not exist.
+
+    Raises:
+        OSError: the ``.git`` file cannot be read.
+    """
+    dotgit = os.path.join(root, b".git")
+    if not os.path.isfile(dotgit):
+        return dotgit
+    with open(dotgit, "rb") as fh:
+        line = fh.read(4096).strip()
+    if not line.startswith(b"gitdir:"):
+        return None
+    return os.path.join(root, line[len(b"gitdir:") :].strip())
+
+
+def git_info_dir(root: bytes) -> bytes:
+    """Where git reads ``info/exclude`` and ``info/attributes`` for this worktree.
+
+    That is the common git directory's ``info`` (a linked worktree's git directory names the
+    common one in its ``commondir`` file); ``.git/info`` when there is nothing to resolve.
+    """
+    try:
+        gitdir = git_dir(root)
+        if gitdir is None:
+            return os.path.join(root, b".git", b"info")
+        try:
+            with open(os.path.join(gitdir, b"commondir"), "rb") as fh:
+                common = os.path.join(gitdir, fh.read(4096).strip())
+        except FileNotFoundError:
+            common = gitdir
+    except OSError:
+        return os.path.join(root, b".git", b"info")
+    return os.path.normpath(os.path.join(common, b"info"))
+
+
+_ABSENT = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+"""The ``lstat`` a path that does not exist is decided with (by its name, as a regular file)."""
+
+
 def read_tracked(root: bytes) -> frozenset[bytes]:
     """Paths in the user's git index, read-only (no git config, hooks or filters run).
 
@@ -389,17 +432,10 @@ def read_tracked(root: bytes) -> frozenset[bytes]:
     """
     from dulwich.index import Index
 
-    dotgit = os.path.join(root, b".git")
     try:
-        if os.path.isfile(dotgit):
-            # A linked worktree or submodule: ".git" is a file "gitdir: <path>".
-            with open(dotgit, "rb") as fh:
-                line = fh.read(4096).strip()
-            if not line.startswith(b"gitdir:"):
-                return frozenset()
-            gitdir = os.path.join(root, line[len(b"gitdir:") :].strip())
-        else:
-            gitdir = dotgit
+        gitdir = git_dir(root)
+        if gitdir is None:
+            return frozenset()
         index_path = os.path.join(gitdir, b"index")
         if not os.path.isfile(index_path):
             return frozenset()
@@ -521,6 +557,61 @@ class Policy:
         tail = first[-512:] if size <= len(first) else read_tail()
         return self.decide_content(cand, first, tail)
 
+    def decide_path(
+        self, rel: bytes, dirs: dict[bytes, Decision | None] | None = None
+    ) -> tuple[Decision, StatLike | None]:
+        """Decide one path from its name and ``lstat`` alone, ancestors included.
+
+        Content rules are not run (see :meth:`explain`). A path that does not exist is decided
+        on its name alone, as if it were a regular file.
+
+        Args:
+            rel: The worktree-relative path.
+            dirs: A cache of the ancestors' decisions (None: not a directory), kept by a caller
+                that decides many paths at one moment.
+
+        Returns:
+            The decision and the path's ``lstat`` (None if it does not exist or lies inside a
+            skipped directory).
+
+        Raises:
+            OSError: the path cannot be ``lstat``-ed (other than not existing).
+        """
+        parts = rel.split(b"/") if rel else []
+        forced = _forced(self.force_include, Candidate(rel=rel, st=_ABSENT)) is not None
+        for i in range(1, len(parts)):
+            ancestor = b"/".join(parts[:i])
+            if dirs is not None and ancestor in dirs:
+                verdict = dirs[ancestor]
+            else:
+                try:
+                    st = os.lstat(os.path.join(self.root, ancestor))
+                except OSError:
+                    st = None
+                # A missing ancestor, or a file or symlink where a directory should be: the path
+                # does not exist inside the worktree (symlinked directories are never followed).
+                verdict = None
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    verdict = self.decide(Candidate(rel=ancestor, st=st))
+                if dirs is not None:
+                    dirs[ancestor] = verdict
+            if verdict is None:
+                return self.decide(Candidate(rel=rel, st=_ABSENT)), None
+            if not verdict.captured and not (forced and self.forced_below(ancestor)):
+                return (
+                    skipped(
+                        verdict.rule,
+                        f"inside skipped directory {os.fsdecode(ancestor)}: {verdict.reason}",
+                        verdict.evidence,
+                    ),
+                    None,
+                )
+        try:
+            st = os.lstat(os.path.join(self.root, rel) if rel else self.root)
+        except FileNotFoundError:
+            return self.decide(Candidate(rel=rel, st=_ABSENT)), None
+        return self.decide(Candidate(rel=rel, st=st)), st
+
     def explain(self, rel: bytes) -> tuple[Decision, StatLike | None]:
         """Decide one path the way a snapshot walk would, including its ancestors.
 
@@ -528,36 +619,11 @@ class Policy:
             The decision and the path's ``lstat`` (None if it does not exist). A path that does
             not exist is decided on its name alone, as if it were a regular file.
         """
-        parts = rel.split(b"/") if rel else []
-        fake = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
-        forced = _forced(self.force_include, Candidate(rel=rel, st=fake)) is not None
-        for i in range(1, len(parts)):
-            ancestor = b"/".join(parts[:i])
-            try:
-                st = os.lstat(os.path.join(self.root, ancestor))
-            except OSError:
-                st = None
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                # A missing ancestor, or a file or symlink where a directory should be: the path
-                # does not exist inside the worktree (symlinked directories are never followed).
-                return self.decide(Candidate(rel=rel, st=fake)), None
-            decision = self.decide(Candidate(rel=ancestor, st=st))
-            if not decision.captured and not (forced and self.forced_below(ancestor)):
-                return (
-                    skipped(
-                        decision.rule,
-                        f"inside skipped directory {os.fsdecode(ancestor)}: {decision.reason}",
-                        decision.evidence,
-                    ),
-                    None,
-                )
+        decision, st = self.decide_path(rel)
+        if st is None:
+            return decision, None
         full = os.path.join(self.root, rel) if rel else self.root
-        try:
-            st = os.lstat(full)
-        except FileNotFoundError:
-            return self.decide(Candidate(rel=rel, st=fake)), None
         cand = Candidate(rel=rel, st=st)
-        decision = self.decide(cand)
         if decision.outcome is Outcome.CAPTURED and cand.kind is Kind.FILE:
             try:
                 fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

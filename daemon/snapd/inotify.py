@@ -188,6 +188,8 @@ class Tree:
         """wd -> (role, worktree-relative directory for ROOT, else the absolute path)."""
         self._gone: set[int] = set()
         """Watches removed by us or deleted with their directory: their IN_IGNORED is expected."""
+        self._info = os.path.join(root, b".git", b"info")
+        """The git ``info`` directory watched (see :meth:`watch_git`)."""
 
     @property
     def fd(self) -> int:
@@ -230,20 +232,18 @@ class Tree:
 
     def watch_git(self) -> None:
         """Watch the root's ``.git`` directory and its ``info/`` (flat), if there is one."""
-        dotgit = os.path.join(self.root, b".git")
-        gitdir = dotgit
+        from snapd.capture import git_dir, git_info_dir
+
         try:
-            if os.path.isfile(dotgit):
-                # A linked worktree or submodule: ".git" names the git dir elsewhere.
-                with open(dotgit, "rb") as fh:
-                    line = fh.read(4096).strip()
-                if not line.startswith(b"gitdir:"):
-                    return
-                gitdir = os.path.join(self.root, line[len(b"gitdir:") :].strip())
+            gitdir = git_dir(self.root)  # a linked worktree's ".git" names it elsewhere
         except OSError:
             return
+        if gitdir is None:
+            return
         self._add(gitdir, GIT, gitdir)
-        self._add(os.path.join(dotgit, b"info"), GIT_INFO, b"info")
+        # Where git reads info/exclude and info/attributes (the common dir's, when linked).
+        self._info = git_info_dir(self.root)
+        self._add(self._info, GIT_INFO, b"info")
 
     def add_tree(self, rel: bytes, *, required: bool = False) -> list[bytes]:
         """Watch ``rel`` and every directory below it (iteratively, no recursion on depth).
@@ -357,7 +357,7 @@ class Tree:
         if ev.name == b"index":
             batch.index = True
         elif ev.name == b"info" and ev.mask & (IN_CREATE | IN_MOVED_TO):
-            self._add(os.path.join(self.root, b".git", b"info"), GIT_INFO, b"info")
+            self._add(self._info, GIT_INFO, b"info")
             batch.rules = True
 
     def _drop(self, wd: int) -> None:

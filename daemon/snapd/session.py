@@ -13,14 +13,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from snapd import errors, protocol
-from snapd.capture import Candidate, Policy
+from snapd.capture import Decision, Policy
 from snapd.paths import to_wire
 from snapd.restore import TMP_PREFIX as RESTORE_TMP_PREFIX
 from snapd.restore import RestoreEvent
@@ -79,6 +78,8 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event_policy: Policy | None = None
         self._event_policy_gen = 0
+        self._classify_lock = threading.Lock()
+        self._classify_tasks: set[asyncio.Task[None]] = set()
         service.on_restore.append(self._on_restore)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -94,6 +95,7 @@ class Session:
             self.dirty,
             on_batch=self._on_batch,
             force_polling=self._force_polling,
+            store_problem=self.service.store.problem,
         )
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
         if not await self.watcher.wait_ready(10.0):
@@ -122,6 +124,8 @@ class Session:
             self._poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll_task
+        for pending in list(self._classify_tasks):
+            pending.cancel()
         if self.watcher is not None:
             self.watcher.stop()
         if self._watch_task is not None:
@@ -152,10 +156,11 @@ class Session:
         )
         stale = time.monotonic() - self._last_full > self.options.reconcile_interval
         taken = self.dirty.take()
-        if not auto and self._auto_handle is not None:
+        armed = None if auto else self._auto_handle
+        if armed is not None:
             # This snapshot holds every change seen so far: an automatic one armed by them
-            # would only repeat it (later changes arm the timer again).
-            self._auto_handle.cancel()
+            # would only repeat it (later changes arm the timer again; a failure re-arms it).
+            armed.cancel()
             self._auto_handle = None
         if self._notify_handle is not None:
             # Announce the changes this snapshot holds before the snapshot itself.
@@ -177,13 +182,19 @@ class Session:
             )
         except BaseException:
             self.dirty.give_back(taken)
+            if armed is not None and self._auto_handle is None and not self._closed:
+                # The changes that armed the automatic snapshot are still unsaved.
+                self._auto_handle = asyncio.get_running_loop().call_later(
+                    self.options.quiet_ms / 1000, self._auto_fire
+                )
             if self.service.root_error is not None:
                 self.root_lost()
             raise
         if unrecorded:
             # Only skipped files' metadata changed and nothing was recorded: the next snapshot
-            # must look at those paths again (a full walk's findings are unknown: walk again).
-            self.dirty.give_back(dirty)
+            # must look at those paths again. A synced watcher vouches that they are among the
+            # paths taken, even when this snapshot walked everything (stale, reconcile).
+            self.dirty.give_back(taken if synced else None)
         if result.consistency is protocol.Consistency.RECONCILED:
             self._last_full = time.monotonic()
         with self._restored_lock:
@@ -323,7 +334,6 @@ class Session:
         paths = [p for p in paths if not self._own_restore_write(p)]
         if not paths:
             return
-        captured = self._any_captured(paths)
         loop = asyncio.get_running_loop()
         self._changed_count += len(paths)
         for path in paths:
@@ -334,12 +344,30 @@ class Session:
                 0.0, self._last_notify + self.options.notify_interval_ms / 1000 - time.monotonic()
             )
             self._notify_handle = loop.call_later(wait, self._flush_changes)
-        if self.options.auto_snapshot and captured:
-            # Only a change to captured content (re)starts the quiet period: an ignored log
-            # written every second must neither postpone nor cause automatic snapshots.
-            if self._auto_handle is not None:
-                self._auto_handle.cancel()
-            self._auto_handle = loop.call_later(self.options.quiet_ms / 1000, self._auto_fire)
+        if self.options.auto_snapshot:
+            task = loop.create_task(self._arm_if_captured(paths))
+            self._classify_tasks.add(task)
+            task.add_done_callback(self._classify_tasks.discard)
+
+    async def _arm_if_captured(self, paths: list[bytes]) -> None:
+        """(Re)start the quiet period if the batch may hold captured content.
+
+        Only a change to captured content does: an ignored log written every second must
+        neither postpone nor cause automatic snapshots. Deciding takes ``lstat`` calls and
+        perhaps a new :class:`Policy`, so it runs in a thread.
+        """
+        try:
+            captured = await asyncio.to_thread(self._any_captured, paths)
+        except Exception:
+            logger.exception("cannot tell whether changed paths are captured; assuming they are")
+            captured = True
+        if not captured or self._closed or self.service.root_error is not None:
+            return
+        if self._auto_handle is not None:
+            self._auto_handle.cancel()
+        self._auto_handle = asyncio.get_running_loop().call_later(
+            self.options.quiet_ms / 1000, self._auto_fire
+        )
 
     def _any_captured(self, paths: list[bytes]) -> bool:
         """True if the policy may capture one of ``paths`` (or they are too many to check).
@@ -347,11 +375,16 @@ class Session:
         Decided from the path and ``lstat`` alone, ancestors included (a file inside a skipped
         directory is not captured); content rules are not run, so a file they would skip still
         counts. Only a watcher that vouches for its events (inotify) keeps the policy's inputs
-        current; with the fallback every change counts.
+        current; with the fallback every change counts. Runs in a worker thread, one at a time
+        (the event policy is shared).
         """
         watcher = self.watcher
         if watcher is None or not watcher.vouches or len(paths) > CLASSIFY_MAX:
             return True
+        with self._classify_lock:
+            return self._classify(watcher, paths)
+
+    def _classify(self, watcher: Watcher, paths: list[bytes]) -> bool:
         unique = set(paths)
         if any(p.rsplit(b"/", 1)[-1] in RESCAN_NAMES for p in unique):
             self._event_policy = None  # a rule file changed: read the rules again
@@ -359,8 +392,8 @@ class Session:
             self._event_policy = Policy(self.service.root_b, self.options, tracked=watcher.tracked)
             self._event_policy_gen = watcher.policy_generation
         policy = self._event_policy
-        dirs: dict[bytes, bool] = {}
-        return any(_maybe_captured(policy, self.service.root_b, p, dirs) for p in unique)
+        dirs: dict[bytes, Decision | None] = {}
+        return any(_maybe_captured(policy, p, dirs) for p in unique)
 
     def _flush_changes(self) -> None:
         self._notify_handle = None
@@ -398,36 +431,14 @@ class Session:
             logger.exception("automatic snapshot failed")
 
 
-_ABSENT = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
-"""The ``lstat`` a vanished path is decided with (by its name, as a regular file)."""
-
-
-def _maybe_captured(policy: Policy, root: bytes, rel: bytes, dirs: dict[bytes, bool]) -> bool:
+def _maybe_captured(policy: Policy, rel: bytes, dirs: dict[bytes, Decision | None]) -> bool:
     """True unless the policy surely skips ``rel`` (or a directory above it).
 
-    ``dirs`` caches the verdict on each ancestor for one batch. A path whose ancestor is gone
-    or is not a directory counts as captured: it may have been before.
+    ``dirs`` caches the ancestors' decisions for one batch. A path that cannot be ``lstat``-ed
+    counts as captured.
     """
-    parts = rel.split(b"/")
-    for i in range(1, len(parts)):
-        ancestor = b"/".join(parts[:i])
-        verdict = dirs.get(ancestor)
-        if verdict is None:
-            try:
-                st = os.lstat(os.path.join(root, ancestor))
-            except OSError:
-                return True
-            if not stat.S_ISDIR(st.st_mode):
-                return True
-            decision = policy.decide(Candidate(rel=ancestor, st=st))
-            verdict = decision.captured or policy.forced_below(ancestor)
-            dirs[ancestor] = verdict
-        if not verdict:
-            return False
     try:
-        st = os.lstat(os.path.join(root, rel))
-    except FileNotFoundError:
-        st = _ABSENT
+        decision, _st = policy.decide_path(rel, dirs)
     except OSError:
         return True
-    return policy.decide(Candidate(rel=rel, st=st)).captured
+    return decision.captured

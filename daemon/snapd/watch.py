@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import itertools
 import logging
 import os
@@ -177,6 +178,7 @@ class Watcher:
         on_batch: BatchCallback | None = None,
         force_polling: bool = False,
         backend: str = "auto",
+        store_problem: Callable[[], str | None] | None = None,
     ) -> None:
         """Set up (nothing runs until :meth:`run`).
 
@@ -189,6 +191,8 @@ class Watcher:
             on_batch: Called on the event loop with each batch's changed paths.
             force_polling: Use watchfiles' polling (never vouches for an exact snapshot).
             backend: ``inotify``, ``watchfiles`` or ``auto`` (inotify where available).
+            store_problem: Why the store can no longer be written (``Store.problem``): the
+                watcher then does not start again (it would re-create the cookie directory).
         """
         self.root = os.path.realpath(root)
         self.root_b = os.fsencode(self.root)
@@ -199,6 +203,7 @@ class Watcher:
         self.step_ms = step_ms
         self.on_batch = on_batch
         self.force_polling = force_polling
+        self.store_problem = store_problem
         self.stats = WatchStats()
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -249,19 +254,11 @@ class Watcher:
                     # included) poisons the Rust watcher for good. Events of the restart's gap
                     # are lost, so the next snapshot walks everything (see _watch).
                     reason = "; ".join(str(e) for e in group.exceptions)
-                    now = time.monotonic()
-                    failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
                     self._wake_syncs()
-                    if len(failures) > MAX_RESTARTS:
-                        # A restart storm: stop paying for restarts for a while (snapshots
-                        # walk the whole tree meanwhile), then try again.
-                        self._degrade(f"watcher failed {len(failures)} times: {reason}")
-                        failures = []
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
-                    else:
-                        logger.info("watcher restarted after: %s", reason)
-                    self.stats.restarts += 1
+                    logger.info("watcher restarted after: %s", reason)
+                    failures = await self._count_restart(
+                        failures, functools.partial(_failed_times, reason)
+                    )
                     self.stats.full_scans_forced += 1
                     self.stats.state = "starting"
                     self.dirty.invalidate()
@@ -304,15 +301,23 @@ class Watcher:
         loop = asyncio.get_running_loop()
         failures: list[float] = []
         while not self._stop.is_set():
+            problem = self.store_problem() if self.store_problem is not None else None
+            if problem is not None:
+                # Re-creating the cookie directory would re-create the store (Store.problem).
+                logger.warning("%s", problem)
+                self._degrade(_STORE_GONE)
+                return
             tree = inotify.Tree(self.root_b, os.fsencode(self.cookies))
             try:
-                await asyncio.to_thread(os.makedirs, self.cookies, exist_ok=True)
+                await asyncio.to_thread(_mkdir, self.cookies)
                 await asyncio.to_thread(tree.start)
                 self.tracked = await asyncio.to_thread(read_tracked, self.root_b)
             except OSError as exc:
                 tree.close()
-                self._degrade(_watch_failure(exc))
+                self._degrade(_STORE_GONE if _gone(exc, self.store) else _watch_failure(exc))
                 return
+            # The index was read again: the event policy must not keep deciding with the old one.
+            self.policy_generation += 1
             lost = asyncio.Event()
             loop.add_reader(tree.fd, self._readable, tree, lost)
             # Changes made before the watches were in place (or lost with the old instance)
@@ -332,17 +337,34 @@ class Watcher:
                 tree.close()
             if self._stop.is_set():
                 return
-            now = time.monotonic()
-            failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
-            self.stats.restarts += 1
-            if len(failures) > MAX_RESTARTS:
-                # Events are lost faster than the watches can be set up again: stop paying
-                # for restarts for a while (snapshots walk the whole tree meanwhile).
-                self._degrade(f"events were lost {len(failures)} times in a row")
-                failures = []
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
+            failures = await self._count_restart(
+                failures, lambda n: f"events were lost {n} times in a row"
+            )
             self.stats.state = "starting"
+
+    async def _count_restart(
+        self, failures: list[float], storm: Callable[[int], str]
+    ) -> list[float]:
+        """Count a restart; a storm of them degrades the watcher for a back-off period.
+
+        Args:
+            failures: When the restarts of the last :data:`RESTART_WINDOW` seconds happened.
+            storm: The degraded reason, given how many restarts made the storm.
+
+        Returns:
+            The restart times to keep counting with.
+        """
+        now = time.monotonic()
+        failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
+        self.stats.restarts += 1
+        if len(failures) <= MAX_RESTARTS:
+            return failures
+        # Failing faster than the watches can be set up again: stop paying for restarts for a
+        # while (snapshots walk the whole tree meanwhile), then try again.
+        self._degrade(storm(len(failures)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
+        return []
 
     def _readable(self, tree: inotify.Tree, lost: asyncio.Event) -> None:
         """Read the queue (called by the event loop when the inotify fd is readable)."""
@@ -368,12 +390,14 @@ class Watcher:
             self._index_changed()
         for path in batch.paths:
             self.dirty.add(path)
-        if batch.paths and self.on_batch is not None:
-            self.on_batch(batch.paths)
+        # The paths are noted: the syncs this batch answers are answered before anything else
+        # runs, so that a failing callback cannot make them time out.
         for name in batch.cookies:
             waiter = self._cookie_waiters.get(os.fsdecode(name))
             if waiter is not None:
                 waiter.set()
+        if batch.paths:
+            self._report(batch.paths)
 
     def _lose(self, lost: asyncio.Event, reason: str) -> None:
         """Events may be lost: walk everything next, fail pending syncs, start afresh."""
@@ -396,7 +420,21 @@ class Watcher:
     async def _reread_index(self) -> None:
         while True:
             self._index_again = False
-            tracked = await asyncio.to_thread(read_tracked, self.root_b)
+            try:
+                tracked = await asyncio.to_thread(read_tracked, self.root_b)
+            except Exception as exc:
+                # dulwich raises more than read_tracked expects (struct.error on a truncated
+                # index). Which paths changed their tracked state is unknown: walk everything,
+                # and let the event policy read the index again.
+                logger.warning(
+                    "cannot read the git index (%s): the next snapshot walks everything", exc
+                )
+                self.stats.full_scans_forced += 1
+                self.policy_generation += 1
+                self.dirty.invalidate()
+                if not self._index_again:
+                    return
+                continue
             changed = sorted(tracked.symmetric_difference(self.tracked))
             self.tracked = tracked
             if changed:
@@ -404,8 +442,7 @@ class Watcher:
                 self.policy_generation += 1
                 for path in changed:
                     self.dirty.add(path)
-                if self.on_batch is not None:
-                    self.on_batch(changed)
+                self._report(changed)
             if not self._index_again:
                 return
 
@@ -460,8 +497,21 @@ class Watcher:
             raw = os.fsencode(rel).replace(os.sep.encode(), b"/")
             self.dirty.add(raw)
             seen.append(raw)
-        if seen and self.on_batch is not None:
-            self.on_batch(seen)
+        if seen:
+            self._report(seen)
+
+    def _report(self, paths: list[bytes]) -> None:
+        """Hand changed paths (already in the dirty set) to the callback; its errors are logged.
+
+        What the callback does (notifications, automatic snapshots) must not stop the watcher
+        or keep a sync from being answered.
+        """
+        if self.on_batch is None:
+            return
+        try:
+            self.on_batch(paths)
+        except Exception:
+            logger.exception("handling a batch of %d changed paths failed", len(paths))
 
     async def sync(self, within_s: float) -> bool:
         """Wait until every worktree event before this call has been delivered.
@@ -498,9 +548,15 @@ class Watcher:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         # Events seen before the cookie may still be turning into paths (the index re-read).
+        # (asyncio.wait neither raises the re-read's error nor cancels it with this sync.)
         while self._index_task is not None and not self._index_task.done():
-            await asyncio.shield(self._index_task)
+            await asyncio.wait({self._index_task})
         return self.healthy and self.vouches
+
+
+def _failed_times(reason: str, count: int) -> str:
+    """The degraded reason after a storm of ``count`` watchfiles failures."""
+    return f"watcher failed {count} times: {reason}"
 
 
 def _watch_failure(exc: OSError) -> str:
@@ -519,6 +575,22 @@ def _watch_failure(exc: OSError) -> str:
     if exc.filename:
         return f"cannot watch {exc.filename} ({what}); snapshots walk the whole tree"
     return f"cannot set up the inotify watcher ({what}); snapshots walk the whole tree"
+
+
+_STORE_GONE: Final = (
+    "the store is no longer where snapd opened it (see storeError); snapshots walk the whole tree"
+)
+
+
+def _gone(exc: OSError, store: str) -> bool:
+    """True if ``exc`` comes from a store directory that is no longer there."""
+    return exc.errno == errno.ENOENT and not os.path.isdir(store)
+
+
+def _mkdir(path: str) -> None:
+    """Create the cookie directory if needed, never its parent (the store: not re-created)."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path)
 
 
 def _touch(path: str) -> None:

@@ -87,3 +87,38 @@ def test_a_deleted_directory_is_no_doubt(tree: inotify.Tree, tmp_path: Path) -> 
     (tmp_path / "wt" / "src").rmdir()
     batch = _drain(tree)
     assert batch.doubt is None and b"src" in batch.paths
+
+
+def test_a_linked_worktree_watches_the_info_files_git_reads(tmp_path: Path) -> None:
+    # A linked worktree's ".git" is a file naming <main>/.git/worktrees/<name>; git reads
+    # info/exclude and info/attributes from the common dir that one names (commondir).
+    main, root, cookies = tmp_path / "main", tmp_path / "wt", tmp_path / "store" / "cookies"
+    write(main, ".git/info/exclude", "")
+    write(main, ".git/worktrees/wt/index", "")
+    write(main, ".git/worktrees/wt/commondir", "../..\n")
+    write(root, ".git", f"gitdir: {main / '.git' / 'worktrees' / 'wt'}\n")
+    write(root, "src/a.txt", "a\n")
+    cookies.mkdir(parents=True)
+    t = inotify.Tree(os.fsencode(root), os.fsencode(cookies))
+    t.start()
+    try:
+        write(main, ".git/info/exclude", "*.log\n")
+        assert _drain(t).rules
+        write(main, ".git/worktrees/wt/index", "changed")
+        assert _drain(t).index
+    finally:
+        t.close()
+
+
+def test_the_policy_reads_a_linked_worktrees_info_exclude(tmp_path: Path) -> None:
+    from snapd.capture import Candidate, Policy
+    from snapd.config import Options
+
+    main, root = tmp_path / "main", tmp_path / "wt"
+    write(main, ".git/info/exclude", "*.log\n")
+    write(main, ".git/worktrees/wt/commondir", "../..\n")
+    write(root, ".git", f"gitdir: {main / '.git' / 'worktrees' / 'wt'}\n")
+    write(root, "build.log", "x\n")
+    policy = Policy(os.fsencode(root), Options())
+    st = os.lstat(root / "build.log")
+    assert not policy.decide(Candidate(rel=b"build.log", st=st)).captured  # as git ignores it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from watchfiles import Change
 
-from snapd import protocol, watch
+from snapd import inotify, protocol, watch
 from snapd.watch import MAX_RESTARTS, OVERFLOW_BATCH, DirtySet, SnapdFilter, Watcher
 from tests.helpers import git, make_service, write
 
@@ -206,8 +207,6 @@ def test_a_restart_storm_degrades_then_the_watcher_comes_back(
 def test_events_of_a_path_a_restore_is_writing_are_not_news(
     worktree: Path, store_dir: Path
 ) -> None:
-    import os
-
     from snapd.restore import RestoreEvent
     from snapd.session import Session
 
@@ -223,3 +222,270 @@ def test_events_of_a_path_a_restore_is_writing_are_not_news(
     session._on_restore(RestoreEvent("pending", b"src/y.txt"))
     session._on_restore(RestoreEvent("failed", b"src/y.txt"))  # left as it was
     assert not session._own_restore_write(b"src/y.txt")
+
+
+# -- review of the issue-13 watcher change -----------------------------------------------------
+
+
+def test_a_failing_batch_callback_still_answers_the_syncs_of_its_batch(tmp_path: Path) -> None:
+    class OneBatch:
+        def read(self) -> inotify.Batch:
+            return inotify.Batch(paths=[b"src/a.txt"], cookies=[b"1-1"], events=2)
+
+    def broken(paths: list[bytes]) -> None:
+        raise RuntimeError("the policy could not be built")
+
+    async def run() -> None:
+        dirty = DirtySet()
+        dirty.take()
+        w = Watcher(str(tmp_path), str(tmp_path / "store"), dirty, on_batch=broken)
+        waiter = asyncio.Event()
+        w._cookie_waiters["1-1"] = waiter
+        w._readable(OneBatch(), asyncio.Event())  # type: ignore[arg-type]
+        assert waiter.is_set()  # the sync waiting for this cookie is answered
+        assert dirty.take() == frozenset({b"src/a.txt"})
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_an_index_that_cannot_be_read_fails_no_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import struct
+    import threading
+
+    gate = threading.Event()
+    calls: list[bytes] = []
+
+    def read_tracked(root: bytes) -> frozenset[bytes]:
+        calls.append(root)
+        if len(calls) == 1:
+            return frozenset({b"a.txt"})
+        gate.wait(30)
+        # What dulwich raises on a truncated index (read_tracked does not catch it).
+        raise struct.error("unpack requires a buffer of 8 bytes")
+
+    monkeypatch.setattr(watch, "read_tracked", read_tracked)
+
+    async def run() -> None:
+        root = tmp_path / "wt"
+        (root / ".git").mkdir(parents=True)
+        dirty = DirtySet()
+        w = Watcher(str(root), str(tmp_path / "store"), dirty, backend="inotify")
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        dirty.take()
+        generation = w.policy_generation
+        (root / ".git" / "index").write_bytes(b"DIRC")
+        await until(lambda: len(calls) == 2)
+        sync = asyncio.create_task(w.sync(within_s=30))
+        await until(lambda: bool(w._cookie_waiters))
+        await until(lambda: not w._cookie_waiters)  # the cookie came: it waits for the re-read
+        gate.set()
+        assert await asyncio.wait_for(sync, 30) is True
+        # The index is unknown now: every decision may have changed.
+        assert dirty.take() is None and w.policy_generation != generation
+        # A later sync is not poisoned by the failed re-read either.
+        assert await w.sync(within_s=30) is True
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_a_deleted_store_is_not_recreated_by_the_watcher(tmp_path: Path) -> None:
+    import shutil
+
+    async def run() -> None:
+        root, store = tmp_path / "wt", tmp_path / "store"
+        root.mkdir()
+        w = Watcher(str(root), str(store), DirtySet(), backend="inotify")
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        shutil.rmtree(store)
+        await until(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
+        assert not store.exists()  # "never re-created": another snapd may open a new store there
+        assert w.stats.state == "degraded" and not w.healthy
+        assert w.stats.reason is not None and "snapshots walk the whole tree" in w.stats.reason
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_a_restart_makes_the_event_policy_read_the_index_again(tmp_path: Path) -> None:
+    async def run() -> None:
+        root, store = tmp_path / "wt", tmp_path / "store"
+        root.mkdir()
+        w = Watcher(str(root), str(store), DirtySet(), backend="inotify")
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        generation = w.policy_generation
+        os.rmdir(store / "cookies")  # the kernel drops that watch: the watcher starts afresh
+        await until(lambda: w.stats.restarts == 1 and w.stats.state == "watching")
+        assert w.policy_generation != generation  # the index was read again
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
+
+
+def test_a_failed_manual_snapshot_re_arms_the_automatic_one(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snapd import errors
+    from snapd.session import Session
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        session = Session(service, lambda method, params: None)
+        session._loop = asyncio.get_running_loop()
+        session._auto_handle = session._loop.call_later(3600, session._auto_fire)
+
+        def fail(*args: Any, **kwargs: Any) -> protocol.SnapshotResult:
+            raise errors.StoreFailure("the disk is full")
+
+        monkeypatch.setattr(service, "snapshot", fail)
+        with pytest.raises(errors.StoreFailure):
+            await session.snapshot(protocol.SnapshotParams())
+        # The changes that armed the automatic snapshot are still unsaved: it is armed again.
+        assert session._auto_handle is not None
+        session._auto_handle.cancel()
+        service.close()
+
+    asyncio.run(run())
+
+
+def test_an_unrecorded_full_walk_of_a_synced_watcher_keeps_the_next_snapshot_exact(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snapd.session import Session
+
+    class Synced:
+        async def sync(self, within_s: float) -> bool:
+            return True
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        service.snapshot(protocol.SnapshotParams())
+        session = Session(service, lambda method, params: None)
+        session.watcher = Synced()  # type: ignore[assignment]
+        real = service.snapshot
+
+        def unrecorded(*args: Any, **kwargs: Any) -> protocol.SnapshotResult:
+            result = real(*args, **kwargs)
+            kwargs["on_unrecorded"]()  # only a skipped file's metadata changed
+            return result
+
+        monkeypatch.setattr(service, "snapshot", unrecorded)
+        session.dirty.take()
+        session.dirty.add(b"build/out.log")
+        result = await session.snapshot(protocol.SnapshotParams(reconcile=True))
+        assert result.consistency == "reconciled"
+        # The watcher vouched for what changed: look at that path again, not at everything.
+        assert session.dirty.take() == frozenset({b"build/out.log"})
+        service.close()
+
+    asyncio.run(run())
+
+
+def test_classifying_a_batch_runs_off_the_event_loop(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from snapd.session import Session
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        session = Session(service, lambda method, params: None)
+        threads: list[int] = []
+
+        def classify(paths: list[bytes]) -> bool:
+            threads.append(threading.get_ident())  # lstat and a Policy per batch: blocking
+            return True
+
+        monkeypatch.setattr(session, "_any_captured", classify)
+        session._on_batch([b"src/a.txt"])
+        await until(lambda: session._auto_handle is not None)
+        assert threads and threads[0] != threading.get_ident()
+        for handle in (session._auto_handle, session._notify_handle):
+            if handle is not None:
+                handle.cancel()
+        service.close()
+
+    asyncio.run(run())
+
+
+def test_a_batch_that_cannot_be_classified_arms_the_automatic_snapshot(
+    worktree: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snapd.session import Session
+
+    async def run() -> None:
+        service = make_service(worktree, store_dir)
+        session = Session(service, lambda method, params: None)
+
+        def classify(paths: list[bytes]) -> bool:
+            raise RuntimeError("the policy could not be built")
+
+        monkeypatch.setattr(session, "_any_captured", classify)
+        session._on_batch([b"src/a.txt"])
+        await until(lambda: session._auto_handle is not None)  # it may be captured
+        for handle in (session._auto_handle, session._notify_handle):
+            if handle is not None:
+                handle.cancel()
+        service.close()
+
+    asyncio.run(run())
+
+
+def test_classifying_decides_a_path_as_explain_does(worktree: Path, store_dir: Path) -> None:
+    import attrs
+
+    from snapd.capture import Policy
+    from snapd.session import _maybe_captured
+
+    write(worktree, ".gitignore", "build/\n")
+    write(worktree, "build/keep.txt", "forced\n")
+    write(worktree, "build/out.o", "not forced\n")
+    service = make_service(worktree, store_dir)
+    options = attrs.evolve(service.options, force_include=("build/keep.txt",))
+    service.close()
+    policy = Policy(os.fsencode(worktree), options)
+    dirs: dict[Any, Any] = {}
+    # A forced path opens its skipped directory for itself only, not for its siblings.
+    for rel in (b"build/keep.txt", b"build/out.o", b"gone/a.txt", b"build/gone.txt"):
+        assert _maybe_captured(policy, rel, dirs) is policy.explain(rel)[0].captured, rel
+    assert not _maybe_captured(policy, b"build/out.o", dirs)
+
+
+@pytest.mark.skipif(not inotify.available(), reason="inotify only")
+def test_a_store_with_a_problem_stops_the_watcher_restarting(tmp_path: Path) -> None:
+    problem: list[str] = []
+
+    async def run() -> None:
+        root, store = tmp_path / "wt", tmp_path / "store"
+        root.mkdir()
+        w = Watcher(
+            str(root),
+            str(store),
+            DirtySet(),
+            backend="inotify",
+            store_problem=lambda: problem[0] if problem else None,
+        )
+        task = asyncio.create_task(w.run())
+        assert await w.wait_ready(30)
+        # The store was replaced (another snapd may own it now): no cookie directory of ours.
+        problem.append("the store was replaced")
+        os.rmdir(store / "cookies")
+        await until(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
+        assert w.stats.state == "degraded" and not (store / "cookies").exists()
+        assert w.stats.reason is not None and "see storeError" in w.stats.reason
+        w.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
