@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import stat
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -440,8 +441,9 @@ def read_tracked(root: bytes) -> frozenset[bytes]:
         if not os.path.isfile(index_path):
             return frozenset()
         return frozenset(Index(index_path, read=True).paths())
-    except (OSError, ValueError, AssertionError) as exc:
-        # dulwich raises AssertionError/ValueError on an index format it does not know.
+    except (OSError, ValueError, AssertionError, struct.error) as exc:
+        # dulwich raises AssertionError/ValueError on an index format it does not know, and
+        # struct.error on a truncated one.
         logger.warning("cannot read the git index under %r: %s", root, exc)
         return frozenset()
 

@@ -163,3 +163,20 @@ def test_rule_chains_of_any_depth_are_built_without_recursion(worktree: Path) ->
     assert not policy.decide(Candidate(rel=deep + b"/x.log", st=st)).captured
     assert policy.decide(Candidate(rel=deep + b"/x.gen", st=st)).generated
     assert policy.decide(Candidate(rel=deep + b"/x.txt", st=st)).captured
+
+
+@pytest.mark.parametrize("keep", [12, 20, 40])
+def test_a_truncated_git_index_reads_as_untracked_with_a_warning(
+    tmp_path: Path, keep: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged index must not fail every snapshot (dulwich raises struct.error on it)."""
+    from snapd.capture import read_tracked
+
+    write(tmp_path, "a.txt", "a\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a.txt"], check=True)
+    index = tmp_path / ".git" / "index"
+    assert read_tracked(os.fsencode(tmp_path)) == {b"a.txt"}
+    index.write_bytes(index.read_bytes()[:keep])
+    assert read_tracked(os.fsencode(tmp_path)) == frozenset()
+    assert "cannot read the git index" in caplog.text
