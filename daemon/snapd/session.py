@@ -111,8 +111,8 @@ class Session:
                 continue
             try:
                 await self.snapshot(protocol.SnapshotParams(), auto=True)
-            except (errors.SnapdError, Cancelled):
-                logger.exception("periodic snapshot failed")
+            except (errors.SnapdError, Cancelled) as exc:
+                logger.warning("periodic snapshot failed: %s", exc)
 
     async def close(self) -> None:
         """Stop the watcher and timers, wait for an automatic snapshot, release the store."""
@@ -233,8 +233,9 @@ class Session:
             if await asyncio.to_thread(self.service.gc_due):
                 report = await asyncio.to_thread(self.service.gc, protocol.GcParams())
                 logger.info("automatic gc dropped %d snapshots", len(report.dropped))
-        except errors.SnapdError:
-            logger.exception("automatic gc failed")
+        except errors.SnapdError as exc:
+            # A sentence (store damage, a full disk): no traceback every minute in the log.
+            logger.warning("automatic gc failed: %s", exc)
 
     def status(self) -> protocol.StatusResult:
         """The service's status plus the watcher's (call from a thread: it walks the store)."""
@@ -427,8 +428,8 @@ class Session:
     async def _auto_snapshot(self) -> None:
         try:
             await self.snapshot(protocol.SnapshotParams(), auto=True)
-        except (errors.SnapdError, Cancelled):
-            logger.exception("automatic snapshot failed")
+        except (errors.SnapdError, Cancelled) as exc:
+            logger.warning("automatic snapshot failed: %s", exc)
 
 
 def _maybe_captured(policy: Policy, rel: bytes, dirs: dict[bytes, Decision | None]) -> bool:
