@@ -21,7 +21,8 @@ Layering (lower layers never import higher ones)::
                    generated-artifact and .gitattributes rules
     store          dulwich plumbing only: streaming blobs, trees, commits, refs, packs, the lock
     paging, paths  leaf helpers (cursors and page budgets; path validation and encoding;
-    fileswap       renameat2 exchange / no-replace renames for restore)
+    fileswap       renameat2 exchange / no-replace renames for restore;
+    gitdir         where a worktree's git directory and info/ are)
     config         options and limits (defaults, .snapd.toml, initializationOptions)
     errors         wire error classes (used by every layer above store)
 

@@ -15,7 +15,7 @@ from typing import Final
 import attrs
 import pathspec
 
-from snapd.capture import git_info_dir
+from snapd.gitdir import git_info_dir
 
 ATTR_FILE_MAX: Final = 1024 * 1024
 """An attributes file larger than this is not read."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 import pathspec
 
+from snapd.gitdir import git_dir, git_info_dir
 from snapd.paths import join
 
 if TYPE_CHECKING:
@@ -381,45 +382,6 @@ class IgnoreRule:
         if verdict is not None and verdict[0]:
             return skipped(self.name, "ignored by the .gitignore family", verdict[1])
         return None
-
-
-def git_dir(root: bytes) -> bytes | None:
-    """The worktree's git directory: ``.git``, or the one a ``.git`` file names.
-
-    A linked worktree or a submodule has a file ``.git`` reading ``gitdir: <path>``. Returns
-    None when that file says something else; the directory may not exist.
-
-    Raises:
-        OSError: the ``.git`` file cannot be read.
-    """
-    dotgit = os.path.join(root, b".git")
-    if not os.path.isfile(dotgit):
-        return dotgit
-    with open(dotgit, "rb") as fh:
-        line = fh.read(4096).strip()
-    if not line.startswith(b"gitdir:"):
-        return None
-    return os.path.join(root, line[len(b"gitdir:") :].strip())
-
-
-def git_info_dir(root: bytes) -> bytes:
-    """Where git reads ``info/exclude`` and ``info/attributes`` for this worktree.
-
-    That is the common git directory's ``info`` (a linked worktree's git directory names the
-    common one in its ``commondir`` file); ``.git/info`` when there is nothing to resolve.
-    """
-    try:
-        gitdir = git_dir(root)
-        if gitdir is None:
-            return os.path.join(root, b".git", b"info")
-        try:
-            with open(os.path.join(gitdir, b"commondir"), "rb") as fh:
-                common = os.path.join(gitdir, fh.read(4096).strip())
-        except FileNotFoundError:
-            common = gitdir
-    except OSError:
-        return os.path.join(root, b".git", b"info")
-    return os.path.normpath(os.path.join(common, b"info"))
 
 
 _ABSENT = os.stat_result((stat.S_IFREG | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))

@@ -232,7 +232,7 @@ class Tree:
 
     def watch_git(self) -> None:
         """Watch the root's ``.git`` directory and its ``info/`` (flat), if there is one."""
-        from snapd.capture import git_dir, git_info_dir
+        from snapd.gitdir import git_dir, git_info_dir
 
         try:
             gitdir = git_dir(self.root)  # a linked worktree's ".git" names it elsewhere
