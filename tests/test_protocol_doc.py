@@ -153,6 +153,28 @@ def test_errors_match_code() -> None:
         assert names[cls.CODE] == cls.__name__
 
 
+def documented_errors() -> dict[int, str]:
+    return {int(r[0]): r[1] for r in table_after(sections(2)["Errors"])}
+
+
+def test_python_client_has_a_class_per_error_code() -> None:
+    from snapd_client._errors import CODE_TO_ERROR
+
+    assert {code: cls.__name__ for code, cls in CODE_TO_ERROR.items()} == documented_errors()
+
+
+def test_typescript_error_codes_match_the_doc() -> None:
+    types_ts = DOC.parent / "clients" / "typescript" / "src" / "types.ts"
+    text = types_ts.read_text(encoding="utf-8")
+    block = text[
+        text.index("export const ErrorCodes = {") : text.index(
+            "} as const;", text.index("export const ErrorCodes = {")
+        )
+    ]
+    found = {int(code): name for name, code in re.findall(r"^  (\w+): (-\d+),$", block, re.M)}
+    assert found == documented_errors()
+
+
 def test_options_match_code() -> None:
     rows = table_after(sections(2)["Options"])
     expected = wire_option_names()

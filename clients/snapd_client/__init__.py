@@ -19,8 +19,12 @@ or, without asyncio, the blocking :class:`Client` (generated from :class:`AsyncC
 from snapd_client._client import AsyncClient
 from snapd_client._errors import (
     BadCursor,
+    InternalError,
     InvalidParams,
+    InvalidRequest,
     MethodNotFound,
+    NoWorktree,
+    ParseError,
     PathOutsideRoot,
     PlanStale,
     RequestCancelled,
@@ -28,9 +32,11 @@ from snapd_client._errors import (
     ResponseError,
     ServerNotInitialized,
     SnapdClientError,
+    StoreFailure,
     StoreLocked,
     TransportClosed,
     UnknownSnapshot,
+    WorktreeFailure,
 )
 from snapd_client._sync import Client
 from snapd_client._transport import StdioTransport, Transport, daemon_command, encode_frame
@@ -39,8 +45,12 @@ __all__ = [
     "AsyncClient",
     "BadCursor",
     "Client",
+    "InternalError",
     "InvalidParams",
+    "InvalidRequest",
     "MethodNotFound",
+    "NoWorktree",
+    "ParseError",
     "PathOutsideRoot",
     "PlanStale",
     "RequestCancelled",
@@ -49,10 +59,12 @@ __all__ = [
     "ServerNotInitialized",
     "SnapdClientError",
     "StdioTransport",
+    "StoreFailure",
     "StoreLocked",
     "Transport",
     "TransportClosed",
     "UnknownSnapshot",
+    "WorktreeFailure",
     "daemon_command",
     "encode_frame",
 ]

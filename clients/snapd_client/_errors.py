@@ -1,4 +1,4 @@
-"""Client-side exceptions, one per documented error code (see protocol.md, "Errors")."""
+"""Client-side exceptions, one per documented error code of protocol.md's "Errors" table."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ class ResponseError(SnapdClientError):
         if isinstance(self.data, dict) and isinstance(self.data.get("field"), str):
             return str(self.data["field"])
         return None
+
+
+class ParseError(ResponseError):
+    """-32700: the frame's body was not valid JSON, or its headers were malformed."""
+
+
+class InvalidRequest(ResponseError):
+    """-32600: not a JSON-RPC request, one after ``shutdown``, or a second ``initialize``."""
+
+
+class InternalError(ResponseError):
+    """-32603: an unexpected server error (the daemon keeps serving)."""
 
 
 class InvalidParams(ResponseError):
@@ -68,11 +80,26 @@ class RequestTooLarge(ResponseError):
     """-31005: the request frame was over the daemon's limit."""
 
 
+class NoWorktree(ResponseError):
+    """-31006: no worktree: start the daemon with ``--root`` or send ``rootUri``."""
+
+
+class StoreFailure(ResponseError):
+    """-31007: the store could not be read or written (disk full, damage, a vanished store)."""
+
+
+class WorktreeFailure(ResponseError):
+    """-31008: the worktree could not be read, or its path leads elsewhere than at start."""
+
+
 class PlanStale(ResponseError):
     """-31009: a restore's plan token no longer matches: make a new plan (nothing was written)."""
 
 
 CODE_TO_ERROR: dict[int, type[ResponseError]] = {
+    -32700: ParseError,
+    -32600: InvalidRequest,
+    -32603: InternalError,
     -32602: InvalidParams,
     -32601: MethodNotFound,
     -32002: ServerNotInitialized,
@@ -82,6 +109,9 @@ CODE_TO_ERROR: dict[int, type[ResponseError]] = {
     -31003: PathOutsideRoot,
     -31004: StoreLocked,
     -31005: RequestTooLarge,
+    -31006: NoWorktree,
+    -31007: StoreFailure,
+    -31008: WorktreeFailure,
     -31009: PlanStale,
 }
 
