@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 from diff_match_patch import diff_match_patch
 
+from snapd.paging import PIECE_BYTES
+
 if TYPE_CHECKING:
     from snapd.config import Options
     from snapd.store import Store
-
-PIECE_BYTES: Final = 16 * 1024
-"""Largest JSON size of one hunk; bigger hunks are split. Also the smallest page budget."""
 
 HUNK_FRAMING: Final = 140
 """JSON bytes of a hunk besides its lines (field names, numbers, flags, digest)."""

@@ -14,12 +14,15 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from snapd.errors import BadCursor, InvalidParams
-from snapd.hunks import PIECE_BYTES
 
 T = TypeVar("T")
+
+PIECE_BYTES: Final = 16 * 1024
+"""The smallest page budget, so one item always fits: also the largest JSON size of one hunk
+(:mod:`snapd.hunks` splits bigger ones)."""
 
 
 def query_hash(*parts: Any) -> str:
@@ -66,7 +69,7 @@ def budgets(
 ) -> tuple[int, int]:
     """Validate and clamp ``limit`` and ``maxBytes``.
 
-    ``maxBytes`` below :data:`~snapd.hunks.PIECE_BYTES` is raised to it (one item must fit);
+    ``maxBytes`` below :data:`PIECE_BYTES` is raised to it (one item must fit);
     above the cap it is lowered to the cap.
 
     Raises:

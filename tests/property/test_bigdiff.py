@@ -322,7 +322,7 @@ def test_a_window_exactly_the_size_of_what_is_left_reaches_the_end() -> None:
 
 
 def test_a_line_is_cut_to_keep_its_json_within_a_piece() -> None:
-    from snapd.hunks import PIECE_BYTES
+    from snapd.paging import PIECE_BYTES
 
     fd = diff_bytes(b"a\n", b"\x01" * 16_000 + b"\n", context=0, options=Options())
     assert all(h.json_size() <= PIECE_BYTES for h in fd.hunks)

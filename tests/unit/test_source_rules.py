@@ -55,6 +55,7 @@ LOWER_MUST_NOT_IMPORT = {
     "service": {"server", "session"},
     "session": {"server"},
     "fileswap": {"store", "capture", "snapshots", "diff", "restore", "service", "protocol"},
+    "paging": {"hunks", "diff", "bigdiff", "store", "capture", "snapshots", "service", "protocol"},
     "gitdir": {"capture", "attributes", "inotify", "watch", "store", "snapshots", "service"},
 }
 
