@@ -221,6 +221,8 @@ def build() -> dict[str, Any]:
     options: dict[str, Any] = {}
     hints = typing.get_type_hints(config.Options)
     for a in attrs.fields(config.Options):
+        if not config.on_wire(a):
+            continue
         wire = protocol.wire_name(a.name)
         options[wire] = {
             "type": b.type_of(hints[a.name], f"Options.{a.name}"),

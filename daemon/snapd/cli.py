@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="MIB",
         help="files larger than this (MiB) are recorded as metadata only (default 2)",
     )
+    # Test only: a restore sleeps this long after each file, so a test can kill the daemon in
+    # the middle of one. Hidden, and never an initializationOptions key.
+    p.add_argument("--test-restore-delay", type=float, help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"snapd {__version__}")
     return p
 
@@ -116,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, object] = {}
     if args.content_limit is not None:
         overrides["contentLimit"] = max(1, int(args.content_limit * MIB))
+    if args.test_restore_delay is not None:
+        overrides["testRestoreDelay"] = args.test_restore_delay
     from snapd.server import build_server, serve
 
     server = build_server(

@@ -189,14 +189,20 @@ class Options:
     """Serve a worktree root that is ``/`` or the user's home directory (refused by default:
     watching and snapshotting either is almost always a mistake)."""
 
-    test_restore_delay: float = attrs.field(default=0.0, validator=_non_negative_float)
-    """Test only: seconds a restore sleeps after each file it writes or deletes, so a test can
-    kill the daemon in the middle of one. 0 (the default) turns it off."""
+    test_restore_delay: float = attrs.field(
+        default=0.0, validator=_non_negative_float, metadata={"wire": False}
+    )
+    """Test only, never on the wire: seconds a restore sleeps after each file it writes or
+    deletes, so a test can kill the daemon in the middle of one. Set by the daemon's hidden
+    ``--test-restore-delay`` flag; 0 (the default) turns it off."""
 
-    def with_wire(self, raw: Any, source: str = "initializationOptions") -> Options:
+    def with_wire(
+        self, raw: Any, source: str = "initializationOptions", *, hidden: bool = False
+    ) -> Options:
         """Return a copy updated from an options object with camelCase keys.
 
-        The object is ``initializationOptions`` or the config file's content.
+        The object is ``initializationOptions``, the config file's content or the command
+        line's options; only the command line (``hidden``) may set the test-only ones.
 
         Raises:
             ValueError: ``raw`` is not an object, has an unknown key, or a bad value. The message
@@ -206,7 +212,7 @@ class Options:
             return self
         if not isinstance(raw, dict):
             raise ValueError(f"{source} must be an object")
-        by_wire = {_camel(f.name): f.name for f in attrs.fields(Options)}
+        by_wire = {_camel(f.name): f.name for f in attrs.fields(Options) if hidden or on_wire(f)}
         changes: dict[str, Any] = {}
         for key, value in raw.items():
             if key not in by_wire:
@@ -244,9 +250,14 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def on_wire(field: attrs.Attribute[Any]) -> bool:
+    """Whether an option is part of the wire contract (test-only hooks are not)."""
+    return bool(field.metadata.get("wire", True))
+
+
 def wire_option_names() -> dict[str, Any]:
     """Map each option's wire name to its default (used by protocol.md's check)."""
-    return {_camel(f.name): f.default for f in attrs.fields(Options)}
+    return {_camel(f.name): f.default for f in attrs.fields(Options) if on_wire(f)}
 
 
 def default_store_path(data_home: str, root: str) -> str:

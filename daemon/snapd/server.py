@@ -183,7 +183,7 @@ class SnapdServer(LanguageServer):
         self.data_home = data_home
         self.home = home
         self.overrides = overrides or {}
-        self.options = Options().with_wire(self.overrides, "command line")
+        self.options = Options().with_wire(self.overrides, "command line", hidden=True)
         self.session: Session | None = None
         self.initializing = False
         """True from an ``initialize`` request until it is answered."""
@@ -224,7 +224,7 @@ class SnapdServer(LanguageServer):
                 Options()
                 .with_config_file(root)
                 .with_wire(params.initialization_options)
-                .with_wire(self.overrides, "command line")
+                .with_wire(self.overrides, "command line", hidden=True)
             )
         except ValueError as exc:
             raise errors.InvalidParams(str(exc), field="initializationOptions") from exc

@@ -69,9 +69,12 @@ async def test_kill_9_mid_restore_is_undone_by_the_safety_snapshot(
     for i in range(N):
         write(worktree, f"many/{i:03}.txt", f"original {i}\n")
     store = tmp_path / "store"
-    # testRestoreDelay is a test-only option: the restore sleeps after each file it writes.
+    # --test-restore-delay is a hidden test-only flag: the restore sleeps after each file.
     client = await AsyncClient.spawn(
-        worktree, store=store, log_file=tmp_path / "1.log", options={"testRestoreDelay": 0.05}
+        worktree,
+        store=store,
+        log_file=tmp_path / "1.log",
+        extra_args=["--test-restore-delay", "0.05"],
     )
     try:
         s1 = await client.snapshot("s1")

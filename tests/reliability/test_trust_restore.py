@@ -160,9 +160,9 @@ def test_cancel_after_the_first_write_reports_what_was_done(spawn: Any, tmp_path
     n = 60
     for i in range(n):
         write(root, f"many/{i:03}.txt", f"original {i}\n")
-    # testRestoreDelay (test only): the restore sleeps after each file, so a cancel lands
-    # with most of the plan still to do.
-    d = spawn({"testRestoreDelay": 0.05})
+    # --test-restore-delay (hidden, test only): the restore sleeps after each file, so a cancel
+    # lands with most of the plan still to do.
+    d = spawn(None, "--test-restore-delay", "0.05")
     sid = snapshot(d)
     for i in range(n):
         write(root, f"many/{i:03}.txt", f"edited {i}\n")

@@ -46,3 +46,24 @@ def test_documents_a_client_sends_are_never_held(tmp_path: Path) -> None:
         assert not proto.workspace.folders
 
     asyncio.run(run())
+
+
+def test_test_hooks_are_off_the_wire() -> None:
+    """testRestoreDelay is a hidden command-line flag: initializationOptions cannot set it."""
+    import pytest
+
+    from snapd.cli import parser
+    from snapd.config import Options, wire_option_names
+
+    assert "testRestoreDelay" not in wire_option_names()
+    with pytest.raises(ValueError, match="unknown option 'testRestoreDelay'"):
+        Options().with_wire({"testRestoreDelay": 1.0})
+    server = SnapdServer(
+        root=None,
+        store=None,
+        data_home="/nonexistent",
+        overrides={"testRestoreDelay": 0.25},
+    )
+    assert server.options.test_restore_delay == 0.25
+    assert parser().parse_args(["--stdio", "--test-restore-delay", "0.5"]).test_restore_delay == 0.5
+    assert "--test-restore-delay" not in parser().format_help()

@@ -245,8 +245,6 @@ export interface InitializationOptions {
   autoGc?: boolean;
   /** Serve a worktree that is `/` or the user's home directory (default `false`). */
   allowBroadRoot?: boolean;
-  /** Test only: seconds a restore sleeps after each file it writes or deletes (0: off). */
-  testRestoreDelay?: number;
 }
 
 export interface WorkspaceFolder {
