@@ -16,6 +16,8 @@ import datetime
 import json
 import os
 import platform
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -139,3 +141,21 @@ def render(rows: list[Row]) -> str:
     for r in rows:
         lines.append(f"| {_cell(r.fault)} | {r.trials} | {_cell(r.outcome)} | `{r.nodeid}` |")
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB tmpfs, so a test can fill the disk for good (skips unless root may mount)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the in-process ENOSPC test covers this)")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -284,23 +284,6 @@ def test_a_deleted_store_is_reported(daemon: tuple[Path, Path, RawDaemon]) -> No
     assert not store.exists()  # a store that vanished is not silently re-created
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def _unreachable(store: Path) -> list[str]:
     out = git(store, "fsck", "--unreachable", "--no-reflogs", "--no-progress").stdout
     return [line for line in out.splitlines() if line.startswith("unreachable")]
