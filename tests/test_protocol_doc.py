@@ -79,9 +79,9 @@ def nested_types() -> set[type]:
         for name, obj in vars(protocol).items()
         if isinstance(obj, type)
         and attrs.has(obj)
-        and obj.__module__ == protocol.__name__
+        and obj.__module__.startswith("snapd.protocol.")
+        and obj.__module__ != "snapd.protocol.methods"
         and not name.endswith(skip)
-        and name != "MethodTypes"
     }
 
 

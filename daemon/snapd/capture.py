@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 import pathspec
 
+from snapd.enums import Outcome
 from snapd.gitdir import git_dir, git_info_dir
 from snapd.paths import join
 
@@ -39,20 +40,6 @@ IGNORE_FILE_MAX = 1024 * 1024
 
 SNAPD_IGNORE = b".snapdignore"
 """snapd's own ignore file (gitignore syntax); unlike .gitignore it applies to tracked files too."""
-
-
-class Outcome(enum.StrEnum):
-    """What a snapshot does with a path."""
-
-    CAPTURED = "captured"
-    """Content is stored; diffs show hunks."""
-
-    GENERATED = "generated"
-    """Content is stored (it is small), but a tool wrote it: diffs summarise it and give hunks
-    only when asked for that file."""
-
-    SKIPPED = "skipped"
-    """Only metadata (size, mode, mtime, reason, rule) is recorded."""
 
 
 class Kind(enum.StrEnum):

@@ -17,7 +17,8 @@ import re
 from typing import Final
 
 from snapd.attributes import Attributes
-from snapd.capture import Candidate, Decision, Kind, Outcome, skipped
+from snapd.capture import Candidate, Decision, Kind, skipped
+from snapd.enums import Outcome
 
 # -- build and cache directories ------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ the other way round.
 
 from __future__ import annotations
 
-import enum
 import errno
 import hashlib
 import json
@@ -44,6 +43,7 @@ import pathspec
 
 from snapd import errors, fileswap
 from snapd.diff import Side, iter_changes
+from snapd.enums import RestoreActionKind
 from snapd.hunks import FileDiff, Hunk, apply_hunks, diff_blobs
 from snapd.paths import to_wire, under
 from snapd.snapshots import State, iter_manifest
@@ -71,15 +71,6 @@ Sig = tuple[int, int, int, int, int]
 """An ``lstat`` signature: mtime_ns, ctime_ns, size, inode, mode."""
 
 
-class ActionKind(enum.StrEnum):
-    """What a restore does with one path."""
-
-    WRITE = "write"
-    CREATE = "create"
-    DELETE = "delete"
-    KEEP = "keep"
-
-
 def sig_of(st: os.stat_result) -> Sig:
     """The ``lstat`` fields that change when a path is touched."""
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
@@ -90,7 +81,7 @@ class Action:
     """One planned step: the path, what to do, and what the worktree must still hold to do it."""
 
     path: bytes
-    action: ActionKind
+    action: RestoreActionKind
     kind: str
     """``file``, ``symlink``, ``dir`` or ``special`` (the snapshot's kind, else the live one)."""
     old_mode: int | None = None
@@ -116,7 +107,7 @@ class Action:
     @property
     def changes(self) -> bool:
         """True for an action that writes or deletes."""
-        return self.action is not ActionKind.KEEP
+        return self.action is not RestoreActionKind.KEEP
 
     def to_line(self) -> bytes:
         """Serialise as one plan line (JSON; bytes as hex)."""
@@ -132,7 +123,7 @@ class Action:
         """Parse a line written by :meth:`to_line`."""
         obj = json.loads(line)
         obj["path"] = bytes.fromhex(obj["path"])
-        obj["action"] = ActionKind(obj["action"])
+        obj["action"] = RestoreActionKind(obj["action"])
         if "data" in obj:
             obj["data"] = bytes.fromhex(obj["data"])
         if "sig" in obj:
@@ -302,7 +293,7 @@ class Planner:
         assert ref is not None
         base = Action(
             path=path,
-            action=ActionKind.KEEP,
+            action=RestoreActionKind.KEEP,
             kind=ref.kind,
             old_mode=old.mode if old else None,
             old_size=old.size(self.store) if old else None,
@@ -395,11 +386,11 @@ class Planner:
                 reason=_KEPT_IN_SAFETY.format(why) if graft else None,
             )
         if new is None:
-            action = ActionKind.DELETE
+            action = RestoreActionKind.DELETE
         elif old is None and (st is None or stat.S_ISDIR(st.st_mode)):
-            action = ActionKind.CREATE
+            action = RestoreActionKind.CREATE
         else:
-            action = ActionKind.WRITE
+            action = RestoreActionKind.WRITE
         return attrs.evolve(planned, action=action)
 
     def _graftable(self, kind: str, size: int) -> bool:
@@ -631,9 +622,9 @@ def write_plan(header: object, actions: Iterable[Action], out: IO[bytes]) -> Pla
         h.update(line)
         out.write(line)
         summary.lines += 1
-        if action.action is ActionKind.DELETE:
+        if action.action is RestoreActionKind.DELETE:
             summary.deleted += 1
-        elif action.action is ActionKind.KEEP:
+        elif action.action is RestoreActionKind.KEEP:
             summary.kept += 1
         else:
             summary.written += 1
@@ -697,7 +688,7 @@ class Applied:
         logger.warning("restore: %s left alone: %s", to_wire(action.path), reason)
         if len(self.conflicts) < MAX_CONFLICTS:
             self.conflicts.append(
-                attrs.evolve(action, action=ActionKind.KEEP, reason=reason, data=None)
+                attrs.evolve(action, action=RestoreActionKind.KEEP, reason=reason, data=None)
             )
 
 
@@ -1085,14 +1076,14 @@ def apply(
     keep_dirs = TreeDirs(store, target_tree)
     try:
         for action in plan():
-            if action.action is ActionKind.DELETE:
+            if action.action is RestoreActionKind.DELETE:
                 if _stopped(done, cancel):
                     continue
                 _delete(store, root_fd, action, done, keep_dirs, on_event)
                 if delay:
                     time.sleep(delay)
         for action in plan():
-            if action.action in (ActionKind.WRITE, ActionKind.CREATE):
+            if action.action in (RestoreActionKind.WRITE, RestoreActionKind.CREATE):
                 if _stopped(done, cancel):
                     continue
                 if action.graft:

@@ -1382,7 +1382,7 @@ def _inside(path: str, root: str) -> bool:
 def _wire_action(a: restoring.Action) -> protocol.RestoreAction:
     return protocol.RestoreAction(
         path=to_wire(a.path),
-        action=protocol.RestoreActionKind(a.action.value),
+        action=a.action,
         kind=a.kind,
         old_size=a.old_size,
         new_size=a.new_size,

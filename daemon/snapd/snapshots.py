@@ -33,6 +33,7 @@ import attrs
 
 from snapd import capture
 from snapd.capture import Candidate, Decision, Kind, LStat, Policy, StatLike
+from snapd.enums import Outcome
 from snapd.paths import join, under
 from snapd.store import (
     CHUNK,
@@ -288,7 +289,7 @@ class StatCache:
                     if not store.contains(oid):
                         continue
                     decision = Decision(
-                        outcome=capture.Outcome(outcome),
+                        outcome=Outcome(outcome),
                         rule=rule,
                         reason=reason,
                         evidence=evidence,

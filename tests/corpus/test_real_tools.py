@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from snapd.capture import Candidate, Kind, Outcome, Policy
+from snapd.capture import Candidate, Kind, Policy
 from snapd.config import Options
+from snapd.enums import Outcome
 from tests.helpers import write
 
 REPO = Path(__file__).resolve().parents[2]

@@ -493,7 +493,7 @@ def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
     deep = b"/".join([b"d"] * depth)
     create = restoring.Action(
         path=deep + b"/f.txt",
-        action=restoring.ActionKind.CREATE,
+        action=protocol.RestoreActionKind.CREATE,
         kind="file",
         new_mode=MODE_FILE,
         new_oid=blob,
@@ -512,7 +512,10 @@ def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
         os.close(fd)
         # Deleting it prunes all 1,500 directories the empty target does not have.
         delete = restoring.Action(
-            path=deep + b"/f.txt", action=restoring.ActionKind.DELETE, kind="file", old_oid=blob
+            path=deep + b"/f.txt",
+            action=protocol.RestoreActionKind.DELETE,
+            kind="file",
+            old_oid=blob,
         )
         empty = store.write_tree([])
         done = restoring.apply(store, svc.root_fd, lambda: iter([delete]), target_tree=empty)
