@@ -16,8 +16,9 @@ from typing import Final
 import attrs
 
 from snapd.paths import join, may_contain, under
-from snapd.snapshots import EMPTY_BLOB, Skipped, State, iter_manifest
-from snapd.store import MODE_LINK, MODE_TREE, Entry, Store
+from snapd.store.history import EMPTY_BLOB, ManifestEntry, State, iter_manifest
+from snapd.store.objects import MODE_LINK, MODE_TREE, Entry
+from snapd.store.repo import Store
 
 _AFTER_DIR: Final = b"0"  # the byte after "/": every path below "d" sorts before "d0"
 
@@ -28,8 +29,8 @@ class Side:
 
     mode: int
     oid: str | None = None
-    skipped: Skipped | None = None
-    generated: Skipped | None = None
+    skipped: ManifestEntry | None = None
+    generated: ManifestEntry | None = None
     """The generated-file record of a captured side, if a rule marked it generated."""
 
     @property
@@ -112,11 +113,11 @@ def iter_changes(
 class _Cursor:
     """Walks a sorted manifest forward, finding records by sort key in ascending order."""
 
-    def __init__(self, records: Iterator[Skipped]) -> None:
+    def __init__(self, records: Iterator[ManifestEntry]) -> None:
         self._records = records
         self._current = next(records, None)
 
-    def find(self, key: bytes) -> Skipped | None:
+    def find(self, key: bytes) -> ManifestEntry | None:
         while self._current is not None and self._current.path < key:
             self._current = next(self._records, None)
         if self._current is not None and self._current.path == key:
@@ -124,7 +125,7 @@ class _Cursor:
         return None
 
 
-def _annotate(side: Side | None, record: Skipped | None) -> Side | None:
+def _annotate(side: Side | None, record: ManifestEntry | None) -> Side | None:
     if side is None or record is None or not side.captured:
         return side
     return attrs.evolve(side, generated=record)

@@ -19,9 +19,12 @@ from collections.abc import Iterable
 
 import attrs
 
+from snapd.capture.statcache import StatCache
 from snapd.restore import Action, InTheWay, TreeDirs, open_dirs
-from snapd.snapshots import EMPTY_BLOB, StatCache, State, iter_manifest
-from snapd.store import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry, Store, StoreError
+from snapd.store.errors import StoreError
+from snapd.store.history import EMPTY_BLOB, State, iter_manifest
+from snapd.store.objects import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry
+from snapd.store.repo import Store
 
 
 @attrs.frozen

@@ -31,7 +31,7 @@ from snapd.paging import PIECE_BYTES
 
 if TYPE_CHECKING:
     from snapd.config import Options
-    from snapd.store import Store
+    from snapd.store.repo import Store
 
 HUNK_FRAMING: Final = 140
 """JSON bytes of a hunk besides its lines (field names, numbers, flags, digest)."""

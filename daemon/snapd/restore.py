@@ -46,8 +46,9 @@ from snapd.diff import Side, iter_changes
 from snapd.enums import RestoreActionKind
 from snapd.hunks import FileDiff, Hunk, apply_hunks, diff_blobs
 from snapd.paths import to_wire, under
-from snapd.snapshots import State, iter_manifest
-from snapd.store import MODE_EXEC, MODE_FILE, MODE_LINK, Entry, Store
+from snapd.store.history import State, iter_manifest
+from snapd.store.objects import MODE_EXEC, MODE_FILE, MODE_LINK, Entry
+from snapd.store.repo import Store
 
 if TYPE_CHECKING:
     from snapd.config import Options

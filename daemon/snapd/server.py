@@ -40,10 +40,10 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
 from snapd import PROTOCOL_VERSION, __version__, errors, protocol
+from snapd.capture.walk import Cancelled
 from snapd.config import Options, default_store_path
 from snapd.service import Service
 from snapd.session import Session
-from snapd.snapshots import Cancelled
 
 logger = logging.getLogger(__name__)
 

@@ -21,42 +21,36 @@ from typing import Any, Final
 
 import attrs
 
-from snapd import PROTOCOL_VERSION, __version__, errors, protocol, retention
+from snapd import PROTOCOL_VERSION, __version__, errors, protocol
 from snapd import restore as restoring
 from snapd.bigdiff import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
-from snapd.capture import Candidate, Decision, Kind, Policy
+from snapd.capture.budget import explain_budget
+from snapd.capture.decision import Candidate, Decision, Kind
+from snapd.capture.policy import Policy
+from snapd.capture.statcache import StatCache
+from snapd.capture.walk import Cancelled, Captured, Capturer
 from snapd.config import Options
 from snapd.diff import Change, Side, iter_changes
 from snapd.graft import graft as graft_live
 from snapd.hunks import BINARY_SNIFF, DIGEST_HEX, FileDiff, diff_blobs
 from snapd.paging import budgets, decode_cursor, encode_cursor, query_hash, take_page
 from snapd.paths import from_wire, to_wire
-from snapd.retention import RetentionPolicy
-from snapd.snapshots import (
+from snapd.store import retention
+from snapd.store.errors import CorruptObject, LockedError, MissingObject, StoreError
+from snapd.store.history import (
     EMPTY_BLOB,
-    Cancelled,
-    Captured,
-    Capturer,
     Counts,
-    Skipped,
+    ManifestEntry,
     SnapshotInfo,
-    StatCache,
     State,
     commit_snapshot,
-    explain_budget,
     iter_history,
     iter_manifest,
     read_snapshot,
 )
-from snapd.store import (
-    MODE_TREE,
-    CorruptObject,
-    Journal,
-    LockedError,
-    MissingObject,
-    Store,
-    StoreError,
-)
+from snapd.store.objects import MODE_TREE, Journal
+from snapd.store.repo import Store
+from snapd.store.retention import RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +243,7 @@ class Service:
                 raise
 
     def _reclaim(self, journal: Journal) -> None:
-        referenced = {oid for _seq, oid in self.store.snapshot_refs()}
+        referenced = {oid for _seq, oid in self.store.refs.snapshot_refs()}
         if journal.objects & referenced:
             return  # the commit point was passed: these objects are a snapshot's
         try:
@@ -341,7 +335,7 @@ class Service:
                 consistency=consistency,
                 auto=auto,
             )
-            self.store.add_snapshot(oid)  # the commit point: objects are all written
+            self.store.refs.add_snapshot(oid)  # the commit point: objects are all written
             logger.info(
                 "snapshot %s (%s): %d files, %d skipped, %d changed, %d hashed, %d trees reused",
                 oid[:12],
@@ -438,7 +432,7 @@ class Service:
         cursor = None
         if rest is not None:
             cursor = encode_cursor(protocol.SNAPD_SNAPSHOTS, query, {"before": page[-1][0]})
-        damaged = dict(self.store.damaged_refs)
+        damaged = dict(self.store.refs.damaged_refs)
         warnings = [
             f"snapshot ref {name} was skipped: {why}" for name, why in sorted(damaged.items())
         ]
@@ -505,7 +499,7 @@ class Service:
             )
         # Only retained snapshots resolve (a dropped one's commit may linger until pruned);
         # ref names carry the ids, so no commit is read to match a prefix.
-        found = {oid for _seq, oid in self.store.snapshot_refs() if oid.startswith(ref_l)}
+        found = {oid for _seq, oid in self.store.refs.snapshot_refs() if oid.startswith(ref_l)}
         if len(found) != 1:
             what = "ambiguous" if found else "unknown"
             raise errors.UnknownSnapshot(f"{field}: {what} snapshot {ref!r}", field=field, ref=ref)
@@ -781,7 +775,7 @@ class Service:
                 # Absent, or inside a skipped directory (then only existence is checked).
                 if decision.captured or not os.path.lexists(os.path.join(self.root_b, rel)):
                     return None
-                meta = Skipped(
+                meta = ManifestEntry(
                     path=rel,
                     kind="file",
                     size=0,
@@ -1128,7 +1122,7 @@ class Service:
         """Pin or unpin a snapshot."""
         with map_errors():
             snap = self.resolve(params.id, "id")
-            self.store.set_pin(snap.id, params.pinned)
+            self.store.refs.set_pin(snap.id, params.pinned)
         return protocol.PinResult(id=snap.id, pinned=params.pinned)
 
     def gc(self, params: protocol.GcParams) -> protocol.GcResult:
@@ -1138,7 +1132,7 @@ class Service:
             self.check_store()
             if params.dry_run:
                 history = list(iter_history(self.store))
-                kept, dropped = retention.plan(history, self.store.pins(), policy, time.time())
+                kept, dropped = retention.plan(history, self.store.refs.pins(), policy, time.time())
                 return protocol.GcResult(dropped=[s.id for s in dropped], kept=len(kept))
             with self.writer:
                 report = retention.collect(self.store, policy, after_sweep=self.cache.forget)
@@ -1176,8 +1170,8 @@ class Service:
         """True when retention has work: too many snapshots or a store over its budget."""
         o = self.options
         with map_errors():
-            count = len(self.store.snapshot_refs())
-            if count > o.retain_count + o.retain_latest + len(self.store.pins()):
+            count = len(self.store.refs.snapshot_refs())
+            if count > o.retain_count + o.retain_latest + len(self.store.refs.pins()):
                 return True
             return self.store.disk_usage() > o.store_budget_bytes
 
@@ -1221,7 +1215,7 @@ class Service:
                 packed_objects=sum(len(shas) for _name, shas in packs),
                 packs=len(packs),
                 snapshots=len(history),
-                pinned=len(self.store.pins()),
+                pinned=len(self.store.refs.pins()),
                 captured_bytes=captured,
                 unique_bytes=unique,
                 dedup_ratio=round(captured / unique, 3) if unique else 1.0,
@@ -1332,9 +1326,9 @@ def _generated_info(old: Side | None, new: Side | None) -> protocol.GeneratedInf
     return protocol.GeneratedInfo(rule=record.rule, reason=record.reason, evidence=record.evidence)
 
 
-def _record(rel: bytes, cand: Candidate, decision: Decision) -> Skipped:
+def _record(rel: bytes, cand: Candidate, decision: Decision) -> ManifestEntry:
     st = cand.st
-    return Skipped(
+    return ManifestEntry(
         path=rel,
         kind=cand.kind.value,
         size=st.st_size,

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 from snapd import errors, protocol
-from snapd.capture import Decision, Policy
+from snapd.capture.decision import Decision
+from snapd.capture.policy import Policy
+from snapd.capture.statcache import StatCache
+from snapd.capture.walk import RESCAN_NAMES, Cancelled
 from snapd.paths import to_wire
 from snapd.restore import TMP_PREFIX as RESTORE_TMP_PREFIX
 from snapd.restore import RestoreEvent
 from snapd.service import ProgressFn, Service
-from snapd.snapshots import RESCAN_NAMES, Cancelled, StatCache
 from snapd.watch import DirtySet, Watcher
 
 logger = logging.getLogger(__name__)

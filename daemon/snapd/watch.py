@@ -39,7 +39,7 @@ import attrs
 from watchfiles import Change, DefaultFilter, awatch
 
 from snapd import inotify
-from snapd.capture import read_tracked
+from snapd.capture.rules import read_tracked
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from snapd.capture import Candidate, Kind, Policy
+from snapd.capture.decision import Candidate, Kind
+from snapd.capture.policy import Policy
 from snapd.config import Options
 from snapd.enums import Outcome
 from tests.helpers import write

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapd import protocol
-from snapd.capture import Policy
-from snapd.snapshots import Capturer, StatCache
+from snapd.capture.policy import Policy
+from snapd.capture.statcache import StatCache
+from snapd.capture.walk import Capturer
 from tests.helpers import make_service, write
 
 NAMES = st.sampled_from(["a", "b", "c.txt", "Cargo.lock", "x.log", "build", "node_modules"])

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol
-from snapd.snapshots import Capturer
+from snapd.capture.walk import Capturer
 from snapd_client import AsyncClient, StdioTransport, daemon_command
 from tests.helpers import git, make_service, peak_rss_kib, write
 from tests.reliability.harness import MIB, assert_fsck_clean

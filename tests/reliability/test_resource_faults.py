@@ -13,7 +13,8 @@ import pytest
 
 from snapd import errors, inotify, protocol
 from snapd.session import Session
-from snapd.store import BlobWriter, Store
+from snapd.store.repo import Store
+from snapd.store.writers import BlobWriter
 from snapd_client import AsyncClient, InvalidParams, ResponseError, StdioTransport, daemon_command
 from tests.helpers import make_service, write
 from tests.reliability.harness import (
@@ -51,7 +52,7 @@ def test_enospc_in_the_store_is_a_clear_error(
         data_out = info.value.data
         assert data_out is not None and data_out["errno"] == errno.ENOSPC, data_out
         assert "No space left" in str(info.value)
-        assert service.store.head() == first.id  # nothing was committed
+        assert service.store.refs.head() == first.id  # nothing was committed
     # The disk has room again: the next snapshot works; the earlier one was never touched.
     again = service.snapshot(protocol.SnapshotParams())
     assert again.created and again.id != first.id

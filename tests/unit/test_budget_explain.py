@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol
-from snapd.snapshots import read_snapshot
+from snapd.store.history import read_snapshot
 from tests.helpers import make_service, write
 
 
@@ -49,7 +49,7 @@ def test_a_snapshot_does_not_stream_an_unchanged_parent_manifest_again(
     for i in range(3):
         write(worktree, "a.txt", f"version {i}\n")
         svc.snapshot(protocol.SnapshotParams())
-        manifests.append(read_snapshot(svc.store, svc.store.head() or "").state.manifest)
+        manifests.append(read_snapshot(svc.store, svc.store.refs.head() or "").state.manifest)
     assert manifests[0] == manifests[1] == manifests[2]
     streamed.clear()
     write(worktree, "a.txt", "version 3\n")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol
-from snapd.capture import Candidate, Policy
+from snapd.capture.decision import Candidate
+from snapd.capture.policy import Policy
 from snapd.config import Options
 from snapd.errors import InvalidParams, PathOutsideRoot
 from snapd.paths import from_wire, to_wire
@@ -170,7 +171,7 @@ def test_a_truncated_git_index_reads_as_untracked_with_a_warning(
     tmp_path: Path, keep: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A damaged index must not fail every snapshot (dulwich raises struct.error on it)."""
-    from snapd.capture import read_tracked
+    from snapd.capture.rules import read_tracked
 
     write(tmp_path, "a.txt", "a\n")
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol
-from snapd.capture import Decision, Policy
+from snapd.capture.decision import Decision
+from snapd.capture.policy import Policy
 from snapd.config import Options
 from snapd.paths import from_wire
 from tests.helpers import make_service, write

@@ -111,7 +111,8 @@ def test_a_linked_worktree_watches_the_info_files_git_reads(tmp_path: Path) -> N
 
 
 def test_the_policy_reads_a_linked_worktrees_info_exclude(tmp_path: Path) -> None:
-    from snapd.capture import Candidate, Policy
+    from snapd.capture.decision import Candidate
+    from snapd.capture.policy import Policy
     from snapd.config import Options
 
     main, root = tmp_path / "main", tmp_path / "wt"

@@ -11,8 +11,8 @@ import pytest
 from snapd import errors, protocol
 from snapd import restore as restoring
 from snapd.service import Service
-from snapd.snapshots import EMPTY_BLOB, Counts, State, commit_snapshot
-from snapd.store import MODE_FILE, MODE_TREE, Entry
+from snapd.store.history import EMPTY_BLOB, Counts, State, commit_snapshot
+from snapd.store.objects import MODE_FILE, MODE_TREE, Entry
 from tests.helpers import make_service, write
 
 
@@ -322,7 +322,7 @@ def test_unsafe_paths_in_a_snapshot_are_kept(svc: Service, worktree: Path, tmp_p
     crafted = commit_snapshot(
         store, State(top, EMPTY_BLOB), Counts(), parent=s1, label="crafted", changed=1
     )
-    assert store.add_snapshot(crafted)
+    assert store.refs.add_snapshot(crafted)
     result = apply(svc, crafted)
     assert [(a.path, a.action.value) for a in result.plan] == [("../evil.txt", "keep")]
     assert not (tmp_path / "evil.txt").exists()
@@ -406,7 +406,7 @@ def test_the_plan_is_paged(svc: Service, worktree: Path) -> None:
 def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Path) -> None:
     import threading
 
-    from snapd.snapshots import Cancelled
+    from snapd.capture.walk import Cancelled
 
     write(worktree, "a.txt", "v1\n")
     write(worktree, "b.txt", "v1\n")

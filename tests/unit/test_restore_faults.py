@@ -15,7 +15,7 @@ import pytest
 from snapd import errors, fileswap, protocol
 from snapd import restore as restoring
 from snapd.service import Service
-from snapd.store import StoreError
+from snapd.store.errors import StoreError
 from tests.helpers import make_service, write
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol
-from snapd.retention import RetentionPolicy, collect, plan
 from snapd.service import Service
+from snapd.store.retention import RetentionPolicy, collect, plan
 from tests.helpers import git, make_service, write
 
 

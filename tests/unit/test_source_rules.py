@@ -30,8 +30,10 @@ def test_nothing_prints_to_stdout_in_the_daemon() -> None:
 
 
 def test_store_layer_knows_nothing_of_json_rpc() -> None:
-    text = (ROOT / "daemon" / "snapd" / "store.py").read_text()
-    assert "pygls" not in text and "from snapd" not in text
+    for path in (ROOT / "daemon" / "snapd" / "store").glob("*.py"):
+        text = path.read_text()
+        assert "pygls" not in text, path.name
+        assert snapd_imports(path) <= {"store"}, path.name
 
 
 def test_client_exports_are_sorted_and_real() -> None:
@@ -41,22 +43,19 @@ def test_client_exports_are_sorted_and_real() -> None:
 
 
 LOWER_MUST_NOT_IMPORT = {
-    "store": {"capture", "snapshots", "diff", "hunks", "service", "server", "session", "protocol"},
-    "capture": {"snapshots", "diff", "service", "server", "session", "store", "protocol"},
-    "generated": {"snapshots", "service", "server", "session", "store", "protocol"},
-    "snapshots": {"service", "server", "session", "protocol", "restore", "retention"},
+    "store": {"capture", "diff", "hunks", "service", "server", "session", "protocol"},
+    "capture": {"diff", "service", "server", "session", "protocol", "restore"},
     "diff": {"service", "server", "session", "protocol"},
     "hunks": {"service", "server", "session", "protocol"},
-    "retention": {"service", "server", "session", "protocol"},
     "restore": {"service", "server", "session", "graft"},
     "graft": {"service", "server", "session", "protocol"},
-    "watch": {"service", "server", "session", "snapshots", "store", "protocol"},
-    "inotify": {"watch", "capture", "service", "server", "session", "snapshots", "store"},
+    "watch": {"service", "server", "session", "store", "protocol"},
+    "inotify": {"watch", "capture", "service", "server", "session", "store"},
     "service": {"server", "session"},
     "session": {"server"},
-    "fileswap": {"store", "capture", "snapshots", "diff", "restore", "service", "protocol"},
-    "paging": {"hunks", "diff", "bigdiff", "store", "capture", "snapshots", "service", "protocol"},
-    "gitdir": {"capture", "attributes", "inotify", "watch", "store", "snapshots", "service"},
+    "fileswap": {"store", "capture", "diff", "restore", "service", "protocol"},
+    "paging": {"hunks", "diff", "bigdiff", "store", "capture", "service", "protocol"},
+    "gitdir": {"capture", "inotify", "watch", "store", "service"},
 }
 
 
@@ -73,10 +72,25 @@ def snapd_imports(path: Path) -> set[str]:
     return names
 
 
+def layer_imports(layer: str) -> set[str]:
+    """The snapd layers a module or package imports (its own layer excluded)."""
+    base = ROOT / "daemon" / "snapd"
+    paths = (
+        sorted((base / layer).glob("*.py")) if (base / layer).is_dir() else [base / f"{layer}.py"]
+    )
+    return set().union(*(snapd_imports(p) for p in paths)) - {layer}
+
+
+def test_capture_policy_knows_nothing_of_the_store() -> None:
+    base = ROOT / "daemon" / "snapd" / "capture"
+    for name in ("decision", "rules", "generated", "attributes", "policy", "listing"):
+        assert "store" not in snapd_imports(base / f"{name}.py"), name
+
+
 def test_layers_only_import_downwards() -> None:
     found = {}
     for module, banned in LOWER_MUST_NOT_IMPORT.items():
-        names = snapd_imports(ROOT / "daemon" / "snapd" / f"{module}.py")
+        names = layer_imports(module)
         if names & banned:
             found[module] = sorted(names & banned)
     assert found == {}

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from snapd.store import CorruptObject, Entry, MissingObject, Store
+from snapd.store.errors import CorruptObject, MissingObject
+from snapd.store.objects import Entry
+from snapd.store.repo import Store
 
 
 @pytest.fixture

@@ -446,7 +446,7 @@ def test_a_batch_that_cannot_be_classified_arms_the_automatic_snapshot(
 def test_classifying_decides_a_path_as_explain_does(worktree: Path, store_dir: Path) -> None:
     import attrs
 
-    from snapd.capture import Policy
+    from snapd.capture.policy import Policy
     from snapd.session import _maybe_captured
 
     write(worktree, ".gitignore", "build/\n")

@@ -1,6 +1,6 @@
 """Generated-artifact rules: skip what no one wrote, summarise what a tool wrote, explain both.
 
-Every rule is a small named object plugged into :class:`~snapd.capture.Policy`. They prefer
+Every rule is a small named object plugged into :class:`~snapd.capture.policy.Policy`. They prefer
 evidence to blanket globs: an ambiguous directory name (``build/``, ``target/``, ``dist/``) is a
 build output only when something inside or beside it says so (``CMakeCache.txt``, a sibling
 ``Cargo.toml``, ...), and a file is generated only when a tool signed it (a header comment, a
@@ -16,8 +16,8 @@ import os
 import re
 from typing import Final
 
-from snapd.attributes import Attributes
-from snapd.capture import Candidate, Decision, Kind, skipped
+from snapd.capture.attributes import Attributes
+from snapd.capture.decision import Candidate, Decision, Kind, skipped
 from snapd.enums import Outcome
 
 # -- build and cache directories ------------------------------------------------------------------

@@ -36,15 +36,10 @@ from typing import Final
 import attrs
 from dulwich.pack import UnpackedObject
 
-from snapd.snapshots import SnapshotInfo, iter_history
-from snapd.store import (
-    MODE_TREE,
-    SNAPSHOTS_PREFIX,
-    CorruptObject,
-    MissingObject,
-    Store,
-    is_oid,
-)
+from snapd.store.errors import CorruptObject, MissingObject
+from snapd.store.history import SnapshotInfo, iter_history
+from snapd.store.objects import MODE_TREE, SNAPSHOTS_PREFIX, is_oid
+from snapd.store.repo import Store
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +147,7 @@ def reachable(store: Store) -> Marking:
     """
     seen: set[str] = set()
     unmarked: list[Unmarked] = []
-    for seq, oid in store.snapshot_refs():
+    for seq, oid in store.refs.snapshot_refs():
         try:
             _mark(store, seq, oid, seen)
         except (CorruptObject, MissingObject) as exc:
@@ -180,11 +175,11 @@ def _mark(store: Store, seq: int, oid: str, seen: set[str]) -> None:
         except MissingObject as exc:
             if cid != oid:
                 raise
-            store.damaged_ref(seq, oid, f"its commit is missing ({exc})")
+            store.refs.damaged_ref(seq, oid, f"its commit is missing ({exc})")
             continue
         except CorruptObject as exc:
             if cid == oid:
-                store.damaged_ref(seq, oid, str(exc))
+                store.refs.damaged_ref(seq, oid, str(exc))
             raise
         seen.add(cid)
         commits.extend(info.parents)
@@ -235,11 +230,11 @@ def collect(
     started = time.monotonic()
     now = time.time() if now is None else now
     report = GcReport(bytes_before=store.disk_usage())
-    pins = store.pins()
+    pins = store.refs.pins()
     history = list(iter_history(store))
     kept, dropped = plan(history, pins, policy, now)
     for snap in dropped:
-        store.drop_snapshot(snap.seq, snap.id)
+        store.refs.drop_snapshot(snap.seq, snap.id)
         report.dropped.append(snap.id)
     _sweep_and_pack(store, policy, now, report, after_sweep)
     if report.unmarked:
@@ -253,14 +248,14 @@ def collect(
     size = store.disk_usage()
     while size > policy.budget_bytes and droppable:
         for snap in droppable[:batch]:
-            store.drop_snapshot(snap.seq, snap.id)
+            store.refs.drop_snapshot(snap.seq, snap.id)
             report.dropped.append(snap.id)
         droppable = droppable[batch:]
         batch = batch + (batch + 1) // 2  # grow gently: each round measures exactly
         _sweep_and_pack(store, policy, now, report, after_sweep, grace=False)
         size = store.disk_usage()
     report.over_budget = size > policy.budget_bytes
-    report.kept = len(store.snapshot_refs())
+    report.kept = len(store.refs.snapshot_refs())
     report.bytes_after = size
     report.seconds = time.monotonic() - started
     logger.info(
@@ -301,7 +296,7 @@ def _sweep_and_pack(
         )
         return
     live = marking.live
-    head = store.head()
+    head = store.refs.head()
     deleted: set[str] = set()
     to_pack: list[str] = []
     for oid, path in iter_loose(store):
@@ -323,7 +318,7 @@ def _sweep_and_pack(
         # HEAD first: the sweep may just have deleted what it named, and packing is what a
         # full disk stops (HEAD is rewritten only when it moves).
         if head is not None:
-            store.set_head(head)
+            store.refs.set_head(head)
         # A budget round must reclaim what it dropped, or the next measurement would not move.
         report.packs_rewritten += _rewrite_packs(store, live, deleted, any_garbage=not grace)
         report.packed += _pack(store, to_pack)

@@ -16,278 +16,43 @@ Damage: every object read is checked against its id (blobs are hashed while they
 the check lands after the last chunk and before a consumer commits what it read, e.g. a
 restore's rename); an object that does not inflate, parse or hash to its id raises
 :class:`CorruptObject`. A snapshot ref that does not hold an object id is skipped and named in
-:attr:`Store.damaged_refs`. A store whose directory was deleted or replaced while it was open
+:attr:`SnapshotRefs.damaged_refs`. A store whose directory was deleted or replaced while it was open
 is reported by :meth:`Store.problem` and never re-created behind the user's back.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
-import errno
-import fcntl
 import hashlib
-import json
 import logging
 import os
-import socket
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Final
+from typing import IO, Any
 
-import attrs
-from dulwich.errors import ChecksumMismatch, NotTreeError, ObjectFormatException
+from dulwich.errors import NotTreeError
 from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, ObjectID, Tree
-from dulwich.refs import DiskRefsContainer, Ref
+from dulwich.refs import DiskRefsContainer
+
+from snapd.store.errors import CorruptObject, MissingObject, StoreError
+from snapd.store.layout import LOCK_NAME, acquire_lock, create_layout
+from snapd.store.objects import (
+    BLOB_TYPE,
+    CHUNK,
+    READ_ERRORS,
+    TMP_PREFIX,
+    TREE_TYPE,
+    CommitInfo,
+    Entry,
+    Journal,
+    is_oid,
+)
+from snapd.store.refs import SnapshotRefs
+from snapd.store.writers import BlobWriter, PackWriter, mkstemp
 
 logger = logging.getLogger(__name__)
-
-CHUNK: Final = 256 * 1024
-"""Read/compress granularity for blobs."""
-
-SNAPSHOT_REF: Final = Ref(b"refs/heads/snapshots")
-"""Points at the newest snapshot (HEAD points at it), for people using git on the store."""
-
-SNAPSHOTS_PREFIX: Final = b"refs/snapd/snapshots/"
-"""One ref per retained snapshot, named by its zero-padded sequence number."""
-
-PINS_PREFIX: Final = b"refs/snapd/pinned/"
-"""One ref per pinned snapshot (the value is the snapshot's commit)."""
-
-LOCK_NAME: Final = "snapd.lock"
-TMP_PREFIX: Final = "tmp_obj_"
-
-MODE_FILE: Final = 0o100644
-MODE_EXEC: Final = 0o100755
-MODE_LINK: Final = 0o120000
-MODE_TREE: Final = 0o040000
-
-
-class StoreError(Exception):
-    """The store is unusable (layout, I/O, corrupt object)."""
-
-
-class LockedError(StoreError):
-    """Another live process holds the store lock."""
-
-    def __init__(self, path: str, holder: dict[str, object]) -> None:
-        super().__init__(f"store {path} is locked by {holder}")
-        self.path = path
-        self.holder = holder
-
-
-class MissingObject(StoreError):
-    """An object id is not in the store (or is not of the expected type)."""
-
-
-class CorruptObject(StoreError):
-    """An object is in the store but damaged: it does not inflate, parse or hash to its id."""
-
-    def __init__(self, oid: str, why: str) -> None:
-        super().__init__(f"object {oid} in the store is damaged: {why}")
-        self.oid = oid
-
-
-READ_ERRORS: Final = (zlib.error, ObjectFormatException, ChecksumMismatch, AssertionError)
-"""What dulwich raises on a damaged object (it asserts on some malformed input)."""
-
-_HEX: Final = frozenset("0123456789abcdef")
-
-
-def is_oid(text: str) -> bool:
-    """True for a 40-digit lowercase hex object id."""
-    return len(text) == 40 and _HEX.issuperset(text)
-
-
-class SizeMismatch(StoreError):
-    """The bytes written to a blob writer differ from the size declared up front."""
-
-
-@attrs.define
-class Journal:
-    """What one writer newly wrote: loose object ids and pack names (see :meth:`Store.journal`)."""
-
-    objects: set[str] = attrs.Factory(set)
-    packs: set[str] = attrs.Factory(set)
-
-
-@attrs.frozen
-class Entry:
-    """One tree entry."""
-
-    name: bytes
-    mode: int
-    id: str
-
-    @property
-    def is_tree(self) -> bool:
-        """True for a subtree."""
-        return self.mode == MODE_TREE
-
-
-@attrs.frozen
-class CommitInfo:
-    """The parts of a snapshot commit snapd uses."""
-
-    id: str
-    tree: str
-    parents: tuple[str, ...]
-    time: int
-    message: str
-
-
-class BlobWriter:
-    """Streams one blob of a size known up front into a loose object.
-
-    Content is hashed and zlib-compressed chunk by chunk into a temporary file beside the
-    objects; :meth:`finish` renames it into place (or drops it when the object already exists).
-    """
-
-    def __init__(self, store: Store, size: int) -> None:
-        self._store = store
-        self.size = size
-        self._written = 0
-        header = b"blob %d\0" % size
-        self._sha = hashlib.sha1(header)
-        self._zip = zlib.compressobj(1)
-        fd, self._tmp = _mkstemp(store.objects_dir)
-        self._fh: IO[bytes] = os.fdopen(fd, "wb")
-        self._fh.write(self._zip.compress(header))
-
-    def write(self, data: bytes) -> None:
-        """Append content."""
-        self._written += len(data)
-        if self._written > self.size:
-            raise SizeMismatch(f"blob grew past its declared size {self.size}")
-        self._sha.update(data)
-        self._fh.write(self._zip.compress(data))
-
-    def finish(self) -> str:
-        """Complete the object and return its id.
-
-        Raises:
-            SizeMismatch: fewer bytes were written than declared.
-        """
-        if self._written != self.size:
-            self.abort()
-            raise SizeMismatch(f"blob has {self._written} bytes, declared {self.size}")
-        self._fh.write(self._zip.flush())
-        self._fh.close()
-        oid = self._sha.hexdigest()
-        self._store._install(self._tmp, oid)
-        return oid
-
-    def abort(self) -> None:
-        """Drop the partial object."""
-        if not self._fh.closed:
-            self._fh.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
-
-
-def _mkstemp(directory: str, prefix: str = TMP_PREFIX, mode: int = 0o444) -> tuple[int, str]:
-    for _ in range(100):
-        name = os.path.join(directory, f"{prefix}{os.getpid()}_{os.urandom(6).hex()}")
-        try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), name
-        except FileExistsError:
-            continue
-    raise StoreError(f"cannot create a temporary file in {directory}")
-
-
-BLOB_TYPE: Final = 3
-TREE_TYPE: Final = 2
-
-
-class PackWriter:
-    """Collects the new blobs and trees of one large capture into a single pack.
-
-    One file instead of one per object: an initial snapshot of 100,000 files would otherwise
-    create, fill and rename 100,000 loose object files. The pack is written to
-    ``objects/pack/tmp_pack_*``; :meth:`finish` patches the object count, appends the checksum,
-    writes the index, and renames pack then index into place (dulwich and git only see a pack
-    once its index exists; an orphaned pack or temp file is removed when the store opens).
-    Objects are only read after :meth:`finish`, so nothing reads a half-written pack.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._dir = os.path.join(store.objects_dir, "pack")
-        fd, self._tmp = _mkstemp(self._dir, prefix="tmp_pack_", mode=0o644)
-        self._fh: IO[bytes] = os.fdopen(fd, "wb")
-        self._fh.write(b"PACK" + (2).to_bytes(4, "big") + (0).to_bytes(4, "big"))
-        self._offset = 12
-        # Compact bookkeeping (one initial snapshot can add 100,000s of objects): the ids in a
-        # set for de-duplication, offsets and CRCs in typed arrays in insertion order.
-        self._ids: set[bytes] = set()
-        self._order: list[bytes] = []
-        self._offsets = array.array("Q")
-        self._crcs = array.array("L")
-
-    def __contains__(self, oid: str) -> bool:
-        return bytes.fromhex(oid) in self._ids
-
-    def add(self, type_num: int, oid: str, raw: bytes) -> None:
-        """Append one object (``raw`` is its content, without the loose-object header)."""
-        sha = bytes.fromhex(oid)
-        if sha in self._ids:
-            return
-        size = len(raw)
-        header = bytearray()
-        c = (type_num << 4) | (size & 0x0F)
-        size >>= 4
-        while size:
-            header.append(c | 0x80)
-            c = size & 0x7F
-            size >>= 7
-        header.append(c)
-        chunk = bytes(header) + zlib.compress(raw, 1)
-        self._fh.write(chunk)
-        self._ids.add(sha)
-        self._order.append(sha)
-        self._offsets.append(self._offset)
-        self._crcs.append(zlib.crc32(chunk) & 0xFFFFFFFF)
-        self._offset += len(chunk)
-
-    def finish(self) -> None:
-        """Complete the pack and its index and make them visible (nothing to do if empty)."""
-        from dulwich.pack import write_pack_index
-
-        if not self._order:
-            self.abort()
-            return
-        self._fh.seek(8)
-        self._fh.write(len(self._order).to_bytes(4, "big"))
-        self._fh.close()
-        digest = hashlib.sha1()
-        with open(self._tmp, "rb") as fh:
-            while chunk := fh.read(CHUNK * 4):
-                digest.update(chunk)
-        checksum = digest.digest()
-        with open(self._tmp, "ab") as fh:
-            fh.write(checksum)
-            fh.flush()
-            os.fsync(fh.fileno())
-        name = os.path.join(self._dir, "pack-" + checksum.hex())
-        fd, tmp_idx = _mkstemp(self._dir, prefix="tmp_idx_")
-        with os.fdopen(fd, "wb") as idx:
-            entries = sorted(zip(self._order, self._offsets, self._crcs, strict=True))
-            write_pack_index(idx, entries, checksum)
-        os.chmod(self._tmp, 0o444)
-        os.replace(self._tmp, name + ".pack")
-        os.replace(tmp_idx, name + ".idx")
-        if self._store._journal is not None:
-            self._store._journal.packs.add(os.path.basename(name))
-        self._store.refresh_packs()
-
-    def abort(self) -> None:
-        """Drop the unfinished pack."""
-        if not self._fh.closed:
-            self._fh.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
 
 
 class Store:
@@ -302,8 +67,8 @@ class Store:
         self._lock_id: tuple[int, int] | None = None
         self._pack: PackWriter | None = None
         self._journal: Journal | None = None
-        self._damaged: dict[str, tuple[str | None, str]] = {}
-        """Damaged snapshot refs as last seen: name -> (the id it holds, if any; why)."""
+        self.refs = SnapshotRefs(path, refs)
+        """The snapshot history's refs."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -320,10 +85,10 @@ class Store:
             StoreError: the directory cannot be created or is not a store.
         """
         try:
-            _layout(path)
+            create_layout(path)
         except OSError as exc:
             raise StoreError(f"cannot create store at {path}: {exc}") from exc
-        lock_fd = _acquire_lock(path) if lock else None
+        lock_fd = acquire_lock(path) if lock else None
         try:
             objects = DiskObjectStore(os.path.join(path, "objects"), loose_compression_level=1)
             refs = DiskRefsContainer(path)
@@ -497,7 +262,7 @@ class Store:
         directory = os.path.dirname(target)
         with contextlib.suppress(FileExistsError):
             os.mkdir(directory)
-        fd, tmp = _mkstemp(directory)
+        fd, tmp = mkstemp(directory)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(zlib.compress(header + data, 1))
@@ -725,113 +490,6 @@ class Store:
             return True
         return self._objects.contains_packed(ObjectID(oid.encode()))
 
-    # -- refs ----------------------------------------------------------------------------------
-
-    def snapshot_refs(self) -> list[tuple[int, str]]:
-        """Every retained snapshot as (sequence number, commit id), oldest first.
-
-        A ref that holds no object id (garbage, an undecodable or empty file, a symbolic ref
-        to nothing) is left out and named in :attr:`damaged_refs`, so one damaged file never
-        hides the rest of the history.
-        """
-        return self._scan_refs()[0]
-
-    def _scan_refs(self) -> tuple[list[tuple[int, str]], int]:
-        """(readable refs oldest first, highest sequence number of any ref, damaged or not)."""
-        out: list[tuple[int, str]] = []
-        top = 0
-        base = SNAPSHOTS_PREFIX.rstrip(b"/")
-        # Rebuilt on every scan: a ref repaired or deleted since is no longer reported.
-        damaged: dict[str, tuple[str | None, str]] = {}
-        for name in self._refs.subkeys(Ref(base)):
-            if not name.isdigit():
-                continue
-            seq = int(name)
-            top = max(top, seq)
-            full = (SNAPSHOTS_PREFIX + name).decode()
-            try:
-                text = self._refs[Ref(SNAPSHOTS_PREFIX + name)].decode("ascii")
-            except (KeyError, ValueError, OSError) as exc:
-                damaged[full] = (None, f"it cannot be read ({exc})")
-                continue
-            if not is_oid(text):
-                damaged[full] = (None, "it does not hold an object id")
-                continue
-            known = self._damaged.get(full)
-            if known is not None and known[0] == text:
-                damaged[full] = known  # its commit was found damaged: still skipped
-            out.append((seq, text))
-        for full, (_oid, why) in damaged.items():
-            if full not in self._damaged:
-                logger.warning("store %s: snapshot ref %s is skipped: %s", self.path, full, why)
-        self._damaged = damaged
-        out.sort()
-        return out, top
-
-    @property
-    def damaged_refs(self) -> dict[str, str]:
-        """Snapshot refs that hold no readable snapshot (ref name -> why), as last seen."""
-        return {name: why for name, (_oid, why) in self._damaged.items()}
-
-    def damaged_ref(self, seq: int, oid: str, why: str) -> None:
-        """Record that the snapshot ref of ``seq`` names a commit ``oid`` that cannot be read."""
-        full = (SNAPSHOTS_PREFIX + b"%012d" % seq).decode()
-        if full not in self._damaged:
-            logger.warning("store %s: snapshot ref %s is skipped: %s", self.path, full, why)
-        self._damaged = {**self._damaged, full: (oid, why)}
-
-    def head(self) -> str | None:
-        """The newest snapshot commit, or None for an empty store."""
-        refs = self.snapshot_refs()
-        return refs[-1][1] if refs else None
-
-    def add_snapshot(self, oid: str) -> int:
-        """Give a written snapshot commit the next sequence number (the commit point).
-
-        The ref is created with compare-and-swap (it must not exist); ``HEAD``'s branch is then
-        moved for git users. Objects are always written before this call.
-
-        Returns:
-            The sequence number.
-        """
-        # Past every ref, damaged ones too: a damaged newest ref must not block its number.
-        seq = self._scan_refs()[1] + 1
-        name = Ref(SNAPSHOTS_PREFIX + b"%012d" % seq)
-        if not self._refs.set_if_equals(name, None, ObjectID(oid.encode())):
-            raise StoreError(f"snapshot ref {name.decode()} appeared concurrently")
-        self._refs[SNAPSHOT_REF] = ObjectID(oid.encode())
-        return seq
-
-    def drop_snapshot(self, seq: int, oid: str) -> bool:
-        """Delete a snapshot's ref (its objects become garbage once nothing else refers to them)."""
-        name = Ref(SNAPSHOTS_PREFIX + b"%012d" % seq)
-        return self._refs.remove_if_equals(name, ObjectID(oid.encode()))
-
-    def pins(self) -> set[str]:
-        """Commit ids of pinned snapshots."""
-        return {oid.decode() for oid in self._refs.as_dict(Ref(PINS_PREFIX.rstrip(b"/"))).values()}
-
-    def set_pin(self, oid: str, pinned: bool) -> None:
-        """Pin (keep whatever the retention policy says) or unpin a snapshot."""
-        name = Ref(PINS_PREFIX + oid.encode())
-        if pinned:
-            self._refs[name] = ObjectID(oid.encode())
-        else:
-            self._refs.remove_if_equals(name, None)
-
-    def set_head(self, oid: str | None) -> None:
-        """Point ``HEAD``'s branch at the newest snapshot (or remove it).
-
-        Nothing is written when it already points there (so gc needs no free space for it).
-        """
-        if oid is None:
-            self._refs.remove_if_equals(SNAPSHOT_REF, None)
-            return
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            if self._refs[SNAPSHOT_REF] == ObjectID(oid.encode()):
-                return
-        self._refs[SNAPSHOT_REF] = ObjectID(oid.encode())
-
     # -- packing (used by retention) -------------------------------------------------------------
 
     def raw_object(self, oid: str) -> tuple[int, bytes]:
@@ -913,53 +571,3 @@ class Store:
                 with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
         return total
-
-
-def _layout(path: str) -> None:
-    """Create a bare repository layout if absent (what ``git init --bare`` makes, minus hooks)."""
-    os.makedirs(path, exist_ok=True)
-    for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
-        os.makedirs(os.path.join(path, sub), exist_ok=True)
-    head = os.path.join(path, "HEAD")
-    if not os.path.exists(head):
-        _write_new(head, b"ref: " + SNAPSHOT_REF + b"\n")
-    config = os.path.join(path, "config")
-    if not os.path.exists(config):
-        _write_new(
-            config,
-            b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
-            b"[gc]\n\tauto = 0\n",
-        )
-    description = os.path.join(path, "description")
-    if not os.path.exists(description):
-        _write_new(description, b"snapd sidecar store: snapshots of a worktree\n")
-
-
-def _write_new(path: str, data: bytes) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-def _acquire_lock(path: str) -> int:
-    lock_path = os.path.join(path, LOCK_NAME)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            os.close(fd)
-            raise StoreError(f"cannot lock {lock_path}: {exc}") from exc
-        try:
-            holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        except ValueError:
-            holder = {}
-        os.close(fd)
-        raise LockedError(path, holder) from exc
-    # flock is released by the kernel when the holder dies, so a lock left by a killed daemon is
-    # never stale; the file's content is only there to name the holder in the error.
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": int(time.time())}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(info).encode(), 0)
-    return fd

@@ -1,0 +1,174 @@
+"""The stat cache: a file is hashed again only when its ``lstat`` signature changed.
+
+Persisted in the store; a racy-mtime guard re-hashes files modified in the same timestamp
+tick as their last hash (git's "racy clean" problem).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from typing import Final
+
+import attrs
+
+from snapd.capture.decision import Decision, StatLike
+from snapd.enums import Outcome
+from snapd.store.repo import Store
+
+RACY_NS: Final = 2_000_000_000
+"""A file modified less than this long before it was hashed is re-hashed next time: its mtime
+may not change on a further write in the same timestamp tick (git's "racy clean" problem)."""
+
+logger = logging.getLogger(__name__)
+
+_DECISIONS: dict[Decision, Decision] = {}
+"""Equal decisions shared by every cache entry (thousands of files share a few decisions)."""
+
+
+_SIG = struct.Struct("<qqQQQ")  # mtime_ns, ctime_ns, size, ino, mode
+
+
+@attrs.frozen
+class _CacheEntry:
+    """One cached file, kept compact (a daemon may cache 100,000s of them).
+
+    The signature is packed into 40 bytes and the blob id kept as 20 raw bytes.
+    """
+
+    packed_sig: bytes
+    raw_oid: bytes
+    decision: Decision
+    hashed_at_ns: int
+
+    @property
+    def sig(self) -> tuple[int, int, int, int, int]:
+        """The stat signature."""
+        a, b, c, d, e = _SIG.unpack(self.packed_sig)
+        return (a, b, c, d, e)
+
+    @property
+    def oid(self) -> str:
+        """The blob id (hex)."""
+        return self.raw_oid.hex()
+
+
+def _shared(decision: Decision) -> Decision:
+    """One instance per distinct decision (most cached files share plain ``captured``)."""
+    if len(_DECISIONS) > 10_000:  # evidence strings can make decisions unique: stay bounded
+        return decision
+    return _DECISIONS.setdefault(decision, decision)
+
+
+class StatCache:
+    """Path -> (stat signature, blob id) of the files this process hashed.
+
+    Only the store writer (which holds the writer lock) touches it.
+    """
+
+    FORMAT: Final = 1
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, _CacheEntry] = {}
+        self.changed = False
+
+    @staticmethod
+    def signature(st: StatLike) -> tuple[int, int, int, int, int]:
+        """The stat fields that change when content may have changed."""
+        return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+
+    def lookup(self, rel: bytes, st: StatLike) -> _CacheEntry | None:
+        """The cached entry if ``st`` matches and the entry is not racily clean."""
+        ent = self._entries.get(rel)
+        if ent is None or ent.packed_sig != _SIG.pack(*self.signature(st)):
+            return None
+        if st.st_mtime_ns >= ent.hashed_at_ns - RACY_NS:
+            return None
+        return ent
+
+    def store(self, rel: bytes, st: StatLike, oid: str, decision: Decision, at_ns: int) -> None:
+        """Remember a hashed file and its content decision."""
+        self._entries[rel] = _CacheEntry(
+            _SIG.pack(*self.signature(st)), bytes.fromhex(oid), _shared(decision), at_ns
+        )
+        self.changed = True
+
+    def discard(self, rel: bytes) -> None:
+        """Forget one path (its cached decision no longer holds: the policy now skips it)."""
+        if self._entries.pop(rel, None) is not None:
+            self.changed = True
+
+    def forget(self, oids: set[str]) -> None:
+        """Drop entries whose blob was deleted (by garbage collection)."""
+        raw = {bytes.fromhex(o) for o in oids}
+        stale = [rel for rel, ent in self._entries.items() if ent.raw_oid in raw]
+        for rel in stale:
+            del self._entries[rel]
+        if stale:
+            self.changed = True
+
+    def save(self, path: str) -> None:
+        """Write the cache atomically (temp file + rename) as JSON lines.
+
+        A crash mid-write leaves the previous file; a lost or stale cache only costs re-hashing,
+        never a wrong snapshot (every entry is re-validated against a fresh lstat).
+        """
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write(json.dumps({"format": self.FORMAT, "entries": len(self._entries)}) + "\n")
+            for rel, ent in self._entries.items():
+                d = ent.decision
+                row = [
+                    rel.decode("utf-8", "surrogateescape"),
+                    list(ent.sig),
+                    ent.oid,
+                    ent.hashed_at_ns,
+                    d.outcome.value,
+                    d.rule,
+                    d.reason,
+                    d.evidence,
+                    d.binary,
+                ]
+                fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        os.replace(tmp, path)
+        self.changed = False
+
+    @classmethod
+    def load(cls, path: str, store: Store) -> StatCache:
+        """Read a saved cache, dropping entries whose blob is no longer in the store.
+
+        A missing, unreadable or foreign-format file gives an empty cache.
+        """
+        cache = cls()
+        try:
+            fh = open(path, encoding="ascii")  # closed by the with below
+        except OSError:
+            return cache
+        with fh:
+            try:
+                header = json.loads(fh.readline() or "{}")
+                if header.get("format") != cls.FORMAT:
+                    return cache
+                for line in fh:
+                    rel, sig, oid, at_ns, outcome, rule, reason, evidence, binary = json.loads(line)
+                    if not store.contains(oid):
+                        continue
+                    decision = Decision(
+                        outcome=Outcome(outcome),
+                        rule=rule,
+                        reason=reason,
+                        evidence=evidence,
+                        binary=binary,
+                    )
+                    cache._entries[rel.encode("utf-8", "surrogateescape")] = _CacheEntry(
+                        _SIG.pack(*sig), bytes.fromhex(oid), _shared(decision), at_ns
+                    )
+            except (ValueError, TypeError, UnicodeError) as exc:
+                logger.warning("ignoring unreadable stat cache %s: %s", path, exc)
+                return cls()
+        return cache
+
+    def __len__(self) -> int:
+        return len(self._entries)
