@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 PIECE_BYTES: Final = 16 * 1024
 """The smallest page budget, so one item always fits: also the largest JSON size of one hunk
-(:mod:`snapd.hunks` splits bigger ones)."""
+(:mod:`snapd.diff.hunks` splits bigger ones)."""
 
 
 def query_hash(*parts: Any) -> str:

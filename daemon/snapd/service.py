@@ -22,19 +22,22 @@ from typing import Any, Final
 import attrs
 
 from snapd import PROTOCOL_VERSION, __version__, errors, protocol
-from snapd import restore as restoring
-from snapd.bigdiff import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
 from snapd.capture.budget import explain_budget
 from snapd.capture.decision import Candidate, Decision, Kind
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import StatCache
 from snapd.capture.walk import Cancelled, Captured, Capturer
 from snapd.config import Options
-from snapd.diff import Change, Side, iter_changes
-from snapd.graft import graft as graft_live
-from snapd.hunks import BINARY_SNIFF, DIGEST_HEX, FileDiff, diff_blobs
+from snapd.diff.changes import Change, Side, iter_changes
+from snapd.diff.hunks import BINARY_SNIFF, DIGEST_HEX, FileDiff, diff_blobs
+from snapd.diff.streamed import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
 from snapd.paging import budgets, decode_cursor, encode_cursor, query_hash, take_page
 from snapd.paths import from_wire, to_wire
+from snapd.restore.actions import Action, read_plan, write_plan
+from snapd.restore.apply import Applied, RestoreEvent
+from snapd.restore.apply import apply as apply_restore
+from snapd.restore.graft import graft as graft_live
+from snapd.restore.plan import HunkScope, Planner, Scope
 from snapd.store import retention
 from snapd.store.errors import CorruptObject, LockedError, MissingObject, StoreError
 from snapd.store.history import (
@@ -129,7 +132,7 @@ class Service:
         # Re-entrant: a restore holds it across its plan, its safety snapshot (which takes it
         # again through snapshot()) and its writes, so no snapshot interleaves with a restore.
         self.writer = threading.RLock()
-        self.on_restore: list[Callable[[restoring.RestoreEvent], None]] = []
+        self.on_restore: list[Callable[[RestoreEvent], None]] = []
         """Hooks called (in a worker thread, under the writer lock) with each restore event:
         ``begin``, one ``write``/``delete`` per path with its ``lstat`` afterwards, ``end``. A
         watcher uses them to tell the restore's own writes from a user's edits."""
@@ -668,7 +671,7 @@ class Service:
         limit: int,
         max_bytes: int,
     ) -> protocol.HunksResult:
-        """One page of a big file's hunks, streamed (see :mod:`snapd.bigdiff`)."""
+        """One page of a big file's hunks, streamed (see :mod:`snapd.diff.streamed`)."""
         try:
             start = None if raw_position is None else Position.from_list(raw_position)
             pieces = stream_hunks(
@@ -879,28 +882,28 @@ class Service:
             head = self._head()
             live = self._capture(head.state if head else None, cancel).capture()
             self.check_root()
-            planner = restoring.Planner(
+            planner = Planner(
                 self.store, self.root_b, live, target.state, scope, self.options, self.lookup
             )
             header = {"target": target.id, "query": query}
-            summary = restoring.write_plan(header, planner.actions(), spool)
+            summary = write_plan(header, planner.actions(), spool)
             if params.plan_token is not None and params.plan_token != summary.token:
                 raise errors.PlanStale(
                     "planToken: the worktree or the plan changed since the dry run: make a new "
                     "plan (nothing was written)",
                     field="planToken",
                 )
-            done: restoring.Applied | None = None
+            done: Applied | None = None
             safety: str | None = None
             if not params.dry_run:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled
-                done = restoring.Applied()
+                done = Applied()
                 if summary.written or summary.deleted:
                     safety, kept = self._safety_snapshot(target.id, live, spool)
                     done = self._apply(spool, target.state.tree, safety, cancel, kept)
             spool.seek(0)
-            items = (_wire_action(a) for a in restoring.read_plan(spool))
+            items = (_wire_action(a) for a in read_plan(spool))
             page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
             cursor = None
             if rest is not None:
@@ -955,7 +958,7 @@ class Service:
                 stale = True
                 return state
             spool.seek(0)
-            grafted = graft_live(self.store, self.root_fd, state, restoring.read_plan(spool))
+            grafted = graft_live(self.store, self.root_fd, state, read_plan(spool))
             kept = grafted.kept
             return grafted.state
 
@@ -977,22 +980,22 @@ class Service:
         safety: str,
         cancel: threading.Event | None,
         kept: dict[bytes, tuple[int, str]],
-    ) -> restoring.Applied:
+    ) -> Applied:
         """Apply a spooled plan; the caller holds the writer lock.
 
         Raises:
             snapshots.Cancelled: ``cancel`` was set before anything was written.
         """
 
-        def plan() -> Iterator[restoring.Action]:
+        def plan() -> Iterator[Action]:
             spool.seek(0)
-            return restoring.read_plan(spool)
+            return read_plan(spool)
 
         progress = _Progress(self._restore_event)
-        self._restore_event(restoring.RestoreEvent("begin", safety_snapshot=safety))
+        self._restore_event(RestoreEvent("begin", safety_snapshot=safety))
         try:
             self.check_root()
-            done = restoring.apply(
+            done = apply_restore(
                 self.store,
                 self.root_fd,
                 plan,
@@ -1011,7 +1014,7 @@ class Service:
             ) from exc
         finally:
             progress.abandon()  # on any error: a watcher must not wait for that path
-            self._restore_event(restoring.RestoreEvent("end", safety_snapshot=safety))
+            self._restore_event(RestoreEvent("end", safety_snapshot=safety))
         logger.info(
             "restore: %d written, %d deleted, %d conflicts%s; safety snapshot %s",
             done.written,
@@ -1024,14 +1027,14 @@ class Service:
             raise Cancelled  # nothing written: a plain -32800, as before the first write
         return done
 
-    def _restore_event(self, event: restoring.RestoreEvent) -> None:
+    def _restore_event(self, event: RestoreEvent) -> None:
         for hook in list(self.on_restore):
             try:
                 hook(event)
             except Exception:  # a broken hook must not break a half-done restore
                 logger.exception("on_restore hook %r failed", hook)
 
-    def _restore_scope(self, params: protocol.RestoreParams) -> restoring.Scope:
+    def _restore_scope(self, params: protocol.RestoreParams) -> Scope:
         if (params.paths is not None or params.patterns is not None) and params.hunks is not None:
             raise errors.InvalidParams(
                 "hunks: give paths and patterns, or hunks, not both", field="hunks"
@@ -1067,8 +1070,8 @@ class Service:
                 raise errors.InvalidParams(
                     "hunks.context: must be between 0 and 1000", field="hunks.context"
                 )
-            hunk = restoring.HunkScope(rel, tuple(dict.fromkeys(h.digests)), h.context)
-        return restoring.Scope(tuple(literals), tuple(globs), force, hunk)
+            hunk = HunkScope(rel, tuple(dict.fromkeys(h.digests)), h.context)
+        return Scope(tuple(literals), tuple(globs), force, hunk)
 
     def _restore_page(
         self, pos: dict[str, Any], query: str, limit: int, max_bytes: int
@@ -1086,7 +1089,7 @@ class Service:
         if len(oid) != 40 or not self.store.contains(oid):
             raise errors.BadCursor("cursor is stale: its plan is gone", field="cursor")
         lines = itertools.islice(_blob_lines(self.store, oid), start, None)
-        items = (_wire_action(a) for a in restoring.read_plan(lines))
+        items = (_wire_action(a) for a in read_plan(lines))
         page, rest = take_page(items, limit=limit, max_bytes=max_bytes, size=self._size)
         cursor = None
         if rest is not None:
@@ -1246,14 +1249,14 @@ class Service:
 class _Progress:
     """Forwards a restore's events and remembers what it did, for an error that stops it."""
 
-    def __init__(self, forward: Callable[[restoring.RestoreEvent], None]) -> None:
+    def __init__(self, forward: Callable[[RestoreEvent], None]) -> None:
         self._forward = forward
         self.pending: bytes | None = None
         self.written: list[str] = []
         self.deleted: list[str] = []
         self.counts = {"write": 0, "delete": 0}
 
-    def __call__(self, event: restoring.RestoreEvent) -> None:
+    def __call__(self, event: RestoreEvent) -> None:
         if event.phase == "pending":
             self.pending = event.path
         elif event.phase in ("write", "delete") and event.path is not None:
@@ -1272,7 +1275,7 @@ class _Progress:
         A watcher must then expect no write there (its edits are the user's again).
         """
         if self.pending is not None:
-            self(restoring.RestoreEvent("failed", self.pending))
+            self(RestoreEvent("failed", self.pending))
 
     def damaged(self, exc: CorruptObject | MissingObject, safety: str) -> errors.StoreFailure:
         """The wire error of a restore stopped by a damaged object (the path is left as it was)."""
@@ -1373,7 +1376,7 @@ def _inside(path: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _wire_action(a: restoring.Action) -> protocol.RestoreAction:
+def _wire_action(a: Action) -> protocol.RestoreAction:
     return protocol.RestoreAction(
         path=to_wire(a.path),
         action=a.action,

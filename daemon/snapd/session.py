@@ -24,8 +24,8 @@ from snapd.capture.policy import Policy
 from snapd.capture.statcache import StatCache
 from snapd.capture.walk import RESCAN_NAMES, Cancelled
 from snapd.paths import to_wire
-from snapd.restore import TMP_PREFIX as RESTORE_TMP_PREFIX
-from snapd.restore import RestoreEvent
+from snapd.restore.apply import RestoreEvent
+from snapd.restore.fs import TMP_PREFIX as RESTORE_TMP_PREFIX
 from snapd.service import ProgressFn, Service
 from snapd.watch import DirtySet, Watcher
 

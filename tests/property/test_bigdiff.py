@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapd import errors, protocol
-from snapd.bigdiff import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
 from snapd.config import Options
-from snapd.hunks import Hunk, apply_hunks, diff_bytes
+from snapd.diff.hunks import Hunk, apply_hunks, diff_bytes
+from snapd.diff.streamed import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
 from tests.helpers import make_service, write
 from tests.property.test_paging_roundtrip import to_hunks
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapd.config import Options
-from snapd.hunks import Hunk, apply_hunks, diff_bytes, split_lines
-from snapd.restore import reverse_hunk
+from snapd.diff.hunks import Hunk, apply_hunks, diff_bytes, split_lines
+from snapd.restore.plan import reverse_hunk
 from tests.conformance.apply import hunk_digest
 
 LINE = st.sampled_from([b"a\n", b"b\n", b"c\n", b"d\n", b"same\n", b"\xff\n", b"x\r\n"])

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from snapd import errors, protocol
 from snapd.config import Options
-from snapd.hunks import Hunk, apply_hunks, diff_bytes
+from snapd.diff.hunks import Hunk, apply_hunks, diff_bytes
 from tests.helpers import make_service, write
 
 LINE = st.one_of(
@@ -198,7 +198,7 @@ def test_the_diff_budget_is_work_not_wall_clock(monkeypatch: pytest.MonkeyPatch)
     import sys
     import types
 
-    from snapd.hunks import line_opcodes, split_lines
+    from snapd.diff.hunks import line_opcodes, split_lines
 
     engine = sys.modules["diff_match_patch.diff_match_patch"]  # the module, not the class
 

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from snapd import errors, protocol
-from snapd import restore as restoring
+from snapd.restore import actions as restore_actions
+from snapd.restore import apply as restore_apply
+from snapd.restore import plan as restore_plan
+from snapd.restore import tree as restore_tree
 from snapd.service import Service
 from snapd.store.history import EMPTY_BLOB, Counts, State, commit_snapshot
 from snapd.store.objects import MODE_FILE, MODE_TREE, Entry
@@ -297,15 +300,15 @@ def test_symlink_swapped_in_between_plan_and_apply(
     os.rename(tmp_path / "moved", worktree / "d")
     live = svc._capture(None).capture()
     target = svc.resolve(s1, "from").state
-    planner = restoring.Planner(
-        svc.store, svc.root_b, live, target, restoring.Scope(), svc.options, svc.lookup
+    planner = restore_plan.Planner(
+        svc.store, svc.root_b, live, target, restore_plan.Scope(), svc.options, svc.lookup
     )
     steps = list(planner.actions())
     assert [(a.path, a.action.value) for a in steps] == [(b"d/f.txt", "write")]
     os.rename(worktree / "d", tmp_path / "moved2")
     os.symlink(outside, worktree / "d")
     write(outside, "f.txt", "v2\n")  # even identical content is not written through the link
-    done = restoring.apply(svc.store, svc.root_fd, lambda: iter(steps), target_tree=target.tree)
+    done = restore_apply.apply(svc.store, svc.root_fd, lambda: iter(steps), target_tree=target.tree)
     assert done.written == 0 and done.conflicted == 1
     assert "symlink" in (done.conflicts[0].reason or "")
     assert (outside / "f.txt").read_text() == "v2\n"
@@ -351,9 +354,9 @@ def test_hooks_see_every_write_and_concurrent_edits_are_not_lost(
     s1 = snap(svc)
     for i in range(5):
         write(worktree, f"f{i}.txt", f"v2 {i}\n")
-    events: list[restoring.RestoreEvent] = []
+    events: list[restore_apply.RestoreEvent] = []
 
-    def hook(event: restoring.RestoreEvent) -> None:
+    def hook(event: restore_apply.RestoreEvent) -> None:
         events.append(event)
         if event.phase == "write" and event.path == b"f0.txt":
             write(worktree, "f3.txt", "edited during the restore\n")
@@ -416,7 +419,7 @@ def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Pa
     cancel = threading.Event()
     events: list[str] = []
 
-    def hook(event: restoring.RestoreEvent) -> None:
+    def hook(event: restore_apply.RestoreEvent) -> None:
         events.append(event.phase)
         if event.phase == "begin":
             cancel.set()  # after the safety snapshot, before any file
@@ -431,7 +434,7 @@ def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Pa
     cancel.clear()
     events.clear()
 
-    def after_first(event: restoring.RestoreEvent) -> None:
+    def after_first(event: restore_apply.RestoreEvent) -> None:
         if event.phase == "write":
             cancel.set()
 
@@ -456,7 +459,7 @@ def test_an_edit_right_after_the_check_is_never_lost(
     s1 = snap(svc)
     write(worktree, "w.txt", "agent\n")
     write(worktree, "gone.txt", "agent's new file\n")
-    checked = restoring._unchanged
+    checked = restore_apply._unchanged
 
     def check_then_edit(store, dir_fd, name, action):
         why = checked(store, dir_fd, name, action)
@@ -465,7 +468,7 @@ def test_an_edit_right_after_the_check_is_never_lost(
             fh.write(b"user\n")
         return why
 
-    monkeypatch.setattr(restoring, "_unchanged", check_then_edit)
+    monkeypatch.setattr(restore_apply, "_unchanged", check_then_edit)
     res = apply(svc, s1)
     assert res.conflicted == 2, res
     assert (worktree / "w.txt").read_text() == "agent\nuser\n"
@@ -482,7 +485,7 @@ def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
     """
     import resource
 
-    from snapd import graft
+    from snapd.restore import graft
 
     depth = 1500
     store = svc.store
@@ -491,7 +494,7 @@ def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
     for _ in range(depth):
         tree = store.write_tree([Entry(b"d", MODE_TREE, tree)])
     deep = b"/".join([b"d"] * depth)
-    create = restoring.Action(
+    create = restore_actions.Action(
         path=deep + b"/f.txt",
         action=protocol.RestoreActionKind.CREATE,
         kind="file",
@@ -502,7 +505,7 @@ def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1024), hard))
     try:
-        done = restoring.apply(store, svc.root_fd, lambda: iter([create]), target_tree=tree)
+        done = restore_apply.apply(store, svc.root_fd, lambda: iter([create]), target_tree=tree)
         assert (done.written, done.conflicted) == (1, 0), done.conflicts
         fd = os.open(worktree, os.O_RDONLY)
         for _ in range(depth):
@@ -511,18 +514,18 @@ def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
             fd = nfd
         os.close(fd)
         # Deleting it prunes all 1,500 directories the empty target does not have.
-        delete = restoring.Action(
+        delete = restore_actions.Action(
             path=deep + b"/f.txt",
             action=protocol.RestoreActionKind.DELETE,
             kind="file",
             old_oid=blob,
         )
         empty = store.write_tree([])
-        done = restoring.apply(store, svc.root_fd, lambda: iter([delete]), target_tree=empty)
+        done = restore_apply.apply(store, svc.root_fd, lambda: iter([delete]), target_tree=empty)
         assert (done.deleted, done.conflicted) == (1, 0), done.conflicts
         assert not (worktree / "d").exists()
         grafted = graft._graft_tree(store, empty, {deep + b"/g.txt": (MODE_FILE, blob)})
-        assert restoring.TreeDirs(store, grafted).has(deep)
+        assert restore_tree.TreeDirs(store, grafted).has(deep)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         _peel(worktree / "d")

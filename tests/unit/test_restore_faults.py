@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from snapd import errors, fileswap, protocol
-from snapd import restore as restoring
+from snapd.restore import apply as restore_apply
+from snapd.restore import fs as restore_fs
 from snapd.service import Service
 from snapd.store.errors import StoreError
 from tests.helpers import make_service, write
@@ -55,7 +56,7 @@ def test_an_error_checking_what_was_swapped_out_swaps_it_back(
     s1 = snap(svc)
     write(worktree, "w.txt", "user\n")
     # Reading the swapped-out file fails (EIO): it is the user's file, under the temporary name.
-    monkeypatch.setattr(restoring, "_still_checked", _eio)
+    monkeypatch.setattr(restore_apply, "_still_checked", _eio)
     res = apply(svc, s1)
     assert res.conflicted == 1 and res.conflicts is not None
     assert "Input/output error" in (res.conflicts[0].reason or "")
@@ -69,7 +70,9 @@ def test_a_failed_swap_back_keeps_the_users_file(
     write(worktree, "w.txt", "v1\n")
     s1 = snap(svc)
     write(worktree, "w.txt", "user\n")
-    monkeypatch.setattr(restoring, "_still_checked", lambda *_: "it changed while the restore ran")
+    monkeypatch.setattr(
+        restore_apply, "_still_checked", lambda *_: "it changed while the restore ran"
+    )
     real = fileswap.rename2
     calls = []
 
@@ -97,12 +100,12 @@ def test_an_error_after_a_delete_renamed_aside_puts_the_file_back(
     s1 = snap(svc)
     write(worktree, "gone.txt", "user\n")
     if fault == "check":
-        monkeypatch.setattr(restoring, "_still_checked", _eio)
+        monkeypatch.setattr(restore_apply, "_still_checked", _eio)
     else:
         real_unlink = os.unlink
 
         def unlink(path: object, *args: object, **kw: object) -> None:
-            if isinstance(path, bytes) and path.startswith(restoring.TMP_PREFIX):
+            if isinstance(path, bytes) and path.startswith(restore_fs.TMP_PREFIX):
                 raise PermissionError(errno.EACCES, "Permission denied")
             real_unlink(path, *args, **kw)  # type: ignore[arg-type]
 
@@ -129,7 +132,7 @@ def test_an_edit_right_after_the_check_of_an_uncaptured_file_is_never_lost(
     else:
         write(worktree, "stray.log", "user\n")
         path, before = "stray.log", "user\n"
-    checked = restoring._unchanged
+    checked = restore_apply._unchanged
 
     def check_then_edit(store, dir_fd, name, action):
         why = checked(store, dir_fd, name, action)
@@ -138,7 +141,7 @@ def test_an_edit_right_after_the_check_of_an_uncaptured_file_is_never_lost(
                 fh.write(b"saved\n")
         return why
 
-    monkeypatch.setattr(restoring, "_unchanged", check_then_edit)
+    monkeypatch.setattr(restore_apply, "_unchanged", check_then_edit)
     res = apply(svc, s1, force=[path])
     action = next(a for a in res.plan if a.path == path)
     assert action.forced and action.action.value == kind
@@ -159,7 +162,7 @@ def test_a_store_error_mid_restore_tells_the_watcher_the_path_was_left_alone(
     def broken(*_: object) -> bytes:
         raise StoreError("the store cannot be read")
 
-    monkeypatch.setattr(restoring, "_write_tmp", broken)
+    monkeypatch.setattr(restore_apply, "write_tmp", broken)
     with pytest.raises(errors.WorktreeFailure):
         apply(svc, s1)
     phases = [p for p, _ in events]
@@ -178,13 +181,13 @@ def test_each_replaced_file_is_hashed_once(
         write(worktree, f"f{i}.txt", f"v2 {i}\n")
     write(worktree, "new.txt", "to delete\n")
     hashed: list[bytes] = []
-    real = restoring._hash_file
+    real = restore_fs.hash_file
 
     def counting(dir_fd: int, name: bytes) -> str | None:
         hashed.append(name)
         return real(dir_fd, name)
 
-    monkeypatch.setattr(restoring, "_hash_file", counting)
+    monkeypatch.setattr(restore_apply, "hash_file", counting)
     res = apply(svc, s1)
     assert res.conflicted == 0 and res.written == 4 and res.deleted == 1
     # Untouched since the plan (same lstat signature): only the check right before the file

@@ -207,7 +207,7 @@ def test_a_restart_storm_degrades_then_the_watcher_comes_back(
 def test_events_of_a_path_a_restore_is_writing_are_not_news(
     worktree: Path, store_dir: Path
 ) -> None:
-    from snapd.restore import RestoreEvent
+    from snapd.restore.apply import RestoreEvent
     from snapd.session import Session
 
     session = Session(make_service(worktree, store_dir), lambda method, params: None)

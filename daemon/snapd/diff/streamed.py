@@ -4,7 +4,7 @@ A side over ``diff_max_bytes`` is never held whole. Both blobs are streamed side
 lines are skipped by comparing raw blocks (C speed, 64 KiB held; an equal line of any length
 is skipped that way too), and where they part a window of at most ``diff_window_bytes`` of
 each side is line-diffed with the same engine as small files
-(:func:`snapd.hunks.line_opcodes`). Every change cluster the window confirms (one followed by
+(:func:`snapd.diff.hunks.line_opcodes`). Every change cluster the window confirms (one followed by
 more than ``2 * context`` equal lines, or by the end of both files) becomes a hunk exactly as
 difflib would group it; then the walk moves past it and opens a fresh window.
 
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from snapd.hunks import Hunk, Opcode, build_hunk, line_opcodes, split_hunk, split_lines
+from snapd.diff.hunks import Hunk, Opcode, build_hunk, line_opcodes, split_hunk, split_lines
 
 if TYPE_CHECKING:
     from snapd.config import Options

@@ -2,7 +2,7 @@
 
 Bounds, all from :class:`~snapd.config.Options`: a side over ``diff_max_bytes`` is never read
 whole (:func:`diff_blobs` answers ``file-too-large``, which hunk-level restore reports;
-``snapd/hunks`` streams such files through :mod:`snapd.bigdiff` instead); only the first
+``snapd/hunks`` streams such files through :mod:`snapd.diff.streamed` instead); only the first
 ``diff_max_lines`` lines are diffed (``line-cap``: the hunks stop at the last equal run before
 the cut, since a change that reaches the cut may exist only because of it; hunk-level restore
 refuses such a file); the line diff stops refining after a

@@ -20,7 +20,9 @@ from collections.abc import Iterable
 import attrs
 
 from snapd.capture.statcache import StatCache
-from snapd.restore import Action, InTheWay, TreeDirs, open_dirs
+from snapd.restore.actions import Action
+from snapd.restore.fs import InTheWay, open_dirs
+from snapd.restore.tree import TreeDirs
 from snapd.store.errors import StoreError
 from snapd.store.history import EMPTY_BLOB, State, iter_manifest
 from snapd.store.objects import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry
