@@ -6,14 +6,14 @@ import subprocess
 from pathlib import Path
 
 from snapd.config import Options
-from snapd.service import Service
+from snapd.worktree import Worktree
 
-OPEN_SERVICES: list[Service] = []
+OPEN_SERVICES: list[Worktree] = []
 """Services made by tests; conftest closes any left open (dulwich warns about open packs)."""
 
 
-def make_service(root: Path, store: Path, **options: object) -> Service:
-    svc = Service(str(root), str(store), Options(**options))  # type: ignore[arg-type]
+def make_service(root: Path, store: Path, **options: object) -> Worktree:
+    svc = Worktree(str(root), str(store), Options(**options))  # type: ignore[arg-type]
     OPEN_SERVICES.append(svc)
     return svc
 

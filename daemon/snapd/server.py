@@ -11,13 +11,12 @@ pygls supplies the LSP lifecycle (``initialize``/``initialized``/``shutdown``/``
   Here every frame is bounded, and every bad frame gets a JSON-RPC error while the daemon
   keeps serving.
 
-Handlers only parse, delegate to :class:`~snapd.service.Service` in a worker thread, and return.
+Handlers only parse, call a :mod:`snapd.requests` function in a worker thread, and return.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -31,7 +30,6 @@ from pygls.exceptions import (
     FeatureRequestError,
     JsonRpcException,
     JsonRpcInvalidRequest,
-    JsonRpcParseError,
     JsonRpcServerNotInitialized,
 )
 from pygls.io_ import StdoutWriter
@@ -39,19 +37,20 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
-from snapd import PROTOCOL_VERSION, __version__, errors, protocol
+from snapd import PROTOCOL_VERSION, __version__, errors, protocol, requests
 from snapd.capture.walk import Cancelled
 from snapd.config import Options, default_store_path
-from snapd.service import Service
+from snapd.framing import Frame, FrameReader
+from snapd.requests.common import map_errors
 from snapd.session import Session
+from snapd.worktree import Worktree
 
 logger = logging.getLogger(__name__)
 
-MAX_HEADER_LINE: Final = 8192
-"""A header line longer than this is a framing error."""
 
 PROGRESS_INTERVAL: Final = 0.2
 """Seconds between ``$/progress`` reports of one snapshot."""
+
 
 LIFECYCLE: Final = frozenset({lsp.INITIALIZE, lsp.SHUTDOWN, lsp.EXIT})
 
@@ -113,7 +112,7 @@ class SnapdProtocol(LanguageServerProtocol):
                 return
             self._server.initializing = True
         if method is not None and msg_id is not None and method not in LIFECYCLE:
-            if self._server.service is None:
+            if self._server.worktree is None:
                 self.send_error(msg_id, JsonRpcServerNotInitialized("send 'initialize' first"))
                 return
         super().handle_message(message)
@@ -164,7 +163,7 @@ class SnapdProtocol(LanguageServerProtocol):
 
 
 class SnapdServer(LanguageServer):
-    """The snapd language server: one worktree, one store, one :class:`Service`."""
+    """The snapd language server: one worktree, one store, one :class:`Worktree`."""
 
     def __init__(
         self,
@@ -190,9 +189,9 @@ class SnapdServer(LanguageServer):
         self.exit_code = 0
 
     @property
-    def service(self) -> Service | None:
-        """The served worktree's service, once initialized."""
-        return self.session.service if self.session is not None else None
+    def worktree(self) -> Worktree | None:
+        """The served worktree, once initialized."""
+        return self.session.worktree if self.session is not None else None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log errors (pygls would pop up a window/showMessage instead).
@@ -230,10 +229,11 @@ class SnapdServer(LanguageServer):
             raise errors.InvalidParams(str(exc), field="initializationOptions") from exc
         self._refuse_broad_root(root, field, options)
         store = self.cli_store or default_store_path(self.data_home, root)
-        service = await asyncio.to_thread(Service, root, store, options)
-        self.session = Session(service, self._notify)
+        with map_errors():
+            worktree = await asyncio.to_thread(Worktree, root, store, options)
+        self.session = Session(worktree, self._notify)
         await self.session.start()
-        logger.info("serving %s with store %s", service.root, service.store_path)
+        logger.info("serving %s with store %s", worktree.root, worktree.store_path)
 
     def _refuse_broad_root(self, root: str, field: str, options: Options) -> None:
         """Refuse ``/`` and the home directory unless ``allowBroadRoot`` is set.
@@ -286,7 +286,7 @@ class SnapdServer(LanguageServer):
             # Exit without shutdown, or a broken pipe: release the store without the loop.
             session, self.session = self.session, None
             if session is not None:
-                session.service.close()
+                session.worktree.close()
         return self.exit_code
 
     async def _serve(self, stdin: IO[bytes]) -> None:
@@ -397,129 +397,6 @@ def _wire_path(path: str) -> str:
     return ".".join(protocol.wire_name(p) for p in parts) or "params"
 
 
-class Frame:
-    """One frame read from stdin: parsed JSON, or the error to answer it with."""
-
-    __slots__ = ("data", "error")
-
-    def __init__(self, data: Any = None, error: JsonRpcException | None = None) -> None:
-        self.data = data
-        self.error = error
-
-
-class FrameReader:
-    """Reads LSP frames from a binary stream, bounding every allocation.
-
-    Headers are read line by line, each at most :data:`MAX_HEADER_LINE` bytes. A body larger
-    than ``max_body`` is skipped in chunks (never allocated) and reported as
-    :class:`~snapd.errors.RequestTooLarge`; a body that is not JSON as a parse error.
-    """
-
-    def __init__(self, stream: IO[bytes], max_body: Callable[[], int]) -> None:
-        self.stream = stream
-        self._max_body = max_body
-
-    @property
-    def max_body(self) -> int:
-        """The current limit (it can change at ``initialize``)."""
-        return self._max_body()
-
-    def __iter__(self) -> Generator[Frame, None, None]:
-        while True:
-            length: int | None = None
-            bad_header: str | None = None
-            seen = False  # a well-formed header line was read for this frame
-            junk = False  # inside a run of junk lines before any header (reported once)
-            while True:
-                line = self.stream.readline(MAX_HEADER_LINE)
-                if not line:
-                    return
-                if not line.endswith(b"\n"):
-                    bad_header = "header line too long"
-                    self._skip_line()
-                    continue
-                text = line.strip()
-                at = text.lower().find(b"content-length:")
-                if at > 0:
-                    # Resynchronise: junk, then a header on the same line is what is left of a
-                    # body whose Content-Length was too small (or of a truncated header), glued
-                    # to the next frame. Report the junk, then start that frame at its header.
-                    junk_text = text[:at][:40]
-                    yield Frame(error=JsonRpcParseError(f"junk before a header: {junk_text!r}"))
-                    length, bad_header, seen, junk = None, None, False, False
-                    text = text[at:]
-                if not text:
-                    if not seen and bad_header is None:
-                        continue  # stray blank line between frames
-                    break
-                name, sep, value = text.partition(b":")
-                if not sep and not seen:
-                    # Junk before any header (a too-long body's tail): one error per run, then
-                    # keep looking for the next frame's headers.
-                    if not junk:
-                        junk = True
-                        yield Frame(error=JsonRpcParseError(f"malformed header {text[:80]!r}"))
-                    continue
-                seen = True
-                if not sep:
-                    bad_header = f"malformed header line {text[:80]!r}"
-                elif name.strip().lower() == b"content-length":
-                    value = value.strip()
-                    if not value.isdigit() or len(value) > 18:
-                        bad_header = f"bad Content-Length {value[:40]!r}"
-                    else:
-                        length = int(value)
-            if bad_header is not None or length is None:
-                yield Frame(error=JsonRpcParseError(bad_header or "missing Content-Length"))
-                continue
-            if length > self.max_body:
-                # Answer first: the client may be waiting before it sends the (huge) body.
-                # Then discard exactly the announced bytes in chunks, never allocating them.
-                yield Frame(
-                    error=errors.RequestTooLarge(
-                        f"Content-Length {length} exceeds the limit of {self.max_body} bytes",
-                        limit=self.max_body,
-                    )
-                )
-                if not self._skip(length):
-                    return
-                continue
-            body = self._read(length)
-            if body is None:
-                return
-            try:
-                data = json.loads(body)
-            except (ValueError, RecursionError) as exc:
-                yield Frame(error=JsonRpcParseError(f"parse error: {exc}"))
-                continue
-            yield Frame(data=data)
-
-    def _read(self, n: int) -> bytes | None:
-        chunks: list[bytes] = []
-        while n > 0:
-            chunk = self.stream.read(min(n, 1 << 20))
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
-
-    def _skip(self, n: int) -> bool:
-        while n > 0:
-            chunk = self.stream.read(min(n, 1 << 20))
-            if not chunk:
-                return False
-            n -= len(chunk)
-        return True
-
-    def _skip_line(self) -> None:
-        while (rest := self.stream.readline(MAX_HEADER_LINE)) and not rest.endswith(b"\n"):
-            pass
-
-
-# -- handlers -----------------------------------------------------------------------------------
-
-
 def build_server(
     *,
     root: str | None,
@@ -554,8 +431,8 @@ def build_server(
             raise JsonRpcServerNotInitialized("send 'initialize' first")
         return ls.session
 
-    def service(ls: SnapdServer) -> Service:
-        return session(ls).service
+    def worktree(ls: SnapdServer) -> Worktree:
+        return session(ls).worktree
 
     @server.feature(protocol.SNAPD_SNAPSHOT)
     async def snapshot(ls: SnapdServer, params: protocol.SnapshotParams) -> protocol.SnapshotResult:
@@ -578,19 +455,19 @@ def build_server(
                 progress.end()
         return result
 
-    # Requests that only delegate to the service in a worker thread. (snapshot and restore,
-    # above and below, also handle cancellation and progress.)
-    delegated: dict[str, tuple[str, bool]] = {
-        protocol.SNAPD_SNAPSHOTS: ("snapshots", True),
-        protocol.SNAPD_DIFF: ("diff", True),
-        protocol.SNAPD_HUNKS: ("hunks", True),
-        protocol.SNAPD_EXPLAIN: ("explain", True),
-        protocol.SNAPD_PIN: ("pin", True),
-        protocol.SNAPD_GC: ("gc", True),
-        protocol.SNAPD_STATS: ("stats", False),
+    # Requests that only run their request function in a worker thread. (snapshot and
+    # restore, above and below, also handle cancellation and progress.)
+    delegated: dict[str, Callable[[Worktree, Any], Any]] = {
+        protocol.SNAPD_SNAPSHOTS: requests.snapshots,
+        protocol.SNAPD_DIFF: requests.diff,
+        protocol.SNAPD_HUNKS: requests.hunks,
+        protocol.SNAPD_EXPLAIN: requests.explain,
+        protocol.SNAPD_PIN: requests.pin,
+        protocol.SNAPD_GC: requests.gc,
+        protocol.SNAPD_STATS: requests.stats,
     }
-    for method, (name, with_params) in delegated.items():
-        server.feature(method)(_delegate(service, name, with_params))
+    for method, request in delegated.items():
+        server.feature(method)(_delegate(worktree, request))
 
     @server.feature(protocol.SNAPD_STATUS)
     async def status(ls: SnapdServer, params: protocol.StatusParams) -> protocol.StatusResult:
@@ -598,9 +475,11 @@ def build_server(
 
     @server.feature(protocol.SNAPD_RESTORE)
     async def restore(ls: SnapdServer, params: protocol.RestoreParams) -> protocol.RestoreResult:
-        svc = service(ls)
+        wt = worktree(ls)
         cancel = threading.Event()
-        work = asyncio.ensure_future(asyncio.to_thread(lambda: svc.restore(params, cancel=cancel)))
+        work = asyncio.ensure_future(
+            asyncio.to_thread(lambda: requests.restore(wt, params, cancel=cancel))
+        )
         try:
             try:
                 return await asyncio.shield(work)
@@ -617,19 +496,14 @@ def build_server(
 
 
 def _delegate(
-    service: Callable[[SnapdServer], Service], name: str, with_params: bool
+    worktree: Callable[[SnapdServer], Worktree], request: Callable[[Worktree, Any], Any]
 ) -> Callable[[SnapdServer, Any], Awaitable[Any]]:
-    """A handler that runs ``Service.<name>`` in a worker thread."""
+    """A handler that runs ``request(worktree, params)`` in a worker thread."""
 
     async def handler(ls: SnapdServer, params: Any) -> Any:
-        method = getattr(service(ls), name)
-        return (
-            await asyncio.to_thread(method, params)
-            if with_params
-            else await asyncio.to_thread(method)
-        )
+        return await asyncio.to_thread(request, worktree(ls), params)
 
-    handler.__name__ = name
+    handler.__name__ = request.__name__
     return handler
 
 

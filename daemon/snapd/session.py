@@ -1,4 +1,4 @@
-"""One worktree's live session: service + watcher + snapshot scheduling + notifications.
+"""One worktree's live session: worktree + watcher + snapshot scheduling + notifications.
 
 The server creates a :class:`Session` at ``initialize``. Every snapshot, requested or
 automatic, goes through :meth:`Session.snapshot`, which decides between an incremental capture
@@ -18,16 +18,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from snapd import errors, protocol
+from snapd import errors, protocol, requests
 from snapd.capture.decision import Decision
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import StatCache
 from snapd.capture.walk import RESCAN_NAMES, Cancelled
 from snapd.paths import to_wire
+from snapd.requests.common import map_errors
+from snapd.requests.snapshots import Watching
+from snapd.requests.wire import did_snapshot
 from snapd.restore.apply import RestoreEvent
 from snapd.restore.fs import TMP_PREFIX as RESTORE_TMP_PREFIX
-from snapd.service import ProgressFn, Service
 from snapd.watch import DirtySet, Watcher
+from snapd.worktree import ProgressFn, Worktree
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +56,9 @@ GC_CHECK_INTERVAL = 60.0
 class Session:
     """The live state of one served worktree."""
 
-    def __init__(self, service: Service, notify: Notify, *, force_polling: bool = False) -> None:
-        self.service = service
-        self.options = service.options
+    def __init__(self, worktree: Worktree, notify: Notify, *, force_polling: bool = False) -> None:
+        self.worktree = worktree
+        self.options = worktree.options
         self.notify = notify
         # A new set starts as "walk everything": changes made while no daemon ran are unknown.
         self.dirty = DirtySet()
@@ -82,7 +85,7 @@ class Session:
         self._event_policy_gen = 0
         self._classify_lock = threading.Lock()
         self._classify_tasks: set[asyncio.Task[None]] = set()
-        service.on_restore.append(self._on_restore)
+        worktree.on_restore.append(self._on_restore)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -92,12 +95,12 @@ class Session:
         if not self.options.watch:
             return
         self.watcher = Watcher(
-            self.service.root,
-            self.service.store_path,
+            self.worktree.root,
+            self.worktree.store_path,
             self.dirty,
             on_batch=self._on_batch,
             force_polling=self._force_polling,
-            store_problem=self.service.store.problem,
+            store_problem=self.worktree.store.problem,
         )
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
         if not await self.watcher.wait_ready(10.0):
@@ -139,7 +142,7 @@ class Session:
             if task is not None:
                 with contextlib.suppress(errors.SnapdError, Cancelled):
                     await task
-        await asyncio.to_thread(self.service.close)
+        await asyncio.to_thread(self.worktree.close)
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -173,7 +176,8 @@ class Session:
         unrecorded: list[bool] = []
         try:
             result: protocol.SnapshotResult = await asyncio.to_thread(
-                lambda: self.service.snapshot(
+                lambda: requests.snapshot(
+                    self.worktree,
                     params,
                     dirty=dirty,
                     auto=auto,
@@ -189,7 +193,7 @@ class Session:
                 self._auto_handle = asyncio.get_running_loop().call_later(
                     self.options.quiet_ms / 1000, self._auto_fire
                 )
-            if self.service.root_error is not None:
+            if self.worktree.root_error is not None:
                 self.root_lost()
             raise
         if unrecorded:
@@ -232,30 +236,43 @@ class Session:
 
     async def _auto_gc(self) -> None:
         try:
-            if await asyncio.to_thread(self.service.gc_due):
-                report = await asyncio.to_thread(self.service.gc, protocol.GcParams())
+            if await asyncio.to_thread(self._gc_due):
+                report = await asyncio.to_thread(requests.gc, self.worktree, protocol.GcParams())
                 logger.info("automatic gc dropped %d snapshots", len(report.dropped))
         except errors.SnapdError as exc:
             # A sentence (store damage, a full disk): no traceback every minute in the log.
             logger.warning("automatic gc failed: %s", exc)
 
+    def _gc_due(self) -> bool:
+        with map_errors():
+            return self.worktree.gc_due()
+
     def status(self) -> protocol.StatusResult:
-        """The service's status plus the watcher's (call from a thread: it walks the store)."""
-        result = self.service.status()
-        result.auto_snapshot = self.options.auto_snapshot and self.options.watch
-        result.dirty_paths = self.dirty.count()
-        if result.worktree_error is not None:
+        """The worktree's status with the watcher's (call from a thread: it walks the store)."""
+        return requests.status(self.worktree, self._watching)
+
+    def _watching(self, worktree_error: str | None) -> Watching:
+        auto = self.options.auto_snapshot and self.options.watch
+        dirty = self.dirty.count()
+        if worktree_error is not None:
             self.root_lost()
-            result.watcher = "off"
-            result.watcher_reason = "the worktree is no longer served (see worktreeError)"
-        elif self.watcher is None:
-            result.watcher = "off"
-            result.watcher_reason = "disabled by the watch option"
-        else:
-            result.watcher = self.watcher.stats.state
-            result.watcher_reason = self.watcher.stats.reason
-            result.watch_events = self.watcher.stats.events
-        return result
+            return Watching(
+                reason="the worktree is no longer served (see worktreeError)",
+                dirty_paths=dirty,
+                auto_snapshot=auto,
+            )
+        if self.watcher is None:
+            return Watching(
+                reason="disabled by the watch option", dirty_paths=dirty, auto_snapshot=auto
+            )
+        stats = self.watcher.stats
+        return Watching(
+            state=stats.state,
+            reason=stats.reason,
+            events=stats.events,
+            dirty_paths=dirty,
+            auto_snapshot=auto,
+        )
 
     def root_lost(self) -> None:
         """Stop watching a worktree whose path now leads elsewhere (thread-safe).
@@ -296,17 +313,9 @@ class Session:
 
     def _announce(self, snapshot: str) -> None:
         """``snapd/didSnapshot`` for a snapshot taken outside :meth:`snapshot` (a restore's)."""
-        info = self.service.resolve(snapshot, "id")
-        self.notify(
-            protocol.SNAPD_DID_SNAPSHOT,
-            protocol.DidSnapshotParams(
-                id=info.id,
-                changed=info.changed,
-                consistency=protocol.Consistency(info.consistency),
-                parent=info.parent,
-                label=info.label,
-            ),
-        )
+        with map_errors():
+            info = self.worktree.resolve(snapshot, "id")
+        self.notify(protocol.SNAPD_DID_SNAPSHOT, did_snapshot(info))
 
     def _own_restore_write(self, path: bytes) -> bool:
         """True if ``path`` still is exactly as a restore left it (its event is the restore's)."""
@@ -321,7 +330,7 @@ class Session:
             return True  # being written: its event can come before the restore reports it
         try:
             current: tuple[int, ...] | None = StatCache.signature(
-                os.lstat(os.path.join(self.service.root_b, path))
+                os.lstat(os.path.join(self.worktree.root_b, path))
             )
         except FileNotFoundError:
             current = None
@@ -330,7 +339,7 @@ class Session:
         return current == expected
 
     def _on_batch(self, paths: list[bytes]) -> None:
-        if self._closed or self.service.root_error is not None:
+        if self._closed or self.worktree.root_error is not None:
             return
         # A restore's own writes are in the dirty set (the next snapshot must see them) but
         # are not news: they neither trigger an automatic snapshot nor a didChange.
@@ -364,7 +373,7 @@ class Session:
         except Exception:
             logger.exception("cannot tell whether changed paths are captured; assuming they are")
             captured = True
-        if not captured or self._closed or self.service.root_error is not None:
+        if not captured or self._closed or self.worktree.root_error is not None:
             return
         if self._auto_handle is not None:
             self._auto_handle.cancel()
@@ -392,7 +401,7 @@ class Session:
         if any(p.rsplit(b"/", 1)[-1] in RESCAN_NAMES for p in unique):
             self._event_policy = None  # a rule file changed: read the rules again
         if self._event_policy is None or self._event_policy_gen != watcher.policy_generation:
-            self._event_policy = Policy(self.service.root_b, self.options, tracked=watcher.tracked)
+            self._event_policy = Policy(self.worktree.root_b, self.options, tracked=watcher.tracked)
             self._event_policy_gen = watcher.policy_generation
         policy = self._event_policy
         dirs: dict[bytes, Decision | None] = {}

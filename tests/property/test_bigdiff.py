@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapd import errors, protocol
+from snapd import errors, protocol, requests
 from snapd.config import Options
 from snapd.diff.hunks import Hunk, apply_hunks, diff_bytes
 from snapd.diff.streamed import COARSE, LONG_LINE, BadPosition, Position, stream_hunks
@@ -189,17 +189,18 @@ class BigWorld:
         self.svc = make_service(
             root, self.dir / "store", diff_max_bytes=1000, diff_window_bytes=4096
         )
-        self.a = self.svc.snapshot(protocol.SnapshotParams()).id
+        self.a = requests.snapshot(self.svc, protocol.SnapshotParams()).id
         self.new = b"".join(b"row %d%s\n" % (k, b"!" if k % 40 == 0 else b"") for k in range(3000))
         write(root, "long.txt", self.new)
-        self.b = self.svc.snapshot(protocol.SnapshotParams()).id
+        self.b = requests.snapshot(self.svc, protocol.SnapshotParams()).id
 
     def pages(
         self, limit: int | None, max_bytes: int | None, context: int
     ) -> list[protocol.HunksResult]:
         out, cursor = [], None
         while True:
-            page = self.svc.hunks(
+            page = requests.hunks(
+                self.svc,
                 protocol.HunksParams(
                     from_=self.a,
                     to=self.b,
@@ -208,7 +209,7 @@ class BigWorld:
                     limit=limit,
                     max_bytes=max_bytes,
                     context=context,
-                )
+                ),
             )
             out.append(page)
             if page.next_cursor is None:
@@ -244,13 +245,16 @@ def test_streamed_hunk_pages_concatenate_to_the_whole_and_apply(
 
 
 def test_a_streamed_cursor_is_bound_to_its_query(big: BigWorld) -> None:
-    page = big.svc.hunks(protocol.HunksParams(from_=big.a, to=big.b, path="long.txt", limit=1))
+    page = requests.hunks(
+        big.svc, protocol.HunksParams(from_=big.a, to=big.b, path="long.txt", limit=1)
+    )
     assert page.next_cursor
     with pytest.raises(errors.BadCursor):
-        big.svc.hunks(
+        requests.hunks(
+            big.svc,
             protocol.HunksParams(
                 from_=big.a, to=big.b, path="long.txt", cursor=page.next_cursor, context=0
-            )
+            ),
         )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapd import protocol
+from snapd import protocol, requests
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import StatCache
 from snapd.capture.walk import Capturer
@@ -82,12 +82,13 @@ def test_incremental_equals_full(script) -> None:
         write(root, "src/main.txt", "hello\n")
         write(root, "build/CMakeCache.txt", "x")
         svc = make_service(root, tmp / "store", content_limit=4096, dir_new_file_budget=10**6)
-        svc.snapshot(protocol.SnapshotParams())
+        requests.snapshot(svc, protocol.SnapshotParams())
         for step in script:
             dirty: set[str] = set()
             for op in step:
                 dirty |= apply(root, *op)
-            result = svc.snapshot(
+            result = requests.snapshot(
+                svc,
                 protocol.SnapshotParams(label="step"),
                 dirty=frozenset(p.encode() for p in dirty),
             )
@@ -96,7 +97,7 @@ def test_incremental_equals_full(script) -> None:
             parent = svc.resolve(head.parent, "from").state if head.parent else None
             assert head.state == full_state(svc, parent), step
             # Totals derived from the diff equal a full count.
-            full = svc.snapshot(protocol.SnapshotParams(label="full"))
+            full = requests.snapshot(svc, protocol.SnapshotParams(label="full"))
             assert (full.files, full.bytes, full.skipped) == (
                 result.files,
                 result.bytes,

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapd import errors, protocol
+from snapd import errors, protocol, requests
 from snapd.config import Options
 from snapd.diff.hunks import Hunk, apply_hunks, diff_bytes
+from snapd.requests.common import json_size
 from tests.helpers import make_service, write
 
 LINE = st.one_of(
@@ -87,7 +88,7 @@ class World:
             write(root, f"d{i % 7}/f{i:03}.txt", "".join(f"line {k}\n" for k in range(i % 9)))
         write(root, "big.bin", b"\0" * 10)
         self.svc = make_service(root, self.dir / "store", content_limit=40_000)
-        self.a = self.svc.snapshot(protocol.SnapshotParams()).id
+        self.a = requests.snapshot(self.svc, protocol.SnapshotParams()).id
         for i in range(0, 60, 3):
             write(root, f"d{i % 7}/f{i:03}.txt", f"changed {i}\n" * (i % 5 + 1))
         for i in range(1, 60, 11):
@@ -96,11 +97,11 @@ class World:
         write(root, "huge.txt", "x" * 50_000)
         long_old = "".join(f"row {k}\n" for k in range(3000))
         write(root, "long.txt", long_old)
-        self.b = self.svc.snapshot(protocol.SnapshotParams()).id
+        self.b = requests.snapshot(self.svc, protocol.SnapshotParams()).id
         write(
             root, "long.txt", "".join(f"row {k}{'!' if k % 50 == 0 else ''}\n" for k in range(3000))
         )
-        self.c = self.svc.snapshot(protocol.SnapshotParams()).id
+        self.c = requests.snapshot(self.svc, protocol.SnapshotParams()).id
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +115,8 @@ def world():
 def all_diff(svc, a, b, limit, max_bytes):
     out, cursor = [], None
     while True:
-        page = svc.diff(
-            protocol.DiffParams(from_=a, to=b, cursor=cursor, limit=limit, max_bytes=max_bytes)
+        page = requests.diff(
+            svc, protocol.DiffParams(from_=a, to=b, cursor=cursor, limit=limit, max_bytes=max_bytes)
         )
         assert len(page.files) <= (limit or 10**9)
         out += page.files
@@ -144,7 +145,8 @@ def test_hunk_pages_concatenate_and_apply(world, limit, max_bytes, context) -> N
     old = (world.dir / "work" / "long.txt").read_bytes()  # current == snapshot c
     hunks, cursor = [], None
     while True:
-        page = world.svc.hunks(
+        page = requests.hunks(
+            world.svc,
             protocol.HunksParams(
                 from_=world.b,
                 to=world.c,
@@ -153,9 +155,9 @@ def test_hunk_pages_concatenate_and_apply(world, limit, max_bytes, context) -> N
                 limit=limit,
                 max_bytes=max_bytes,
                 context=context,
-            )
+            ),
         )
-        size = sum(world.svc._size(h) for h in page.hunks)
+        size = sum(json_size(h) for h in page.hunks)
         assert size <= max(max_bytes, 16 * 1024) or len(page.hunks) == 1
         hunks += page.hunks
         if page.next_cursor is None:
@@ -168,19 +170,22 @@ def test_hunk_pages_concatenate_and_apply(world, limit, max_bytes, context) -> N
 @given(junk=st.one_of(st.text(max_size=40), st.binary(max_size=40).map(lambda b: b.hex())))
 def test_malformed_cursors_only_raise_bad_cursor(world, junk: str) -> None:
     with pytest.raises(errors.BadCursor):
-        world.svc.diff(protocol.DiffParams(from_=world.a, to=world.b, cursor=junk))
+        requests.diff(world.svc, protocol.DiffParams(from_=world.a, to=world.b, cursor=junk))
 
 
 def test_foreign_cursor_is_refused(world) -> None:
-    page = world.svc.diff(protocol.DiffParams(from_=world.a, to=world.b, limit=1))
+    page = requests.diff(world.svc, protocol.DiffParams(from_=world.a, to=world.b, limit=1))
     assert page.next_cursor
     with pytest.raises(errors.BadCursor):
-        world.svc.diff(protocol.DiffParams(from_=world.b, to=world.c, cursor=page.next_cursor))
+        requests.diff(
+            world.svc, protocol.DiffParams(from_=world.b, to=world.c, cursor=page.next_cursor)
+        )
     with pytest.raises(errors.BadCursor):
-        world.svc.hunks(
+        requests.hunks(
+            world.svc,
             protocol.HunksParams(
                 from_=world.a, to=world.b, path="long.txt", cursor=page.next_cursor
-            )
+            ),
         )
 
 
@@ -189,7 +194,9 @@ def test_skipped_files_get_metadata_never_hunks(world) -> None:
     huge = files["huge.txt"]
     assert huge.status == "added" and huge.skipped and huge.skipped.rule == "size-limit"
     assert huge.new_size == 50_000
-    res = world.svc.hunks(protocol.HunksParams(from_=world.a, to=world.b, path="huge.txt"))
+    res = requests.hunks(
+        world.svc, protocol.HunksParams(from_=world.a, to=world.b, path="huge.txt")
+    )
     assert res.hunks == [] and res.skipped and res.skipped.rule == "size-limit"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapd import protocol
+from snapd import protocol, requests
 from tests.helpers import make_service, write
 
 LIMIT = 64
@@ -120,15 +120,17 @@ def test_restore_brings_back_the_snapshot_and_keeps_the_rest(
             do(root, op)
         svc = make_service(root, tmp / "store", content_limit=LIMIT)
         try:
-            s = svc.snapshot(protocol.SnapshotParams(label="S")).id
+            s = requests.snapshot(svc, protocol.SnapshotParams(label="S")).id
             at_s = state(root)
             for op in after:
                 do(root, op)
             at_r = state(root)
             token = None
             if via_token:
-                token = svc.restore(protocol.RestoreParams(from_=s)).plan_token
-            done = svc.restore(protocol.RestoreParams(from_=s, dry_run=False, plan_token=token))
+                token = requests.restore(svc, protocol.RestoreParams(from_=s)).plan_token
+            done = requests.restore(
+                svc, protocol.RestoreParams(from_=s, dry_run=False, plan_token=token)
+            )
             assert done.conflicted == 0, done.conflicts
             now = state(root)
             kept: set[str] = set()
@@ -142,11 +144,11 @@ def test_restore_brings_back_the_snapshot_and_keeps_the_rest(
                     kept.add(rel)
                 else:
                     assert content(now.get(rel)) == content(s_), f"{rel}: not restored"
-            changed = {f.path for f in svc.diff(protocol.DiffParams(from_=s)).files}
+            changed = {f.path for f in requests.diff(svc, protocol.DiffParams(from_=s)).files}
             assert changed <= kept
             if done.safety_snapshot is not None:
-                undo = svc.restore(
-                    protocol.RestoreParams(from_=done.safety_snapshot, dry_run=False)
+                undo = requests.restore(
+                    svc, protocol.RestoreParams(from_=done.safety_snapshot, dry_run=False)
                 )
                 assert undo.conflicted == 0
                 back = state(root)

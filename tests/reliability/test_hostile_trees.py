@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from snapd import protocol
+from snapd import protocol, requests
 from snapd.capture.walk import Capturer
 from snapd_client import AsyncClient, StdioTransport, daemon_command
 from tests.helpers import git, make_service, peak_rss_kib, write
@@ -169,7 +169,7 @@ def test_files_changing_between_stat_and_read(
         return real_read(self, full, cand, decision)
 
     monkeypatch.setattr(Capturer, "_read_file", racing_read)
-    snap = service.snapshot(protocol.SnapshotParams())
+    snap = requests.snapshot(service, protocol.SnapshotParams())
     names = set(git(tmp_path / "store", "ls-tree", "-r", "--name-only", snap.id).stdout.split())
     assert "vanish.txt" not in names and "dir/inner.txt" not in names
     assert git(tmp_path / "store", "show", f"{snap.id}:grow.txt").stdout.endswith(
@@ -187,9 +187,9 @@ def test_files_changing_between_stat_and_read(
 
     monkeypatch.setattr(Capturer, "_read_file", always_changing)
     write(root, "big.bin", b"c" * (300 * 1024))
-    snap = service.snapshot(protocol.SnapshotParams())
+    snap = requests.snapshot(service, protocol.SnapshotParams())
     assert snap.rules.get("unstable") == 1, snap.rules
-    ex = service.explain(protocol.ExplainParams(path="big.bin"))
+    ex = requests.explain(service, protocol.ExplainParams(path="big.bin"))
     assert ex.rule in {"unstable", "captured"}  # explain re-reads once, without the race
     service.close()
     assert_fsck_clean(tmp_path / "store")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from snapd import errors, inotify, protocol
+from snapd import errors, inotify, protocol, requests
 from snapd.session import Session
 from snapd.store.repo import Store
 from snapd.store.writers import BlobWriter
@@ -32,7 +32,7 @@ def test_enospc_in_the_store_is_a_clear_error(
     root, store = tmp_path / "work", tmp_path / "store"
     write(root, "a.txt", "a\n")
     service = make_service(root, store, watch=False)
-    first = service.snapshot(protocol.SnapshotParams(label="before the disk filled"))
+    first = requests.snapshot(service, protocol.SnapshotParams(label="before the disk filled"))
 
     def full(*_args: Any, **_kw: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -48,13 +48,13 @@ def test_enospc_in_the_store_is_a_clear_error(
         with monkeypatch.context() as m:
             m.setattr(target, name, full)
             with pytest.raises(errors.StoreFailure) as info:
-                service.snapshot(protocol.SnapshotParams())
+                requests.snapshot(service, protocol.SnapshotParams())
         data_out = info.value.data
         assert data_out is not None and data_out["errno"] == errno.ENOSPC, data_out
         assert "No space left" in str(info.value)
         assert service.store.refs.head() == first.id  # nothing was committed
     # The disk has room again: the next snapshot works; the earlier one was never touched.
-    again = service.snapshot(protocol.SnapshotParams())
+    again = requests.snapshot(service, protocol.SnapshotParams())
     assert again.created and again.id != first.id
     service.close()
     assert_fsck_clean(store)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snapd import protocol
+from snapd import protocol, requests
 from snapd.store.history import read_snapshot
 from tests.helpers import make_service, write
 
@@ -20,11 +20,11 @@ def test_explain_exempts_forced_paths_in_a_skipped_directory_as_the_walk_does(
     svc = make_service(
         worktree, store_dir, watch=False, dir_new_file_budget=5, force_include=("build/keep/*.txt",)
     )
-    svc.snapshot(protocol.SnapshotParams())
+    requests.snapshot(svc, protocol.SnapshotParams())
     for i in range(20):
         write(worktree, f"build/keep/f{i:02}.txt", "kept\n")
-    ex = svc.explain(protocol.ExplainParams(path="build/keep/f00.txt"))
-    second = svc.snapshot(protocol.SnapshotParams())
+    ex = requests.explain(svc, protocol.ExplainParams(path="build/keep/f00.txt"))
+    second = requests.snapshot(svc, protocol.SnapshotParams())
     assert "new-files-budget" not in second.rules, second.rules  # the walk exempts forced paths
     assert second.files >= 20, second
     assert (ex.outcome.value, ex.rule) == ("captured", "force-include"), ex
@@ -48,11 +48,11 @@ def test_a_snapshot_does_not_stream_an_unchanged_parent_manifest_again(
     manifests = []
     for i in range(3):
         write(worktree, "a.txt", f"version {i}\n")
-        svc.snapshot(protocol.SnapshotParams())
+        requests.snapshot(svc, protocol.SnapshotParams())
         manifests.append(read_snapshot(svc.store, svc.store.refs.head() or "").state.manifest)
     assert manifests[0] == manifests[1] == manifests[2]
     streamed.clear()
     write(worktree, "a.txt", "version 3\n")
-    svc.snapshot(protocol.SnapshotParams())
+    requests.snapshot(svc, protocol.SnapshotParams())
     assert manifests[0] not in streamed, streamed  # its budget records are known by its id
     svc.close()

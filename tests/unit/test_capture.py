@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from snapd import protocol
+from snapd import protocol, requests
 from snapd.capture.decision import Candidate
 from snapd.capture.policy import Policy
 from snapd.config import Options
+from snapd.diff.changes import lookup
 from snapd.errors import InvalidParams, PathOutsideRoot
 from snapd.paths import from_wire, to_wire
 from tests.helpers import make_service, write
@@ -81,7 +82,7 @@ def test_snapshot_never_opens_fifo_and_records_it(worktree: Path, store_dir: Pat
     os.mkfifo(worktree / "fifo")  # opening it for read would block forever
     write(worktree, ".git/HEAD", "ref: refs/heads/main\n")
     svc = make_service(worktree, store_dir)
-    snap = svc.snapshot(protocol.SnapshotParams())
+    snap = requests.snapshot(svc, protocol.SnapshotParams())
     assert snap.rules == {"special-file": 1}
     assert snap.files == 1  # src/main.txt; nothing from .git
 
@@ -94,10 +95,10 @@ def test_symlinked_dir_is_not_followed(worktree: Path, tmp_path: Path, store_dir
     d = explain(worktree, "escape/secret")
     assert d.captured  # judged by name only: it does not exist inside the worktree
     svc = make_service(worktree, store_dir)
-    res = svc.explain(protocol.ExplainParams(path="escape/secret"))
+    res = requests.explain(svc, protocol.ExplainParams(path="escape/secret"))
     assert res.exists is False
-    svc.snapshot(protocol.SnapshotParams())
-    side = svc.lookup(svc.resolve("latest", "from").state, b"escape")
+    requests.snapshot(svc, protocol.SnapshotParams())
+    side = lookup(svc.store, svc.resolve("latest", "from").state, b"escape")
     assert side is not None and side.kind == "symlink"  # stored as a link, not followed
     svc.close()
 
@@ -131,10 +132,10 @@ def test_a_vanished_worktree_is_a_worktree_failure(worktree: Path, store_dir: Pa
     from snapd.errors import WorktreeFailure
 
     svc = make_service(worktree, store_dir)
-    svc.snapshot(protocol.SnapshotParams())
+    requests.snapshot(svc, protocol.SnapshotParams())
     shutil.rmtree(worktree)
     with pytest.raises(WorktreeFailure):
-        svc.snapshot(protocol.SnapshotParams())
+        requests.snapshot(svc, protocol.SnapshotParams())
     svc.close()
 
 

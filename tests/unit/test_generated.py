@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from snapd import protocol
+from snapd import protocol, requests
 from snapd.capture.decision import Decision
 from snapd.capture.policy import Policy
 from snapd.config import Options
+from snapd.diff.changes import lookup
 from snapd.paths import from_wire
 from tests.helpers import make_service, write
 
@@ -232,13 +233,13 @@ def test_config_file_and_clear_errors(worktree: Path) -> None:
 
 def test_new_file_budget_records_one_entry_with_a_count(worktree: Path, store_dir: Path) -> None:
     svc = make_service(worktree, store_dir, dir_new_file_budget=50)
-    first = svc.snapshot(protocol.SnapshotParams())
+    first = requests.snapshot(svc, protocol.SnapshotParams())
     for i in range(120):
         write(worktree, f"out2/gen/f{i}.txt", "x")
     for i in range(10):
         write(worktree, f"src/more{i}.txt", "y")
-    second = svc.snapshot(protocol.SnapshotParams())
-    files = svc.diff(protocol.DiffParams(from_=first.id, to=second.id)).files
+    second = requests.snapshot(svc, protocol.SnapshotParams())
+    files = requests.diff(svc, protocol.DiffParams(from_=first.id, to=second.id)).files
     gen = [f for f in files if f.path == "out2/gen"]
     assert gen and gen[0].skipped and gen[0].skipped.rule == "new-files-budget"
     assert gen[0].skipped.count == 120 and gen[0].kind == "dir"
@@ -251,34 +252,34 @@ def test_the_budget_counts_entries_new_since_the_skipping_snapshot(
     worktree: Path, store_dir: Path
 ) -> None:
     svc = make_service(worktree, store_dir, dir_new_file_budget=50)
-    first = svc.snapshot(protocol.SnapshotParams())
+    first = requests.snapshot(svc, protocol.SnapshotParams())
     for i in range(120):
         write(worktree, f"gen/f{i:03}.txt", "x")
-    assert svc.snapshot(protocol.SnapshotParams()).rules == {"new-files-budget": 1}
+    assert requests.snapshot(svc, protocol.SnapshotParams()).rules == {"new-files-budget": 1}
     # 120 more than the skipping snapshot knew of: skipped again, counting only those.
     for i in range(120, 240):
         write(worktree, f"gen/f{i:03}.txt", "x")
-    ex = svc.explain(protocol.ExplainParams(path="gen/f000.txt"))
+    ex = requests.explain(svc, protocol.ExplainParams(path="gen/f000.txt"))
     assert (ex.outcome.value, ex.rule) == ("skipped", "new-files-budget"), ex
     assert ex.evidence == "120 new entries since the last snapshot > budget 50"
-    third = svc.snapshot(protocol.SnapshotParams())
+    third = requests.snapshot(svc, protocol.SnapshotParams())
     assert third.rules == {"new-files-budget": 1}
     # 30 more: within the budget, so the whole directory is captured.
     for i in range(240, 270):
         write(worktree, f"gen/f{i:03}.txt", "x")
-    ex = svc.explain(protocol.ExplainParams(path="gen"))
+    ex = requests.explain(svc, protocol.ExplainParams(path="gen"))
     assert (ex.outcome.value, ex.rule) == ("captured", "captured"), ex
-    fourth = svc.snapshot(protocol.SnapshotParams())
+    fourth = requests.snapshot(svc, protocol.SnapshotParams())
     assert fourth.rules == {} and fourth.files == first.files + 270, fourth
     svc.close()
 
 
 def test_snapshot_byte_budget(worktree: Path, store_dir: Path) -> None:
     svc = make_service(worktree, store_dir, snapshot_byte_budget=10_000)
-    svc.snapshot(protocol.SnapshotParams())  # the first snapshot has no budget
+    requests.snapshot(svc, protocol.SnapshotParams())  # the first snapshot has no budget
     for i in range(5):
         write(worktree, f"data/f{i}.txt", "z" * 4000)
-    snap = svc.snapshot(protocol.SnapshotParams())
+    snap = requests.snapshot(svc, protocol.SnapshotParams())
     assert snap.rules == {"snapshot-budget": 3}
     assert snap.hashed_bytes <= 10_000
     svc.close()
@@ -291,11 +292,11 @@ def test_force_include_inside_a_skipped_directory_is_snapshotted(
     write(worktree, "build/keep.txt", "keep me")
     write(worktree, "build/junk.o", "junk")
     svc = make_service(worktree, store_dir, force_include=("build/keep.txt",))
-    snap = svc.snapshot(protocol.SnapshotParams())
+    snap = requests.snapshot(svc, protocol.SnapshotParams())
     state = svc.resolve(snap.id, "from").state
-    kept = svc.lookup(state, b"build/keep.txt")
+    kept = lookup(svc.store, state, b"build/keep.txt")
     assert kept is not None and kept.captured
-    junk = svc.lookup(state, b"build/junk.o")
+    junk = lookup(svc.store, state, b"build/junk.o")
     assert junk is not None and junk.skipped is not None and junk.skipped.rule == "build-dir"
     assert snap.rules == {"build-dir": 1}
     svc.close()

@@ -8,27 +8,27 @@ from pathlib import Path
 
 import pytest
 
-from snapd import errors, protocol
+from snapd import errors, protocol, requests
 from snapd.restore import actions as restore_actions
 from snapd.restore import apply as restore_apply
 from snapd.restore import plan as restore_plan
 from snapd.restore import tree as restore_tree
-from snapd.service import Service
 from snapd.store.history import EMPTY_BLOB, Counts, State, commit_snapshot
 from snapd.store.objects import MODE_FILE, MODE_TREE, Entry
+from snapd.worktree import Worktree
 from tests.helpers import make_service, write
 
 
-def snap(svc: Service, label: str | None = None) -> str:
-    return svc.snapshot(protocol.SnapshotParams(label=label)).id
+def snap(svc: Worktree, label: str | None = None) -> str:
+    return requests.snapshot(svc, protocol.SnapshotParams(label=label)).id
 
 
-def plan(svc: Service, from_: str, **kw: object) -> protocol.RestoreResult:
-    return svc.restore(protocol.RestoreParams(from_=from_, **kw))  # type: ignore[arg-type]
+def plan(svc: Worktree, from_: str, **kw: object) -> protocol.RestoreResult:
+    return requests.restore(svc, protocol.RestoreParams(from_=from_, **kw))  # type: ignore[arg-type]
 
 
-def apply(svc: Service, from_: str, **kw: object) -> protocol.RestoreResult:
-    return svc.restore(protocol.RestoreParams(from_=from_, dry_run=False, **kw))  # type: ignore[arg-type]
+def apply(svc: Worktree, from_: str, **kw: object) -> protocol.RestoreResult:
+    return requests.restore(svc, protocol.RestoreParams(from_=from_, dry_run=False, **kw))  # type: ignore[arg-type]
 
 
 def field_of(exc: errors.SnapdError) -> object:
@@ -65,7 +65,7 @@ def svc(worktree: Path, store_dir: Path):
     s.close()
 
 
-def test_dry_run_plans_and_writes_nothing(svc: Service, worktree: Path) -> None:
+def test_dry_run_plans_and_writes_nothing(svc: Worktree, worktree: Path) -> None:
     write(worktree, "src/util.txt", "util\n")
     s1 = snap(svc)
     write(worktree, "src/main.txt", "hello\nchanged\n")
@@ -89,7 +89,7 @@ def test_dry_run_plans_and_writes_nothing(svc: Service, worktree: Path) -> None:
 
 
 def test_apply_restores_content_modes_and_symlinks_and_is_undoable(
-    svc: Service, worktree: Path
+    svc: Worktree, worktree: Path
 ) -> None:
     write(worktree, "run.sh", "#!/bin/sh\n")
     os.chmod(worktree / "run.sh", 0o755)
@@ -111,7 +111,7 @@ def test_apply_restores_content_modes_and_symlinks_and_is_undoable(
     assert not (worktree / "extra").exists()  # emptied by the restore and not in the snapshot
     assert os.readlink(worktree / "link") == "src/main.txt"
     # Nothing changed since s1 now: a live diff is empty, and a new snapshot has s1's tree.
-    assert svc.diff(protocol.DiffParams(from_=s1)).files == []
+    assert requests.diff(svc, protocol.DiffParams(from_=s1)).files == []
     assert svc.resolve(snap(svc, "after"), "x").state.tree == svc.resolve(s1, "x").state.tree
     # The safety snapshot undoes it.
     undo = apply(svc, done.safety_snapshot)
@@ -119,7 +119,7 @@ def test_apply_restores_content_modes_and_symlinks_and_is_undoable(
     assert tree(worktree) == edited
 
 
-def test_uncaptured_files_are_kept_unless_forced(svc: Service, worktree: Path) -> None:
+def test_uncaptured_files_are_kept_unless_forced(svc: Worktree, worktree: Path) -> None:
     write(worktree, ".gitignore", "*.log\n")
     write(worktree, "app.log", "log v1\n")
     write(worktree, "big.txt", "small at first\n")
@@ -151,7 +151,7 @@ def test_uncaptured_files_are_kept_unless_forced(svc: Service, worktree: Path) -
     assert after == before
 
 
-def test_plan_token_refuses_a_changed_worktree(svc: Service, worktree: Path) -> None:
+def test_plan_token_refuses_a_changed_worktree(svc: Worktree, worktree: Path) -> None:
     s1 = snap(svc)
     write(worktree, "src/main.txt", "one\n")
     dry = plan(svc, s1)
@@ -172,10 +172,10 @@ def test_plan_token_refuses_a_changed_worktree(svc: Service, worktree: Path) -> 
     os.utime(worktree / "src/x.log", ns=(1, 1))
     with pytest.raises(errors.PlanStale):
         apply(svc, s1, plan_token=dry.plan_token)
-    assert len(list(svc.snapshots(protocol.SnapshotsParams()).snapshots)) == 1
+    assert len(list(requests.snapshots(svc, protocol.SnapshotsParams()).snapshots)) == 1
 
 
-def test_paths_and_patterns_select(svc: Service, worktree: Path) -> None:
+def test_paths_and_patterns_select(svc: Worktree, worktree: Path) -> None:
     for rel in ("a.md", "docs/b.md", "docs/c.txt", "src/x.py", "src/sub/y.py", "z.py"):
         write(worktree, rel, "v1\n")
     s1 = snap(svc)
@@ -198,7 +198,7 @@ def test_paths_and_patterns_select(svc: Service, worktree: Path) -> None:
     assert field_of(info.value) == "paths"
 
 
-def test_hunk_restore(svc: Service, worktree: Path) -> None:
+def test_hunk_restore(svc: Worktree, worktree: Path) -> None:
     old = "".join(f"line {i}\n" for i in range(40))
     write(worktree, "f.txt", old)
     s1 = snap(svc)
@@ -207,7 +207,7 @@ def test_hunk_restore(svc: Service, worktree: Path) -> None:
     lines[30] = "changed 30\n"
     new = "".join(lines)
     write(worktree, "f.txt", new)
-    hunks = svc.hunks(protocol.HunksParams(from_=s1, path="f.txt")).hunks
+    hunks = requests.hunks(svc, protocol.HunksParams(from_=s1, path="f.txt")).hunks
     assert len(hunks) == 2
     sel = protocol.HunkSelection(path="f.txt", digests=[hunks[1].digest])
     dry = plan(svc, s1, hunks=sel)
@@ -221,7 +221,7 @@ def test_hunk_restore(svc: Service, worktree: Path) -> None:
     assert (worktree / "f.txt").read_text() == old
     # Every hunk at once gives the snapshot's content, also for a deleted file.
     (worktree / "f.txt").unlink()
-    gone = svc.hunks(protocol.HunksParams(from_=s1, path="f.txt")).hunks
+    gone = requests.hunks(svc, protocol.HunksParams(from_=s1, path="f.txt")).hunks
     apply(svc, s1, hunks=protocol.HunkSelection(path="f.txt", digests=[h.digest for h in gone]))
     assert (worktree / "f.txt").read_text() == old
     # A digest no hunk has now (the file is back to the snapshot's content) is stale.
@@ -244,7 +244,7 @@ def test_hunk_restore(svc: Service, worktree: Path) -> None:
     assert field_of(info.value) == "hunks"
 
 
-def test_escapes_are_refused(svc: Service, worktree: Path, tmp_path: Path) -> None:
+def test_escapes_are_refused(svc: Worktree, worktree: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     write(outside, "secret.txt", "outside\n")
@@ -278,7 +278,7 @@ def test_escapes_are_refused(svc: Service, worktree: Path, tmp_path: Path) -> No
 
 
 def test_symlink_swapped_in_between_plan_and_apply(
-    svc: Service, worktree: Path, tmp_path: Path
+    svc: Worktree, worktree: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -298,10 +298,10 @@ def test_symlink_swapped_in_between_plan_and_apply(
     # The same race after the token check: the apply itself refuses the path.
     os.unlink(worktree / "d")
     os.rename(tmp_path / "moved", worktree / "d")
-    live = svc._capture(None).capture()
+    live = svc.capturer(None).capture()
     target = svc.resolve(s1, "from").state
     planner = restore_plan.Planner(
-        svc.store, svc.root_b, live, target, restore_plan.Scope(), svc.options, svc.lookup
+        svc.store, svc.root_b, live, target, restore_plan.Scope(), svc.options
     )
     steps = list(planner.actions())
     assert [(a.path, a.action.value) for a in steps] == [(b"d/f.txt", "write")]
@@ -315,7 +315,7 @@ def test_symlink_swapped_in_between_plan_and_apply(
     assert sorted(p.name for p in outside.iterdir()) == ["f.txt"]
 
 
-def test_unsafe_paths_in_a_snapshot_are_kept(svc: Service, worktree: Path, tmp_path: Path) -> None:
+def test_unsafe_paths_in_a_snapshot_are_kept(svc: Worktree, worktree: Path, tmp_path: Path) -> None:
     s1 = snap(svc)
     store = svc.store
     blob = store.write_blob(b"evil\n")
@@ -331,7 +331,7 @@ def test_unsafe_paths_in_a_snapshot_are_kept(svc: Service, worktree: Path, tmp_p
     assert not (tmp_path / "evil.txt").exists()
 
 
-def test_file_and_directory_swap_places(svc: Service, worktree: Path) -> None:
+def test_file_and_directory_swap_places(svc: Worktree, worktree: Path) -> None:
     write(worktree, "a", "a file\n")
     write(worktree, "b/inner.txt", "in b\n")
     s1 = snap(svc)
@@ -347,7 +347,7 @@ def test_file_and_directory_swap_places(svc: Service, worktree: Path) -> None:
 
 
 def test_hooks_see_every_write_and_concurrent_edits_are_not_lost(
-    svc: Service, worktree: Path
+    svc: Worktree, worktree: Path
 ) -> None:
     for i in range(5):
         write(worktree, f"f{i}.txt", f"v1 {i}\n")
@@ -378,7 +378,7 @@ def test_hooks_see_every_write_and_concurrent_edits_are_not_lost(
     assert (worktree / "f4.txt").read_text() == "v1 4\n"
 
 
-def test_the_plan_is_paged(svc: Service, worktree: Path) -> None:
+def test_the_plan_is_paged(svc: Worktree, worktree: Path) -> None:
     for i in range(30):
         write(worktree, f"p/{i:02}.txt", f"{i}\n")
     s1 = snap(svc)
@@ -406,7 +406,7 @@ def test_the_plan_is_paged(svc: Service, worktree: Path) -> None:
     assert field_of(info.value) == "dryRun"
 
 
-def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Path) -> None:
+def test_cancel_before_the_first_write_writes_nothing(svc: Worktree, worktree: Path) -> None:
     import threading
 
     from snapd.capture.walk import Cancelled
@@ -426,7 +426,7 @@ def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Pa
 
     svc.on_restore.append(hook)
     with pytest.raises(Cancelled):
-        svc.restore(protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
+        requests.restore(svc, protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
     assert events == ["begin", "end"]
     assert (worktree / "a.txt").read_text() == (worktree / "b.txt").read_text() == "v2\n"
 
@@ -439,14 +439,14 @@ def test_cancel_before_the_first_write_writes_nothing(svc: Service, worktree: Pa
             cancel.set()
 
     svc.on_restore[:] = [after_first]
-    res = svc.restore(protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
+    res = requests.restore(svc, protocol.RestoreParams(from_=s1, dry_run=False), cancel=cancel)
     assert res.cancelled and res.remaining == 1 and res.written == 2 and res.applied
     assert sorted((worktree / n).read_text() for n in ("a.txt", "b.txt")) == ["v1\n", "v2\n"]
 
 
 @pytest.mark.parametrize("swap", ["renameat2", "fallback"])
 def test_an_edit_right_after_the_check_is_never_lost(
-    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+    svc: Worktree, worktree: Path, monkeypatch: pytest.MonkeyPatch, swap: str
 ) -> None:
     from snapd import fileswap
 
@@ -477,7 +477,7 @@ def test_an_edit_right_after_the_check_is_never_lost(
 
 
 def test_a_1500_deep_tree_restores_without_recursion_or_an_fd_per_level(
-    svc: Service, worktree: Path
+    svc: Worktree, worktree: Path
 ) -> None:
     """restore.apply on a tree deeper than Python's recursion limit and RLIMIT_NOFILE.
 

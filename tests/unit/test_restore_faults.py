@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from snapd import errors, fileswap, protocol
+from snapd import errors, fileswap, protocol, requests
 from snapd.restore import apply as restore_apply
 from snapd.restore import fs as restore_fs
-from snapd.service import Service
 from snapd.store.errors import StoreError
+from snapd.worktree import Worktree
 from tests.helpers import make_service, write
 
 
-def snap(svc: Service) -> str:
-    return svc.snapshot(protocol.SnapshotParams()).id
+def snap(svc: Worktree) -> str:
+    return requests.snapshot(svc, protocol.SnapshotParams()).id
 
 
-def apply(svc: Service, from_: str, **kw: object) -> protocol.RestoreResult:
-    return svc.restore(protocol.RestoreParams(from_=from_, dry_run=False, **kw))  # type: ignore[arg-type]
+def apply(svc: Worktree, from_: str, **kw: object) -> protocol.RestoreResult:
+    return requests.restore(svc, protocol.RestoreParams(from_=from_, dry_run=False, **kw))  # type: ignore[arg-type]
 
 
 def leftovers(root: Path) -> list[str]:
@@ -50,7 +50,7 @@ def _eio(*_: object) -> str | None:
 
 
 def test_an_error_checking_what_was_swapped_out_swaps_it_back(
-    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, exchange: None
+    svc: Worktree, worktree: Path, monkeypatch: pytest.MonkeyPatch, exchange: None
 ) -> None:
     write(worktree, "w.txt", "v1\n")
     s1 = snap(svc)
@@ -65,7 +65,7 @@ def test_an_error_checking_what_was_swapped_out_swaps_it_back(
 
 
 def test_a_failed_swap_back_keeps_the_users_file(
-    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, exchange: None
+    svc: Worktree, worktree: Path, monkeypatch: pytest.MonkeyPatch, exchange: None
 ) -> None:
     write(worktree, "w.txt", "v1\n")
     s1 = snap(svc)
@@ -94,7 +94,7 @@ def test_a_failed_swap_back_keeps_the_users_file(
 
 @pytest.mark.parametrize("fault", ["check", "unlink"])
 def test_an_error_after_a_delete_renamed_aside_puts_the_file_back(
-    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+    svc: Worktree, worktree: Path, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
     write(worktree, "keep.txt", "v1\n")
     s1 = snap(svc)
@@ -119,7 +119,7 @@ def test_an_error_after_a_delete_renamed_aside_puts_the_file_back(
 
 @pytest.mark.parametrize("kind", ["write", "delete"])
 def test_an_edit_right_after_the_check_of_an_uncaptured_file_is_never_lost(
-    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    svc: Worktree, worktree: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     # Files without a captured blob (forced past the size limit or the ignore rules): only
     # their lstat data guards them.
@@ -151,7 +151,7 @@ def test_an_edit_right_after_the_check_of_an_uncaptured_file_is_never_lost(
 
 
 def test_a_store_error_mid_restore_tells_the_watcher_the_path_was_left_alone(
-    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch
+    svc: Worktree, worktree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(worktree, "w.txt", "v1\n")
     s1 = snap(svc)
@@ -172,7 +172,7 @@ def test_a_store_error_mid_restore_tells_the_watcher_the_path_was_left_alone(
 
 
 def test_each_replaced_file_is_hashed_once(
-    svc: Service, worktree: Path, monkeypatch: pytest.MonkeyPatch
+    svc: Worktree, worktree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for i in range(4):
         write(worktree, f"f{i}.txt", f"v1 {i}\n")

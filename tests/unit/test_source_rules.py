@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_only_cli_reads_the_environment() -> None:
     offenders = [
         p.relative_to(ROOT)
-        for p in (ROOT / "daemon" / "snapd").glob("*.py")
+        for p in (ROOT / "daemon" / "snapd").rglob("*.py")
         if p.name != "cli.py" and re.search(r"os\.environ[.\[]|os\.getenv\(", p.read_text())
     ]
     assert offenders == []
@@ -23,17 +23,10 @@ def test_only_cli_reads_the_environment() -> None:
 def test_nothing_prints_to_stdout_in_the_daemon() -> None:
     offenders = [
         p.name
-        for p in (ROOT / "daemon" / "snapd").glob("*.py")
+        for p in (ROOT / "daemon" / "snapd").rglob("*.py")
         if re.search(r"^\s*print\(", p.read_text(), re.M)
     ]
     assert offenders == []
-
-
-def test_store_layer_knows_nothing_of_json_rpc() -> None:
-    for path in (ROOT / "daemon" / "snapd" / "store").glob("*.py"):
-        text = path.read_text()
-        assert "pygls" not in text, path.name
-        assert snapd_imports(path) <= {"store"}, path.name
 
 
 def test_client_exports_are_sorted_and_real() -> None:
@@ -42,23 +35,41 @@ def test_client_exports_are_sorted_and_real() -> None:
         assert hasattr(snapd_client, name)
 
 
-LOWER_MUST_NOT_IMPORT = {
-    "store": {"capture", "diff", "hunks", "service", "server", "session", "protocol"},
-    "capture": {"diff", "service", "server", "session", "protocol", "restore"},
-    "diff": {"service", "server", "session", "protocol"},
-    "restore": {"service", "server", "session", "protocol"},
-    "watch": {"service", "server", "session", "store", "protocol"},
-    "inotify": {"watch", "capture", "service", "server", "session", "store"},
-    "service": {"server", "session"},
-    "session": {"server"},
-    "fileswap": {"store", "capture", "diff", "restore", "service", "protocol"},
-    "paging": {"hunks", "diff", "bigdiff", "store", "capture", "service", "protocol"},
-    "gitdir": {"capture", "inotify", "watch", "store", "service"},
+DAEMON = ROOT / "daemon" / "snapd"
+
+UPPER = {"server", "session", "cli", "requests", "worktree", "framing"}
+"""The request layer and what serves it."""
+
+WIRE = {"protocol", "errors"}
+"""Wire types and wire errors: only the request layer and above speak them."""
+
+LOWER_MUST_NOT_IMPORT: dict[str, set[str]] = {
+    # The vocabulary and the domain failures import nothing of snapd.
+    "enums": {"*"},
+    "failures": {"*"},
+    "protocol": UPPER | {"store", "capture", "diff", "restore", "watch", "inotify", "paging"},
+    "store": UPPER | WIRE | {"capture", "diff", "restore", "watch", "paths", "config"},
+    "capture": UPPER | WIRE | {"diff", "restore", "watch", "inotify"},
+    "diff": UPPER | WIRE | {"restore", "watch", "inotify"},
+    "restore": UPPER | WIRE | {"watch", "inotify"},
+    "worktree": UPPER - {"worktree"} | WIRE | {"watch", "inotify"},
+    "requests": {"server", "session", "cli", "framing", "watch", "inotify"},
+    "session": {"server", "cli", "framing"},
+    "watch": UPPER - {"session"} | {"store", "protocol", "diff", "restore"} - {"session"},
+    "inotify": UPPER | {"watch", "capture", "store", "protocol"},
+    "framing": {"server", "session", "requests", "worktree", "store", "capture"},
+    "fileswap": UPPER | WIRE | {"store", "capture", "diff", "restore"},
+    "paging": UPPER | {"diff", "store", "capture", "restore", "protocol"},
+    "gitdir": UPPER | {"capture", "inotify", "watch", "store"},
 }
+"""Each layer (a module or a package of snapd) and the layers it must not import."""
+
+MAX_LINES = 600
+GENERATED = {"protocol/messages.py"}
 
 
 def snapd_imports(path: Path) -> set[str]:
-    """The snapd modules a module imports (``from snapd import x``, ``from snapd.x import y``)."""
+    """The snapd layers a module imports (``from snapd import x``, ``from snapd.x import y``)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module == "snapd":
@@ -70,25 +81,104 @@ def snapd_imports(path: Path) -> set[str]:
     return names
 
 
+def layer_files(layer: str) -> list[Path]:
+    """The files of a layer: a package's modules, or one module."""
+    return (
+        sorted((DAEMON / layer).glob("*.py"))
+        if (DAEMON / layer).is_dir()
+        else [DAEMON / f"{layer}.py"]
+    )
+
+
 def layer_imports(layer: str) -> set[str]:
     """The snapd layers a module or package imports (its own layer excluded)."""
-    base = ROOT / "daemon" / "snapd"
-    paths = (
-        sorted((base / layer).glob("*.py")) if (base / layer).is_dir() else [base / f"{layer}.py"]
-    )
-    return set().union(*(snapd_imports(p) for p in paths)) - {layer}
-
-
-def test_capture_policy_knows_nothing_of_the_store() -> None:
-    base = ROOT / "daemon" / "snapd" / "capture"
-    for name in ("decision", "rules", "generated", "attributes", "policy", "listing"):
-        assert "store" not in snapd_imports(base / f"{name}.py"), name
+    return set().union(*(snapd_imports(p) for p in layer_files(layer))) - {layer}
 
 
 def test_layers_only_import_downwards() -> None:
     found = {}
-    for module, banned in LOWER_MUST_NOT_IMPORT.items():
-        names = layer_imports(module)
-        if names & banned:
-            found[module] = sorted(names & banned)
+    for layer, banned in LOWER_MUST_NOT_IMPORT.items():
+        names = layer_imports(layer)
+        bad = names if "*" in banned else names & banned
+        if bad:
+            found[layer] = sorted(bad)
     assert found == {}
+
+
+def test_every_layer_has_a_rule() -> None:
+    layers = {p.stem for p in DAEMON.glob("*.py")} | {
+        p.name for p in DAEMON.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
+    exempt = {"__init__", "__main__", "cli", "server", "config", "errors", "paths"}
+    assert layers - exempt - set(LOWER_MUST_NOT_IMPORT) == set()
+
+
+def test_store_layer_knows_nothing_of_json_rpc() -> None:
+    for path in layer_files("store"):
+        text = path.read_text()
+        assert "pygls" not in text and "lsprotocol" not in text, path.name
+        assert snapd_imports(path) <= {"store", "enums"}, path.name
+
+
+def test_capture_policy_knows_nothing_of_the_store() -> None:
+    for name in ("decision", "rules", "generated", "attributes", "policy", "listing"):
+        assert "store" not in snapd_imports(DAEMON / "capture" / f"{name}.py"), name
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {
+        str(p.relative_to(DAEMON)): n
+        for p in DAEMON.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+        and str(p.relative_to(DAEMON)) not in GENERATED
+    }
+    assert long == {}
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """snapd module -> the snapd modules it imports at run time (not under TYPE_CHECKING)."""
+    modules = {
+        ".".join(("snapd", *p.relative_to(DAEMON).with_suffix("").parts)).removesuffix(
+            ".__init__"
+        ): p
+        for p in DAEMON.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("snapd"):
+                base = node.module or ""
+                for alias in node.names:
+                    child = f"{base}.{alias.name}"
+                    deps.add(child if child in modules else base)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in modules)
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def test_no_import_cycle() -> None:
+    graph = _module_graph()
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycles.append([*trail[trail.index(dep) :], dep] if dep in trail else [node, dep])
+            elif dep not in state:
+                visit(dep, [*trail, dep])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    # A package's __init__ re-exporting its modules is not a cycle of design.
+    real = [
+        c
+        for c in cycles
+        if not any(m.count(".") < 2 and m in ("snapd.protocol", "snapd.requests") for m in c)
+    ]
+    assert real == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from watchfiles import Change
 
-from snapd import inotify, protocol, watch
+from snapd import inotify, protocol, requests, watch
 from snapd.watch import MAX_RESTARTS, OVERFLOW_BATCH, DirtySet, SnapdFilter, Watcher
 from tests.helpers import git, make_service, write
 
@@ -74,12 +74,12 @@ def test_batches_note_paths_and_overflow_invalidates(tmp_path: Path) -> None:
 
 def test_a_suppressed_watcher_is_corrected_by_reconcile(worktree: Path, store_dir: Path) -> None:
     svc = make_service(worktree, store_dir)
-    svc.snapshot(protocol.SnapshotParams())
+    requests.snapshot(svc, protocol.SnapshotParams())
     write(worktree, "src/missed.txt", "the watcher never reported this\n")
     write(worktree, "src/main.txt", "also missed\n")
-    blind = svc.snapshot(protocol.SnapshotParams(label="blind"), dirty=frozenset())
+    blind = requests.snapshot(svc, protocol.SnapshotParams(label="blind"), dirty=frozenset())
     assert blind.consistency == "exact" and blind.changed == 0  # it trusted an empty set
-    fixed = svc.snapshot(protocol.SnapshotParams(label="reconcile"))
+    fixed = requests.snapshot(svc, protocol.SnapshotParams(label="reconcile"))
     assert fixed.consistency == "reconciled" and fixed.changed == 2
     assert git(store_dir, "show", f"{fixed.id}:src/missed.txt").stdout.startswith("the watcher")
     svc.close()
@@ -370,12 +370,12 @@ def test_an_unrecorded_full_walk_of_a_synced_watcher_keeps_the_next_snapshot_exa
 
     async def run() -> None:
         service = make_service(worktree, store_dir)
-        service.snapshot(protocol.SnapshotParams())
+        requests.snapshot(service, protocol.SnapshotParams())
         session = Session(service, lambda method, params: None)
         session.watcher = Synced()  # type: ignore[assignment]
         real = service.snapshot
 
-        def unrecorded(*args: Any, **kwargs: Any) -> protocol.SnapshotResult:
+        def unrecorded(*args: Any, **kwargs: Any) -> Any:
             result = real(*args, **kwargs)
             kwargs["on_unrecorded"]()  # only a skipped file's metadata changed
             return result

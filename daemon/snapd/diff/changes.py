@@ -15,7 +15,8 @@ from typing import Final
 
 import attrs
 
-from snapd.paths import join, may_contain, under
+from snapd.enums import ChangeStatus
+from snapd.paths import join, may_contain, to_wire, under
 from snapd.store.history import EMPTY_BLOB, ManifestEntry, State, iter_manifest
 from snapd.store.objects import MODE_LINK, MODE_TREE, Entry
 from snapd.store.repo import Store
@@ -63,13 +64,13 @@ class Change:
     new: Side | None
 
     @property
-    def status(self) -> str:
+    def status(self) -> ChangeStatus:
         """``added``, ``deleted`` or ``modified``."""
         if self.old is None:
-            return "added"
+            return ChangeStatus.ADDED
         if self.new is None:
-            return "deleted"
-        return "modified"
+            return ChangeStatus.DELETED
+        return ChangeStatus.MODIFIED
 
 
 def sort_key(path: bytes, is_dir: bool) -> bytes:
@@ -249,3 +250,46 @@ def _manifest_changes(
             continue
         if under(change.path, prefixes):
             yield change
+
+
+def lookup(store: Store, state: State, rel: bytes) -> Side | None:
+    """One path's side in a captured state: its blob, its skipped record, or None.
+
+    Reads only the trees on the path's way (one per directory level), then the manifests.
+    """
+    parts = rel.split(b"/")
+    tree: str | None = state.tree
+    for depth, name in enumerate(parts):
+        assert tree is not None
+        entry = next((e for e in store.read_tree(tree) if e.name == name), None)
+        if entry is None:
+            break
+        if depth == len(parts) - 1:
+            if entry.mode == MODE_TREE:
+                return None
+            record = (
+                next((m for m in iter_manifest(store, state.generated) if m.path == rel), None)
+                if state.generated != EMPTY_BLOB
+                else None
+            )
+            return Side(entry.mode, entry.id, generated=record)
+        if entry.mode != MODE_TREE:
+            break
+        tree = entry.id
+    return _lookup_skipped(store, state.manifest, rel)
+
+
+def _lookup_skipped(store: Store, manifest: str, rel: bytes) -> Side | None:
+    if manifest == EMPTY_BLOB:
+        return None
+    for meta in iter_manifest(store, manifest):
+        if meta.path == rel:
+            return Side(meta.mode, skipped=meta)
+        if meta.kind == "dir" and rel.startswith(meta.path + b"/"):
+            inner = attrs.evolve(
+                meta,
+                path=rel,
+                reason=f"inside skipped directory {to_wire(meta.path)}: {meta.reason}",
+            )
+            return Side(meta.mode, skipped=inner)
+    return None

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 import attrs
 import pathspec
 
-from snapd import errors
-from snapd.diff.changes import Side, iter_changes
+from snapd.diff.changes import Side, iter_changes, lookup
 from snapd.diff.hunks import FileDiff, Hunk, apply_hunks, diff_blobs
 from snapd.enums import RestoreActionKind
+from snapd.failures import Changed, Refused, ThroughSymlink
 from snapd.paths import to_wire, under
 from snapd.restore.actions import Action, blob_id, safe_rel, sig_of
 from snapd.store.history import State, iter_manifest
@@ -111,9 +111,6 @@ _KEPT_IN_SAFETY: Final = (
 )
 
 
-LookupFn = Callable[[State, bytes], Side | None]
-
-
 class Planner:
     """Turns the changes from the live state to the target state into actions.
 
@@ -124,7 +121,6 @@ class Planner:
         target: The snapshot to restore.
         scope: What to restore.
         options: Limits (hunk restores diff within the configured budgets).
-        lookup: One path's side in a state (the service's lookup, which knows manifests).
     """
 
     def __init__(
@@ -135,7 +131,6 @@ class Planner:
         target: State,
         scope: Scope,
         options: Options,
-        lookup: LookupFn,
     ) -> None:
         self.store = store
         self.root = root
@@ -143,7 +138,6 @@ class Planner:
         self.target = target
         self.scope = scope
         self.options = options
-        self.lookup = lookup
         self._dirs: dict[bytes, str | None] = {}
         self._live_skipped_dirs = _skipped_dirs(store, live.manifest)
         self._target_skipped_dirs = _skipped_dirs(store, target.manifest)
@@ -152,8 +146,8 @@ class Planner:
         """The plan, in path order (directories sort as ``name/``).
 
         Raises:
-            errors.PathOutsideRoot: a named path lies under a symlink in the worktree.
-            errors.InvalidParams: a hunk selection does not fit the file's hunks.
+            ThroughSymlink: a named path lies under a symlink in the worktree.
+            Refused: a hunk selection does not fit the file's hunks.
         """
         for literal in self.scope.literals:
             self.refuse_symlinked(literal, "paths")
@@ -328,7 +322,7 @@ class Planner:
             return "missing"
         if stat.S_ISDIR(st.st_mode):
             return "dir"
-        side = self.lookup(self.live, ancestor)
+        side = lookup(self.store, self.live, ancestor)
         if (
             side is not None
             and side.oid is not None
@@ -342,7 +336,7 @@ class Planner:
         """Refuse a path the caller named whose parent directory is a symlink on disk.
 
         Raises:
-            errors.PathOutsideRoot: an ancestor of ``path`` is a symlink.
+            ThroughSymlink: an ancestor of ``path`` is a symlink.
         """
         parts = path.split(b"/")
         for i in range(1, len(parts)):
@@ -353,7 +347,7 @@ class Planner:
                     return
                 continue
             if stat.S_ISLNK(st.st_mode):
-                raise errors.PathOutsideRoot(
+                raise ThroughSymlink(
                     f"{field}: {to_wire(ancestor)} is a symlink, and restore never writes "
                     f"through one: restore {to_wire(ancestor)} itself",
                     field=field,
@@ -367,23 +361,23 @@ class Planner:
         """The write that undoes the selected hunks of the snapshot-to-worktree diff.
 
         Raises:
-            errors.InvalidParams: the file has no hunks that can be applied (not captured, a
+            Refused: the file has no hunks that can be applied (not captured, a
                 symlink, binary, over ``diffMaxBytes`` or ``diffMaxLines``), or a selected
                 hunk has lines cut at ``maxLineChars``.
-            errors.PlanStale: a selected digest is not among the file's hunks now.
+            Changed: a selected digest is not among the file's hunks now.
         """
         path = scope.path
-        target = self.lookup(self.target, path)
-        live = self.lookup(self.live, path)
+        target = lookup(self.store, self.target, path)
+        live = lookup(self.store, self.live, path)
         for side, where in ((target, "the snapshot"), (live, "the worktree")):
             if side is not None and side.skipped is not None:
-                raise errors.InvalidParams(
+                raise Refused(
                     f"hunks.path: not captured in {where} ({side.skipped.reason}), so it has no "
                     "hunks: restore it by path instead",
                     field="hunks.path",
                 )
             if side is not None and side.mode == MODE_LINK:
-                raise errors.InvalidParams(
+                raise Refused(
                     "hunks.path: a symlink has no hunks: restore it by path instead",
                     field="hunks.path",
                 )
@@ -398,7 +392,7 @@ class Planner:
         by_digest = {h.digest: h for h in fd.hunks}
         for digest in scope.digests:
             if digest not in by_digest:
-                raise errors.PlanStale(
+                raise Changed(
                     f"hunks.digests: {to_wire(path)} has no hunk {digest} now: the file or the "
                     "snapshot changed since its hunks were listed; list them again",
                     field="hunks.digests",
@@ -408,7 +402,7 @@ class Planner:
         selected = [h for h in fd.hunks if h.digest in wanted]  # in file order
         for h in selected:
             if h.cut_lines:
-                raise errors.InvalidParams(
+                raise Refused(
                     f"hunks.digests: hunk {h.digest} has lines cut at maxLineChars, so it cannot "
                     "be applied: restore the file by path instead",
                     field="hunks.digests",
@@ -434,7 +428,7 @@ def _refuse_incomplete(path: bytes, fd: FileDiff, options: Options) -> None:
     hunks are complete (only coarser than minimal) and are applied.
 
     Raises:
-        errors.InvalidParams: binary content, or a diff cut by a size or line limit.
+        Refused: binary content, or a diff cut by a size or line limit.
     """
     name = to_wire(path)
     if fd.binary:
@@ -451,7 +445,7 @@ def _refuse_incomplete(path: bytes, fd: FileDiff, options: Options) -> None:
         )
     else:
         return
-    raise errors.InvalidParams(
+    raise Refused(
         f"hunks.path: {name} {reason}: restore the file by path instead", field="hunks.path"
     )
 

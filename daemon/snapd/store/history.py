@@ -17,6 +17,7 @@ from typing import IO, Final
 
 import attrs
 
+from snapd.enums import Consistency
 from snapd.store.errors import CorruptObject, MissingObject
 from snapd.store.objects import MODE_FILE, Entry
 from snapd.store.repo import Store
@@ -139,7 +140,7 @@ class SnapshotInfo:
     """Skipped paths by rule."""
     generated: dict[str, int] = attrs.Factory(dict)
     """Generated (captured) files by rule."""
-    consistency: str = "reconciled"
+    consistency: Consistency = Consistency.RECONCILED
     """``exact`` (watcher-synced incremental capture) or ``reconciled`` (full walk)."""
     auto: bool = False
     """Taken by the daemon after a quiet period rather than on request."""
@@ -160,7 +161,7 @@ def commit_snapshot(
     parent: str | None,
     label: str | None,
     changed: int,
-    consistency: str = "reconciled",
+    consistency: Consistency = Consistency.RECONCILED,
     auto: bool = False,
 ) -> str:
     """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
@@ -177,7 +178,7 @@ def commit_snapshot(
     lines.append("Snapd-Rules: " + json.dumps(counts.rules, sort_keys=True))
     lines.append("Snapd-Generated: " + json.dumps(counts.generated, sort_keys=True))
     lines.append(f"Snapd-Parent: {parent or 'none'}")
-    lines.append(f"Snapd-Consistency: {consistency}")
+    lines.append(f"Snapd-Consistency: {consistency.value}")
     if auto:
         lines.append("Snapd-Auto: true")
     if label is not None:
@@ -248,7 +249,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         ),
         rules=maps["Rules"],
         generated=maps["Generated"],
-        consistency=words.get("Consistency", "reconciled"),
+        consistency=_consistency(words.get("Consistency")),
         auto=words.get("Auto") == "true",
     )
 
@@ -314,3 +315,11 @@ class ManifestReader:
                 copied += 1
             self._current = next(self._records, None)
         return copied
+
+
+def _consistency(word: str | None) -> Consistency:
+    """A commit's ``Snapd-Consistency`` trailer (an unknown word reads as a full walk)."""
+    try:
+        return Consistency(word) if word is not None else Consistency.RECONCILED
+    except ValueError:
+        return Consistency.RECONCILED
