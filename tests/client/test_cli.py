@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from snapd import protocol
-from snapd_client import AsyncClient, UnknownSnapshot, cli
+from snapd_client import AsyncClient, UnknownSnapshot, cli, entry
 from tests.client.fakes import FakeDaemon
 from tests.client.test_client_unit import SNAPSHOT_RESULT
 from tests.helpers import write
@@ -357,19 +357,19 @@ def test_unknown_snapshot_is_one_line_and_exit_1(repo: dict[str, Any], capsys) -
 
 @pytest.mark.e2e
 def test_subprocess_errors_without_traceback(repo: dict[str, Any]) -> None:
-    cmd = [sys.executable, "-m", "snapd", *repo["base"]]
+    cmd = [sys.executable, "-m", "snapd_client", *repo["base"]]
     proc = subprocess.run([*cmd, "diff", "deadbeef"], capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("snapd: ") and proc.stderr.count("\n") == 1
-    missing = [sys.executable, "-m", "snapd", "--root", str(repo["root"] / "nope"), "log"]
+    missing = [sys.executable, "-m", "snapd_client", "--root", str(repo["root"] / "nope"), "log"]
     proc = subprocess.run(missing, capture_output=True, text=True, check=False)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 @pytest.mark.e2e
 def test_subprocess_plain_diff_has_no_ansi(repo: dict[str, Any]) -> None:
-    cmd = [sys.executable, "-m", "snapd", *repo["base"]]
+    cmd = [sys.executable, "-m", "snapd_client", *repo["base"]]
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run([*cmd, "snapshot"], check=True, capture_output=True, env=env)
     write(repo["root"], "src/main.txt", "hello\n\x1b[31mred\n")
@@ -424,11 +424,9 @@ def test_parse_gc_stats_pin_unpin() -> None:
         cli.parse_args(["stats", "--", "x"])
 
 
-def test_daemon_cli_dispatches_the_new_commands() -> None:
-    from snapd import cli as daemon_cli
-
-    assert set(cli.COMMANDS) <= daemon_cli.CLIENT_COMMANDS
-    assert {"gc", "stats", "pin", "unpin"} <= daemon_cli.CLIENT_COMMANDS
+def test_entry_knows_every_client_command() -> None:
+    assert set(cli.COMMANDS) == entry.CLIENT_COMMANDS
+    assert {"gc", "stats", "pin", "unpin"} <= entry.CLIENT_COMMANDS
 
 
 @pytest.mark.asyncio
@@ -664,7 +662,7 @@ def test_pin_gc_stats_end_to_end(repo: dict[str, Any], capsys) -> None:
 
 @pytest.mark.e2e
 def test_subprocess_dispatches_stats_and_gc(repo: dict[str, Any]) -> None:
-    cmd = [sys.executable, "-m", "snapd", *repo["base"]]
+    cmd = [sys.executable, "-m", "snapd_client", *repo["base"]]
     subprocess.run([*cmd, "snapshot"], check=True, capture_output=True)
     for argv in (["stats", "--json"], ["gc", "--dry-run", "--json"], ["pin", "latest", "--json"]):
         proc = subprocess.run([*cmd, *argv], capture_output=True, text=True, check=False)
