@@ -14,7 +14,8 @@ parameters and docstring that runs the coroutine on a private event loop in a ba
 * ``async def m(...) -> AsyncIterator[X]`` (an async generator) -> ``def m(...) -> Iterator[X]``
 * ``@classmethod async def spawn(...) -> AsyncClient`` -> ``@classmethod def spawn(...) -> Client``
 * ``__aenter__``/``__aexit__``        -> ``__enter__``/``__exit__``
-* plain methods, properties and public attributes set in ``__init__`` are forwarded.
+* plain methods, properties and public attributes set in ``__init__`` are forwarded (an
+  attribute's docstring, a string right after its assignment, comes along).
 
 The output is formatted the way ``ruff format`` would format it, so ``ruff format --check``
 passes on it.
@@ -330,7 +331,7 @@ def attributes(init: ast.FunctionDef, renamer: Renamer) -> list[str]:
     """Read-only properties for the public attributes ``__init__`` sets."""
     param_types = {a.arg: a.annotation for a in init.args.args if a.annotation is not None}
     out: list[str] = []
-    for stmt in init.body:
+    for i, stmt in enumerate(init.body):
         target: ast.expr | None = None
         ann: ast.expr | None = None
         if isinstance(stmt, ast.AnnAssign):
@@ -348,11 +349,20 @@ def attributes(init: ast.FunctionDef, renamer: Renamer) -> list[str]:
             continue
         if ann is None:
             raise SystemExit(f"gen_sync_client: cannot type attribute {target.attr!r}")
+        # An attribute docstring (a string right after the assignment) becomes the property's.
+        after = init.body[i + 1] if i + 1 < len(init.body) else None
+        doc = f"``AsyncClient.{target.attr}``."
+        if (
+            isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            doc = after.value.value
         out += [
             "",
             f"{INDENT}@property",
             f"{INDENT}def {target.attr}(self) -> {expr(ann, renamer)}:",
-            f'{INDENT * 2}"""``AsyncClient.{target.attr}``."""',
+            *docstring(doc, INDENT * 2),
             f"{INDENT * 2}return self._async.{target.attr}",
         ]
     return out

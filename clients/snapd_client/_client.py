@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -15,7 +16,16 @@ from snapd_client._errors import TransportClosed, error_for
 from snapd_client._transport import StdioTransport, Transport, daemon_command
 
 T = TypeVar("T")
+R = TypeVar("R")
 NotificationHandler = Callable[[dict[str, Any]], None]
+
+NOTIFICATION_HISTORY = 1000
+"""How many recent notifications :attr:`AsyncClient.notifications` keeps (oldest dropped first).
+
+A long-lived client receives a ``snapd/didSnapshot`` per automatic snapshot and ``$/progress``
+per request, so an unbounded list would grow for as long as the daemon runs. Code that needs
+every notification registers a handler with :meth:`AsyncClient.on_notification`.
+"""
 
 
 P = TypeVar("P", bound="_Page")
@@ -57,7 +67,8 @@ class AsyncClient:
         self._ids = itertools.count(1)
         self._pending: dict[int | str, asyncio.Future[Any]] = {}
         self._handlers: dict[str, list[NotificationHandler]] = {}
-        self.notifications: list[dict[str, Any]] = []
+        self.notifications: deque[dict[str, Any]] = deque(maxlen=NOTIFICATION_HISTORY)
+        """The latest notifications (at most :data:`NOTIFICATION_HISTORY`), oldest first."""
         self._closed_reason: str | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         self.initialize_result: dict[str, Any] | None = None
@@ -161,10 +172,23 @@ class AsyncClient:
         """Reserve a request id (to cancel a request later)."""
         return next(self._ids)
 
-    async def _call(self, method: str, params: Any, *, msg_id: int | None = None) -> Any:
+    async def _call(
+        self, method: str, params: Any, result_type: type[R], *, msg_id: int | None = None
+    ) -> R:
+        """Send ``params`` (a wire params object) and structure the result as ``result_type``.
+
+        ``params`` and ``result_type`` must be the method's classes in
+        ``protocol.METHOD_TO_TYPES``: the caller names the result class so the return type is
+        checked statically, and a mismatch with the table is a programming error caught here,
+        before anything is sent.
+        """
         types = protocol.METHOD_TO_TYPES[method]
+        if result_type is not types.result:
+            raise TypeError(f"{method} returns {types.result.__name__}, not {result_type.__name__}")
+        if type(params) is not types.params:
+            raise TypeError(f"{method} takes {types.params.__name__}, not {type(params).__name__}")
         raw = await self.request(method, self._conv.unstructure(params), msg_id=msg_id)
-        return self._conv.structure(raw, types.result)
+        return self._conv.structure(raw, result_type)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -224,14 +248,13 @@ class AsyncClient:
             self.on_notification("$/progress", handler)
         params = protocol.SnapshotParams(label=label, work_done_token=token, reconcile=reconcile)
         try:
-            result: protocol.SnapshotResult = await self._call(
-                protocol.SNAPD_SNAPSHOT, params, msg_id=msg_id
+            return await self._call(
+                protocol.SNAPD_SNAPSHOT, params, protocol.SnapshotResult, msg_id=msg_id
             )
         finally:
             # The daemon sends `end` before the response, so the handler is done with.
             if on_progress is not None:
                 self._handlers["$/progress"].remove(handler)
-        return result
 
     async def snapshots(
         self,
@@ -242,8 +265,7 @@ class AsyncClient:
     ) -> protocol.SnapshotsResult:
         """One page of snapshots, newest first."""
         params = protocol.SnapshotsParams(cursor=cursor, limit=limit, max_bytes=max_bytes)
-        result: protocol.SnapshotsResult = await self._call(protocol.SNAPD_SNAPSHOTS, params)
-        return result
+        return await self._call(protocol.SNAPD_SNAPSHOTS, params, protocol.SnapshotsResult)
 
     async def iter_snapshots(
         self, *, limit: int | None = None, max_bytes: int | None = None
@@ -257,10 +279,9 @@ class AsyncClient:
 
     async def status(self) -> protocol.StatusResult:
         """The daemon's state."""
-        result: protocol.StatusResult = await self._call(
-            protocol.SNAPD_STATUS, protocol.StatusParams()
+        return await self._call(
+            protocol.SNAPD_STATUS, protocol.StatusParams(), protocol.StatusResult
         )
-        return result
 
     async def diff(
         self,
@@ -281,8 +302,7 @@ class AsyncClient:
             limit=limit,
             max_bytes=max_bytes,
         )
-        result: protocol.DiffResult = await self._call(protocol.SNAPD_DIFF, params)
-        return result
+        return await self._call(protocol.SNAPD_DIFF, params, protocol.DiffResult)
 
     async def iter_diff(
         self,
@@ -321,8 +341,7 @@ class AsyncClient:
             limit=limit,
             max_bytes=max_bytes,
         )
-        result: protocol.HunksResult = await self._call(protocol.SNAPD_HUNKS, params)
-        return result
+        return await self._call(protocol.SNAPD_HUNKS, params, protocol.HunksResult)
 
     async def iter_hunks(
         self,
@@ -345,31 +364,25 @@ class AsyncClient:
 
     async def pin(self, snapshot: str, pinned: bool = True) -> protocol.PinResult:
         """Pin a snapshot (retention never drops it), or unpin it."""
-        result: protocol.PinResult = await self._call(
-            protocol.SNAPD_PIN, protocol.PinParams(id=snapshot, pinned=pinned)
+        return await self._call(
+            protocol.SNAPD_PIN, protocol.PinParams(id=snapshot, pinned=pinned), protocol.PinResult
         )
-        return result
 
     async def gc(self, *, dry_run: bool = False) -> protocol.GcResult:
         """Apply the retention policy and collect garbage now (or only plan it)."""
-        result: protocol.GcResult = await self._call(
-            protocol.SNAPD_GC, protocol.GcParams(dry_run=dry_run)
+        return await self._call(
+            protocol.SNAPD_GC, protocol.GcParams(dry_run=dry_run), protocol.GcResult
         )
-        return result
 
     async def stats(self) -> protocol.StatsResult:
         """Where the store's disk goes."""
-        result: protocol.StatsResult = await self._call(
-            protocol.SNAPD_STATS, protocol.StatsParams()
-        )
-        return result
+        return await self._call(protocol.SNAPD_STATS, protocol.StatsParams(), protocol.StatsResult)
 
     async def explain(self, path: str) -> protocol.ExplainResult:
         """Why a path is or is not captured."""
-        result: protocol.ExplainResult = await self._call(
-            protocol.SNAPD_EXPLAIN, protocol.ExplainParams(path=path)
+        return await self._call(
+            protocol.SNAPD_EXPLAIN, protocol.ExplainParams(path=path), protocol.ExplainResult
         )
-        return result
 
     async def restore(
         self,
@@ -404,8 +417,7 @@ class AsyncClient:
             limit=limit,
             max_bytes=max_bytes,
         )
-        result: protocol.RestoreResult = await self._call(protocol.SNAPD_RESTORE, params)
-        return result
+        return await self._call(protocol.SNAPD_RESTORE, params, protocol.RestoreResult)
 
     async def iter_restore_plan(
         self,

@@ -10,6 +10,7 @@ that background thread.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -60,8 +61,8 @@ class Client:
         return self._async.transport
 
     @property
-    def notifications(self) -> list[dict[str, Any]]:
-        """``AsyncClient.notifications``."""
+    def notifications(self) -> deque[dict[str, Any]]:
+        """The latest notifications (at most :data:`NOTIFICATION_HISTORY`), oldest first."""
         return self._async.notifications
 
     @property

@@ -1,4 +1,8 @@
-"""``python -m snapd``: the same as the ``snapd`` command."""
+"""``python -m snapd``: the daemon (``--stdio``, ``--version``, ...); it never imports the client.
+
+The ``snapd`` console script adds the client commands (``snapd log``, ...): see
+``snapd_client.entry`` (``python -m snapd_client``).
+"""
 
 import sys
 

@@ -1,8 +1,9 @@
 """The ``snapd`` command: argument parsing, logging set-up, and the only reader of ``os.environ``.
 
 ``snapd --stdio`` serves JSON-RPC on stdin/stdout. stdout belongs to the protocol: logs go to
-stderr or ``--log-file``. The client commands (``snapd snapshot``, ``snapd diff``, ...) are
-provided by the client package and dispatched from here when it is installed.
+stderr or ``--log-file``. The client commands (``snapd snapshot``, ``snapd diff``, ...) belong to
+the client package: its ``snapd`` console script (``snapd_client.entry``) sends them there and
+everything else here. This module never imports the client (issue 14).
 """
 
 from __future__ import annotations
@@ -14,11 +15,6 @@ import sys
 
 from snapd import __version__
 from snapd.config import MIB
-
-CLIENT_COMMANDS = frozenset(
-    "snapshot log status diff hunks show explain restore gc stats pin unpin".split()
-)
-"""Subcommands served by the client package (they start a daemon of their own)."""
 
 
 def _data_home() -> str:
@@ -105,14 +101,15 @@ def setup_logging(verbosity: int, log_file: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``snapd`` console script."""
+    """Entry point of the daemon (``python -m snapd``; the ``snapd`` command's daemon side)."""
     args_in = sys.argv[1:] if argv is None else argv
-    if "--stdio" not in args_in and CLIENT_COMMANDS & set(args_in):
-        from snapd_client.cli import main as client_main
-
-        code: int = client_main(args_in)
-        return code
-    args = parser().parse_args(args_in)
+    args, unknown = parser().parse_known_args(args_in)
+    if unknown:
+        hint = ""
+        if any(not arg.startswith("-") for arg in unknown):
+            # `python -m snapd log`: the client commands are not the daemon's to run.
+            hint = " (client commands such as 'snapd log' are run by the snapd command)"
+        parser().error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
     if not args.stdio:
         parser().error("nothing to do: pass --stdio to serve, or a client command (snapd --help)")
     setup_logging(args.verbose, args.log_file)

@@ -14,6 +14,7 @@ from snapd_client import (
     ResponseError,
     TransportClosed,
 )
+from snapd_client._client import NOTIFICATION_HISTORY
 from snapd_client._errors import CODE_TO_ERROR
 from tests.client.fakes import HOLD, Fail, FakeDaemon, paged
 
@@ -204,6 +205,33 @@ async def test_notification_handlers() -> None:
     await client.request("shutdown")  # a round trip: earlier notifications were handled
     assert seen == [{"type": 3, "message": "hi"}, ("second", {"type": 3, "message": "hi"})]
     assert [n["method"] for n in client.notifications] == ["window/logMessage", "other/thing"]
+    await client.close()
+
+
+async def test_notification_history_is_bounded() -> None:
+    fake = FakeDaemon()
+    client = await connect(fake)
+    assert client.notifications.maxlen == NOTIFICATION_HISTORY
+    seen: list[Any] = []
+    client.on_notification("snapd/didSnapshot", seen.append)
+    for n in range(NOTIFICATION_HISTORY + 5):
+        fake.notify("snapd/didSnapshot", {"n": n})
+    await client.request("shutdown")  # a round trip: earlier notifications were handled
+    assert len(client.notifications) == NOTIFICATION_HISTORY
+    assert client.notifications[0]["params"] == {"n": 5}  # the oldest went first
+    assert client.notifications[-1]["params"] == {"n": NOTIFICATION_HISTORY + 4}
+    assert len(seen) == NOTIFICATION_HISTORY + 5  # handlers still see every one
+    await client.close()
+
+
+async def test_call_refuses_types_other_than_the_methods() -> None:
+    fake = FakeDaemon({"snapd/status": lambda p: {}})
+    client = await connect(fake)
+    with pytest.raises(TypeError, match="snapd/status returns StatusResult, not StatsResult"):
+        await client._call(protocol.SNAPD_STATUS, protocol.StatusParams(), protocol.StatsResult)
+    with pytest.raises(TypeError, match="snapd/status takes StatusParams, not StatsParams"):
+        await client._call(protocol.SNAPD_STATUS, protocol.StatsParams(), protocol.StatusResult)
+    assert fake.requests("snapd/status") == []  # refused before anything was sent
     await client.close()
 
 

@@ -147,6 +147,7 @@ def test_npm_install_of_a_local_package(tmp_path: Path) -> None:
 
 
 GENERATED_IN_REPO = {
+    "clients/snapd_client/_errors.py": "content-marker",  # scripts/gen_client_errors.py
     "clients/snapd_client/_sync.py": "content-marker",  # scripts/gen_sync_client.py
     "clients/typescript/package-lock.json": "lockfile",
     "docs/reliability.md": "content-marker",  # written by the tests/reliability run

@@ -182,3 +182,39 @@ def test_no_import_cycle() -> None:
         if not any(m.count(".") < 2 and m in ("snapd.protocol", "snapd.requests") for m in c)
     ]
     assert real == []
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, anywhere in it (lazy imports in functions included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (
+                (isinstance(node.func, ast.Name) and node.func.id == "__import__")
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+            )
+        ):
+            names.add(node.args[0].value)
+    return names
+
+
+def test_the_daemon_never_imports_the_client() -> None:
+    # Issue 14: the client depends on the daemon's protocol, never the other way round; the
+    # `snapd` console script's dispatch lives in snapd_client.entry.
+    modules = sorted((ROOT / "daemon" / "snapd").rglob("*.py"))
+    assert len(modules) > 10
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(
+            m for m in imported_modules(p) if m.split(".")[0] == "snapd_client"
+        )
+        for p in modules
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -1,0 +1,154 @@
+r"""``snapd <command>``: look at snapshots from a terminal, on top of :class:`AsyncClient`.
+
+Each command starts a daemon for the worktree (``--root``, default the current directory),
+runs, and stops it.
+
+* Output is coloured when stdout is a terminal and plain otherwise (``--color`` overrides;
+  ``NO_COLOR`` is honoured). Nothing from the worktree is ever read as markup, and control
+  characters in paths and file content are shown escaped (``\x1b``), never sent to the
+  terminal.
+* Long output goes through a pager when stdout is a terminal, as git does: ``$PAGER``, else
+  ``less -FRX`` (``--no-pager`` turns it off).
+* ``snapshot`` shows a progress bar on stderr (driven by ``$/progress``) when stderr is a
+  terminal.
+* ``--json`` prints machine-readable results, for scripts, on every command.
+* Errors are one line, ``snapd: <message>``, on stderr with exit status 1 (130 on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from snapd_client._client import AsyncClient
+from snapd_client._errors import ResponseError, SnapdClientError, TransportClosed
+from snapd_client.cli.commands import (
+    COMMANDS,
+    cmd_diff,
+    cmd_explain,
+    cmd_gc,
+    cmd_hunks,
+    cmd_log,
+    cmd_pin,
+    cmd_restore,
+    cmd_snapshot,
+    cmd_stats,
+    cmd_status,
+)
+from snapd_client.cli.output import Output, pager_command
+from snapd_client.cli.parser import build_parser, parse_args, parse_hunks
+from snapd_client.cli.render import (
+    action_line,
+    diff_paths,
+    file_header,
+    human,
+    hunk_header,
+    hunk_lines,
+    plural,
+    print_hunk,
+    safe,
+    skip_note,
+    stat_lines,
+    stats_rows,
+    wants_hunks,
+)
+
+__all__ = [
+    "COMMANDS",
+    "Output",
+    "action_line",
+    "build_parser",
+    "cmd_diff",
+    "cmd_explain",
+    "cmd_gc",
+    "cmd_hunks",
+    "cmd_log",
+    "cmd_pin",
+    "cmd_restore",
+    "cmd_snapshot",
+    "cmd_stats",
+    "cmd_status",
+    "diff_paths",
+    "error_line",
+    "file_header",
+    "human",
+    "hunk_header",
+    "hunk_lines",
+    "main",
+    "pager_command",
+    "parse_args",
+    "parse_hunks",
+    "plural",
+    "print_hunk",
+    "run",
+    "safe",
+    "skip_note",
+    "stat_lines",
+    "stats_rows",
+    "wants_hunks",
+]
+
+
+def _log_tail(path: Path) -> str | None:
+    with contextlib.suppress(OSError):
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1]
+    return None
+
+
+async def run(args: argparse.Namespace, out: Output) -> int:
+    """Run one command against a freshly spawned daemon."""
+    with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
+        log = Path(log_dir) / "snapd.log"
+        extra = ["--store", args.store] if args.store else []
+        try:
+            async with await AsyncClient.spawn(args.root, log_file=log, extra_args=extra) as client:
+                await COMMANDS[args.command](client, args, out)
+        except TransportClosed as exc:
+            tail = _log_tail(log)
+            raise TransportClosed(f"{exc}: {tail}" if tail else str(exc)) from exc
+    return 0
+
+
+def error_line(exc: BaseException) -> str:
+    """One line describing ``exc`` for ``snapd: <line>``."""
+    if isinstance(exc, ResponseError):
+        text = exc.message
+    elif isinstance(exc, SnapdClientError | OSError):
+        text = str(exc) or type(exc).__name__
+    else:
+        text = f"internal error: {type(exc).__name__}: {exc}"
+    return " ".join(safe(part) for part in text.splitlines() if part.strip()) or "error"
+
+
+def main(argv: list[str]) -> int:
+    """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
+    args = parse_args(argv)
+    out = Output(args.color, pager=not args.no_pager)
+    try:
+        return asyncio.run(run(args, out))
+    except KeyboardInterrupt:
+        out.close()
+        print("snapd: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`snapd log | head`, or q in the pager): not an error.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            finally:
+                os.close(devnull)
+        return 0 if out.paging else 141
+    except Exception as exc:
+        out.close()
+        print(f"snapd: {error_line(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        out.close()

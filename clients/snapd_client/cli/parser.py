@@ -1,0 +1,151 @@
+"""The client commands' argument parser (``snapd [OPTIONS] COMMAND [ARGS] [-- PATH...]``)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from snapd import protocol
+
+DIGEST = re.compile("[0-9a-f]{16}")
+"""A hunk digest as ``snapd/hunks`` gives it."""
+
+
+def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted before and after the command (``snapd --json log``, ``snapd log --json``).
+
+    After the command the defaults are suppressed, so they do not override the values given
+    before it.
+    """
+
+    def d(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    p.add_argument("--root", default=d("."), help="worktree (default: current directory)")
+    p.add_argument("--store", default=d(None), help="store directory (default: per worktree)")
+    p.add_argument("--json", action="store_true", default=d(False), help="print JSON results")
+    p.add_argument(
+        "--no-pager", action="store_true", default=d(False), help="never page the output"
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default=d("auto"),
+        help="colour the output (default auto: when stdout is a terminal)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of the client commands."""
+    p = argparse.ArgumentParser(
+        prog="snapd",
+        description="Inspect worktree snapshots.",
+        epilog="PATH arguments of diff and restore go after '--': snapd diff [FROM [TO]] -- "
+        "PATH...",
+    )
+    _common(p, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common, suppress=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("snapshot", parents=[common], help="take a snapshot now")
+    s.add_argument("-m", "--label", help="label stored with the snapshot")
+    sub.add_parser("log", parents=[common], help="list snapshots, newest first")
+    sub.add_parser("status", parents=[common], help="daemon and store state")
+    d = sub.add_parser(
+        "diff",
+        parents=[common],
+        help="changes (FROM defaults to latest, TO to the live worktree)",
+    )
+    d.add_argument("from_", nargs="?", default="latest", metavar="FROM")
+    d.add_argument("to", nargs="?", metavar="TO")
+    d.add_argument("--stat", action="store_true", help="a summary per file, as git diff --stat")
+    d.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
+    h = sub.add_parser("hunks", aliases=["show"], parents=[common], help="hunks of one file")
+    h.add_argument("path")
+    h.add_argument("--from", dest="from_", default="latest")
+    h.add_argument("--to")
+    h.add_argument("-U", "--context", type=int, default=3)
+    e = sub.add_parser("explain", parents=[common], help="why a path is or is not captured")
+    e.add_argument("path")
+    r = sub.add_parser(
+        "restore",
+        parents=[common],
+        help="restore from a snapshot (prints the plan; --apply applies it)",
+        description="Restore the worktree, some paths (after '--'; literal names: "
+        "'app/[id].tsx' is that file), the paths matching --pattern, or some hunks of one file "
+        "from a snapshot. Without --apply only the plan is printed. Applying takes a safety "
+        "snapshot first: restoring it undoes the restore.",
+    )
+    r.add_argument("from_", nargs="?", default="latest", metavar="FROM")
+    r.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
+    r.add_argument(
+        "--force",
+        action="append",
+        metavar="PATH",
+        help="allow overwriting or deleting this path's uncaptured content (repeatable)",
+    )
+    r.add_argument(
+        "--pattern",
+        action="append",
+        dest="patterns",
+        metavar="PATTERN",
+        help="restore the paths matching this gitignore-syntax pattern, e.g. '*.py' "
+        "(repeatable; paths after '--' are never patterns)",
+    )
+    r.add_argument(
+        "--hunks",
+        metavar="PATH:DIGEST[,DIGEST...]",
+        help="restore only these hunks of PATH, named by the digests 'snapd hunks PATH --from "
+        "FROM' shows after each hunk header (a hunk that changed since is refused)",
+    )
+    r.add_argument("-U", "--context", type=int, default=3, help="context of those hunks")
+    g = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="apply the retention policy and collect garbage now",
+        description="Drop the snapshots the retention options (retainLatest, retainCount, "
+        "retainDays, storeBudgetBytes) no longer keep, delete unreachable objects and pack the "
+        "rest. Pinned and labelled snapshots are never dropped.",
+    )
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only list the snapshots the count and age limits would drop",
+    )
+    sub.add_parser("stats", parents=[common], help="where the store's disk goes")
+    for name, verb in (("pin", "pin a snapshot (retention never drops it)"), ("unpin", "unpin")):
+        pn = sub.add_parser(name, parents=[common], help=f"{verb} a snapshot")
+        pn.add_argument("id", metavar="ID", help="snapshot id, unique prefix or 'latest'")
+    return p
+
+
+def parse_hunks(spec: str) -> protocol.HunkSelection | None:
+    """``PATH:DIGEST[,DIGEST...]`` -> a hunk selection (context filled in later), or None."""
+    path, sep, listed = spec.rpartition(":")
+    digests = [d.strip().lower() for d in listed.split(",")]
+    if not sep or not path or not all(DIGEST.fullmatch(d) for d in digests):
+        return None
+    return protocol.HunkSelection(path=path, digests=digests)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; paths after ``--`` (``diff`` only) land in ``args.paths``."""
+    paths: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, paths = argv[:cut], argv[cut + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if paths is not None and args.command not in ("diff", "restore"):
+        parser.error("only diff and restore take paths after '--'")
+    if args.command == "restore" and args.hunks is not None:
+        if paths is not None or args.patterns is not None:
+            parser.error("restore takes paths and --pattern, or --hunks, not both")
+        if parse_hunks(args.hunks) is None:
+            parser.error(
+                "--hunks: expected PATH:DIGEST[,DIGEST...] with the 16-digit digests "
+                "'snapd hunks PATH' shows, e.g. src/app.py:40bf57a22974a2d9"
+            )
+    args.paths = paths
+    return args

@@ -1,0 +1,212 @@
+"""Text for the terminal: sizes, hunks as unified diff, file headers, ``--stat``, restore plans.
+
+Everything that comes from the worktree (paths, file content, reasons) goes through
+:func:`safe`, and styles are passed as ``(text, style)`` pairs or :class:`rich.text.Text`,
+never as markup, so nothing in a worktree can drive the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.text import Text
+
+from snapd import protocol
+
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
+
+
+def safe(text: str) -> str:
+    r"""``text`` made safe for a terminal: control characters and lone surrogates escaped.
+
+    Paths may hold bytes that are not UTF-8 (lone surrogates U+DC80..U+DCFF on the wire): they
+    are shown as ``\xNN``, the raw byte. Tabs are kept.
+    """
+
+    def one(m: re.Match[str]) -> str:
+        ch = m.group()
+        code = ord(ch)
+        if ch in _NAMED:
+            return _NAMED[ch]
+        if 0xDC80 <= code <= 0xDCFF:
+            return f"\\x{code - 0xDC00:02x}"
+        if code >= 0xD800:
+            return f"\\u{code:04x}"
+        return f"\\x{code:02x}"
+
+    return _UNSAFE.sub(one, text)
+
+
+def human(n: int | None) -> str:
+    """Bytes in human units."""
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def hunk_header(h: protocol.Hunk) -> str:
+    """``@@ -a,b +c,d @@`` as ``diff -u`` writes it (the count is left out when it is 1)."""
+
+    def side(start: int, count: int) -> str:
+        return f"{start}" if count == 1 else f"{start},{count}"
+
+    return f"@@ -{side(h.old_start, h.old_lines)} +{side(h.new_start, h.new_lines)} @@"
+
+
+def hunk_lines(h: protocol.Hunk, *, digest: bool = False) -> list[tuple[str, str]]:
+    """The lines of a hunk with their styles, and the ``No newline at end of file`` markers.
+
+    With ``digest``, the header ends with the hunk's digest (what ``restore --hunks`` takes),
+    where ``diff -u`` puts a function name: patch tools ignore it.
+    """
+    marks: set[int] = set()
+    for flag, prefixes in ((h.no_newline_old, " -"), (h.no_newline_new, " +")):
+        if flag:
+            idx = [i for i, line in enumerate(h.lines) if line[:1] in prefixes]
+            if idx:
+                marks.add(idx[-1])
+    cut = set(h.cut_lines or ())
+    out = [(f"{hunk_header(h)} {h.digest}" if digest else hunk_header(h), "cyan")]
+    for i, line in enumerate(h.lines):
+        style = {"+": "green", "-": "red"}.get(line[:1], "")
+        out.append((safe(line) + (" [cut]" if i in cut else ""), style))
+        if i in marks:
+            out.append(("\\ No newline at end of file", "dim"))
+    return out
+
+
+def print_hunk(console: Console, h: protocol.Hunk, *, digest: bool = False) -> None:
+    """Print one hunk as unified diff text (control characters escaped, never markup)."""
+    for text, style in hunk_lines(h, digest=digest):
+        console.print(Text(text, style=style), highlight=False, soft_wrap=True)
+
+
+def skip_note(s: protocol.SkipInfo) -> str:
+    """``skipped (new side): reason [rule r; evidence]``."""
+    ev = f"; {s.evidence}" if s.evidence else ""
+    side = {"old": "old side", "new": "new side", "both": "both sides"}.get(s.side.value, "")
+    return f"skipped ({side}): {s.reason} [rule {s.rule}{ev}]"
+
+
+def file_header(f: protocol.FileChange) -> list[tuple[str, str]]:
+    """git-like extended header lines of one changed file."""
+    path = safe(f.path)
+    out = [(f"diff --snapd a/{path} b/{path}", "bold")]
+    if f.status is protocol.ChangeStatus.ADDED:
+        out.append((f"new {f.kind}, mode {f.new_mode or 0:o}, {human(f.new_size)}", "dim"))
+    elif f.status is protocol.ChangeStatus.DELETED:
+        out.append((f"deleted {f.kind}, mode {f.old_mode or 0:o}, {human(f.old_size)}", "dim"))
+    else:
+        mode = (
+            f"mode {f.old_mode or 0:o} -> {f.new_mode or 0:o}, " if f.old_mode != f.new_mode else ""
+        )
+        out.append((f"modified {f.kind}, {mode}{human(f.old_size)} -> {human(f.new_size)}", "dim"))
+    if f.skipped is not None:
+        out.append((skip_note(f.skipped), "yellow"))
+    elif f.binary:
+        out.append((f"Binary files a/{path} and b/{path} differ", ""))
+    return out
+
+
+def wants_hunks(f: protocol.FileChange) -> bool:
+    """Whether a change can have hunks (captured, not binary, a file or symlink)."""
+    return f.skipped is None and not f.binary and f.kind in ("file", "symlink")
+
+
+def diff_paths(f: protocol.FileChange) -> list[tuple[str, str]]:
+    """The ``---``/``+++`` lines."""
+    path = safe(f.path)
+    old = "/dev/null" if f.status is protocol.ChangeStatus.ADDED else f"a/{path}"
+    new = "/dev/null" if f.status is protocol.ChangeStatus.DELETED else f"b/{path}"
+    return [(f"--- {old}", "bold"), (f"+++ {new}", "bold")]
+
+
+def stat_lines(
+    rows: Sequence[tuple[protocol.FileChange, int | None, int | None]], width: int
+) -> list[Text]:
+    """``git diff --stat``: `` path | N ++--`` per file and a summary line."""
+    if not rows:
+        return []
+    names = [safe(f.path) for f, _, _ in rows]
+    name_w = max(len(n) for n in names)
+    counts = [(i or 0) + (d or 0) for _, i, d in rows]
+    count_w = max(len(str(c)) for c in counts)
+    graph_w = max(8, width - name_w - count_w - 6)
+    biggest = max(counts)
+    out: list[Text] = []
+    for (f, ins, dels), name in zip(rows, names, strict=True):
+        line = Text(f" {name.ljust(name_w)} | ")
+        if f.skipped is not None:
+            line.append(f"skipped: {f.skipped.reason} [rule {f.skipped.rule}]", style="yellow")
+        elif ins is None or dels is None:
+            line.append(f"Bin {human(f.old_size or 0)} -> {human(f.new_size or 0)}")
+        else:
+            total = ins + dels
+            plus, minus = ins, dels
+            if biggest > graph_w:
+                plus = -(-ins * graph_w // biggest) if ins else 0
+                minus = -(-dels * graph_w // biggest) if dels else 0
+            line.append(f"{str(total).rjust(count_w)} ")
+            line.append("+" * plus, style="green")
+            line.append("-" * minus, style="red")
+        out.append(line)
+    ins_total = sum(i or 0 for _, i, _ in rows)
+    del_total = sum(d or 0 for _, _, d in rows)
+    summary = f" {plural(len(rows), 'file')} changed"
+    if ins_total or not del_total:
+        summary += f", {plural(ins_total, 'insertion')}(+)"
+    if del_total or not ins_total:
+        summary += f", {plural(del_total, 'deletion')}(-)"
+    out.append(Text(summary))
+    return out
+
+
+def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
+    """One plan line: ``write   path   1.0 KiB -> 2.0 KiB``, or ``keep  path  (reason)``."""
+    style = {"write": "yellow", "create": "green", "delete": "red", "keep": "dim"}
+    parts: list[str | tuple[str, str]] = [
+        (f"  {a.action.value:<7} ", style.get(a.action.value, "")),
+        safe(a.path) + ("/" if a.kind == "dir" else ""),
+    ]
+    if a.action is protocol.RestoreActionKind.KEEP:
+        rule = f" [rule {safe(a.rule)}]" if a.rule else ""
+        parts.append((f"  ({safe(a.reason or 'kept')}{rule})", "dim"))
+    elif a.action is protocol.RestoreActionKind.DELETE:
+        parts.append(f"  {human(a.old_size)}")
+    elif a.action is protocol.RestoreActionKind.CREATE:
+        parts.append(f"  {human(a.new_size)}")
+    else:
+        parts.append(f"  {human(a.old_size)} -> {human(a.new_size)}")
+    if a.forced:
+        parts.append(("  (forced)", "yellow"))
+    elif a.reason and a.action is not protocol.RestoreActionKind.KEEP:
+        parts.append(("  (uncaptured now: the safety snapshot keeps it)", "dim"))
+    return parts
+
+
+def stats_rows(st: protocol.StatsResult) -> list[tuple[str, str]]:
+    """The key/value lines of ``snapd stats``."""
+    return [
+        ("store size", human(st.store_bytes)),
+        (
+            "objects",
+            f"{st.loose_objects} loose, {st.packed_objects} packed in {plural(st.packs, 'pack')}",
+        ),
+        ("snapshots", f"{st.snapshots} kept, {st.pinned} pinned"),
+        ("captured", f"{human(st.captured_bytes)} over all snapshots"),
+        ("unique", f"{human(st.unique_bytes)} of distinct content"),
+        ("dedup ratio", f"{st.dedup_ratio:.2f}x"),
+    ]
