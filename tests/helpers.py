@@ -1,9 +1,14 @@
-"""Shared test helpers: an in-process service and small tree builders."""
+"""Shared test helpers: an in-process service, small tree builders and :func:`eventually`."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import itertools
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar, overload
 
 from snapd.config import Options
 from snapd.worktree import Worktree
@@ -49,3 +54,42 @@ def peak_rss_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise AssertionError("no VmHWM")
+
+
+T = TypeVar("T")
+
+EVENTUALLY_LIMIT_S = 60.0
+"""How long :func:`eventually` waits before it fails: a bound for a broken test, not a tuning
+knob (a loaded 2-core machine running the suite in parallel must never get near it)."""
+
+
+@overload
+async def eventually(
+    condition: Callable[[], Awaitable[T]], what: str = ..., *, limit_s: float = ...
+) -> T: ...
+@overload
+async def eventually(condition: Callable[[], T], what: str = ..., *, limit_s: float = ...) -> T: ...
+async def eventually(
+    condition: Callable[[], Any], what: str = "", *, limit_s: float = EVENTUALLY_LIMIT_S
+) -> Any:
+    """Wait until ``condition()`` (sync or async) is truthy and return its value.
+
+    Only for states nothing announces (files a restore wrote, a watcher's state): await the
+    protocol's event where there is one (``$/progress`` end, ``snapd/didSnapshot``). The first
+    checks only yield to the event loop, so a condition that other tasks of this loop make true
+    costs no sleep; then the pause doubles up to 50 ms, for one another process makes true.
+
+    Raises:
+        AssertionError: ``condition`` did not hold within ``limit_s`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    for attempt in itertools.count():
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        assert loop.time() < deadline, f"never happened within {limit_s:g} s: {what or condition}"
+        await asyncio.sleep(0 if attempt < 10 else min(0.05, 0.001 * 2 ** (attempt - 10)))
+    raise AssertionError  # unreachable: itertools.count() never ends

@@ -524,7 +524,8 @@ class Watcher:
             # Setting the watches up afresh (after lost events): a snapshot that waits for
             # them walks once, and the ones after it can be exact again.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), within_s)
+                async with asyncio.timeout(within_s):
+                    await self._ready.wait()
         if not self.healthy:
             return False
         self.stats.syncs += 1
@@ -535,7 +536,11 @@ class Watcher:
         started = time.monotonic()
         try:
             await asyncio.to_thread(_touch, path)
-            await asyncio.wait_for(event.wait(), within_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that lands as the event arrives (cpython gh-86296), and a snapshot cancelled
+            # then (``$/cancelRequest`` right after its begin) ran on to the end.
+            async with asyncio.timeout(within_s):
+                await event.wait()
         except TimeoutError:
             self.stats.sync_timeouts += 1
             logger.info("watcher sync timed out after %.1fs", time.monotonic() - started)

@@ -217,6 +217,39 @@ class Server:
             {"jsonrpc": "2.0", "method": method, "params": {} if params is None else params}
         )
 
+    async def notification(
+        self, want: Callable[[Message], bool], within: float = TIMEOUT
+    ) -> Message:
+        """The first notification ``want`` accepts: one already received, or the next to come.
+
+        Cases await the event the protocol sends (a ``$/progress`` ``end``, a
+        ``snapd/didSnapshot``) instead of polling for it.
+        """
+        for msg in self.notifications:
+            if want(msg):
+                return msg
+        found: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+
+        def on(msg: Message) -> None:
+            if not found.done() and want(msg):
+                found.set_result(msg)
+
+        self.on_notification.append(on)
+        closed = asyncio.ensure_future(self.closed.wait())
+        either: set[asyncio.Future[Any]] = {found, closed}
+        try:
+            await asyncio.wait(either, timeout=within, return_when="FIRST_COMPLETED")
+        finally:
+            self.on_notification.remove(on)
+            closed.cancel()
+            await asyncio.gather(closed, return_exceptions=True)
+        if found.done():
+            return found.result()
+        found.cancel()
+        if self.closed.is_set():
+            raise ServerGone("the server closed its stdout")
+        raise TimeoutError(f"no such notification within {within:g} s")
+
     async def next_orphan(self, within: float = TIMEOUT) -> Message:
         """The next response that answered no pending request (e.g. an ``id`` null error)."""
         if not self.orphans.empty():

@@ -36,7 +36,7 @@ def outcomes() -> dict[str, Outcome]:
 
 def test_every_schema_method_has_a_case() -> None:
     assert set(METHOD_SPECS) == set(SCHEMA.methods), (
-        "every method in protocol.schema.json needs a MethodSpec in tests/conformance/cases.py"
+        "every method in protocol.schema.json needs an @method case in tests/conformance/cases/"
     )
     assert set(SCHEMA.paged()) <= set(PAGING_SPECS), "every paged method needs a PagingSpec"
 

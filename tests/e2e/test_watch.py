@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from snapd_client import AsyncClient
-from tests.helpers import git, write
+from tests.helpers import eventually, git, write
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
@@ -22,6 +22,10 @@ async def spawn(root: Path, tmp_path: Path, name: str = "w", **options: Any) -> 
         log_file=tmp_path / f"{name}.log",
         options={"autoSnapshot": False, **options},
     )
+
+
+async def watching(client: AsyncClient) -> bool:
+    return (await client.status()).watcher == "watching"
 
 
 def show(store: Path, snap: str, path: str) -> str:
@@ -104,9 +108,9 @@ async def test_auto_snapshot_and_notifications(worktree: Path, tmp_path: Path) -
         client.on_notification("snapd/didChange", changed.put_nowait)
         client.on_notification("snapd/didSnapshot", snapped.put_nowait)
         write(worktree, "src/auto.txt", "written by an agent\n")
-        change = await asyncio.wait_for(changed.get(), 10)
+        change = await changed.get()  # the event; a missing one fails by the test timeout
         assert "src/auto.txt" in change["paths"]
-        note = await asyncio.wait_for(snapped.get(), 10)
+        note = await snapped.get()
         assert note["auto"] is True and note["parent"] == first.id
         files = [f.path async for f in client.iter_diff(first.id, note["id"])]
         assert files == ["src/auto.txt"]
@@ -147,7 +151,7 @@ async def test_a_restore_does_not_trigger_automatic_snapshots(
         assert done.applied and done.safety_snapshot
         await snapped.get()  # the safety snapshot's own notification
         write(worktree, "src/unrelated.txt", "a real change\n")
-        note = await asyncio.wait_for(snapped.get(), 10)
+        note = await snapped.get()
         assert note["auto"] is True and note["parent"] == done.safety_snapshot
         reported = {p for c in changed for p in c["paths"]}
         assert reported == {"src/unrelated.txt"}  # the restore's writes were not news
@@ -173,10 +177,10 @@ async def test_an_undecodable_name_restarts_the_watcher(worktree: Path, tmp_path
         # snapshot is exact again, and no snapshot ever misses a write.
         exact = 0
         for turn in range(6):
-            for _ in range(1000):
-                if (await client.status()).watcher == "watching":
-                    break
-                await asyncio.sleep(0.02)
+            # No notification says the watcher is back: ask until it says so.
+            await eventually(
+                lambda: watching(client), "the watcher is back after the undecodable name"
+            )
             write(worktree, f"src/after{turn}.txt", f"turn {turn}\n")
             again = await client.snapshot()
             assert show(tmp_path / "store", again.id, f"src/after{turn}.txt") == f"turn {turn}\n"

@@ -16,7 +16,7 @@ from snapd.session import Session
 from snapd.store.repo import Store
 from snapd.store.writers import BlobWriter
 from snapd_client import AsyncClient, InvalidParams, ResponseError, StdioTransport, daemon_command
-from tests.helpers import make_service, write
+from tests.helpers import eventually, make_service, write
 from tests.reliability.harness import (
     MIB,
     assert_fsck_clean,
@@ -142,10 +142,10 @@ def test_inotify_exhaustion_degrades_to_scanning(
         if backend == "inotify" and when == "iterate":
             failing.started = True
             (root / "new-dir").mkdir()  # its watch cannot be added
-        for _ in range(100):
-            if session.watcher is not None and session.watcher.stats.state == "degraded":
-                break
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: session.watcher is not None and session.watcher.stats.state == "degraded",
+            "the watcher degrades",
+        )
         status = await asyncio.to_thread(session.status)
         assert status.watcher == "degraded", status
         assert status.watcher_reason and "inotify watch limit" in status.watcher_reason

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from watchfiles import Change
 
 from snapd import inotify, protocol, requests, watch
 from snapd.watch import MAX_RESTARTS, OVERFLOW_BATCH, DirtySet, SnapdFilter, Watcher
-from tests.helpers import git, make_service, write
+from tests.helpers import eventually, git, make_service, write
 
 
 def test_dirty_set_take_give_back_and_bound() -> None:
@@ -116,14 +116,6 @@ def poisoned() -> ExceptionGroup:
     return ExceptionGroup("unhandled errors in a TaskGroup", [RuntimeError("Unable to decode")])
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while not condition():
-        assert loop.time() < deadline, "condition never held"
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedWatch:
     fake = ScriptedWatch()
@@ -142,18 +134,18 @@ def test_a_snapshot_during_a_restart_leaves_the_next_one_walking(
         assert await w.wait_ready(30)
         assert dirty.take() is None  # the start-up walk
         scripted.queue.put_nowait(poisoned())
-        await until(lambda: w.stats.state == "starting")
+        await eventually(lambda: w.stats.state == "starting")
         assert w.stats.restarts == 1 and scripted.starts == 2
         # A snapshot in the gap walks everything and consumes the mark; changes made before
         # the new watches are in place go unreported, so the mark must come back...
         assert dirty.take() is None
         assert dirty.take() == frozenset()
         scripted.queue.put_nowait(set())
-        await until(lambda: w.stats.state == "watching")
+        await eventually(lambda: w.stats.state == "watching")
         # ...once they are: the next snapshot walks again, later ones are incremental.
         assert dirty.take() is None
         scripted.queue.put_nowait({(Change.modified, str(tmp_path / "a.txt"))})
-        await until(lambda: dirty.count() == 1)
+        await eventually(lambda: dirty.count() == 1)
         assert dirty.take() == frozenset({b"a.txt"})
         await scripted.stop(w, task)
 
@@ -169,7 +161,7 @@ def test_a_restart_releases_waiting_syncs(tmp_path: Path, scripted: ScriptedWatc
         # The scripted watcher never reports the cookie; only the restart can end this sync
         # (its own timeout is far beyond the test's).
         sync = asyncio.create_task(w.sync(within_s=3600))
-        await until(lambda: bool(w._cookie_waiters))
+        await eventually(lambda: bool(w._cookie_waiters))
         scripted.queue.put_nowait(poisoned())
         assert await asyncio.wait_for(sync, 30) is False
         assert not w._cookie_waiters and not list((tmp_path / "store" / "cookies").iterdir())
@@ -191,13 +183,13 @@ def test_a_restart_storm_degrades_then_the_watcher_comes_back(
         dirty.take()
         for _ in range(MAX_RESTARTS + 1):
             scripted.queue.put_nowait(poisoned())
-        await until(lambda: w.stats.state == "degraded")
+        await eventually(lambda: w.stats.state == "degraded")
         assert w.stats.reason is not None and "failed 11 times" in w.stats.reason
         assert not w.healthy and dirty.take() is None
         # After the back-off it starts again (one more start than failures so far).
-        await until(lambda: scripted.starts == MAX_RESTARTS + 2)
+        await eventually(lambda: scripted.starts == MAX_RESTARTS + 2)
         scripted.queue.put_nowait(set())
-        await until(lambda: w.stats.state == "watching")
+        await eventually(lambda: w.stats.state == "watching")
         assert w.stats.reason is None and dirty.take() is None
         await scripted.stop(w, task)
 
@@ -278,10 +270,10 @@ def test_an_index_that_cannot_be_read_fails_no_sync(
         dirty.take()
         generation = w.policy_generation
         (root / ".git" / "index").write_bytes(b"DIRC")
-        await until(lambda: len(calls) == 2)
+        await eventually(lambda: len(calls) == 2)
         sync = asyncio.create_task(w.sync(within_s=30))
-        await until(lambda: bool(w._cookie_waiters))
-        await until(lambda: not w._cookie_waiters)  # the cookie came: it waits for the re-read
+        await eventually(lambda: bool(w._cookie_waiters))
+        await eventually(lambda: not w._cookie_waiters)  # the cookie came: it waits for the re-read
         gate.set()
         assert await asyncio.wait_for(sync, 30) is True
         # The index is unknown now: every decision may have changed.
@@ -305,7 +297,7 @@ def test_a_deleted_store_is_not_recreated_by_the_watcher(tmp_path: Path) -> None
         task = asyncio.create_task(w.run())
         assert await w.wait_ready(30)
         shutil.rmtree(store)
-        await until(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
+        await eventually(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
         assert not store.exists()  # "never re-created": another snapd may open a new store there
         assert w.stats.state == "degraded" and not w.healthy
         assert w.stats.reason is not None and "snapshots walk the whole tree" in w.stats.reason
@@ -325,7 +317,7 @@ def test_a_restart_makes_the_event_policy_read_the_index_again(tmp_path: Path) -
         assert await w.wait_ready(30)
         generation = w.policy_generation
         os.rmdir(store / "cookies")  # the kernel drops that watch: the watcher starts afresh
-        await until(lambda: w.stats.restarts == 1 and w.stats.state == "watching")
+        await eventually(lambda: w.stats.restarts == 1 and w.stats.state == "watching")
         assert w.policy_generation != generation  # the index was read again
         w.stop()
         await asyncio.wait_for(task, 30)
@@ -410,7 +402,7 @@ def test_classifying_a_batch_runs_off_the_event_loop(
 
         monkeypatch.setattr(session, "_any_captured", classify)
         session._on_batch([b"src/a.txt"])
-        await until(lambda: session._auto_handle is not None)
+        await eventually(lambda: session._auto_handle is not None)
         assert threads and threads[0] != threading.get_ident()
         for handle in (session._auto_handle, session._notify_handle):
             if handle is not None:
@@ -434,7 +426,7 @@ def test_a_batch_that_cannot_be_classified_arms_the_automatic_snapshot(
 
         monkeypatch.setattr(session, "_any_captured", classify)
         session._on_batch([b"src/a.txt"])
-        await until(lambda: session._auto_handle is not None)  # it may be captured
+        await eventually(lambda: session._auto_handle is not None)  # it may be captured
         for handle in (session._auto_handle, session._notify_handle):
             if handle is not None:
                 handle.cancel()
@@ -482,7 +474,7 @@ def test_a_store_with_a_problem_stops_the_watcher_restarting(tmp_path: Path) -> 
         # The store was replaced (another snapd may own it now): no cookie directory of ours.
         problem.append("the store was replaced")
         os.rmdir(store / "cookies")
-        await until(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
+        await eventually(lambda: w.stats.restarts >= 1 and w.stats.state != "starting")
         assert w.stats.state == "degraded" and not (store / "cookies").exists()
         assert w.stats.reason is not None and "see storeError" in w.stats.reason
         w.stop()
