@@ -1,32 +1,36 @@
 """snapd: the worktree snapshot daemon.
 
-Layering (lower layers never import higher ones)::
+Layering (a layer imports only layers below it; ``tests/unit/test_source_rules.py`` pins every
+arrow, forbids import cycles and modules over 600 lines)::
 
-    cli            argument parsing, logging set-up, os.environ (the only module that reads it)
-    server         pygls subclass, framing guard, thin async handlers
+    cli            daemon command line, logging set-up, os.environ (the only module that reads it)
+    server         pygls subclass, framing guard, thin async handlers (framing: LSP frame reader)
     session        one served worktree: watcher, snapshot scheduling, notifications, auto gc
     watch          file system events -> a dirty-path set (hints only), cookie sync, git
-                   index and info/ as policy inputs
-    inotify        our own recursive inotify reader (sees queue overflow and dropped watches)
-    protocol       attrs wire types and METHOD_TO_TYPES (no I/O)
-    service        request logic: resolve snapshots, page lists, build wire results; the one
-                   place library/OS errors become wire errors (map_errors)
-    graft          keeps live content a restore replaces but the capture skipped (safety snapshot)
-    restore        restore plans and their safe, symlink-proof application (store-level types)
-    retention      retention policy, mark/sweep/pack garbage collection (store-level types)
-    snapshots      walk the worktree with the capture policy, write a snapshot to the store
-    diff / hunks   tree-id-pruned change walks and bounded line diffs (store-level types);
-    bigdiff        hunks of files over diffMaxBytes, streamed through a bounded window
-    capture        the one exclusion predicate; generated / attributes hold its
-                   generated-artifact and .gitattributes rules
-    store          dulwich plumbing only: streaming blobs, trees, commits, refs, packs, the lock
-    paging, paths  leaf helpers (cursors and page budgets; path validation and encoding;
-    fileswap       renameat2 exchange / no-replace renames for restore;
-    gitdir         where a worktree's git directory and info/ are)
-    config         options and limits (defaults, .snapd.toml, initializationOptions)
-    errors         wire error classes (used by every layer above store)
+                   index and info/ as policy inputs; inotify: our own recursive reader
+    requests/      one function per snapd/* method, wire params -> wire result:
+                   snapshots, changes (diff, hunks, explain), restore, upkeep (pin, gc, stats);
+                   wire builds every wire type, common.map_errors is the one error translation
+    worktree       the domain facade: pinned root, store, writer lock, stat cache; capture,
+                   snapshot, resolve, live side (internal types only)
+    restore/       plan, actions (the plan's lines), apply, fs (symlink-proof operations),
+                   tree, graft (live content a restore replaces but the capture skipped)
+    diff/          changes (tree-id-pruned walks, lookup), hunks (bounded line diffs),
+                   streamed (files over diffMaxBytes), files (the one per-file entry point)
+    capture/       the one exclusion predicate (decision, rules, generated, attributes,
+                   policy; they know nothing of the store) and the walk that stores what it
+                   keeps (walk, statcache, budget, listing)
+    store/         dulwich plumbing only: repo, refs, writers, layout and lock, objects,
+                   history (snapshots as commits, manifests), retention (mark/sweep/pack gc)
+    protocol/      wire types by concern, the method table, generated envelopes, the converter
+                   and typed cursor positions (no I/O)
+    errors         wire error classes (requests and above); failures: domain failures (below)
+    enums          the shared vocabulary (statuses, outcomes, kinds): no imports at all
+    paging, paths, fileswap, gitdir, config    leaf helpers
 
-The store knows nothing of JSON-RPC, and the capture policy knows nothing of the store.
+The store knows nothing of JSON-RPC, the capture policy knows nothing of the store, and nothing
+below the request layer builds a wire type or raises a wire error. The client package
+(``snapd_client``) imports ``snapd.protocol``; the daemon never imports the client.
 """
 
 from __future__ import annotations
