@@ -20,8 +20,8 @@ JSON-RPC's own codes (-32700 parse error, -32600 invalid request, -32601 method 
 pygls' exception classes. snapd's own codes live in the block -31001..-31099, outside the range
 reserved by JSON-RPC and LSP (-32768..-32000).
 
-Library and OS errors are translated into these once, at the handler boundary (``map_errors``
-in ``service``); lower layers raise their own internal exceptions.
+Library, OS and domain errors are translated into these once, at the request boundary
+(:func:`snapd.requests.common.map_errors`); lower layers raise :mod:`snapd.failures`.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ MAX_CONFLICTS: Final = 100
 
 @attrs.frozen
 class RestoreEvent:
-    """What a restore tells the service's ``on_restore`` hooks (e.g. a watcher).
+    """What a restore tells the worktree's ``on_restore`` hooks (e.g. a watcher).
 
     ``begin`` comes before the first write (with the safety snapshot). Each path then gets
     ``pending`` right before the restore touches it, and ``write`` or ``delete`` with its

@@ -132,7 +132,7 @@ class Store:
 
         A snapshot that fails hands its journal to :meth:`reclaim`: its objects are garbage
         at once, with no grace period (nothing else has seen them: all writers hold the
-        service's writer lock).
+        worktree's writer lock).
         """
         outer, self._journal = self._journal, Journal()
         try:
