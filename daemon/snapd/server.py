@@ -442,18 +442,23 @@ def build_server(
         progress = None
         if token is not None:
             progress = _ProgressReporter(ls, token, asyncio.get_running_loop())
+        work = asyncio.ensure_future(live.snapshot(params, cancel=cancel, progress=progress))
         try:
-            result = await live.snapshot(params, cancel=cancel, progress=progress)
-        except asyncio.CancelledError:
-            # The worker thread stops at its next file; nothing it wrote is referenced.
-            cancel.set()
-            raise
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The worker stops at its next file and nothing it wrote is referenced (then
+                # -32800). A snapshot already recorded when the cancel came is answered as
+                # such: a client is never told "cancelled" about a snapshot that exists.
+                cancel.set()
+                if progress is not None:
+                    progress.end()
+                return await work
         except Cancelled as exc:
             raise asyncio.CancelledError from exc
         finally:
             if progress is not None:
                 progress.end()
-        return result
 
     # Requests that only run their request function in a worker thread. (snapshot and
     # restore, above and below, also handle cancellation and progress.)
@@ -540,7 +545,9 @@ class _ProgressReporter:
             self._ls.work_done_progress.report(self._token, value)
 
     def end(self) -> None:
-        """Send the ``end`` (on the event loop); later reports are dropped."""
+        """Send the ``end`` once (on the event loop); later reports are dropped."""
+        if self._ended:
+            return
         self._ended = True
         self._ls.work_done_progress.end(self._token, lsp.WorkDoneProgressEnd(message="done"))
 

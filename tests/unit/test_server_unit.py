@@ -67,3 +67,49 @@ def test_test_hooks_are_off_the_wire() -> None:
     assert server.options.test_restore_delay == 0.25
     assert parser().parse_args(["--stdio", "--test-restore-delay", "0.5"]).test_restore_delay == 0.5
     assert "--test-restore-delay" not in parser().format_help()
+
+
+def test_a_cancel_that_comes_after_the_snapshot_is_recorded_gets_the_snapshot(
+    tmp_path: Path,
+) -> None:
+    """A client is never told "cancelled" (-32800) about a snapshot that exists."""
+    import threading
+    from typing import Any
+
+    from snapd import protocol
+    from snapd.server import build_server
+
+    answer = protocol.SnapshotResult(
+        id="a" * 40,
+        created=True,
+        time=0,
+        files=1,
+        bytes=1,
+        skipped=0,
+        skipped_bytes=0,
+        changed=1,
+        hashed=1,
+    )
+
+    async def run() -> None:
+        server = build_server(root=None, store=None, data_home=str(tmp_path))
+        handler = server.protocol.fm.features[protocol.SNAPD_SNAPSHOT]
+        recorded, release = asyncio.Event(), asyncio.Event()
+        seen: list[threading.Event] = []
+
+        class Recording:
+            async def snapshot(self, params: Any, *, cancel: Any, progress: Any) -> Any:
+                seen.append(cancel)
+                recorded.set()  # the ref is moved: the snapshot exists from here on
+                await release.wait()
+                return answer
+
+        server.session = Recording()  # type: ignore[assignment]
+        task = asyncio.ensure_future(handler(protocol.SnapshotParams()))
+        await recorded.wait()
+        task.cancel()  # $/cancelRequest arrives while the result is on its way
+        release.set()
+        assert await task == answer
+        assert seen[0].is_set()  # the worker was still told to stop
+
+    asyncio.run(run())
