@@ -6,8 +6,9 @@ arrow, forbids import cycles and modules over 600 lines)::
     cli            daemon command line, logging set-up, os.environ (the only module that reads it)
     server         pygls subclass, framing guard, thin async handlers (framing: LSP frame reader)
     session        one served worktree: watcher, snapshot scheduling, notifications, auto gc
-    watch          file system events -> a dirty-path set (hints only), cookie sync, git
-                   index and info/ as policy inputs; inotify: our own recursive reader
+    watch/         watcher (file system events -> the dirty set, hints only; cookie sync; git
+                   index and info/ as policy inputs), inotify (our own recursive reader that
+                   sees overflows), dirty, filter (the watchfiles fallback's)
     requests/      one function per snapd/* method, wire params -> wire result:
                    snapshots, changes (diff, hunks, explain), restore, upkeep (pin, gc, stats);
                    wire builds every wire type, common.map_errors is the one error translation

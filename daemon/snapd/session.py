@@ -29,7 +29,8 @@ from snapd.requests.snapshots import Watching
 from snapd.requests.wire import did_snapshot
 from snapd.restore.apply import RestoreEvent
 from snapd.restore.fs import TMP_PREFIX as RESTORE_TMP_PREFIX
-from snapd.watch import DirtySet, Watcher
+from snapd.watch.dirty import DirtySet
+from snapd.watch.watcher import Watcher
 from snapd.worktree import ProgressFn, Worktree
 
 logger = logging.getLogger(__name__)

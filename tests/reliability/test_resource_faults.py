@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from snapd import errors, inotify, protocol, requests
+from snapd import errors, protocol, requests
 from snapd.session import Session
 from snapd.store.repo import Store
 from snapd.store.writers import BlobWriter
+from snapd.watch import inotify
 from snapd_client import AsyncClient, InvalidParams, ResponseError, StdioTransport, daemon_command
 from tests.helpers import eventually, make_service, write
 from tests.reliability.harness import (
@@ -129,7 +130,7 @@ def test_inotify_exhaustion_degrades_to_scanning(
     write(root, "a.txt", "a\n")
     failing = _FailingInotify(when)
     if backend == "watchfiles":
-        monkeypatch.setattr("snapd.watch.awatch", _FailingAwatch(when))
+        monkeypatch.setattr("snapd.watch.watcher.awatch", _FailingAwatch(when))
     elif not inotify.available():
         pytest.skip("inotify is Linux only")
     else:

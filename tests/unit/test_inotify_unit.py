@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snapd import inotify
+from snapd.watch import inotify
 from tests.helpers import write
 
 pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")

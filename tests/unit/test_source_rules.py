@@ -47,20 +47,19 @@ LOWER_MUST_NOT_IMPORT: dict[str, set[str]] = {
     # The vocabulary and the domain failures import nothing of snapd.
     "enums": {"*"},
     "failures": {"*"},
-    "protocol": UPPER | {"store", "capture", "diff", "restore", "watch", "inotify", "paging"},
+    "protocol": UPPER | {"store", "capture", "diff", "restore", "watch", "paging"},
     "store": UPPER | WIRE | {"capture", "diff", "restore", "watch", "paths", "config"},
-    "capture": UPPER | WIRE | {"diff", "restore", "watch", "inotify"},
-    "diff": UPPER | WIRE | {"restore", "watch", "inotify"},
-    "restore": UPPER | WIRE | {"watch", "inotify"},
-    "worktree": UPPER - {"worktree"} | WIRE | {"watch", "inotify"},
-    "requests": {"server", "session", "cli", "framing", "watch", "inotify"},
+    "capture": UPPER | WIRE | {"diff", "restore", "watch"},
+    "diff": UPPER | WIRE | {"restore", "watch"},
+    "restore": UPPER | WIRE | {"watch"},
+    "worktree": UPPER - {"worktree"} | WIRE | {"watch"},
+    "requests": {"server", "session", "cli", "framing", "watch"},
     "session": {"server", "cli", "framing"},
-    "watch": UPPER - {"session"} | {"store", "protocol", "diff", "restore"} - {"session"},
-    "inotify": UPPER | {"watch", "capture", "store", "protocol"},
+    "watch": UPPER | {"store", "protocol", "diff", "restore"},
     "framing": {"server", "session", "requests", "worktree", "store", "capture"},
     "fileswap": UPPER | WIRE | {"store", "capture", "diff", "restore"},
     "paging": UPPER | {"diff", "store", "capture", "restore", "protocol"},
-    "gitdir": UPPER | {"capture", "inotify", "watch", "store"},
+    "gitdir": UPPER | {"capture", "watch", "store"},
 }
 """Each layer (a module or a package of snapd) and the layers it must not import."""
 
@@ -118,6 +117,10 @@ def test_store_layer_knows_nothing_of_json_rpc() -> None:
         text = path.read_text()
         assert "pygls" not in text and "lsprotocol" not in text, path.name
         assert snapd_imports(path) <= {"store", "enums"}, path.name
+
+
+def test_the_inotify_reader_asks_only_where_the_git_directory_is() -> None:
+    assert snapd_imports(DAEMON / "watch" / "inotify.py") <= {"gitdir"}
 
 
 def test_capture_policy_knows_nothing_of_the_store() -> None:

@@ -11,8 +11,12 @@ from typing import Any
 import pytest
 from watchfiles import Change
 
-from snapd import inotify, protocol, requests, watch
-from snapd.watch import MAX_RESTARTS, OVERFLOW_BATCH, DirtySet, SnapdFilter, Watcher
+from snapd import protocol, requests
+from snapd.watch import inotify
+from snapd.watch import watcher as watch
+from snapd.watch.dirty import DirtySet
+from snapd.watch.filter import SnapdFilter
+from snapd.watch.watcher import MAX_RESTARTS, OVERFLOW_BATCH, Watcher
 from tests.helpers import eventually, git, make_service, write
 
 

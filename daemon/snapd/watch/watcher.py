@@ -1,8 +1,8 @@
 """The watcher: file system events turned into a dirty-path set, treated as hints only.
 
 Correctness never rests on events. On Linux the watcher reads inotify itself
-(:mod:`snapd.inotify`), so a queue overflow or a watch the kernel dropped is *seen*: the set is
-then "walk everything" and the watches are set up afresh. Elsewhere (and with
+(:mod:`snapd.watch.inotify`), so a queue overflow or a watch the kernel dropped is *seen*: the
+set is then "walk everything" and the watches are set up afresh. Elsewhere (and with
 ``force_polling``) watchfiles is the fallback; it drops overflows silently, so its events only
 prompt automatic snapshots and every snapshot walks the whole tree. Either way the watcher only
 narrows where a snapshot looks, and falls back to a full walk ("reconciled") whenever it cannot
@@ -30,23 +30,23 @@ import functools
 import itertools
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Final
 
 import attrs
-from watchfiles import Change, DefaultFilter, awatch
+from watchfiles import Change, awatch
 
-from snapd import inotify
 from snapd.capture.rules import read_tracked
+from snapd.watch import inotify
+from snapd.watch.dirty import DirtySet
+from snapd.watch.filter import SnapdFilter
 
 logger = logging.getLogger(__name__)
 
+
 COOKIE_DIR: Final = "cookies"
 
-MAX_DIRTY: Final = 50_000
-"""A dirty set larger than this collapses into "walk everything" (bounded memory)."""
 
 OVERFLOW_BATCH: Final = 20_000
 """watchfiles only: a single batch this large suggests the kernel queue may have overflowed
@@ -54,47 +54,14 @@ OVERFLOW_BATCH: Final = 20_000
 
 
 MAX_RESTARTS: Final = 10
+
+
 RESTART_WINDOW: Final = 60.0
 """More than MAX_RESTARTS watcher failures within RESTART_WINDOW seconds degrade it..."""
+
+
 RESTART_BACKOFF: Final = 60.0
 """...for this many seconds (snapshots walk the whole tree), after which it starts again."""
-
-
-def _within(path: str, directory: str) -> bool:
-    """True if ``path`` is ``directory`` or inside it, by whole path components."""
-    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-
-
-class SnapdFilter(DefaultFilter):
-    """Keep every worktree event except ``.git`` internals and the store itself.
-
-    Unlike watchfiles' default, no name patterns (``*.swp``, ``node_modules``, ...) are
-    dropped: a file snapd captures must never be filtered out, and events inside skipped
-    directories keep their recorded summaries fresh. The store's cookie directory is kept.
-    Matching is by whole components of the worktree-relative path: a worktree ``/x/app-web``
-    next to a store ``/x/app``, or one below a directory named ``.git``, loses no event.
-    """
-
-    ignore_dirs: tuple[str, ...] = (".git",)
-    """Directory names whose events are dropped anywhere below the worktree root."""
-
-    ignore_entity_patterns: tuple[str, ...] = ()
-    """No file-name patterns are dropped."""
-
-    def __init__(self, root: str, store: str, cookies: str) -> None:
-        super().__init__()
-        self.root = root
-        self.store = store
-        self.cookies = cookies
-
-    def __call__(self, change: Change, path: str) -> bool:
-        """True for events the watcher should see."""
-        if _within(path, self.cookies):
-            return True
-        if _within(path, self.store) or not _within(path, self.root):
-            return False
-        rel = os.path.relpath(path, self.root)
-        return not any(part in self.ignore_dirs for part in rel.split(os.sep))
 
 
 @attrs.define
@@ -113,52 +80,6 @@ class WatchStats:
     sync_timeouts: int = 0
     full_scans_forced: int = 0
     restarts: int = 0
-
-
-class DirtySet:
-    """The watcher's only output: paths that may have changed, or "everything" (None).
-
-    Thread-safe: the watcher adds from the event loop, a snapshot takes from a worker thread.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._paths: set[bytes] | None = None  # None: walk everything next time
-
-    def add(self, rel: bytes) -> None:
-        """Note one changed path (relative, bytes)."""
-        with self._lock:
-            if self._paths is None:
-                return
-            # (A changed .gitignore makes the capture rescan its directory: snapshots.py.)
-            self._paths.add(rel)
-            if len(self._paths) > MAX_DIRTY:
-                self._paths = None
-
-    def invalidate(self) -> None:
-        """Make the next snapshot walk everything."""
-        with self._lock:
-            self._paths = None
-
-    def take(self) -> frozenset[bytes] | None:
-        """Hand the set to a snapshot and start a fresh one; None means walk everything."""
-        with self._lock:
-            taken = None if self._paths is None else frozenset(self._paths)
-            self._paths = set()
-            return taken
-
-    def give_back(self, taken: frozenset[bytes] | None) -> None:
-        """Return a set whose snapshot failed, so no change is forgotten."""
-        with self._lock:
-            if taken is None or self._paths is None:
-                self._paths = None
-            else:
-                self._paths |= taken
-
-    def count(self) -> int:
-        """Paths noted so far; -1 when the next snapshot walks everything."""
-        with self._lock:
-            return -1 if self._paths is None else len(self._paths)
 
 
 BatchCallback = Callable[[list[bytes]], None]
