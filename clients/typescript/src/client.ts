@@ -4,24 +4,44 @@ import { pathToFileURL } from "node:url";
 import {
   CancellationToken,
   createMessageConnection,
+  Emitter,
   ProgressType,
+  RequestType,
   ResponseError,
   StreamMessageReader,
   StreamMessageWriter,
   type Disposable,
+  type Event,
   type MessageConnection,
 } from "vscode-jsonrpc/node";
 
 import { SnapdConnectionError, SnapdError } from "./errors";
 import {
   LifecycleMethods,
-  Methods,
-  Notifications,
+  type ErrorData,
+  type InitializeParams,
+  type InitializeResult,
+  type ProgressToken,
+  type SnapshotRef,
+  type WorkDoneProgress,
+} from "./lsp";
+import {
+  DidChangeNotification,
+  DidSnapshotNotification,
+  DiffRequest,
+  ExplainRequest,
+  GcRequest,
+  HunksRequest,
+  PinRequest,
+  RestoreRequest,
+  SnapshotRequest,
+  SnapshotsRequest,
+  StatsRequest,
+  StatusRequest,
   type DidChangeParams,
   type DidSnapshotParams,
   type DiffParams,
   type DiffResult,
-  type ErrorData,
   type ExplainParams,
   type ExplainResult,
   type FileChange,
@@ -31,11 +51,7 @@ import {
   type HunksParams,
   type HunksResult,
   type InitializationOptions,
-  type InitializeParams,
-  type InitializeResult,
-  type NotificationTypes,
   type PinResult,
-  type ProgressToken,
   type RestoreAction,
   type RestoreParams,
   type RestoreResult,
@@ -44,10 +60,8 @@ import {
   type SnapshotsParams,
   type SnapshotsResult,
   type SnapshotSummary,
-  type SnapshotRef,
   type StatsResult,
   type StatusResult,
-  type WorkDoneProgress,
 } from "./types";
 
 /** Options of {@link SnapdClient.spawn}. */
@@ -126,9 +140,21 @@ export class SnapdClient {
   private initResult: InitializeResult | undefined;
   private closed = false;
   private readonly exitPromise: Promise<number | null>;
-  private readonly listeners: {
-    [M in keyof NotificationTypes]: Set<NotificationListener<NotificationTypes[M]>>;
-  } = { [Notifications.didChange]: new Set(), [Notifications.didSnapshot]: new Set() };
+  private readonly didChange = new Emitter<DidChangeParams>();
+  private readonly didSnapshot = new Emitter<DidSnapshotParams>();
+
+  /**
+   * `snapd/didChange` (the watcher saw paths change; at most one per `notifyIntervalMs`).
+   * `client.onDidChange(cb)` subscribes; dispose the result to stop listening. A listener that
+   * throws is logged and does not stop the others.
+   */
+  readonly onDidChange: Event<DidChangeParams> = this.didChange.event;
+
+  /**
+   * `snapd/didSnapshot` (a snapshot was recorded, on request or automatically with
+   * `auto: true`). `client.onDidSnapshot(cb)` subscribes; dispose the result to stop listening.
+   */
+  readonly onDidSnapshot: Event<DidSnapshotParams> = this.didSnapshot.event;
 
   constructor(
     /** The underlying vscode-jsonrpc connection (already listening or not: see `listen`). */
@@ -148,11 +174,10 @@ export class SnapdClient {
             proc.once("exit", (code) => resolve(code));
             proc.once("error", () => resolve(proc.exitCode));
           });
-    // One vscode-jsonrpc handler per notification (it keeps only one per method), fanned out to
-    // every listener subscribed through onDidChange / onDidSnapshot.
-    for (const method of Object.values(Notifications)) {
-      connection.onNotification(method, (params: unknown) => this.dispatch(method, params));
-    }
+    // One vscode-jsonrpc handler per notification (it keeps only one per method), fanned out by
+    // an Emitter to every listener subscribed through onDidChange / onDidSnapshot.
+    connection.onNotification(DidChangeNotification.type, (params) => this.didChange.fire(params));
+    connection.onNotification(DidSnapshotNotification.type, (params) => this.didSnapshot.fire(params));
     connection.listen();
   }
 
@@ -274,6 +299,8 @@ export class SnapdClient {
         }
       }
       this.connection.dispose();
+      this.didChange.dispose();
+      this.didSnapshot.dispose();
     }
     return this.exitPromise;
   }
@@ -285,15 +312,25 @@ export class SnapdClient {
 
   // -- plumbing -----------------------------------------------------------------------------------
 
-  /** Send any request; daemon errors reject with {@link SnapdError}. */
-  async request<R>(method: string, params?: object, token?: CancellationToken): Promise<R> {
+  /**
+   * Send any request, by its generated vscode-jsonrpc type (`DiffRequest.type`: params and
+   * result typed) or by method name; daemon errors reject with {@link SnapdError}.
+   */
+  async request<P, R, E>(type: RequestType<P, R, E>, params: P, token?: CancellationToken): Promise<R>;
+  async request<R>(method: string, params?: object, token?: CancellationToken): Promise<R>;
+  async request<R>(
+    method: string | RequestType<unknown, R, unknown>,
+    params?: unknown,
+    token?: CancellationToken,
+  ): Promise<R> {
+    const name = typeof method === "string" ? method : method.method;
     try {
       // Pass only what is given: vscode-jsonrpc would send a trailing `undefined` as `null`.
       const args: unknown[] = params === undefined ? [] : [params];
       if (token !== undefined) args.push(token);
-      return await this.connection.sendRequest<R>(method, ...args);
+      return await this.connection.sendRequest<R>(name, ...args);
     } catch (err) {
-      throw toSnapdError(err, method);
+      throw toSnapdError(err, name);
     }
   }
 
@@ -302,77 +339,36 @@ export class SnapdClient {
     return this.connection.onProgress(new ProgressType<WorkDoneProgress>(), token, cb);
   }
 
-  // -- notifications ------------------------------------------------------------------------------
-
-  /**
-   * Listen to `snapd/didChange` (the watcher saw paths change; at most one per
-   * `notifyIntervalMs`). Dispose the result to stop listening.
-   */
-  onDidChange(cb: NotificationListener<DidChangeParams>): Disposable {
-    return this.subscribe(Notifications.didChange, cb);
-  }
-
-  /**
-   * Listen to `snapd/didSnapshot` (a snapshot was recorded, on request or automatically with
-   * `auto: true`). Dispose the result to stop listening.
-   */
-  onDidSnapshot(cb: NotificationListener<DidSnapshotParams>): Disposable {
-    return this.subscribe(Notifications.didSnapshot, cb);
-  }
-
-  private subscribe<M extends keyof NotificationTypes>(
-    method: M,
-    cb: NotificationListener<NotificationTypes[M]>,
-  ): Disposable {
-    const set = this.listeners[method] as Set<NotificationListener<NotificationTypes[M]>>;
-    // Wrap so the same function subscribed twice gets two independent subscriptions.
-    const entry: NotificationListener<NotificationTypes[M]> = (params) => cb(params);
-    set.add(entry);
-    return { dispose: () => void set.delete(entry) };
-  }
-
-  private dispatch(method: keyof NotificationTypes, params: unknown): void {
-    const set = this.listeners[method] as Set<NotificationListener<unknown>>;
-    for (const listener of [...set]) {
-      try {
-        listener(params);
-      } catch (err) {
-        // One failing listener must not starve the others or break the connection.
-        console.error(`snapd client: ${method} listener failed:`, err);
-      }
-    }
-  }
-
   // -- snapd/* ------------------------------------------------------------------------------------
 
   /** `snapd/snapshot`: capture the worktree now. */
   snapshot(params: SnapshotParams = {}, token?: CancellationToken): Promise<SnapshotResult> {
-    return this.request(Methods.snapshot, params, token);
+    return this.request(SnapshotRequest.type, params, token);
   }
 
   /** `snapd/snapshots`: one page of snapshots, newest first. */
   snapshots(params: SnapshotsParams = {}, token?: CancellationToken): Promise<SnapshotsResult> {
-    return this.request(Methods.snapshots, params, token);
+    return this.request(SnapshotsRequest.type, params, token);
   }
 
   /** `snapd/status`: the daemon's state. */
   status(token?: CancellationToken): Promise<StatusResult> {
-    return this.request(Methods.status, {}, token);
+    return this.request(StatusRequest.type, {}, token);
   }
 
   /** `snapd/diff`: one page of changed files. */
   diff(params: DiffParams, token?: CancellationToken): Promise<DiffResult> {
-    return this.request(Methods.diff, params, token);
+    return this.request(DiffRequest.type, params, token);
   }
 
   /** `snapd/hunks`: one page of one file's hunks. */
   hunks(params: HunksParams, token?: CancellationToken): Promise<HunksResult> {
-    return this.request(Methods.hunks, params, token);
+    return this.request(HunksRequest.type, params, token);
   }
 
   /** `snapd/explain`: the capture policy's decision for one path. */
   explain(params: ExplainParams, token?: CancellationToken): Promise<ExplainResult> {
-    return this.request(Methods.explain, params, token);
+    return this.request(ExplainRequest.type, params, token);
   }
 
   /**
@@ -381,22 +377,22 @@ export class SnapdClient {
    * matches: -31009 `PlanStale`). An applied result's `safetySnapshot` undoes the restore.
    */
   restore(params: RestoreParams, token?: CancellationToken): Promise<RestoreResult> {
-    return this.request(Methods.restore, params, token);
+    return this.request(RestoreRequest.type, params, token);
   }
 
   /** `snapd/pin`: pin a snapshot (retention never drops it), or unpin it with `pinned: false`. */
   pin(id: SnapshotRef, pinned = true, token?: CancellationToken): Promise<PinResult> {
-    return this.request(Methods.pin, { id, pinned }, token);
+    return this.request(PinRequest.type, { id, pinned }, token);
   }
 
   /** `snapd/gc`: apply the retention policy and collect garbage now (or only plan: `dryRun`). */
   gc(params: GcParams = {}, token?: CancellationToken): Promise<GcResult> {
-    return this.request(Methods.gc, params, token);
+    return this.request(GcRequest.type, params, token);
   }
 
   /** `snapd/stats`: where the store's disk goes. */
   stats(token?: CancellationToken): Promise<StatsResult> {
-    return this.request(Methods.stats, {}, token);
+    return this.request(StatsRequest.type, {}, token);
   }
 
   // -- paging iterators ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-import { ErrorCodes, type ErrorCodeName, type ErrorData } from "./types";
+import type { ErrorData } from "./lsp";
+import { ErrorCodes, type ErrorCodeName } from "./types";
 
 const CODE_NAMES = new Map<number, ErrorCodeName>(
   (Object.entries(ErrorCodes) as [ErrorCodeName, number][]).map(([name, code]) => [code, name]),

@@ -2,9 +2,14 @@ import * as assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 
 import {
+  DiffRequest,
+  DidSnapshotNotification,
   ErrorCodes,
   Methods,
+  Notifications,
   PROTOCOL_VERSION,
+  SnapshotRequest,
+  StatusRequest,
   SnapdClient,
   SnapdConnectionError,
   SnapdError,
@@ -540,6 +545,75 @@ describe("notifications", () => {
     const [newest] = (await client.snapshots({ limit: 1 })).snapshots;
     assert.equal(newest?.id, snap.id);
     assert.equal(newest?.auto, true);
+  });
+});
+
+describe("events and typed messages", () => {
+  test("every listener gets each notification; a throwing one does not starve the others", async () => {
+    sb.write("a.txt", "a\n");
+    const client = await sb.spawn({ autoSnapshot: false });
+    const kept: string[] = [];
+    const once: string[] = [];
+    const twice: string[] = [];
+    const record = (p: DidSnapshotParams) => twice.push(p.id);
+    // vscode-jsonrpc's Emitter logs a throwing listener's error with console.error.
+    const logged: unknown[] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args[0]);
+    try {
+      client.onDidSnapshot(() => {
+        throw new Error("listener failed");
+      });
+      client.onDidSnapshot((p) => kept.push(p.id));
+      const first = client.onDidSnapshot((p) => once.push(p.id));
+      client.onDidSnapshot(record);
+      const second = client.onDidSnapshot(record);
+      // Listeners run in subscription order, so the ones above have run when this one resolves.
+      const a = nextEvent<DidSnapshotParams>((cb) => client.onDidSnapshot(cb));
+      const s1 = await client.snapshot();
+      assert.equal((await a).id, s1.id);
+      first.dispose();
+      second.dispose();
+      second.dispose(); // disposing twice removes nothing more
+      sb.write("a.txt", "b\n");
+      const b = nextEvent<DidSnapshotParams>((cb) => client.onDidSnapshot(cb));
+      const s2 = await client.snapshot();
+      assert.equal((await b).id, s2.id);
+      assert.deepEqual(kept, [s1.id, s2.id]);
+      assert.deepEqual(once, [s1.id]);
+      assert.deepEqual(twice, [s1.id, s1.id, s2.id]);
+      assert.equal(logged.length, 2);
+      assert.match(String(logged[0]), /listener failed/);
+    } finally {
+      console.error = consoleError;
+    }
+  });
+
+  test("close disposes the events: later notifications reach no listener", async () => {
+    const client = await sb.spawn({ autoSnapshot: false });
+    const seen: DidSnapshotParams[] = [];
+    client.onDidSnapshot((p) => seen.push(p));
+    await client.close();
+    // Fire through the connection's handler as a late notification would: nothing is delivered.
+    (client as unknown as { didSnapshot: { fire(p: DidSnapshotParams): void } }).didSnapshot.fire({
+      id: "0".repeat(40),
+      changed: 0,
+      consistency: "reconciled",
+    });
+    assert.deepEqual(seen, []);
+  });
+
+  test("the generated request types name the daemon's methods and type their results", async () => {
+    sb.write("a.txt", "a\n");
+    const client = await sb.spawn({ autoSnapshot: false });
+    assert.deepEqual(Object.values(Methods).sort(), client.methods);
+    assert.equal(StatusRequest.type.method, "snapd/status");
+    assert.equal(DidSnapshotNotification.type.method, Notifications.didSnapshot);
+    const snap = await client.request(SnapshotRequest.type, { label: "typed" });
+    const status = await client.request(StatusRequest.type, {});
+    assert.equal(status.head, snap.id);
+    const err = await rejectsWith(client.request(DiffRequest.type, { from: "f".repeat(40) }), ErrorCodes.UnknownSnapshot);
+    assert.equal(err.method, "snapd/diff");
   });
 });
 
