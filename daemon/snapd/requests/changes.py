@@ -124,33 +124,38 @@ def hunks(wt: Worktree, params: protocol.HunksParams) -> protocol.HunksResult:
             found = wt.differ.hunks(old, new, context=params.context, start=start)
             if found.binary:
                 return protocol.HunksResult(hunks=[], binary=True, generated=gen)
+            # Streamed hunks are measured as they come (they can be many and big); in-memory
+            # ones exactly, as they travel.
+            pairs = ((p, wire.hunk(p.hunk) if p.hunk is not None else None) for p in found.pieces)
             if found.streamed:
-                page, rest = pager.take(
-                    found.pieces, size=lambda p: p.hunk.json_size() if p.hunk else 0
-                )
+                page, rest = pager.take(pairs, size=_estimate)
             else:
-                pairs = ((p, wire.hunk(p.hunk)) for p in found.pieces if p.hunk is not None)
-                wired, left = pager.take(pairs, size=lambda pair: json_size(pair[1]))
-                page, rest = [p for p, _w in wired], left[0] if left is not None else None
+                page, rest = pager.take(pairs, size=lambda pw: json_size(pw[1]))
         except PastTheEnd as exc:
             raise errors.BadCursor("cursor is past the end of this diff", field="cursor") from exc
         except BadPosition as exc:
             raise _stale(exc) from exc
-    if rest is not None and rest.hunk is None:
+    if rest is not None and rest[1] is None:
         page.append(rest)  # the walk stopped right after this page: say so here
         rest = None
-    reasons = {p.truncated for p in page}
+    reasons = {p.truncated for p, _h in page}
     reason = found.truncated or next((r for r in REASONS_BY_WEIGHT if r in reasons), None)
     cursor = None
     if rest is not None:
-        cursor = make_cursor(protocol.SNAPD_HUNKS, query, _resume(old_oid, new_oid, rest, mark))
+        cursor = make_cursor(protocol.SNAPD_HUNKS, query, _resume(old_oid, new_oid, rest[0], mark))
     return protocol.HunksResult(
-        hunks=[wire.hunk(p.hunk) for p in page if p.hunk is not None],
+        hunks=[h for _p, h in page if h is not None],
         next_cursor=cursor,
         truncated=reason is not None,
         truncated_reason=reason,
         generated=gen,
     )
+
+
+def _estimate(pair: tuple[Piece, protocol.Hunk | None]) -> int:
+    """A streamed hunk's size on the wire, estimated from its lines."""
+    hunk = pair[0].hunk
+    return hunk.json_size() if hunk is not None else 0
 
 
 def _stale(exc: BadPosition) -> errors.BadCursor:
