@@ -5,6 +5,8 @@ arrow, forbids import cycles and modules over 600 lines)::
 
     cli            daemon command line, logging set-up, os.environ (the only module that reads it)
     server         pygls subclass, framing guard, thin async handlers (framing: LSP frame reader)
+    hub            what every connection shares: the session, the clients, notifications
+                   to all of them, closing when the last client leaves (or when idle)
     session        one served worktree: watcher, snapshot scheduling, notifications, auto gc
     watch/         watcher (file system events -> the dirty set, hints only; cookie sync; git
                    index and info/ as policy inputs), inotify (our own recursive reader that

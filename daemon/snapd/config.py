@@ -245,6 +245,11 @@ class Options:
         return self.with_wire(data, CONFIG_FILE)
 
 
+def wire_key(name: str) -> str:
+    """An option's wire name (``content_limit`` -> ``contentLimit``)."""
+    return _camel(name)
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)

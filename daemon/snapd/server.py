@@ -41,7 +41,7 @@ from snapd import PROTOCOL_VERSION, __version__, errors, protocol, requests
 from snapd.capture.walk import Cancelled
 from snapd.config import Options, default_store_path
 from snapd.framing import Frame, FrameReader
-from snapd.requests.common import map_errors
+from snapd.hub import Hub
 from snapd.session import Session
 from snapd.worktree import Worktree
 
@@ -173,6 +173,7 @@ class SnapdServer(LanguageServer):
         data_home: str,
         home: str | None = None,
         overrides: dict[str, Any] | None = None,
+        hub: Hub | None = None,
     ) -> None:
         super().__init__(
             "snapd", __version__, protocol_cls=SnapdProtocol, converter_factory=protocol.converter
@@ -183,6 +184,8 @@ class SnapdServer(LanguageServer):
         self.home = home
         self.overrides = overrides or {}
         self.options = Options().with_wire(self.overrides, "command line", hidden=True)
+        self.hub = hub if hub is not None else Hub()
+        """The session this connection shares with the daemon's other clients."""
         self.session: Session | None = None
         self.initializing = False
         """True from an ``initialize`` request until it is answered."""
@@ -229,11 +232,8 @@ class SnapdServer(LanguageServer):
             raise errors.InvalidParams(str(exc), field="initializationOptions") from exc
         self._refuse_broad_root(root, field, options)
         store = self.cli_store or default_store_path(self.data_home, root)
-        with map_errors():
-            worktree = await asyncio.to_thread(Worktree, root, store, options)
-        self.session = Session(worktree, self._notify)
-        await self.session.start()
-        logger.info("serving %s with store %s", worktree.root, worktree.store_path)
+        client = params.client_info.name if params.client_info is not None else ""
+        self.session = await self.hub.attach(self, client, root, store, options)
 
     def _refuse_broad_root(self, root: str, field: str, options: Options) -> None:
         """Refuse ``/`` and the home directory unless ``allowBroadRoot`` is set.
@@ -261,14 +261,15 @@ class SnapdServer(LanguageServer):
         session = self.session
         return (session.options if session is not None else self.options).max_frame_bytes
 
-    def _notify(self, method: str, params: Any) -> None:
+    def notify(self, method: str, params: Any) -> None:
+        """Send a notification to this connection's client."""
         self.protocol.notify(method, params)
 
     async def close_session(self) -> None:
-        """Stop watching and release the store (idempotent)."""
+        """Leave the shared session; the last client out closes it (idempotent)."""
         session, self.session = self.session, None
         if session is not None:
-            await session.close()
+            await self.hub.detach(self)
 
     # -- stdio ---------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ def test_client_exports_are_sorted_and_real() -> None:
 
 DAEMON = ROOT / "daemon" / "snapd"
 
-UPPER = {"server", "session", "cli", "requests", "worktree", "framing"}
+UPPER = {"server", "hub", "session", "cli", "requests", "worktree", "framing"}
 """The request layer and what serves it."""
 
 WIRE = {"protocol", "errors"}
@@ -53,8 +53,9 @@ LOWER_MUST_NOT_IMPORT: dict[str, set[str]] = {
     "diff": UPPER | WIRE | {"restore", "watch"},
     "restore": UPPER | WIRE | {"watch"},
     "worktree": UPPER - {"worktree"} | WIRE | {"watch"},
-    "requests": {"server", "session", "cli", "framing", "watch"},
-    "session": {"server", "cli", "framing"},
+    "requests": {"server", "hub", "session", "cli", "framing", "watch"},
+    "hub": {"server", "cli", "framing"},
+    "session": {"server", "hub", "cli", "framing"},
     "watch": UPPER | {"store", "protocol", "diff", "restore"},
     "framing": {"server", "session", "requests", "worktree", "store", "capture"},
     "fileswap": UPPER | WIRE | {"store", "capture", "diff", "restore"},
