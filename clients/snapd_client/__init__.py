@@ -39,7 +39,13 @@ from snapd_client._errors import (
     WorktreeFailure,
 )
 from snapd_client._sync import Client
-from snapd_client._transport import StdioTransport, Transport, daemon_command, encode_frame
+from snapd_client._transport import (
+    SocketTransport,
+    StdioTransport,
+    Transport,
+    daemon_command,
+    encode_frame,
+)
 
 __all__ = [
     "AsyncClient",
@@ -58,6 +64,7 @@ __all__ = [
     "ResponseError",
     "ServerNotInitialized",
     "SnapdClientError",
+    "SocketTransport",
     "StdioTransport",
     "StoreFailure",
     "StoreLocked",

@@ -193,10 +193,19 @@ class AsyncClient:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def initialize(
-        self, root: str | os.PathLike[str] | None, options: dict[str, Any] | None = None
+        self,
+        root: str | os.PathLike[str] | None,
+        options: dict[str, Any] | None = None,
+        *,
+        client_name: str | None = None,
     ) -> dict[str, Any]:
-        """``initialize`` + ``initialized``; returns the raw initialize result."""
+        """``initialize`` + ``initialized``; returns the raw initialize result.
+
+        ``client_name`` is sent as ``clientInfo.name`` (a shared daemon names its clients).
+        """
         params: dict[str, Any] = {"processId": os.getpid(), "capabilities": {}}
+        if client_name is not None:
+            params["clientInfo"] = {"name": client_name}
         if root is not None:
             params["rootUri"] = root_uri(root)
         if options is not None:

@@ -125,10 +125,17 @@ class Client:
         return self._loop.call(self._async.next_id)
 
     def initialize(
-        self, root: str | os.PathLike[str] | None, options: dict[str, Any] | None = None
+        self,
+        root: str | os.PathLike[str] | None,
+        options: dict[str, Any] | None = None,
+        *,
+        client_name: str | None = None,
     ) -> dict[str, Any]:
-        """``initialize`` + ``initialized``; returns the raw initialize result."""
-        return self._loop.run(self._async.initialize(root, options))
+        """``initialize`` + ``initialized``; returns the raw initialize result.
+
+        ``client_name`` is sent as ``clientInfo.name`` (a shared daemon names its clients).
+        """
+        return self._loop.run(self._async.initialize(root, options, client_name=client_name))
 
     @property
     def protocol_version(self) -> str | None:

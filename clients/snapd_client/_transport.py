@@ -179,3 +179,45 @@ class StdioTransport:
         if self._drain is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._drain, timeout=EXIT_WAIT)
+
+
+class SocketTransport:
+    """Talk to a shared daemon (``snapd --listen SOCKET``) over its Unix socket."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def connect(cls, path: str) -> SocketTransport:
+        """Connect to the daemon listening on ``path``.
+
+        Raises:
+            TransportClosed: no daemon listens there (absent, stale or refused).
+        """
+        try:
+            reader, writer = await asyncio.open_unix_connection(path, limit=MAX_FRAME)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise TransportClosed(f"no snapd listens on {path} ({exc.strerror})") from exc
+        return cls(reader, writer)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Write one frame."""
+        try:
+            self._writer.write(encode_frame(message))
+            await self._writer.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise TransportClosed("the daemon closed the connection") from exc
+
+    async def receive(self) -> dict[str, Any] | None:
+        """Read one frame; None when the daemon closed the connection."""
+        try:
+            return await read_frame(self._reader)
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            return None
+
+    async def close(self) -> None:
+        """Close the connection (the daemon keeps serving its other clients)."""
+        self._writer.close()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await self._writer.wait_closed()

@@ -4,6 +4,8 @@ Layering (a layer imports only layers below it; ``tests/unit/test_source_rules.p
 arrow, forbids import cycles and modules over 600 lines)::
 
     cli            daemon command line, logging set-up, os.environ (the only module that reads it)
+    listener       a shared daemon: many connections on a Unix socket, peers of other users
+                   refused, stopping when idle
     server         pygls subclass, framing guard, thin async handlers (framing: LSP frame reader)
     hub            what every connection shares: the session, the clients, notifications
                    to all of them, closing when the last client leaves (or when idle)

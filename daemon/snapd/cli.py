@@ -12,9 +12,14 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from snapd import __version__
 from snapd.config import MIB
+
+if TYPE_CHECKING:
+    from snapd.hub import Hub
+    from snapd.server import SnapdServer
 
 
 def _data_home() -> str:
@@ -35,6 +40,18 @@ def parser() -> argparse.ArgumentParser:
         description="Worktree snapshot daemon: JSON-RPC (LSP framing) over stdio.",
     )
     p.add_argument("--stdio", action="store_true", help="serve JSON-RPC on stdin/stdout")
+    p.add_argument(
+        "--listen",
+        metavar="SOCKET",
+        help="serve many clients on this Unix socket (one shared daemon per worktree)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="with --listen: stop after this long with no client connected (default 600)",
+    )
     p.add_argument("--root", help="worktree root (default: rootUri from initialize)")
     p.add_argument(
         "--store",
@@ -110,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
             # `python -m snapd log`: the client commands are not the daemon's to run.
             hint = " (client commands such as 'snapd log' are run by the snapd command)"
         parser().error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
-    if not args.stdio:
-        parser().error("nothing to do: pass --stdio to serve, or a client command (snapd --help)")
+    if not args.stdio and not args.listen:
+        parser().error(
+            "nothing to do: pass --stdio or --listen SOCKET to serve, or a client command "
+            "(snapd --help)"
+        )
+    if args.stdio and args.listen:
+        parser().error("--stdio and --listen: choose one")
     setup_logging(args.verbose, args.log_file)
     overrides: dict[str, object] = {}
     if args.content_limit is not None:
@@ -120,11 +142,23 @@ def main(argv: list[str] | None = None) -> int:
         overrides["testRestoreDelay"] = args.test_restore_delay
     from snapd.server import build_server, serve
 
-    server = build_server(
-        root=args.root,
-        store=args.store,
-        data_home=_data_home(),
-        home=_home(),
-        overrides=overrides,
-    )
-    return serve(server)
+    def make_server(hub: Hub | None = None) -> SnapdServer:
+        return build_server(
+            root=args.root,
+            store=args.store,
+            data_home=_data_home(),
+            home=_home(),
+            overrides=overrides,
+            hub=hub,
+        )
+
+    if args.listen:
+        from snapd.listener import bind, serve_socket
+
+        try:
+            sock = bind(args.listen)
+        except OSError as exc:
+            sys.stderr.write(f"snapd: {exc.strerror or exc}: {args.listen}\n")
+            return 1
+        return serve_socket(sock, make_server, args.idle_timeout)
+    return serve(make_server())

@@ -3,9 +3,10 @@
 A daemon serves one worktree (one store, one watcher, one writer). Each connection is a full
 LSP session of its own (``initialize``, cancellation, progress tokens, ``shutdown``/``exit``);
 the :class:`Hub` gives them all the same :class:`~snapd.session.Session`, opened by the first
-``initialize`` and closed when the last client leaves (standalone ``--stdio``) or after the
-idle timeout (a shared daemon). Notifications (``snapd/didSnapshot``, ``snapd/didChange``) go
-to every connected client, so a snapshot one client takes appears to all of them at once.
+``initialize``. It is closed when the last client leaves (standalone ``--stdio``) or when the
+daemon stops (a shared daemon keeps it warm between clients, see :mod:`snapd.listener`).
+Notifications (``snapd/didSnapshot``, ``snapd/didChange``) go to every connected client, so a
+snapshot one client takes appears to all of them at once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
@@ -38,29 +38,31 @@ class Hub:
     """The session shared by every connection of one daemon.
 
     Args:
-        idle_timeout: Seconds to keep the session open once the last client has left; None
-            closes it at once (a standalone daemon serves one client).
-        on_idle: Called once the session was closed for idleness (a shared daemon exits then).
+        keep_open: Keep the session (and its watcher) when the last client leaves, for the
+            next one; :meth:`close` closes it. Otherwise the last client out closes it.
     """
 
-    def __init__(
-        self,
-        *,
-        idle_timeout: float | None = None,
-        on_idle: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, *, keep_open: bool = False) -> None:
         self.session: Session | None = None
         self.peers: dict[Peer, str] = {}
         """Connected clients that sent ``initialize``, with their ``clientInfo`` names."""
-        self.idle_timeout = idle_timeout
-        self.on_idle = on_idle
+        self.keep_open = keep_open
         self._lock = asyncio.Lock()
-        self._idle: asyncio.TimerHandle | None = None
 
     async def attach(
-        self, peer: Peer, name: str, root: str, store: str, options: Options
+        self,
+        peer: Peer,
+        name: str,
+        root: str,
+        store: str,
+        options: Options,
+        *,
+        asked: str | None = None,
     ) -> Session:
         """Serve ``peer``: open the session on the first ``initialize``, else join it.
+
+        ``asked`` is the worktree the client named in ``initialize`` (``root`` may come from
+        the daemon's command line instead); a shared daemon serves no other.
 
         Raises:
             errors.InvalidParams: the daemon already serves another worktree, or the client
@@ -68,9 +70,8 @@ class Hub:
                 history, so one client may not change it for the others).
         """
         async with self._lock:
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
+            if self.keep_open and asked is not None:
+                self._check_root(self.session.worktree.root if self.session else root, asked)
             if self.session is None:
                 with map_errors():
                     worktree = await asyncio.to_thread(Worktree, root, store, options)
@@ -89,14 +90,17 @@ class Hub:
             return self.session
 
     @staticmethod
-    def _check_joins(session: Session, root: str, options: Options) -> None:
-        served = session.worktree.root
-        if os.path.realpath(root) != served:
+    def _check_root(served: str, asked: str) -> None:
+        served, asked = os.path.realpath(served), os.path.realpath(asked)
+        if asked != served:
             raise errors.InvalidParams(
-                f"this snapd serves {served}, not {os.path.realpath(root)}: each worktree has "
-                "its own daemon",
+                f"this snapd serves {served}, not {asked}: each worktree has its own daemon",
                 field="rootUri",
             )
+
+    @classmethod
+    def _check_joins(cls, session: Session, root: str, options: Options) -> None:
+        cls._check_root(session.worktree.root, root)
         for field in attrs.fields(Options):
             ours, theirs = getattr(session.options, field.name), getattr(options, field.name)
             if ours != theirs:
@@ -117,28 +121,13 @@ class Hub:
                 logger.info("cannot notify a client: %s", exc)
 
     async def detach(self, peer: Peer) -> None:
-        """Forget ``peer``; the last one out closes the session (now, or when idle)."""
+        """Forget ``peer``; the last one out closes the session unless it is kept open."""
         async with self._lock:
-            if self.peers.pop(peer, None) is None or self.peers:
+            if self.peers.pop(peer, None) is None:
                 return
-            if self.idle_timeout is None:
+            logger.info("a client left (%d connected)", len(self.peers))
+            if not self.peers and not self.keep_open:
                 await self._close()
-                return
-            loop = asyncio.get_running_loop()
-            self._idle = loop.call_later(self.idle_timeout, self._idle_close)
-
-    def _idle_close(self) -> None:
-        self._idle = None
-        asyncio.get_running_loop().create_task(self._close_idle())
-
-    async def _close_idle(self) -> None:
-        async with self._lock:
-            if self.peers or self.session is None:
-                return
-            logger.info("no client for %s s: closing", self.idle_timeout)
-            await self._close()
-        if self.on_idle is not None:
-            self.on_idle()
 
     async def _close(self) -> None:
         session, self.session = self.session, None
@@ -148,8 +137,5 @@ class Hub:
     async def close(self) -> None:
         """Close the session whoever is connected (the daemon is stopping)."""
         async with self._lock:
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
             self.peers.clear()
             await self._close()

@@ -148,6 +148,16 @@ class SnapdProtocol(LanguageServerProtocol):
         }
         return result
 
+    @lsp_method(lsp.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        """``exit`` ends the process, or only this connection in a shared daemon."""
+        hang_up = self._server.hang_up
+        if hang_up is None:
+            yield from super().lsp_exit(*args)
+            return
+        hang_up()
+        yield from ()
+
     # Document and folder notifications are dropped, in case a client sends them anyway:
     # pygls would keep every opened document's text (and apply edits to it) in memory. The
     # names are pygls's own handlers', which these replace.
@@ -190,6 +200,8 @@ class SnapdServer(LanguageServer):
         self.initializing = False
         """True from an ``initialize`` request until it is answered."""
         self.exit_code = 0
+        self.hang_up: Callable[[], None] | None = None
+        """Ends this connection (a shared daemon's); None: ``exit`` ends the process."""
 
     @property
     def worktree(self) -> Worktree | None:
@@ -209,13 +221,16 @@ class SnapdServer(LanguageServer):
 
     async def open_session(self, params: lsp.InitializeParams) -> None:
         """Open the worktree and store named by the CLI or ``initialize``; start watching."""
-        root, field = self.cli_root, "root"
-        if root is None and params.root_uri:
-            root, field = to_fs_path(params.root_uri), "rootUri"
-        if root is None and params.root_path:
-            root, field = params.root_path, "rootPath"
-        if root is None and params.workspace_folders:
-            root, field = to_fs_path(params.workspace_folders[0].uri), "workspaceFolders"
+        asked, field = None, "root"
+        if params.root_uri:
+            asked, field = to_fs_path(params.root_uri), "rootUri"
+        elif params.root_path:
+            asked, field = params.root_path, "rootPath"
+        elif params.workspace_folders:
+            asked, field = to_fs_path(params.workspace_folders[0].uri), "workspaceFolders"
+        root = self.cli_root if self.cli_root is not None else asked
+        if self.cli_root is not None:
+            field = "root"
         if root is None:
             raise errors.NoWorktree(
                 "no worktree: start snapd with --root or send rootUri/workspaceFolders"
@@ -233,7 +248,7 @@ class SnapdServer(LanguageServer):
         self._refuse_broad_root(root, field, options)
         store = self.cli_store or default_store_path(self.data_home, root)
         client = params.client_info.name if params.client_info is not None else ""
-        self.session = await self.hub.attach(self, client, root, store, options)
+        self.session = await self.hub.attach(self, client, root, store, options, asked=asked)
 
     def _refuse_broad_root(self, root: str, field: str, options: Options) -> None:
         """Refuse ``/`` and the home directory unless ``allowBroadRoot`` is set.
@@ -277,7 +292,7 @@ class SnapdServer(LanguageServer):
         """Serve until ``exit`` or EOF; returns the process exit code."""
         self.protocol.set_writer(StdoutWriter(stdout))
         try:
-            asyncio.run(self._serve(stdin))
+            asyncio.run(self.serve_frames(stdin))
         except SystemExit as exc:  # pygls' exit handler calls sys.exit(0 or 1)
             self.exit_code = exc.code if isinstance(exc.code, int) else 1
         except BrokenPipeError:
@@ -290,7 +305,8 @@ class SnapdServer(LanguageServer):
                 session.worktree.close()
         return self.exit_code
 
-    async def _serve(self, stdin: IO[bytes]) -> None:
+    async def serve_frames(self, stdin: IO[bytes]) -> None:
+        """Read and dispatch frames until EOF, then leave the session."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=64)
         reader = FrameReader(stdin, self.max_frame_bytes)
@@ -304,7 +320,7 @@ class SnapdServer(LanguageServer):
         threading.Thread(target=pump, name="snapd-stdin", daemon=True).start()
         while (frame := await queue.get()) is not None:
             self._dispatch(frame)
-        logger.info("stdin closed; shutting down")
+        logger.info("the client closed its end; leaving the session")
         await self.close_session()
 
     def _dispatch(self, frame: Frame) -> None:
@@ -405,6 +421,7 @@ def build_server(
     data_home: str,
     home: str | None = None,
     overrides: dict[str, Any] | None = None,
+    hub: Hub | None = None,
 ) -> SnapdServer:
     """Create the server and register every handler.
 
@@ -413,7 +430,7 @@ def build_server(
     the CLI): it is refused as a worktree, like ``/``, unless ``allowBroadRoot`` is set.
     """
     server = SnapdServer(
-        root=root, store=store, data_home=data_home, home=home, overrides=overrides
+        root=root, store=store, data_home=data_home, home=home, overrides=overrides, hub=hub
     )
 
     @server.feature(lsp.INITIALIZE)

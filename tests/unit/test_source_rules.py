@@ -37,7 +37,7 @@ def test_client_exports_are_sorted_and_real() -> None:
 
 DAEMON = ROOT / "daemon" / "snapd"
 
-UPPER = {"server", "hub", "session", "cli", "requests", "worktree", "framing"}
+UPPER = {"listener", "server", "hub", "session", "cli", "requests", "worktree", "framing"}
 """The request layer and what serves it."""
 
 WIRE = {"protocol", "errors"}
@@ -53,9 +53,10 @@ LOWER_MUST_NOT_IMPORT: dict[str, set[str]] = {
     "diff": UPPER | WIRE | {"restore", "watch"},
     "restore": UPPER | WIRE | {"watch"},
     "worktree": UPPER - {"worktree"} | WIRE | {"watch"},
-    "requests": {"server", "hub", "session", "cli", "framing", "watch"},
-    "hub": {"server", "cli", "framing"},
-    "session": {"server", "hub", "cli", "framing"},
+    "requests": {"listener", "server", "hub", "session", "cli", "framing", "watch"},
+    "listener": {"cli"},
+    "hub": {"listener", "server", "cli", "framing"},
+    "session": {"listener", "server", "hub", "cli", "framing"},
     "watch": UPPER | {"store", "protocol", "diff", "restore"},
     "framing": {"server", "session", "requests", "worktree", "store", "capture"},
     "fileswap": UPPER | WIRE | {"store", "capture", "diff", "restore"},

@@ -1,0 +1,164 @@
+"""A shared daemon: many clients on one Unix socket, one LSP session per connection, one hub.
+
+Every accepted connection gets its own :class:`~snapd.server.SnapdServer` (its own
+``initialize``, cancellation, progress tokens, ``shutdown`` and ``exit``) over the same
+:class:`~snapd.hub.Hub`, so all of them share the worktree's session, watcher and writer. A
+peer of another user is refused before a byte is read. ``exit`` ends that connection only; the
+daemon stops when it has had no client for ``idleTimeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import struct
+import sys
+from collections.abc import Callable
+
+from pygls.io_ import StdoutWriter
+
+from snapd.hub import Hub
+from snapd.server import SnapdServer
+
+logger = logging.getLogger(__name__)
+
+ServerFactory = Callable[[Hub], SnapdServer]
+"""Makes the server of one connection (every handler registered) over the shared hub."""
+
+
+def peer_uid(conn: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket (None: cannot tell)."""
+    if sys.platform.startswith("linux"):
+        fmt = "3i"  # struct ucred: pid, uid, gid
+        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize(fmt))
+        return int(struct.unpack(fmt, raw)[1])
+    if sys.platform == "darwin":
+        # LOCAL_PEERCRED (SOL_LOCAL = 0, LOCAL_PEERCRED = 1): struct xucred, whose second
+        # field is the effective uid (what getpeereid returns).
+        raw = conn.getsockopt(0, 1, struct.calcsize("2I"))
+        return int(struct.unpack("2I", raw)[1])
+    return None
+
+
+class AlreadyServed(OSError):
+    """Another daemon listens on the socket."""
+
+
+def bind(path: str) -> socket.socket:
+    """A listening Unix socket at ``path``, mode 0600; a stale socket file is replaced.
+
+    Raises:
+        AlreadyServed: a daemon answers on ``path`` already.
+        OSError: the socket cannot be made there.
+    """
+    if os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # stale: its daemon is gone
+        else:
+            raise AlreadyServed(errno.EADDRINUSE, "another snapd already listens there", path)
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # the socket file is created 0600: only its user may connect
+    try:
+        sock.bind(path)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old)
+    sock.listen(64)
+    return sock
+
+
+def serve_socket(sock: socket.socket, make_server: ServerFactory, idle_timeout: float) -> int:
+    """Serve every client that connects to ``sock`` until the daemon is idle; exit code."""
+    path = sock.getsockname()
+    ours = os.stat(path)
+    try:
+        asyncio.run(_serve(sock, make_server, idle_timeout))
+    finally:
+        sock.close()
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.stat(path), ours):  # not a successor's socket
+                os.unlink(path)
+    return 0
+
+
+async def _serve(sock: socket.socket, make_server: ServerFactory, idle_timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    hub = Hub(keep_open=True)
+    idle = asyncio.Event()
+    connections: set[asyncio.Task[None]] = set()
+    timer: asyncio.TimerHandle | None = loop.call_later(idle_timeout, idle.set)
+
+    def closed(task: asyncio.Task[None]) -> None:
+        nonlocal timer
+        connections.discard(task)
+        if not connections:
+            timer = loop.call_later(idle_timeout, idle.set)
+
+    sock.setblocking(False)
+    accepting = asyncio.ensure_future(loop.sock_accept(sock))
+    stopping = asyncio.ensure_future(idle.wait())
+    try:
+        while True:
+            await asyncio.wait({accepting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done():
+                break
+            conn, _addr = accepting.result()
+            accepting = asyncio.ensure_future(loop.sock_accept(sock))
+            uid = peer_uid(conn)
+            if uid is not None and uid != os.getuid():
+                logger.warning(
+                    "refused a connection from uid %d: this daemon serves uid %d only",
+                    uid,
+                    os.getuid(),
+                )
+                conn.close()
+                continue
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            task = loop.create_task(_connection(conn, hub, make_server))
+            connections.add(task)
+            task.add_done_callback(closed)
+    finally:
+        accepting.cancel()
+        stopping.cancel()
+        for task in list(connections):
+            task.cancel()
+        await hub.close()
+    logger.info("no client for %s s: stopping", idle_timeout)
+
+
+async def _connection(conn: socket.socket, hub: Hub, make_server: ServerFactory) -> None:
+    """One client's LSP session over its connection, until EOF or ``exit``."""
+    conn.setblocking(True)
+    server = make_server(hub)
+    server.hang_up = lambda: _hang_up(conn)
+    reader = conn.makefile("rb")
+    writer = conn.makefile("wb")
+    server.protocol.set_writer(StdoutWriter(writer))
+    try:
+        await server.serve_frames(reader)
+    finally:
+        await server.close_session()
+        with contextlib.suppress(OSError):
+            writer.close()
+        reader.close()
+        conn.close()
+
+
+def _hang_up(conn: socket.socket) -> None:
+    """End a connection from our side: its reader sees EOF and the session is left."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
