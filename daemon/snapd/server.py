@@ -200,6 +200,8 @@ class SnapdServer(LanguageServer):
         self.initializing = False
         """True from an ``initialize`` request until it is answered."""
         self.exit_code = 0
+        self.client_name: str | None = None
+        """``clientInfo.name`` from ``initialize``: recorded with the snapshots it takes."""
         self.hang_up: Callable[[], None] | None = None
         """Ends this connection (a shared daemon's); None: ``exit`` ends the process."""
 
@@ -247,8 +249,10 @@ class SnapdServer(LanguageServer):
             raise errors.InvalidParams(str(exc), field="initializationOptions") from exc
         self._refuse_broad_root(root, field, options)
         store = self.cli_store or default_store_path(self.data_home, root)
-        client = params.client_info.name if params.client_info is not None else ""
-        self.session = await self.hub.attach(self, client, root, store, options, asked=asked)
+        self.client_name = params.client_info.name if params.client_info is not None else None
+        self.session = await self.hub.attach(
+            self, self.client_name or "", root, store, options, asked=asked
+        )
 
     def _refuse_broad_root(self, root: str, field: str, options: Options) -> None:
         """Refuse ``/`` and the home directory unless ``allowBroadRoot`` is set.
@@ -460,7 +464,9 @@ def build_server(
         progress = None
         if token is not None:
             progress = _ProgressReporter(ls, token, asyncio.get_running_loop())
-        work = asyncio.ensure_future(live.snapshot(params, cancel=cancel, progress=progress))
+        work = asyncio.ensure_future(
+            live.snapshot(params, client=ls.client_name, cancel=cancel, progress=progress)
+        )
         try:
             try:
                 return await asyncio.shield(work)
@@ -501,7 +507,9 @@ def build_server(
         wt = worktree(ls)
         cancel = threading.Event()
         work = asyncio.ensure_future(
-            asyncio.to_thread(lambda: requests.restore(wt, params, cancel=cancel))
+            asyncio.to_thread(
+                lambda: requests.restore(wt, params, cancel=cancel, client=ls.client_name)
+            )
         )
         try:
             try:

@@ -151,11 +151,15 @@ class Session:
         self,
         params: protocol.SnapshotParams,
         *,
+        client: str | None = None,
         auto: bool = False,
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
     ) -> protocol.SnapshotResult:
-        """Take a snapshot: incremental when the watcher can vouch for its dirty set."""
+        """Take a snapshot: incremental when the watcher can vouch for its dirty set.
+
+        ``client`` names the client that asked (recorded with the snapshot).
+        """
         dirty: frozenset[bytes] | None = None
         synced = self.watcher is not None and await self.watcher.sync(
             self.options.sync_timeout_ms / 1000
@@ -180,6 +184,7 @@ class Session:
                 lambda: requests.snapshot(
                     self.worktree,
                     params,
+                    client=client,
                     dirty=dirty,
                     auto=auto,
                     cancel=cancel,
@@ -220,6 +225,7 @@ class Session:
                     auto=auto,
                     parent=result.parent,
                     label=result.label,
+                    client=result.client,
                 ),
             )
         return result

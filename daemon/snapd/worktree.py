@@ -244,6 +244,7 @@ class Worktree:
         self,
         label: str | None = None,
         *,
+        client: str | None = None,
         dirty: frozenset[bytes] | None = None,
         auto: bool = False,
         cancel: threading.Event | None = None,
@@ -259,6 +260,7 @@ class Worktree:
 
         Args:
             label: Free text recorded with the snapshot.
+            client: The name of the client taking it, recorded with it.
             dirty: Paths a synced watcher saw change since the latest snapshot: only
                 directories on their way are listed (consistency ``exact``). None walks the
                 whole tree (consistency ``reconciled``).
@@ -317,6 +319,7 @@ class Worktree:
                 changed=changed,
                 consistency=consistency,
                 auto=auto,
+                client=client,
             )
             self.store.refs.add_snapshot(oid)  # the commit point: objects are all written
             logger.info(

@@ -93,13 +93,16 @@ async def test_two_clients_share_one_history(daemon: Daemon, worktree: Path) -> 
     editor_saw, agent_saw = snapshots_seen(editor), snapshots_seen(agent)
     write(worktree, "a.txt", "one\n")
     first = await agent.snapshot(label="agent step 1")
-    # Both clients hear of it, and both histories hold it at once.
-    assert (await editor_saw.get())["id"] == first.id
+    assert first.client == "agent"
+    # Both clients hear of it (and who took it), and both histories hold it at once.
+    heard = await editor_saw.get()
+    assert (heard["id"], heard["client"]) == (first.id, "agent")
     assert (await agent_saw.get())["id"] == first.id
-    assert [s.id for s in (await editor.snapshots()).snapshots] == [first.id]
+    listed = (await editor.snapshots()).snapshots
+    assert [(s.id, s.client) for s in listed] == [(first.id, "agent")]
     write(worktree, "a.txt", "two\n")
     second = await editor.snapshot(label="editor save")
-    assert (await agent_saw.get())["id"] == second.id
+    assert (await agent_saw.get())["client"] == "editor" and second.client == "editor"
     diff = await agent.diff(first.id, second.id)
     assert [f.path for f in diff.files] == ["a.txt"]
     # One client's shutdown and exit leave the other served.

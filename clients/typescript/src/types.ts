@@ -176,6 +176,11 @@ export interface DidSnapshotParams {
   parent?: string;
   /** The snapshot's label. */
   label?: string;
+  /**
+   * The `clientInfo.name` of the client that took it; absent when it sent none (and for
+   * automatic snapshots).
+   */
+  client?: string;
 }
 
 /** Changed files between a snapshot and another snapshot or the live worktree. */
@@ -894,6 +899,11 @@ export interface SnapshotResult {
   parent?: string;
   /** The label, if one was given. */
   label?: string;
+  /**
+   * The `clientInfo.name` of the client that took it; absent when it sent none (and for
+   * automatic snapshots).
+   */
+  client?: string;
 }
 
 /** One snapshot as `snapd/snapshots` lists it. */
@@ -940,6 +950,11 @@ export interface SnapshotSummary {
    * Default: `false`.
    */
   auto?: boolean;
+  /**
+   * The `clientInfo.name` of the client that took it; absent when it sent none (and for
+   * automatic snapshots).
+   */
+  client?: string;
 }
 
 /** List snapshots, newest first, one page at a time. */

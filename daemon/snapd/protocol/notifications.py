@@ -44,3 +44,7 @@ class DidSnapshotParams:
 
     label: str | None = None
     """The snapshot's label."""
+
+    client: str | None = None
+    """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
+    automatic snapshots)."""

@@ -51,6 +51,10 @@ class SnapshotSummary:
     auto: bool = False
     """Taken by the daemon after a quiet period (``autoSnapshot``), not on request."""
 
+    client: str | None = None
+    """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
+    automatic snapshots)."""
+
 
 # -- snapd/snapshot -------------------------------------------------------------------------------
 
@@ -122,6 +126,10 @@ class SnapshotResult:
 
     label: str | None = None
     """The label, if one was given."""
+
+    client: str | None = None
+    """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
+    automatic snapshots)."""
 
 
 # -- snapd/snapshots ------------------------------------------------------------------------------

@@ -36,7 +36,11 @@ MAX_DONE_PATHS: Final = 100
 
 
 def restore(
-    wt: Worktree, params: protocol.RestoreParams, *, cancel: threading.Event | None = None
+    wt: Worktree,
+    params: protocol.RestoreParams,
+    *,
+    cancel: threading.Event | None = None,
+    client: str | None = None,
 ) -> protocol.RestoreResult:
     """Plan a restore from a snapshot and, unless ``dryRun``, apply it.
 
@@ -94,7 +98,7 @@ def restore(
                 raise Cancelled
             done = Applied()
             if summary.written or summary.deleted:
-                safety, kept = _safety_snapshot(wt, target.id, live, spool)
+                safety, kept = _safety_snapshot(wt, target.id, live, spool, client)
                 done = _apply(wt, spool, target.state.tree, safety, cancel, kept)
         spool.seek(0)
         items = (wire.restore_action(a) for a in read_plan(spool))
@@ -133,7 +137,7 @@ def restore(
 
 
 def _safety_snapshot(
-    wt: Worktree, target_id: str, live: State, spool: Any
+    wt: Worktree, target_id: str, live: State, spool: Any, client: str | None
 ) -> tuple[str, dict[bytes, tuple[int, str]]]:
     """Record the worktree as the plan saw it; the caller holds the writer lock.
 
@@ -157,7 +161,7 @@ def _safety_snapshot(
         kept = grafted.kept
         return grafted.state
 
-    safety = wt.snapshot(label, amend=amend).info.id
+    safety = wt.snapshot(label, client=client, amend=amend).info.id
     if stale:
         # Something changed between the plan's capture and this one: the plan may replace
         # content the safety snapshot does not hold.

@@ -20,6 +20,7 @@ def snapshot(
     wt: Worktree,
     params: protocol.SnapshotParams,
     *,
+    client: str | None = None,
     dirty: frozenset[bytes] | None = None,
     auto: bool = False,
     cancel: threading.Event | None = None,
@@ -35,6 +36,7 @@ def snapshot(
     with map_errors():
         rec = wt.snapshot(
             params.label,
+            client=client,
             dirty=dirty,
             auto=auto,
             cancel=cancel,

@@ -36,6 +36,7 @@ def snapshot_result(rec: Recorded) -> protocol.SnapshotResult:
         generated=dict(snap.generated),
         parent=snap.parent,
         label=snap.label,
+        client=snap.client,
     )
 
 
@@ -55,6 +56,7 @@ def summary(s: SnapshotInfo) -> protocol.SnapshotSummary:
         generated=dict(s.generated),
         consistency=s.consistency,
         auto=s.auto,
+        client=s.client,
     )
 
 
@@ -67,6 +69,7 @@ def did_snapshot(s: SnapshotInfo, *, auto: bool = False) -> protocol.DidSnapshot
         auto=auto,
         parent=s.parent,
         label=s.label,
+        client=s.client,
     )
 
 

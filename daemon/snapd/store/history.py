@@ -144,6 +144,8 @@ class SnapshotInfo:
     """``exact`` (watcher-synced incremental capture) or ``reconciled`` (full walk)."""
     auto: bool = False
     """Taken by the daemon after a quiet period rather than on request."""
+    client: str | None = None
+    """The name of the client that took it (``clientInfo.name``), when it gave one."""
     seq: int = 0
     """Sequence number of its ref (0 when read without one)."""
     is_snapshot: bool = True
@@ -163,6 +165,7 @@ def commit_snapshot(
     changed: int,
     consistency: Consistency = Consistency.RECONCILED,
     auto: bool = False,
+    client: str | None = None,
 ) -> str:
     """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
     meta_tree = store.write_tree(
@@ -183,6 +186,8 @@ def commit_snapshot(
         lines.append("Snapd-Auto: true")
     if label is not None:
         lines.append("Snapd-Label: " + json.dumps(label))
+    if client is not None:
+        lines.append("Snapd-Client: " + json.dumps(client))
     # The only commit parent is the manifest commit: the previous snapshot is named in a
     # trailer, not linked, so retention can drop any snapshot without rewriting later ones
     # (their ids stay stable) and without a kept snapshot holding older ones alive.
@@ -215,6 +220,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
     meta_entries = {e.name: e.id for e in store.read_tree(store.read_commit(meta).tree)}
     fields: dict[str, int] = {}
     label: str | None = None
+    client: str | None = None
     maps: dict[str, dict[str, int]] = {"Rules": {}, "Generated": {}}
     words: dict[str, str] = {}
     for line in info.message.splitlines():
@@ -224,6 +230,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         name = key[len("Snapd-") :]
         if name == "Label":
             label = json.loads(value)
+        elif name == "Client":
+            client = json.loads(value)
         elif name in maps:
             maps[name] = {str(k): int(v) for k, v in json.loads(value).items()}
         elif name in TRAILERS and value.isdigit():
@@ -251,6 +259,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         generated=maps["Generated"],
         consistency=_consistency(words.get("Consistency")),
         auto=words.get("Auto") == "true",
+        client=client,
     )
 
 
