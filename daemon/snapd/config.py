@@ -88,16 +88,24 @@ class Options:
     sniff_bytes: int = attrs.field(default=8000, validator=_positive)
     """Bytes read from the start of a file to detect binary content (git uses 8000 too)."""
 
-    page_bytes: int = attrs.field(default=256 * KIB, validator=_positive)
+    page_bytes: int = attrs.field(
+        default=256 * KIB, validator=_positive, metadata={"scope": "connection"}
+    )
     """Default byte budget of one paged response's items (JSON-encoded)."""
 
-    max_page_bytes: int = attrs.field(default=4 * MIB, validator=_positive)
+    max_page_bytes: int = attrs.field(
+        default=4 * MIB, validator=_positive, metadata={"scope": "connection"}
+    )
     """Upper bound a client may ask for with ``maxBytes``."""
 
-    page_limit: int = attrs.field(default=200, validator=_positive)
+    page_limit: int = attrs.field(
+        default=200, validator=_positive, metadata={"scope": "connection"}
+    )
     """Default number of items per page when the client sends no ``limit``."""
 
-    max_page_limit: int = attrs.field(default=10_000, validator=_positive)
+    max_page_limit: int = attrs.field(
+        default=10_000, validator=_positive, metadata={"scope": "connection"}
+    )
     """Largest ``limit`` a client may ask for."""
 
     diff_max_bytes: int = attrs.field(default=2 * MIB, validator=_positive)
@@ -119,7 +127,9 @@ class Options:
     max_line_chars: int = attrs.field(default=16 * KIB, validator=_positive)
     """A hunk line longer than this is cut and its index listed in ``cutLines``."""
 
-    max_frame_bytes: int = attrs.field(default=16 * MIB, validator=_positive)
+    max_frame_bytes: int = attrs.field(
+        default=16 * MIB, validator=_positive, metadata={"scope": "connection"}
+    )
     """Largest accepted request body; a bigger ``Content-Length`` is refused without reading it."""
 
     watch: bool = attrs.field(default=True, validator=_boolean)
@@ -253,6 +263,15 @@ def wire_key(name: str) -> str:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def per_connection(field: attrs.Attribute[Any]) -> bool:
+    """Whether an option applies to one connection only (page sizes, the frame limit).
+
+    The others shape the shared history (what is captured, kept and watched), so every client
+    of a shared daemon must agree on them.
+    """
+    return field.metadata.get("scope") == "connection"
 
 
 def on_wire(field: attrs.Attribute[Any]) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import attrs
 
 from snapd import errors
-from snapd.config import Options, wire_key
+from snapd.config import Options, per_connection, wire_key
 from snapd.requests.common import map_errors
 from snapd.session import Session
 from snapd.worktree import Worktree
@@ -102,6 +102,8 @@ class Hub:
     def _check_joins(cls, session: Session, root: str, options: Options) -> None:
         cls._check_root(session.worktree.root, root)
         for field in attrs.fields(Options):
+            if per_connection(field):
+                continue  # page sizes and the frame limit are each client's own
             ours, theirs = getattr(session.options, field.name), getattr(options, field.name)
             if ours != theirs:
                 key = wire_key(field.name)

@@ -253,6 +253,7 @@ class SnapdServer(LanguageServer):
         self.session = await self.hub.attach(
             self, self.client_name or "", root, store, options, asked=asked
         )
+        self.options = options  # page sizes and the frame limit are this connection's own
 
     def _refuse_broad_root(self, root: str, field: str, options: Options) -> None:
         """Refuse ``/`` and the home directory unless ``allowBroadRoot`` is set.
@@ -276,9 +277,8 @@ class SnapdServer(LanguageServer):
             )
 
     def max_frame_bytes(self) -> int:
-        """The frame limit: the session's options once initialized, else the command line's."""
-        session = self.session
-        return (session.options if session is not None else self.options).max_frame_bytes
+        """The frame limit: this connection's options (the command line's before initialize)."""
+        return self.options.max_frame_bytes
 
     def notify(self, method: str, params: Any) -> None:
         """Send a notification to this connection's client."""
@@ -486,7 +486,7 @@ def build_server(
 
     # Requests that only run their request function in a worker thread. (snapshot and
     # restore, above and below, also handle cancellation and progress.)
-    delegated: dict[str, Callable[[Worktree, Any], Any]] = {
+    delegated: dict[str, Callable[..., Any]] = {
         protocol.SNAPD_SNAPSHOTS: requests.snapshots,
         protocol.SNAPD_DIFF: requests.diff,
         protocol.SNAPD_HUNKS: requests.hunks,
@@ -508,7 +508,9 @@ def build_server(
         cancel = threading.Event()
         work = asyncio.ensure_future(
             asyncio.to_thread(
-                lambda: requests.restore(wt, params, cancel=cancel, client=ls.client_name)
+                lambda: requests.restore(
+                    wt, params, cancel=cancel, client=ls.client_name, options=ls.options
+                )
             )
         )
         try:
@@ -526,13 +528,22 @@ def build_server(
     return server
 
 
+PAGED: frozenset[Callable[..., Any]] = frozenset(
+    {requests.snapshots, requests.diff, requests.hunks}
+)
+"""Paged requests: they page with the connection's options."""
+
+
 def _delegate(
-    worktree: Callable[[SnapdServer], Worktree], request: Callable[[Worktree, Any], Any]
+    worktree: Callable[[SnapdServer], Worktree], request: Callable[..., Any]
 ) -> Callable[[SnapdServer, Any], Awaitable[Any]]:
     """A handler that runs ``request(worktree, params)`` in a worker thread."""
 
     async def handler(ls: SnapdServer, params: Any) -> Any:
-        return await asyncio.to_thread(request, worktree(ls), params)
+        wt = worktree(ls)
+        if request in PAGED:
+            return await asyncio.to_thread(lambda: request(wt, params, options=ls.options))
+        return await asyncio.to_thread(request, wt, params)
 
     handler.__name__ = request.__name__
     return handler

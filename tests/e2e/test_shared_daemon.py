@@ -251,3 +251,20 @@ async def test_a_second_listener_on_a_live_socket_is_refused(
 async def test_connecting_to_nothing_is_a_sentence(tmp_path: Path) -> None:
     with pytest.raises(TransportClosed, match="no snapd listens on"):
         await SocketTransport.connect(str(tmp_path / "absent.sock"))
+
+
+@pytest.mark.asyncio
+async def test_page_sizes_are_each_clients_own(daemon: Daemon, worktree: Path) -> None:
+    editor = await daemon.client(worktree, "editor")
+    first = await editor.snapshot()
+    for i in range(5):
+        write(worktree, f"f{i}.txt", f"{i}\n")
+    second = await editor.snapshot()
+    agent = AsyncClient(await SocketTransport.connect(str(daemon.socket)))
+    await agent.initialize(worktree, {"pageLimit": 2}, client_name="agent")
+    small = await agent.diff(first.id, second.id)
+    assert len(small.files) == 2 and small.next_cursor
+    whole = await editor.diff(first.id, second.id)
+    assert len(whole.files) == 5 and whole.next_cursor is None
+    await agent.close()
+    await editor.close()

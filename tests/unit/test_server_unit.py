@@ -98,7 +98,7 @@ def test_a_cancel_that_comes_after_the_snapshot_is_recorded_gets_the_snapshot(
         seen: list[threading.Event] = []
 
         class Recording:
-            async def snapshot(self, params: Any, *, cancel: Any, progress: Any) -> Any:
+            async def snapshot(self, params: Any, *, cancel: Any, **_: Any) -> Any:
                 seen.append(cancel)
                 recorded.set()  # the ref is moved: the snapshot exists from here on
                 await release.wait()

@@ -8,6 +8,7 @@ from snapd import errors, protocol
 from snapd.capture.budget import explain_budget
 from snapd.capture.decision import Kind
 from snapd.capture.policy import Policy
+from snapd.config import Options
 from snapd.diff.changes import Change, Side, iter_changes, lookup
 from snapd.diff.files import PastTheEnd, Piece
 from snapd.diff.streamed import COARSE, LONG_LINE, BadPosition, Position
@@ -26,9 +27,11 @@ REASONS_BY_WEIGHT = (LONG_LINE, COARSE, "time-budget")
 # -- snapd/diff -----------------------------------------------------------------------------------
 
 
-def diff(wt: Worktree, params: protocol.DiffParams) -> protocol.DiffResult:
-    """One page of changed files."""
-    pager = Pager(wt.options, params.limit, params.max_bytes)
+def diff(
+    wt: Worktree, params: protocol.DiffParams, *, options: Options | None = None
+) -> protocol.DiffResult:
+    """One page of changed files (``options``: the connection's, for page sizes)."""
+    pager = Pager(options or wt.options, params.limit, params.max_bytes)
     prefixes = tuple(from_wire(p, field="paths") for p in params.paths or [""]) or (b"",)
     query = query_hash("diff", params.from_, params.to, sorted(params.paths or []))
     with map_errors():
@@ -83,9 +86,11 @@ def _file_change(wt: Worktree, change: Change) -> protocol.FileChange:
 # -- snapd/hunks ----------------------------------------------------------------------------------
 
 
-def hunks(wt: Worktree, params: protocol.HunksParams) -> protocol.HunksResult:
-    """One page of one file's hunks."""
-    pager = Pager(wt.options, params.limit, params.max_bytes)
+def hunks(
+    wt: Worktree, params: protocol.HunksParams, *, options: Options | None = None
+) -> protocol.HunksResult:
+    """One page of one file's hunks (``options``: the connection's, for page sizes)."""
+    pager = Pager(options or wt.options, params.limit, params.max_bytes)
     if not 0 <= params.context <= 1000:
         raise errors.InvalidParams("context: must be between 0 and 1000", field="context")
     rel = from_wire(params.path)

@@ -14,6 +14,7 @@ import attrs
 
 from snapd import errors, protocol
 from snapd.capture.walk import Cancelled
+from snapd.config import Options
 from snapd.diff.hunks import DIGEST_HEX
 from snapd.paging import query_hash
 from snapd.paths import from_wire, to_wire
@@ -41,6 +42,7 @@ def restore(
     *,
     cancel: threading.Event | None = None,
     client: str | None = None,
+    options: Options | None = None,
 ) -> protocol.RestoreResult:
     """Plan a restore from a snapshot and, unless ``dryRun``, apply it.
 
@@ -55,7 +57,7 @@ def restore(
         errors.UnknownSnapshot: ``from`` names no snapshot.
         snapshots.Cancelled: ``cancel`` was set before anything was written.
     """
-    pager = Pager(wt.options, params.limit, params.max_bytes)
+    pager = Pager(options or wt.options, params.limit, params.max_bytes)
     scope = _scope(params)
     hunks = CONVERTER.unstructure(params.hunks) if params.hunks is not None else None
     query = query_hash(

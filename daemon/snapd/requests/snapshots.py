@@ -8,6 +8,7 @@ from collections.abc import Callable
 import attrs
 
 from snapd import PROTOCOL_VERSION, __version__, protocol
+from snapd.config import Options
 from snapd.paging import query_hash
 from snapd.protocol.cursors import SnapshotsPosition
 from snapd.requests import wire
@@ -46,9 +47,11 @@ def snapshot(
     return wire.snapshot_result(rec)
 
 
-def snapshots(wt: Worktree, params: protocol.SnapshotsParams) -> protocol.SnapshotsResult:
-    """One page of the snapshot history, newest first."""
-    pager = Pager(wt.options, params.limit, params.max_bytes)
+def snapshots(
+    wt: Worktree, params: protocol.SnapshotsParams, *, options: Options | None = None
+) -> protocol.SnapshotsResult:
+    """One page of the snapshot history, newest first (``options``: the connection's)."""
+    pager = Pager(options or wt.options, params.limit, params.max_bytes)
     # The store's identity is part of the query: sequence numbers of another store's
     # history would page silently through this one.
     query = query_hash("snapshots", wt.store_path)
