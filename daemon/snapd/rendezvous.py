@@ -20,7 +20,8 @@ the kernel tells the daemon the uid of every peer.
   :func:`listen` fails with :class:`AlreadyServed` while the first lives. When the lock is free
   nobody serves, so a socket left by a daemon killed with -9 is stale; it is checked (connect is
   refused) and replaced. Closing the listener (directly, or through an asyncio server given it
-  as ``sock=``) removes its socket, then releases the lock.
+  as ``sock=``) removes its socket, then releases the lock. The lock file itself stays: were it
+  removed, two listeners could each lock a different file of the same name.
 * :func:`connect` is the client side, with one exception per way of finding no daemon:
   :class:`DaemonAbsent` (no socket), :class:`StaleSocket` (a socket nobody listens on), both
   :class:`NoDaemon`, and :class:`ConnectDenied` (the file system refused us).
