@@ -47,6 +47,8 @@ LOWER_MUST_NOT_IMPORT: dict[str, set[str]] = {
     # The vocabulary and the domain failures import nothing of snapd.
     "enums": {"*"},
     "failures": {"*"},
+    # Where the shared daemon listens and who may connect (issue 15): sockets and files only.
+    "rendezvous": {"*"},
     "protocol": UPPER | {"store", "capture", "diff", "restore", "watch", "paging"},
     "store": UPPER | WIRE | {"capture", "diff", "restore", "watch", "paths", "config"},
     "capture": UPPER | WIRE | {"diff", "restore", "watch"},
