@@ -153,12 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if args.listen:
-        from snapd.listener import bind, serve_socket
+        from pathlib import Path
+
+        from snapd.listener import serve_socket
+        from snapd.rendezvous import RendezvousError, listen
 
         try:
-            sock = bind(args.listen)
-        except OSError as exc:
-            sys.stderr.write(f"snapd: {exc.strerror or exc}: {args.listen}\n")
+            sock = listen(Path(args.listen))
+        except (RendezvousError, OSError) as exc:
+            sys.stderr.write(f"snapd: {exc}\n")
             return 1
         return serve_socket(sock, make_server, args.idle_timeout)
     return serve(make_server())

@@ -3,25 +3,24 @@
 Every accepted connection gets its own :class:`~snapd.server.SnapdServer` (its own
 ``initialize``, cancellation, progress tokens, ``shutdown`` and ``exit``) over the same
 :class:`~snapd.hub.Hub`, so all of them share the worktree's session, watcher and writer. A
-peer of another user is refused before a byte is read. ``exit`` ends that connection only; the
-daemon stops when it has had no client for ``idleTimeout`` seconds.
+peer of another user is refused before a byte is read (:func:`snapd.rendezvous.check_peer`).
+``exit`` ends that connection only; the daemon stops when it has had no client for
+``idleTimeout`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import socket
-import struct
-import sys
 from collections.abc import Callable
 
 from pygls.io_ import StdoutWriter
 
 from snapd.hub import Hub
+from snapd.rendezvous import RendezvousError, check_peer
 from snapd.server import SnapdServer
 
 logger = logging.getLogger(__name__)
@@ -30,66 +29,12 @@ ServerFactory = Callable[[Hub], SnapdServer]
 """Makes the server of one connection (every handler registered) over the shared hub."""
 
 
-def peer_uid(conn: socket.socket) -> int | None:
-    """The uid of the process at the other end of a Unix socket (None: cannot tell)."""
-    if sys.platform.startswith("linux"):
-        fmt = "3i"  # struct ucred: pid, uid, gid
-        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize(fmt))
-        return int(struct.unpack(fmt, raw)[1])
-    if sys.platform == "darwin":
-        # LOCAL_PEERCRED (SOL_LOCAL = 0, LOCAL_PEERCRED = 1): struct xucred, whose second
-        # field is the effective uid (what getpeereid returns).
-        raw = conn.getsockopt(0, 1, struct.calcsize("2I"))
-        return int(struct.unpack("2I", raw)[1])
-    return None
-
-
-class AlreadyServed(OSError):
-    """Another daemon listens on the socket."""
-
-
-def bind(path: str) -> socket.socket:
-    """A listening Unix socket at ``path``, mode 0600; a stale socket file is replaced.
-
-    Raises:
-        AlreadyServed: a daemon answers on ``path`` already.
-        OSError: the socket cannot be made there.
-    """
-    if os.path.exists(path):
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(path)
-        except (ConnectionRefusedError, FileNotFoundError):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)  # stale: its daemon is gone
-        else:
-            raise AlreadyServed(errno.EADDRINUSE, "another snapd already listens there", path)
-        finally:
-            probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)  # the socket file is created 0600: only its user may connect
-    try:
-        sock.bind(path)
-    except BaseException:
-        sock.close()
-        raise
-    finally:
-        os.umask(old)
-    sock.listen(64)
-    return sock
-
-
 def serve_socket(sock: socket.socket, make_server: ServerFactory, idle_timeout: float) -> int:
     """Serve every client that connects to ``sock`` until the daemon is idle; exit code."""
-    path = sock.getsockname()
-    ours = os.stat(path)
     try:
         asyncio.run(_serve(sock, make_server, idle_timeout))
     finally:
-        sock.close()
-        with contextlib.suppress(OSError):
-            if os.path.samestat(os.stat(path), ours):  # not a successor's socket
-                os.unlink(path)
+        sock.close()  # a ListeningSocket removes its file and releases its lock
     return 0
 
 
@@ -116,13 +61,10 @@ async def _serve(sock: socket.socket, make_server: ServerFactory, idle_timeout: 
                 break
             conn, _addr = accepting.result()
             accepting = asyncio.ensure_future(loop.sock_accept(sock))
-            uid = peer_uid(conn)
-            if uid is not None and uid != os.getuid():
-                logger.warning(
-                    "refused a connection from uid %d: this daemon serves uid %d only",
-                    uid,
-                    os.getuid(),
-                )
+            try:
+                check_peer(conn, os.getuid())
+            except RendezvousError as exc:
+                logger.warning("%s", exc)
                 conn.close()
                 continue
             if timer is not None:

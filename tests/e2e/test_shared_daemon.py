@@ -242,7 +242,7 @@ async def test_a_second_listener_on_a_live_socket_is_refused(
     )
     _out, err = await proc.communicate()
     assert proc.returncode == 1
-    assert b"another snapd already listens there" in err
+    assert b"another snapd daemon (pid " in err and b"already listens at" in err
     client = await daemon.client(worktree, "cli")  # the first daemon is untouched
     await client.close()
 
