@@ -325,7 +325,23 @@ class SnapdServer(LanguageServer):
         while (frame := await queue.get()) is not None:
             self._dispatch(frame)
         logger.info("the client closed its end; leaving the session")
+        await self.cancel_requests()
         await self.close_session()
+
+    async def cancel_requests(self) -> None:
+        """Cancel this connection's requests still running (its client is gone) and wait.
+
+        Only this client's: a shared daemon's other clients are not touched. A snapshot stops
+        at its next file, a restore before its next write (see the handlers).
+        """
+        # pygls keeps a connection's running requests here (it has no public accessor).
+        running = list(self.protocol._request_futures.values())
+        for future in running:
+            future.cancel()
+        # Handlers on the event loop are asyncio futures (wrap_future returns them as they are).
+        tasks = [asyncio.wrap_future(f) for f in running if isinstance(f, asyncio.Future)]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _dispatch(self, frame: Frame) -> None:
         proto = self.protocol

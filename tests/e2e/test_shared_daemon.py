@@ -268,3 +268,34 @@ async def test_page_sizes_are_each_clients_own(daemon: Daemon, worktree: Path) -
     assert len(whole.files) == 5 and whole.next_cursor is None
     await agent.close()
     await editor.close()
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_vanishes_mid_snapshot_only_cancels_its_own(
+    daemon: Daemon, worktree: Path
+) -> None:
+    agent = await daemon.client(worktree, "agent")
+    base = await agent.snapshot()
+    for i in range(3000):  # in three directories: each stays under dirNewFileBudget
+        write(worktree, f"many{i % 3}/f{i:04}.txt", f"{i}\n")
+    editor = await daemon.client(worktree, "editor")
+    began: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def progress(params: dict[str, Any]) -> None:
+        if params.get("value", {}).get("kind") == "begin" and not began.done():
+            began.set_result(None)
+
+    editor.on_notification("$/progress", progress)
+    token = "vanishing"
+    request = asyncio.ensure_future(
+        editor.request("snapd/snapshot", {"label": "never", "workDoneToken": token})
+    )
+    await began
+    await editor.transport.close()  # the editor is killed while its snapshot walks
+    with pytest.raises(TransportClosed):
+        await request
+    # The agent is still served, and the editor's snapshot was never recorded.
+    after = await agent.snapshot(label="agent")
+    assert after.parent == base.id and after.changed == 3000
+    assert [s.label for s in (await agent.snapshots()).snapshots] == ["agent", None]
+    await agent.close()
