@@ -6,7 +6,8 @@ arrow, forbids import cycles and modules over 600 lines)::
     cli            daemon command line, logging set-up, os.environ (the only module that reads it)
     listener       a shared daemon: many connections on a Unix socket, peers of other users
                    refused, stopping when idle
-    server         pygls subclass, framing guard, thin async handlers (framing: LSP frame reader)
+    server         pygls subclass, framing guard, thin async handlers (framing: LSP frame reader;
+                   progress: throttled $/progress reports)
     hub            what every connection shares: the session, the clients, notifications
                    to all of them, closing when the last client leaves (or when idle)
     session        one served worktree: watcher, snapshot scheduling, notifications, auto gc

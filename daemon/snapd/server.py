@@ -20,7 +20,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import IO, Any, BinaryIO, Final
 
@@ -42,14 +41,11 @@ from snapd.capture.walk import Cancelled
 from snapd.config import Options, default_store_path
 from snapd.framing import Frame, FrameReader
 from snapd.hub import Hub
+from snapd.progress import ProgressReporter
 from snapd.session import Session
 from snapd.worktree import Worktree
 
 logger = logging.getLogger(__name__)
-
-
-PROGRESS_INTERVAL: Final = 0.2
-"""Seconds between ``$/progress`` reports of one snapshot."""
 
 
 LIFECYCLE: Final = frozenset({lsp.INITIALIZE, lsp.SHUTDOWN, lsp.EXIT})
@@ -479,7 +475,7 @@ def build_server(
         token = params.work_done_token
         progress = None
         if token is not None:
-            progress = _ProgressReporter(ls, token, asyncio.get_running_loop())
+            progress = ProgressReporter(ls, token, asyncio.get_running_loop())
         work = asyncio.ensure_future(
             live.snapshot(params, client=ls.client_name, cancel=cancel, progress=progress)
         )
@@ -563,46 +559,6 @@ def _delegate(
 
     handler.__name__ = request.__name__
     return handler
-
-
-class _ProgressReporter:
-    """Throttled ``$/progress`` reports from a worker thread, none after the ``end``.
-
-    A cancelled snapshot's ``end`` is sent at once while its thread runs on to its next
-    check, so reports still in flight are dropped on the event loop once :meth:`end` ran.
-    """
-
-    def __init__(
-        self, ls: SnapdServer, token: protocol.ProgressToken, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self._ls = ls
-        self._token = token
-        self._loop = loop
-        self._last = 0.0
-        self._ended = False
-        ls.work_done_progress.begin(
-            token, lsp.WorkDoneProgressBegin(title="snapshot", cancellable=True)
-        )
-
-    def __call__(self, seen: int, path: str) -> None:
-        """Report from the worker thread (at most every ``PROGRESS_INTERVAL`` seconds)."""
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL:
-            return
-        self._last = now
-        value = lsp.WorkDoneProgressReport(message=f"{seen} paths: {path}")
-        self._loop.call_soon_threadsafe(self._send, value)
-
-    def _send(self, value: lsp.WorkDoneProgressReport) -> None:
-        if not self._ended:
-            self._ls.work_done_progress.report(self._token, value)
-
-    def end(self) -> None:
-        """Send the ``end`` once (on the event loop); later reports are dropped."""
-        if self._ended:
-            return
-        self._ended = True
-        self._ls.work_done_progress.end(self._token, lsp.WorkDoneProgressEnd(message="done"))
 
 
 def serve(server: SnapdServer) -> int:

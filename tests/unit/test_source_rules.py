@@ -61,6 +61,7 @@ LOWER_MUST_NOT_IMPORT: dict[str, set[str]] = {
     "session": {"listener", "server", "hub", "cli", "framing"},
     "watch": UPPER | {"store", "protocol", "diff", "restore"},
     "framing": {"server", "session", "requests", "worktree", "store", "capture"},
+    "progress": UPPER | {"store", "capture", "diff", "restore", "watch"},
     "fileswap": UPPER | WIRE | {"store", "capture", "diff", "restore"},
     "paging": UPPER | {"diff", "store", "capture", "restore", "protocol"},
     "gitdir": UPPER | {"capture", "watch", "store"},
