@@ -13,50 +13,55 @@ runs, and stops it.
   terminal.
 * ``--json`` prints machine-readable results, for scripts, on every command.
 * Errors are one line, ``snapd: <message>``, on stderr with exit status 1 (130 on Ctrl-C).
+
+Parsing is light (:mod:`snapd_client.cli.parser` imports no rich and no wire types), so
+``snapd CMD --help`` and a usage error return before the client, rich or the wire types load;
+the commands and renderers are imported when a command runs (and on first use of their names
+here, PEP 562).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import importlib
 import os
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from snapd_client._client import AsyncClient
-from snapd_client._errors import ResponseError, SnapdClientError, TransportClosed
-from snapd_client.cli.commands import (
-    COMMANDS,
-    cmd_diff,
-    cmd_explain,
-    cmd_gc,
-    cmd_hunks,
-    cmd_log,
-    cmd_pin,
-    cmd_restore,
-    cmd_snapshot,
-    cmd_stats,
-    cmd_status,
-)
-from snapd_client.cli.output import Output, pager_command
 from snapd_client.cli.parser import build_parser, parse_args, parse_hunks
-from snapd_client.cli.render import (
-    action_line,
-    diff_paths,
-    file_header,
-    human,
-    hunk_header,
-    hunk_lines,
-    plural,
-    print_hunk,
-    safe,
-    skip_note,
-    stat_lines,
-    stats_rows,
-    wants_hunks,
-)
+
+if TYPE_CHECKING:
+    from snapd_client.cli.commands import (
+        COMMANDS,
+        cmd_diff,
+        cmd_explain,
+        cmd_gc,
+        cmd_hunks,
+        cmd_log,
+        cmd_pin,
+        cmd_restore,
+        cmd_snapshot,
+        cmd_stats,
+        cmd_status,
+    )
+    from snapd_client.cli.output import Output, pager_command
+    from snapd_client.cli.render import (
+        action_line,
+        diff_paths,
+        file_header,
+        human,
+        hunk_header,
+        hunk_lines,
+        plural,
+        print_hunk,
+        safe,
+        skip_note,
+        stat_lines,
+        stats_rows,
+        wants_hunks,
+    )
 
 __all__ = [
     "COMMANDS",
@@ -94,6 +99,29 @@ __all__ = [
 ]
 
 
+_HOME = {
+    **dict.fromkeys(
+        [name for name in __all__ if name == "COMMANDS" or name.startswith("cmd_")],
+        "snapd_client.cli.commands",
+    ),
+    "Output": "snapd_client.cli.output",
+    "pager_command": "snapd_client.cli.output",
+}
+"""Where the lazily loaded names live; the rest come from ``snapd_client.cli.render``."""
+
+_HERE = {"build_parser", "error_line", "main", "parse_args", "parse_hunks", "run"}
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time the names load on demand.
+
+    def __getattr__(name: str) -> Any:
+        if name not in __all__ or name in _HERE:
+            raise AttributeError(f"module 'snapd_client.cli' has no attribute '{name}'")
+        module = _HOME.get(name, "snapd_client.cli.render")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
 def _log_tail(path: Path) -> str | None:
     with contextlib.suppress(OSError):
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -104,6 +132,12 @@ def _log_tail(path: Path) -> str | None:
 
 async def run(args: argparse.Namespace, out: Output) -> int:
     """Run one command against a freshly spawned daemon."""
+    import tempfile
+
+    from snapd_client._client import AsyncClient
+    from snapd_client._errors import TransportClosed
+    from snapd_client.cli.commands import COMMANDS
+
     with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
         log = Path(log_dir) / "snapd.log"
         extra = ["--store", args.store] if args.store else []
@@ -118,6 +152,9 @@ async def run(args: argparse.Namespace, out: Output) -> int:
 
 def error_line(exc: BaseException) -> str:
     """One line describing ``exc`` for ``snapd: <line>``."""
+    from snapd_client._errors import ResponseError, SnapdClientError
+    from snapd_client.cli.render import safe
+
     if isinstance(exc, ResponseError):
         text = exc.message
     elif isinstance(exc, SnapdClientError | OSError):
@@ -130,6 +167,10 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
     args = parse_args(argv)
+    import asyncio
+
+    from snapd_client.cli.output import Output
+
     out = Output(args.color, pager=not args.no_pager)
     try:
         return asyncio.run(run(args, out))
