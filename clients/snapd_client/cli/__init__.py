@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,7 @@ __all__ = [
     "hunk_header",
     "hunk_lines",
     "main",
+    "os_error_text",
     "pager_command",
     "parse_args",
     "parse_hunks",
@@ -109,7 +111,7 @@ _HOME = {
 }
 """Where the lazily loaded names live; the rest come from ``snapd_client.cli.render``."""
 
-_HERE = {"build_parser", "error_line", "main", "parse_args", "parse_hunks", "run"}
+_HERE = {"build_parser", "error_line", "main", "os_error_text", "parse_args", "parse_hunks", "run"}
 
 if not TYPE_CHECKING:  # mypy sees the imports above; at run time the names load on demand.
 
@@ -122,12 +124,28 @@ if not TYPE_CHECKING:  # mypy sees the imports above; at run time the names load
         return value
 
 
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ [A-Z]+ [\w.]+: ")
+"""``asctime LEVEL logger: `` in front of a daemon log line (snapd.cli's format)."""
+
+
 def _log_tail(path: Path) -> str | None:
+    """The daemon log's last line, without its time stamp and logger: why it went away."""
     with contextlib.suppress(OSError):
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
         if lines:
-            return lines[-1]
+            return LOG_PREFIX.sub("", lines[-1])
     return None
+
+
+def os_error_text(exc: OSError) -> str:
+    """``No such file or directory: /w/x``, not ``[Errno 2] No such file or directory: '/w/x'``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    names = [
+        os.fsdecode(name) if isinstance(name, bytes) else str(name)
+        for name in (exc.filename, exc.filename2)
+        if name is not None
+    ]
+    return f"{reason}: {' -> '.join(names)}" if names else reason
 
 
 async def run(args: argparse.Namespace, out: Output) -> int:
@@ -157,7 +175,9 @@ def error_line(exc: BaseException) -> str:
 
     if isinstance(exc, ResponseError):
         text = exc.message
-    elif isinstance(exc, SnapdClientError | OSError):
+    elif isinstance(exc, OSError):
+        text = os_error_text(exc)
+    elif isinstance(exc, SnapdClientError):
         text = str(exc) or type(exc).__name__
     else:
         text = f"internal error: {type(exc).__name__}: {exc}"
