@@ -9,6 +9,7 @@ Nothing here imports rich, the client or the wire types.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import textwrap
@@ -56,7 +57,9 @@ def full_help() -> str:
     _options(fmt, "daemon options (with --stdio or --listen)", daemon)
     fmt.add_text("'snapd help COMMAND' or 'snapd COMMAND --help' shows one command's options.")
     width = min(shutil.get_terminal_size().columns - 2, 98)
-    about = textwrap.fill(DESCRIPTION, width)
+    # Quoted commands ('snapd --stdio') stay on one line: their spaces are no-break while wrapping.
+    glued = re.sub(r"'[^']*'", lambda m: m.group().replace(" ", "\xa0"), DESCRIPTION)
+    about = textwrap.fill(glued, width, break_on_hyphens=False).replace("\xa0", " ")
     return f"{USAGE}\n\n{about}\n\ncommands:\n{commands}\n\n{fmt.format_help()}"
 
 
