@@ -15,7 +15,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from snapd import __version__
-from snapd.config import MIB
 
 if TYPE_CHECKING:
     from snapd.hub import Hub
@@ -135,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stdio and args.listen:
         parser().error("--stdio and --listen: choose one")
     setup_logging(args.verbose, args.log_file)
+    from snapd.config import MIB
+
     overrides: dict[str, object] = {}
     if args.content_limit is not None:
         overrides["contentLimit"] = max(1, int(args.content_limit * MIB))

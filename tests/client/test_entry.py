@@ -40,7 +40,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
         (["--stdio"], "daemon"),
         (["--stdio", "--root", "/w", "-v"], "daemon"),
         (["-vv", "--stdio", "--log-file", "log"], "daemon"),
-        (["--help"], "daemon"),
+        (["--stdio", "--help"], "daemon"),
+        (["--listen", "/run/s", "--help"], "daemon"),
+        # A socket that happens to be called "log" is still the daemon's.
+        (["--listen", "log"], "daemon"),
+        (["--listen=log"], "daemon"),
         (["--version"], "daemon"),
         ([], "daemon"),
         # A worktree that happens to be called "log" is still served by the daemon.
@@ -51,6 +55,18 @@ def test_dispatch(calls: list[tuple[str, list[str]]], argv: list[str], side: str
     code = entry.main(list(argv))
     assert calls == [(side, argv)]
     assert code == (3 if side == "client" else 4)
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["-h"], ["help"], ["help", "log"], ["--root", "/w", "--help"]]
+)
+def test_help_is_neither_side(
+    calls: list[tuple[str, list[str]]], argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The whole tool's help (snapd_client.cli.help): no daemon and no client command runs.
+    assert entry.main(list(argv)) == 0
+    assert calls == []
+    assert capsys.readouterr().out.startswith("usage: snapd ")
 
 
 def test_the_real_daemon_side_answers_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,50 +13,56 @@ runs, and stops it.
   terminal.
 * ``--json`` prints machine-readable results, for scripts, on every command.
 * Errors are one line, ``snapd: <message>``, on stderr with exit status 1 (130 on Ctrl-C).
+
+Parsing is light (:mod:`snapd_client.cli.parser` imports no rich and no wire types), so
+``snapd CMD --help`` and a usage error return before the client, rich or the wire types load;
+the commands and renderers are imported when a command runs (and on first use of their names
+here, PEP 562).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import importlib
 import os
+import re
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from snapd_client._client import AsyncClient
-from snapd_client._errors import ResponseError, SnapdClientError, TransportClosed
-from snapd_client.cli.commands import (
-    COMMANDS,
-    cmd_diff,
-    cmd_explain,
-    cmd_gc,
-    cmd_hunks,
-    cmd_log,
-    cmd_pin,
-    cmd_restore,
-    cmd_snapshot,
-    cmd_stats,
-    cmd_status,
-)
-from snapd_client.cli.output import Output, pager_command
 from snapd_client.cli.parser import build_parser, parse_args, parse_hunks
-from snapd_client.cli.render import (
-    action_line,
-    diff_paths,
-    file_header,
-    human,
-    hunk_header,
-    hunk_lines,
-    plural,
-    print_hunk,
-    safe,
-    skip_note,
-    stat_lines,
-    stats_rows,
-    wants_hunks,
-)
+
+if TYPE_CHECKING:
+    from snapd_client.cli.commands import (
+        COMMANDS,
+        cmd_diff,
+        cmd_explain,
+        cmd_gc,
+        cmd_hunks,
+        cmd_log,
+        cmd_pin,
+        cmd_restore,
+        cmd_snapshot,
+        cmd_stats,
+        cmd_status,
+    )
+    from snapd_client.cli.output import Output, pager_command
+    from snapd_client.cli.render import (
+        action_line,
+        diff_paths,
+        file_header,
+        human,
+        hunk_header,
+        hunk_lines,
+        plural,
+        print_hunk,
+        safe,
+        skip_note,
+        stat_lines,
+        stats_rows,
+        wants_hunks,
+    )
 
 __all__ = [
     "COMMANDS",
@@ -80,6 +86,7 @@ __all__ = [
     "hunk_header",
     "hunk_lines",
     "main",
+    "os_error_text",
     "pager_command",
     "parse_args",
     "parse_hunks",
@@ -94,16 +101,61 @@ __all__ = [
 ]
 
 
+_HOME = {
+    **dict.fromkeys(
+        [name for name in __all__ if name == "COMMANDS" or name.startswith("cmd_")],
+        "snapd_client.cli.commands",
+    ),
+    "Output": "snapd_client.cli.output",
+    "pager_command": "snapd_client.cli.output",
+}
+"""Where the lazily loaded names live; the rest come from ``snapd_client.cli.render``."""
+
+_HERE = {"build_parser", "error_line", "main", "os_error_text", "parse_args", "parse_hunks", "run"}
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time the names load on demand.
+
+    def __getattr__(name: str) -> Any:
+        if name not in __all__ or name in _HERE:
+            raise AttributeError(f"module 'snapd_client.cli' has no attribute '{name}'")
+        module = _HOME.get(name, "snapd_client.cli.render")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ [A-Z]+ [\w.]+: ")
+"""``asctime LEVEL logger: `` in front of a daemon log line (snapd.cli's format)."""
+
+
 def _log_tail(path: Path) -> str | None:
+    """The daemon log's last line, without its time stamp and logger: why it went away."""
     with contextlib.suppress(OSError):
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
         if lines:
-            return lines[-1]
+            return LOG_PREFIX.sub("", lines[-1])
     return None
+
+
+def os_error_text(exc: OSError) -> str:
+    """``No such file or directory: /w/x``, not ``[Errno 2] No such file or directory: '/w/x'``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    names = [
+        os.fsdecode(name) if isinstance(name, bytes) else str(name)
+        for name in (exc.filename, exc.filename2)
+        if name is not None
+    ]
+    return f"{reason}: {' -> '.join(names)}" if names else reason
 
 
 async def run(args: argparse.Namespace, out: Output) -> int:
     """Run one command against a freshly spawned daemon."""
+    import tempfile
+
+    from snapd_client._client import AsyncClient
+    from snapd_client._errors import TransportClosed
+    from snapd_client.cli.commands import COMMANDS
+
     with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
         log = Path(log_dir) / "snapd.log"
         extra = ["--store", args.store] if args.store else []
@@ -118,9 +170,14 @@ async def run(args: argparse.Namespace, out: Output) -> int:
 
 def error_line(exc: BaseException) -> str:
     """One line describing ``exc`` for ``snapd: <line>``."""
+    from snapd_client._errors import ResponseError, SnapdClientError
+    from snapd_client.cli.render import safe
+
     if isinstance(exc, ResponseError):
         text = exc.message
-    elif isinstance(exc, SnapdClientError | OSError):
+    elif isinstance(exc, OSError):
+        text = os_error_text(exc)
+    elif isinstance(exc, SnapdClientError):
         text = str(exc) or type(exc).__name__
     else:
         text = f"internal error: {type(exc).__name__}: {exc}"
@@ -130,6 +187,10 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
     args = parse_args(argv)
+    import asyncio
+
+    from snapd_client.cli.output import Output
+
     out = Output(args.color, pager=not args.no_pager)
     try:
         return asyncio.run(run(args, out))

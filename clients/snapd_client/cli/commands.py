@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from snapd import protocol
@@ -31,8 +30,14 @@ from snapd_client.cli.render import (
     wants_hunks,
 )
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 
 def _progress(out: Output) -> Progress:
+    # rich.progress (and the datetime it pulls in) is loaded only for a bar on a terminal.
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),

@@ -1,12 +1,35 @@
-"""The client commands' argument parser (``snapd [OPTIONS] COMMAND [ARGS] [-- PATH...]``)."""
+"""The client commands' argument parser (``snapd [OPTIONS] COMMAND [ARGS] [-- PATH...]``).
+
+Imports nothing heavy (no rich, no wire types at import), so ``snapd --help`` and a command's
+``--help`` stay fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from snapd import protocol
+if TYPE_CHECKING:
+    from snapd import protocol
+
+COMMAND_HELP = {
+    "snapshot": "take a snapshot now",
+    "log": "list snapshots, newest first",
+    "status": "daemon and store state",
+    "diff": "changes (FROM defaults to latest, TO to the live worktree)",
+    "hunks": "hunks of one file",
+    "explain": "why a path is or is not captured",
+    "restore": "restore from a snapshot (prints the plan; --apply applies it)",
+    "gc": "apply the retention policy and collect garbage now",
+    "stats": "where the store's disk goes",
+    "pin": "pin a snapshot (retention never drops it)",
+    "unpin": "unpin a snapshot",
+}
+"""Each command's one line, in the order ``snapd --help`` lists them."""
+
+ALIASES = {"show": "hunks"}
+"""Other names of a command."""
 
 DIGEST = re.compile("[0-9a-f]{16}")
 """A hunk digest as ``snapd/hunks`` gives it."""
@@ -47,31 +70,33 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _common(common, suppress=True)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    s = sub.add_parser("snapshot", parents=[common], help="take a snapshot now")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    def command(name: str, **kw: Any) -> argparse.ArgumentParser:
+        aliases = [alias for alias, of in ALIASES.items() if of == name]
+        kw.setdefault("description", COMMAND_HELP[name])
+        return sub.add_parser(
+            name, aliases=aliases, parents=[common], help=COMMAND_HELP[name], **kw
+        )
+
+    s = command("snapshot")
     s.add_argument("-m", "--label", help="label stored with the snapshot")
-    sub.add_parser("log", parents=[common], help="list snapshots, newest first")
-    sub.add_parser("status", parents=[common], help="daemon and store state")
-    d = sub.add_parser(
-        "diff",
-        parents=[common],
-        help="changes (FROM defaults to latest, TO to the live worktree)",
-    )
+    command("log")
+    command("status")
+    d = command("diff")
     d.add_argument("from_", nargs="?", default="latest", metavar="FROM")
     d.add_argument("to", nargs="?", metavar="TO")
     d.add_argument("--stat", action="store_true", help="a summary per file, as git diff --stat")
     d.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
-    h = sub.add_parser("hunks", aliases=["show"], parents=[common], help="hunks of one file")
-    h.add_argument("path")
-    h.add_argument("--from", dest="from_", default="latest")
-    h.add_argument("--to")
-    h.add_argument("-U", "--context", type=int, default=3)
-    e = sub.add_parser("explain", parents=[common], help="why a path is or is not captured")
-    e.add_argument("path")
-    r = sub.add_parser(
+    h = command("hunks")
+    h.add_argument("path", metavar="PATH", help="the file, relative to the worktree")
+    h.add_argument("--from", dest="from_", default="latest", metavar="FROM", help="default: latest")
+    h.add_argument("--to", metavar="TO", help="default: the live worktree")
+    h.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
+    e = command("explain")
+    e.add_argument("path", metavar="PATH", help="relative to the worktree")
+    r = command(
         "restore",
-        parents=[common],
-        help="restore from a snapshot (prints the plan; --apply applies it)",
         description="Restore the worktree, some paths (after '--'; literal names: "
         "'app/[id].tsx' is that file), the paths matching --pattern, or some hunks of one file "
         "from a snapshot. Without --apply only the plan is printed. Applying takes a safety "
@@ -100,10 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         "FROM' shows after each hunk header (a hunk that changed since is refused)",
     )
     r.add_argument("-U", "--context", type=int, default=3, help="context of those hunks")
-    g = sub.add_parser(
+    g = command(
         "gc",
-        parents=[common],
-        help="apply the retention policy and collect garbage now",
         description="Drop the snapshots the retention options (retainLatest, retainCount, "
         "retainDays, storeBudgetBytes) no longer keep, delete unreachable objects and pack the "
         "rest. Pinned and labelled snapshots are never dropped.",
@@ -113,15 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only list the snapshots the count and age limits would drop",
     )
-    sub.add_parser("stats", parents=[common], help="where the store's disk goes")
-    for name, verb in (("pin", "pin a snapshot (retention never drops it)"), ("unpin", "unpin")):
-        pn = sub.add_parser(name, parents=[common], help=f"{verb} a snapshot")
+    command("stats")
+    for name in ("pin", "unpin"):
+        pn = command(name)
         pn.add_argument("id", metavar="ID", help="snapshot id, unique prefix or 'latest'")
     return p
 
 
 def parse_hunks(spec: str) -> protocol.HunkSelection | None:
     """``PATH:DIGEST[,DIGEST...]`` -> a hunk selection (context filled in later), or None."""
+    from snapd import protocol
+
     path, sep, listed = spec.rpartition(":")
     digests = [d.strip().lower() for d in listed.split(",")]
     if not sep or not path or not all(DIGEST.fullmatch(d) for d in digests):
