@@ -83,15 +83,19 @@ class AsyncClient:
         options: dict[str, Any] | None = None,
         extra_args: Sequence[str] = (),
         command: Sequence[str] | None = None,
+        client_name: str | None = None,
     ) -> AsyncClient:
-        """Start ``snapd --stdio`` for ``root`` and complete the LSP handshake."""
+        """Start ``snapd --stdio`` for ``root`` and complete the LSP handshake.
+
+        ``client_name`` is sent as ``clientInfo.name`` and recorded with the snapshots taken.
+        """
         cmd = (
             list(command)
             if command
             else daemon_command(store=store, log_file=log_file, extra=extra_args)
         )
         client = cls(await StdioTransport.spawn(cmd))
-        await client.initialize(root, options)
+        await client.initialize(root, options, client_name=client_name)
         return client
 
     async def __aenter__(self) -> AsyncClient:

@@ -80,8 +80,12 @@ class Client:
         options: dict[str, Any] | None = None,
         extra_args: Sequence[str] = (),
         command: Sequence[str] | None = None,
+        client_name: str | None = None,
     ) -> Client:
-        """Start ``snapd --stdio`` for ``root`` and complete the LSP handshake."""
+        """Start ``snapd --stdio`` for ``root`` and complete the LSP handshake.
+
+        ``client_name`` is sent as ``clientInfo.name`` and recorded with the snapshots taken.
+        """
         loop = LoopThread()
         try:
             value = AsyncClient.spawn(
@@ -91,6 +95,7 @@ class Client:
                 options=options,
                 extra_args=extra_args,
                 command=command,
+                client_name=client_name,
             )
             inner = loop.run(value)
         except BaseException:

@@ -20,7 +20,7 @@ from snapd import protocol
 from snapd_client import AsyncClient, UnknownSnapshot, cli, entry
 from tests.client.fakes import FakeDaemon
 from tests.client.test_client_unit import SNAPSHOT_RESULT
-from tests.helpers import write
+from tests.helpers import git, write
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -677,3 +677,12 @@ def test_subprocess_dispatches_stats_and_gc(repo: dict[str, Any]) -> None:
         proc = subprocess.run([*cmd, *argv], capture_output=True, text=True, check=False)
         assert proc.returncode == 0, (argv, proc.stderr)
         assert isinstance(json.loads(proc.stdout), dict)
+
+
+def test_snapshots_taken_from_the_command_line_name_the_cli(
+    repo: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run_cli(capsys, *repo["base"], "snapshot", "-m", "from the terminal")
+    assert code == 0, err
+    message = git(repo["store"], "log", "-1", "--format=%B", "refs/heads/snapshots").stdout
+    assert 'Snapd-Client: "cli"' in message.splitlines()

@@ -160,7 +160,9 @@ async def run(args: argparse.Namespace, out: Output) -> int:
         log = Path(log_dir) / "snapd.log"
         extra = ["--store", args.store] if args.store else []
         try:
-            async with await AsyncClient.spawn(args.root, log_file=log, extra_args=extra) as client:
+            async with await AsyncClient.spawn(
+                args.root, log_file=log, extra_args=extra, client_name="cli"
+            ) as client:
                 await COMMANDS[args.command](client, args, out)
         except TransportClosed as exc:
             tail = _log_tail(log)
