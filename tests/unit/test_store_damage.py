@@ -94,3 +94,16 @@ def test_a_deleted_store_is_a_problem_and_a_replaced_one_too(tmp_path: Path) -> 
         assert "no longer there" in (s.problem() or "")
     finally:
         s.close()
+
+
+def test_a_store_that_cannot_be_made_is_a_sentence(tmp_path: Path) -> None:
+    from snapd.store.errors import StoreError
+    from snapd.store.repo import Store
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    with pytest.raises(StoreError) as raised:
+        Store.open(str(blocker / "store"))
+    message = str(raised.value)
+    assert message.startswith(f"cannot create store at {blocker / 'store'}: ")
+    assert "[Errno" not in message and "'" not in message

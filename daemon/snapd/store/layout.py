@@ -52,7 +52,7 @@ def acquire_lock(path: str) -> int:
     except OSError as exc:
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             os.close(fd)
-            raise StoreError(f"cannot lock {lock_path}: {exc}") from exc
+            raise StoreError(f"cannot lock {lock_path}: {exc.strerror or exc}") from exc
         try:
             holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
         except ValueError:

@@ -87,7 +87,7 @@ class Store:
         try:
             create_layout(path)
         except OSError as exc:
-            raise StoreError(f"cannot create store at {path}: {exc}") from exc
+            raise StoreError(f"cannot create store at {path}: {exc.strerror or exc}") from exc
         lock_fd = acquire_lock(path) if lock else None
         try:
             objects = DiskObjectStore(os.path.join(path, "objects"), loose_compression_level=1)
