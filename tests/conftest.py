@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,15 +25,40 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "deterministic")
 
 
+SHARED_DAEMON_IDLE = "20"
+"""Seconds the shared daemons the tests start (through the CLI, forwarders and
+``AsyncClient.connect``) wait for another client: long enough for one test's clients to meet,
+short enough that a session's daemons do not pile up."""
+
+
+@pytest.fixture(scope="session")
+def runtime_dir() -> Iterator[Path]:
+    """The session's private ``XDG_RUNTIME_DIR``: the shared daemons' sockets, the user's untouched.
+
+    Short (a Unix socket path holds about 104 bytes) and ``0700``. At the end, every daemon
+    still listening there is stopped and awaited.
+    """
+    path = Path(tempfile.mkdtemp(prefix="snapd-rt-"))
+    yield path
+    from tests.helpers import stop_daemons
+
+    stop_daemons(path / "snapd")
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
-    """No test sees the user's git config, home or XDG dirs."""
+def clean_environ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, runtime_dir: Path
+):
+    """No test sees the user's git config, home, XDG dirs or shared daemons."""
     home = tmp_path_factory.mktemp("home")
     for key in list(os.environ):
-        if key.startswith(("GIT_", "XDG_")):
+        if key.startswith(("GIT_", "XDG_", "SNAPD_")):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime_dir))
+    monkeypatch.setenv("SNAPD_IDLE_TIMEOUT", SHARED_DAEMON_IDLE)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     yield
 

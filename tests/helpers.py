@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import subprocess
@@ -31,6 +32,48 @@ def close_services(keep: int = 0) -> None:
             svc.close()
         except (OSError, ValueError):
             pass  # already closed by the test
+
+
+def stop_daemons(runtime: Path, *, within: float = 15.0) -> list[int]:
+    """Stop every shared daemon listening in ``runtime``; the pids that were stopped.
+
+    Each daemon holds an exclusive lock on its ``<socket>.lock`` (its pid inside) while it
+    lives: SIGTERM it, then wait for the lock (taking it blocks until the daemon is gone), and
+    SIGKILL one that is not gone within ``within`` seconds.
+    """
+    import fcntl
+    import os
+    import signal
+    import threading
+
+    stopped = []
+    for lock in sorted(runtime.glob("*.sock.lock")) if runtime.is_dir() else []:
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                continue  # nobody holds it
+            except BlockingIOError:
+                pass
+            text = os.pread(fd, 32, 0).decode().strip()
+            if not text.isdigit():
+                continue
+            pid = int(text)
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            waiter = threading.Thread(target=fcntl.flock, args=(fd, fcntl.LOCK_EX), daemon=True)
+            waiter.start()
+            waiter.join(within)
+            if waiter.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                waiter.join(within)
+            stopped.append(pid)
+        finally:
+            os.close(fd)
+    return stopped
 
 
 def git(store: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from snapd import protocol
 from snapd_client._errors import TransportClosed, error_for
-from snapd_client._transport import StdioTransport, Transport, daemon_command
+from snapd_client._transport import SocketTransport, StdioTransport, Transport, daemon_command
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,6 +26,9 @@ A long-lived client receives a ``snapd/didSnapshot`` per automatic snapshot and 
 per request, so an unbounded list would grow for as long as the daemon runs. Code that needs
 every notification registers a handler with :meth:`AsyncClient.on_notification`.
 """
+
+RECONNECTS = 3
+"""Times :meth:`AsyncClient.connect` starts over when a daemon closes before it answers."""
 
 
 P = TypeVar("P", bound="_Page")
@@ -97,6 +100,53 @@ class AsyncClient:
         client = cls(await StdioTransport.spawn(cmd))
         await client.initialize(root, options, client_name=client_name)
         return client
+
+    @classmethod
+    async def connect(
+        cls,
+        root: str | os.PathLike[str],
+        *,
+        store: str | os.PathLike[str] | None = None,
+        options: dict[str, Any] | None = None,
+        client_name: str | None = None,
+        daemon_args: Sequence[str] = (),
+    ) -> AsyncClient:
+        """Join the shared daemon of ``root`` (starting it if none runs) and initialize.
+
+        Every client of a worktree (editor, agents, the command line) shares one daemon, its
+        watcher and its history; its socket is found from the store's path in the per-user
+        runtime directory (``$XDG_RUNTIME_DIR/snapd``). ``daemon_args`` are flags for a daemon
+        started here (``--idle-timeout``, ``-v``). A daemon that was stopping as we connected
+        closes the connection before answering; we then look again (a bounded number of times).
+
+        Raises:
+            TransportClosed: no daemon could be reached or started (the reason is a sentence).
+        """
+        from snapd.autostart import connect_or_start, locate_from_env
+        from snapd.rendezvous import RendezvousError
+
+        try:
+            place = locate_from_env(root, store, os.environ)
+        except RendezvousError as exc:
+            raise TransportClosed(str(exc)) from exc
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                sock = await asyncio.to_thread(
+                    connect_or_start, place, uid=os.getuid(), env=os.environ, args=daemon_args
+                )
+            except RendezvousError as exc:
+                raise TransportClosed(str(exc)) from exc
+            client = cls(await SocketTransport.from_socket(sock))
+            try:
+                await client.initialize(root, options, client_name=client_name)
+            except TransportClosed:
+                await client.close()
+                if attempt >= RECONNECTS:
+                    raise
+                continue
+            return client
 
     async def __aenter__(self) -> AsyncClient:
         return self

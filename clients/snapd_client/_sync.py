@@ -103,6 +103,38 @@ class Client:
             raise
         return cls._adopt(loop, inner)
 
+    @classmethod
+    def connect(
+        cls,
+        root: str | os.PathLike[str],
+        *,
+        store: str | os.PathLike[str] | None = None,
+        options: dict[str, Any] | None = None,
+        client_name: str | None = None,
+        daemon_args: Sequence[str] = (),
+    ) -> Client:
+        """Join the shared daemon of ``root`` (starting it if none runs) and initialize.
+
+        Every client of a worktree (editor, agents, the command line) shares one daemon, its
+        watcher and its history; its socket is found from the store's path in the per-user
+        runtime directory (``$XDG_RUNTIME_DIR/snapd``). ``daemon_args`` are flags for a daemon
+        started here (``--idle-timeout``, ``-v``). A daemon that was stopping as we connected
+        closes the connection before answering; we then look again (a bounded number of times).
+
+        Raises:
+            TransportClosed: no daemon could be reached or started (the reason is a sentence).
+        """
+        loop = LoopThread()
+        try:
+            value = AsyncClient.connect(
+                root, store=store, options=options, client_name=client_name, daemon_args=daemon_args
+            )
+            inner = loop.run(value)
+        except BaseException:
+            loop.stop()
+            raise
+        return cls._adopt(loop, inner)
+
     def __enter__(self) -> Client:
         return self
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
@@ -67,14 +68,18 @@ def daemon_command(
     log_file: str | os.PathLike[str] | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """The command line that starts this Python's ``snapd --stdio``.
+    """The command line that starts a private ``snapd --stdio --standalone`` of this Python.
+
+    A private daemon serves only the client that started it, in its own process (its logs,
+    its exit, its store lock); :meth:`AsyncClient.connect` joins the worktree's shared daemon
+    instead.
 
     ``-P``: ``python -m`` would put the current directory first on ``sys.path``, so a
     ``json.py`` or ``typing.py`` in the directory the client runs in would replace the standard
     module inside the daemon and kill it at start-up. ``-I`` would fix that too, but also drop
     ``PYTHONPATH`` and the user's site-packages, where snapd may be installed.
     """
-    cmd = [sys.executable, "-P", "-m", "snapd", "--stdio"]
+    cmd = [sys.executable, "-P", "-m", "snapd", "--stdio", "--standalone"]
     if root is not None:
         cmd += ["--root", os.fspath(root)]
     if store is not None:
@@ -199,6 +204,12 @@ class SocketTransport:
             reader, writer = await asyncio.open_unix_connection(path, limit=MAX_FRAME)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise TransportClosed(f"no snapd listens on {path} ({exc.strerror})") from exc
+        return cls(reader, writer)
+
+    @classmethod
+    async def from_socket(cls, sock: socket.socket) -> SocketTransport:
+        """Speak over an already connected Unix socket (it is taken over)."""
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_FRAME)
         return cls(reader, writer)
 
     async def send(self, message: dict[str, Any]) -> None:

@@ -9,10 +9,12 @@ everything else here. This module never imports the client (issue 14).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 from snapd import __version__
 
@@ -22,9 +24,9 @@ if TYPE_CHECKING:
 
 
 def _data_home() -> str:
-    return os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
+    from snapd.autostart import data_home
+
+    return data_home(os.environ)
 
 
 def _home() -> str | None:
@@ -45,11 +47,17 @@ def parser() -> argparse.ArgumentParser:
         help="serve many clients on this Unix socket (one shared daemon per worktree)",
     )
     p.add_argument(
+        "--standalone",
+        action="store_true",
+        help="with --stdio: serve in this process instead of through the worktree's shared "
+        "daemon (for embedding and tests)",
+    )
+    p.add_argument(
         "--idle-timeout",
         type=float,
-        default=600.0,
         metavar="SECONDS",
-        help="with --listen: stop after this long with no client connected (default 600)",
+        help="the shared daemon stops after this long with no client connected (default: "
+        "$SNAPD_IDLE_TIMEOUT, else idleTimeout in .snapd.toml, else 600)",
     )
     p.add_argument("--root", help="worktree root (default: rootUri from initialize)")
     p.add_argument(
@@ -67,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
     # Test only: a restore sleeps this long after each file, so a test can kill the daemon in
     # the middle of one. Hidden, and never an initializationOptions key.
     p.add_argument("--test-restore-delay", type=float, help=argparse.SUPPRESS)
+    # Internal: the file descriptor on which a daemon started by a client says whether it
+    # listens (snapd.autostart).
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"snapd {__version__}")
     return p
 
@@ -133,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.stdio and args.listen:
         parser().error("--stdio and --listen: choose one")
+    if args.idle_timeout is None and os.environ.get("SNAPD_IDLE_TIMEOUT"):
+        try:
+            args.idle_timeout = float(os.environ["SNAPD_IDLE_TIMEOUT"])
+        except ValueError:
+            parser().error("SNAPD_IDLE_TIMEOUT must be a number of seconds")
+    if args.idle_timeout is not None and not args.idle_timeout > 0:
+        parser().error("the idle timeout must be a positive number of seconds")
     setup_logging(args.verbose, args.log_file)
     from snapd.config import MIB
 
@@ -154,15 +172,73 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if args.listen:
-        from pathlib import Path
+        return _listen(args, make_server)
+    if args.standalone:
+        return serve(make_server())
+    return _forward(args, lambda stdin: serve(make_server(), stdin))
 
-        from snapd.listener import serve_socket
-        from snapd.rendezvous import RendezvousError, listen
 
-        try:
-            sock = listen(Path(args.listen))
-        except (RendezvousError, OSError) as exc:
-            sys.stderr.write(f"snapd: {exc}\n")
-            return 1
-        return serve_socket(sock, make_server, args.idle_timeout)
-    return serve(make_server())
+def _listen(args: argparse.Namespace, make_server: Callable[[Hub], SnapdServer]) -> int:
+    """``--listen SOCKET``: the shared daemon; tells ``--ready-fd`` whether it listens."""
+    from pathlib import Path
+
+    from snapd.autostart import ERROR, READY, SERVED
+    from snapd.listener import serve_socket
+    from snapd.rendezvous import AlreadyServed, RendezvousError, listen
+
+    def tell(word: str) -> None:
+        if args.ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(args.ready_fd, f"{word}\n".encode())
+                os.close(args.ready_fd)
+
+    try:
+        sock = listen(Path(args.listen))
+    except AlreadyServed as exc:
+        # Lost a start-up race: the winner serves; the client that started us connects to it.
+        sys.stderr.write(f"snapd: {exc}\n")
+        tell(SERVED)
+        return 0 if args.ready_fd is not None else 1
+    except (RendezvousError, OSError) as exc:
+        text = str(exc) if isinstance(exc, RendezvousError) else _os_error_text(exc)
+        sys.stderr.write(f"snapd: {text}\n")
+        tell(f"{ERROR} {text}")
+        return 1
+    tell(READY)
+    return serve_socket(sock, make_server, args.idle_timeout)
+
+
+def _os_error_text(exc: OSError) -> str:
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+
+
+def _forward(args: argparse.Namespace, standalone: Callable[[IO[bytes]], int]) -> int:
+    """``--stdio``: forward to the worktree's shared daemon (started if none runs)."""
+    import tempfile
+
+    from snapd.config import MIB
+    from snapd.forward import forward
+
+    options: dict[str, object] = {}
+    if args.content_limit is not None:
+        options["contentLimit"] = max(1, int(args.content_limit * MIB))
+    daemon_args = ["-v"] * args.verbose
+    if args.idle_timeout is not None:
+        daemon_args += ["--idle-timeout", str(args.idle_timeout)]
+    if args.test_restore_delay is not None:
+        daemon_args += ["--test-restore-delay", str(args.test_restore_delay)]
+    try:
+        return forward(
+            root=args.root,
+            store=args.store,
+            options=options,
+            daemon_args=daemon_args,
+            data_home=_data_home(),
+            runtime=os.environ.get("XDG_RUNTIME_DIR"),
+            tmp=tempfile.gettempdir(),
+            uid=os.getuid(),
+            env=os.environ,
+            standalone=standalone,
+        )
+    except KeyboardInterrupt:
+        return 130

@@ -199,6 +199,11 @@ class Options:
     """Serve a worktree root that is ``/`` or the user's home directory (refused by default:
     watching and snapshotting either is almost always a mistake)."""
 
+    idle_timeout: float = attrs.field(default=600.0, validator=_positive_float)
+    """Seconds a shared daemon waits with no client connected before it stops (its
+    ``--idle-timeout`` or ``$SNAPD_IDLE_TIMEOUT`` wins; a standalone daemon stops with its
+    client)."""
+
     test_restore_delay: float = attrs.field(
         default=0.0, validator=_non_negative_float, metadata={"wire": False}
     )
@@ -282,17 +287,3 @@ def on_wire(field: attrs.Attribute[Any]) -> bool:
 def wire_option_names() -> dict[str, Any]:
     """Map each option's wire name to its default (used by protocol.md's check)."""
     return {_camel(f.name): f.default for f in attrs.fields(Options) if on_wire(f)}
-
-
-def default_store_path(data_home: str, root: str) -> str:
-    """Where a worktree's store lives by default: under the XDG data dir, keyed by real path.
-
-    ``data_home`` is ``$XDG_DATA_HOME`` (or ``~/.local/share``), resolved by the CLI.
-    """
-    import hashlib
-    import os
-
-    real = os.path.realpath(root)
-    key = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
-    name = os.path.basename(real.rstrip(os.sep)) or "root"
-    return os.path.join(data_home, "snapd", "stores", f"{name}-{key}")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from pygls.io_ import StdoutWriter
 
+from snapd.config import Options
 from snapd.hub import Hub
 from snapd.rendezvous import RendezvousError, check_peer
 from snapd.server import SnapdServer
@@ -29,8 +30,14 @@ ServerFactory = Callable[[Hub], SnapdServer]
 """Makes the server of one connection (every handler registered) over the shared hub."""
 
 
-def serve_socket(sock: socket.socket, make_server: ServerFactory, idle_timeout: float) -> int:
-    """Serve every client that connects to ``sock`` until the daemon is idle; exit code."""
+def serve_socket(
+    sock: socket.socket, make_server: ServerFactory, idle_timeout: float | None
+) -> int:
+    """Serve every client that connects to ``sock`` until the daemon is idle; exit code.
+
+    ``idle_timeout`` (seconds with no client before stopping) comes from the command line;
+    when None, the served worktree's ``idleTimeout`` option decides (600 before it is open).
+    """
     try:
         asyncio.run(_serve(sock, make_server, idle_timeout))
     finally:
@@ -38,18 +45,26 @@ def serve_socket(sock: socket.socket, make_server: ServerFactory, idle_timeout: 
     return 0
 
 
-async def _serve(sock: socket.socket, make_server: ServerFactory, idle_timeout: float) -> None:
+async def _serve(
+    sock: socket.socket, make_server: ServerFactory, idle_timeout: float | None
+) -> None:
     loop = asyncio.get_running_loop()
     hub = Hub(keep_open=True)
     idle = asyncio.Event()
     connections: set[asyncio.Task[None]] = set()
-    timer: asyncio.TimerHandle | None = loop.call_later(idle_timeout, idle.set)
+
+    def patience() -> float:
+        if idle_timeout is not None:
+            return idle_timeout
+        return hub.session.options.idle_timeout if hub.session else Options().idle_timeout
+
+    timer: asyncio.TimerHandle | None = loop.call_later(patience(), idle.set)
 
     def closed(task: asyncio.Task[None]) -> None:
         nonlocal timer
         connections.discard(task)
         if not connections:
-            timer = loop.call_later(idle_timeout, idle.set)
+            timer = loop.call_later(patience(), idle.set)
 
     sock.setblocking(False)
     accepting = asyncio.ensure_future(loop.sock_accept(sock))
@@ -79,7 +94,7 @@ async def _serve(sock: socket.socket, make_server: ServerFactory, idle_timeout: 
         for task in list(connections):
             task.cancel()
         await hub.close()
-    logger.info("no client for %s s: stopping", idle_timeout)
+    logger.info("no client for %s s: stopping", patience())
 
 
 async def _connection(conn: socket.socket, hub: Hub, make_server: ServerFactory) -> None:

@@ -52,6 +52,7 @@ import socket
 import stat
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Final
 
@@ -69,10 +70,13 @@ __all__ = [
     "UnsafeRuntimeDir",
     "check_peer",
     "connect",
+    "default_store_path",
+    "holder",
     "listen",
     "peer_uid",
     "runtime_dir",
     "socket_path",
+    "wait_released",
 ]
 
 log = logging.getLogger(__name__)
@@ -216,6 +220,18 @@ def _check_private_dir(path: Path, uid: int) -> None:
         )
 
 
+def default_store_path(data_home: str, root: str) -> str:
+    """Where a worktree's store lives by default: under the XDG data dir, keyed by real path.
+
+    ``data_home`` is ``$XDG_DATA_HOME`` (or ``~/.local/share``), resolved by the caller. The
+    daemon and every client that finds it compute the same path (then :func:`socket_path`).
+    """
+    real = os.path.realpath(root)
+    key = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
+    name = os.path.basename(real.rstrip(os.sep)) or "root"
+    return os.path.join(data_home, "snapd", "stores", f"{name}-{key}")
+
+
 def runtime_dir(xdg_runtime_dir: str | None, tmp: str, uid: int) -> Path:
     """The per-user directory that holds the daemons' sockets, created ``0700`` if absent.
 
@@ -281,6 +297,38 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def holder(path: Path) -> int | None:
+    """The pid of the daemon holding the socket at ``path`` (serving, starting or stopping).
+
+    None when no process holds its lock, i.e. no daemon lives there (a socket file may still
+    be there, left by one killed with -9).
+    """
+    try:
+        fd = os.open(_lock_path(path), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(fd)
+        return None
+    finally:
+        os.close(fd)
+
+
+def wait_released(path: Path, timeout: float) -> bool:
+    """Wait until no process holds the lock of the socket at ``path``; False on timeout."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while holder(path) is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    return True
 
 
 def _answers(path: Path) -> bool:

@@ -38,10 +38,11 @@ from pygls.uris import to_fs_path
 
 from snapd import PROTOCOL_VERSION, __version__, errors, protocol, requests
 from snapd.capture.walk import Cancelled
-from snapd.config import Options, default_store_path
+from snapd.config import Options
 from snapd.framing import Frame, FrameReader
 from snapd.hub import Hub
 from snapd.progress import ProgressReporter
+from snapd.rendezvous import default_store_path
 from snapd.session import Session
 from snapd.worktree import Worktree
 
@@ -313,8 +314,11 @@ class SnapdServer(LanguageServer):
 
         def pump() -> None:
             # A daemon thread, so a client that never closes stdin cannot keep us alive.
-            for frame in reader:
-                asyncio.run_coroutine_threadsafe(queue.put(frame), loop).result()
+            try:
+                for frame in reader:
+                    asyncio.run_coroutine_threadsafe(queue.put(frame), loop).result()
+            except OSError as exc:  # a client killed mid-frame resets its connection
+                logger.info("the client's connection broke: %s", exc.strerror or exc)
             asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
 
         threading.Thread(target=pump, name="snapd-stdin", daemon=True).start()
@@ -561,9 +565,10 @@ def _delegate(
     return handler
 
 
-def serve(server: SnapdServer) -> int:
-    """Serve on the process's stdin/stdout."""
+def serve(server: SnapdServer, stdin: IO[bytes] | None = None) -> int:
+    """Serve on the process's stdin (or ``stdin``) and stdout."""
     import sys
 
-    stdin = os.fdopen(sys.stdin.fileno(), "rb", buffering=65536, closefd=False)
+    if stdin is None:
+        stdin = os.fdopen(sys.stdin.fileno(), "rb", buffering=65536, closefd=False)
     return server.serve_stdio(stdin, sys.stdout.buffer)

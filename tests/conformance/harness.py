@@ -58,6 +58,8 @@ class Config:
     keep: bool = False
     """Keep each case's temporary directory."""
     cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment variables set for every server (:func:`run_cases` adds its own)."""
 
     @staticmethod
     def parse_server(command: str) -> list[str]:
@@ -139,7 +141,7 @@ class Ctx:
     ) -> Server:
         """Start a server (not initialized)."""
         argv = self.argv(root or self.root, store or self.store, log or self.log, template)
-        server = await Server.spawn(argv, cwd=self.config.cwd)
+        server = await Server.spawn(argv, cwd=self.config.cwd, env=self.config.env)
         self.servers.append(server)
         return server
 
@@ -384,12 +386,33 @@ async def run_case(case: Case, config: Config) -> Outcome:
     return Outcome(case, status, ctx.failures, ctx.notes, time.monotonic() - start)
 
 
+SHARED_IDLE_TIMEOUT = "10"
+"""Seconds the shared daemons a forwarding server starts outlive their last case."""
+
+
 async def run_cases(cases: list[Case], config: Config, jobs: int = 2) -> list[Outcome]:
-    """Run cases, ``jobs`` at a time; outcomes in the order of ``cases``."""
+    """Run cases, ``jobs`` at a time; outcomes in the order of ``cases``.
+
+    A forwarding ``snapd --stdio`` starts one shared daemon per case's store: they get a
+    private runtime directory (so the user's own daemons are neither met nor left behind) and
+    a short idle timeout, and every one still running at the end is stopped.
+    """
+    from tests.helpers import stop_daemons
+
     sem = asyncio.Semaphore(max(1, jobs))
+    runtime = Path(tempfile.mkdtemp(prefix="snapd-rt-"))
+    config.env = {
+        "XDG_RUNTIME_DIR": str(runtime),
+        "SNAPD_IDLE_TIMEOUT": SHARED_IDLE_TIMEOUT,
+        **config.env,
+    }
 
     async def one(case: Case) -> Outcome:
         async with sem:
             return await run_case(case, config)
 
-    return list(await asyncio.gather(*(one(c) for c in cases)))
+    try:
+        return list(await asyncio.gather(*(one(c) for c in cases)))
+    finally:
+        await asyncio.to_thread(stop_daemons, runtime / "snapd")
+        shutil.rmtree(runtime, ignore_errors=True)

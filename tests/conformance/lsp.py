@@ -69,15 +69,17 @@ class Server:
         self._reader = asyncio.ensure_future(self._read_loop())
 
     @classmethod
-    async def spawn(cls, argv: list[str], *, cwd: str | None = None) -> Server:
-        """Start ``argv`` with pipes for stdin/stdout and stderr to DEVNULL."""
+    async def spawn(
+        cls, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None
+    ) -> Server:
+        """Start ``argv`` with pipes for stdin/stdout and stderr to DEVNULL (``env`` added)."""
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             cwd=cwd,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         return cls(proc)
 

@@ -274,6 +274,8 @@ async def test_page_sizes_are_each_clients_own(daemon: Daemon, worktree: Path) -
 async def test_a_client_that_vanishes_mid_snapshot_only_cancels_its_own(
     daemon: Daemon, worktree: Path
 ) -> None:
+    # No automatic snapshot may come between the agent's two.
+    write(worktree, ".snapd.toml", "autoSnapshot = false\n")
     agent = await daemon.client(worktree, "agent")
     base = await agent.snapshot()
     for i in range(3000):  # in three directories: each stays under dirNewFileBudget

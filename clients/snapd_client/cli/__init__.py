@@ -1,7 +1,9 @@
 r"""``snapd <command>``: look at snapshots from a terminal, on top of :class:`AsyncClient`.
 
-Each command starts a daemon for the worktree (``--root``, default the current directory),
-runs, and stops it.
+Each command is a client of the worktree's shared daemon (``--root``, default the current
+directory), started when none runs and left running for the next command, the editor and the
+agents (it stops by itself when idle); ``--standalone`` starts a private daemon for the one
+command instead.
 
 * Output is coloured when stdout is a terminal and plain otherwise (``--color`` overrides;
   ``NO_COLOR`` is honoured). Nothing from the worktree is ever read as markup, and control
@@ -149,7 +151,21 @@ def os_error_text(exc: OSError) -> str:
 
 
 async def run(args: argparse.Namespace, out: Output) -> int:
-    """Run one command against a freshly spawned daemon."""
+    """Run one command through the worktree's shared daemon (``--standalone``: a private one)."""
+    from snapd_client._client import AsyncClient
+    from snapd_client.cli.commands import COMMANDS
+
+    if not args.standalone:
+        async with await AsyncClient.connect(
+            args.root, store=args.store, client_name="cli"
+        ) as client:
+            await COMMANDS[args.command](client, args, out)
+        return 0
+    return await _run_standalone(args, out)
+
+
+async def _run_standalone(args: argparse.Namespace, out: Output) -> int:
+    """Run one command against a private daemon started for it (its log kept until it ends)."""
     import tempfile
 
     from snapd_client._client import AsyncClient

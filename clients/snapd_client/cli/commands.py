@@ -103,7 +103,9 @@ async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) ->
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.time))
         out.print(
             (s.id[:12], "yellow"),
-            f"  {when}  files {s.files} ({human(s.bytes)})  changed {s.changed}  "
+            f"  {when}  ",
+            (f"{safe(s.client)}  ", "cyan") if s.client else "",
+            f"files {s.files} ({human(s.bytes)})  changed {s.changed}  "
             f"skipped {s.skipped} ({human(s.skipped_bytes)})",
             ("  " + safe(s.label), "bold") if s.label else "",
         )

@@ -49,6 +49,12 @@ def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     p.add_argument("--store", default=d(None), help="store directory (default: per worktree)")
     p.add_argument("--json", action="store_true", default=d(False), help="print JSON results")
     p.add_argument(
+        "--standalone",
+        action="store_true",
+        default=d(False),
+        help="run a private daemon for this command instead of the worktree's shared one",
+    )
+    p.add_argument(
         "--no-pager", action="store_true", default=d(False), help="never page the output"
     )
     p.add_argument(

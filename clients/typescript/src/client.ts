@@ -74,6 +74,16 @@ export interface SpawnOptions {
   logFile: string;
   /** Python interpreter; default `$SNAPD_PYTHON`, else `python3`. */
   python?: string;
+  /**
+   * Serve this client in a private daemon process (`--standalone`) instead of through the
+   * worktree's shared daemon, which `snapd --stdio` joins (or starts) by default.
+   */
+  standalone?: boolean;
+  /**
+   * `clientInfo.name` sent with `initialize` (default `@snapd/client`): a shared daemon records
+   * it with the snapshots this client takes and names the client by it.
+   */
+  clientName?: string;
   /** Extra daemon arguments appended to the default command (e.g. `["-v"]`). */
   args?: string[];
   /**
@@ -110,7 +120,9 @@ export type NotificationListener<P> = (params: P) => void;
 const STDERR_TAIL = 4096;
 
 /** The command line {@link SnapdClient.spawn} runs by default. */
-export function defaultCommand(opts: Pick<SpawnOptions, "root" | "store" | "logFile" | "python">): string[] {
+export function defaultCommand(
+  opts: Pick<SpawnOptions, "root" | "store" | "logFile" | "python" | "standalone">,
+): string[] {
   const python = opts.python ?? process.env.SNAPD_PYTHON ?? "python3";
   // -P: `python -m` puts the current directory first on sys.path, so a json.py or typing.py
   // in the daemon's cwd would shadow the standard module and kill it at start-up. (-I would
@@ -118,6 +130,7 @@ export function defaultCommand(opts: Pick<SpawnOptions, "root" | "store" | "logF
   const argv = [python, "-P", "-m", "snapd", "--stdio", "--root", opts.root];
   if (opts.store !== undefined) argv.push("--store", opts.store);
   argv.push("--log-file", opts.logFile);
+  if (opts.standalone === true) argv.push("--standalone");
   return argv;
 }
 
@@ -229,7 +242,7 @@ export class SnapdClient {
           ...(opts.initializationOptions !== undefined
             ? { initializationOptions: opts.initializationOptions }
             : {}),
-          clientInfo: { name: "@snapd/client" },
+          clientInfo: { name: opts.clientName ?? "@snapd/client" },
         }),
         spawnFailed,
       ]);

@@ -662,6 +662,14 @@ export interface InitializationOptions {
    * Default: `false`.
    */
   allowBroadRoot?: boolean;
+  /**
+   * Seconds a shared daemon waits with no client connected before it stops (its
+   * `--idle-timeout` or `$SNAPD_IDLE_TIMEOUT` wins; a standalone daemon stops with its
+   * client).
+   *
+   * Default: `600.0`.
+   */
+  idleTimeout?: number;
 }
 
 /** Stored bytes of one path across the retained snapshots. */

@@ -61,6 +61,40 @@ describe("lifecycle", () => {
   });
 });
 
+describe("the shared daemon (issue 15)", () => {
+  test("two clients of one worktree share one history and hear each other's snapshots", async () => {
+    sb.write("a.txt", "a\n");
+    // Its own store: the shared daemon outlives the clients (until it is idle), so the
+    // sandbox's directory is not where it writes.
+    const store = fs.mkdtempSync(path.join(sb.dir, "..", "snapd-ts-shared-"));
+    const opts = { root: sb.root, store, python: resolvePython() };
+    const editor = await SnapdClient.spawn({ ...opts, clientName: "editor", logFile: sb.logFile });
+    const agent = await SnapdClient.spawn({
+      ...opts,
+      clientName: "agent",
+      logFile: path.join(sb.dir, "agent.log"),
+    });
+    try {
+      const heard = new Promise<DidSnapshotParams>((resolve) => {
+        const sub = editor.onDidSnapshot((p) => {
+          if (p.client === "agent") {
+            sub.dispose();
+            resolve(p);
+          }
+        });
+      });
+      const taken = await agent.snapshot({ label: "agent step" });
+      assert.equal(taken.client, "agent");
+      assert.equal((await heard).id, taken.id);
+      const listed = await editor.snapshots();
+      assert.ok(listed.snapshots.some((s) => s.id === taken.id && s.client === "agent"));
+    } finally {
+      assert.equal(await editor.close(), 0);
+      assert.equal(await agent.close(), 0);
+    }
+  });
+});
+
 describe("start-up (issue 13 #18)", () => {
   test("json.py, typing.py and logging.py in the daemon's cwd do not shadow its modules", async () => {
     sb.write("a.txt", "a\n");
@@ -74,6 +108,7 @@ describe("start-up (issue 13 #18)", () => {
       store: sb.store,
       logFile: sb.logFile,
       python: resolvePython(),
+      standalone: true,
       cwd,
       initializationOptions: { watch: false },
     });
@@ -91,6 +126,7 @@ describe("start-up (issue 13 #18)", () => {
         store: sb.store,
         logFile: sb.logFile,
         python: resolvePython(),
+        standalone: true,
         args: ["--no-such"],
       }),
       (err: unknown) => {

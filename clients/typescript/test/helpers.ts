@@ -58,6 +58,7 @@ export function sandbox(): Sandbox {
         store,
         logFile,
         python: resolvePython(),
+        standalone: true,
         ...(initializationOptions !== undefined ? { initializationOptions } : {}),
       });
       clients.push(client);

@@ -106,25 +106,37 @@ async def eof_on_stdin(ctx: Ctx) -> None:
     ctx.check(code is not None, "the server did not exit after EOF on stdin")
 
 
-@case(LIFECYCLE, "store locked")
-async def store_locked(ctx: Ctx) -> None:
-    """A second server on the same store gets -31004 with ``data.holder``; then it is freed."""
+@case(LIFECYCLE, "one writer per store")
+async def one_writer_per_store(ctx: Ctx) -> None:
+    """A second server on the same store shares the first's history, or gets -31004.
+
+    A forwarding ``snapd --stdio`` joins the worktree's shared daemon, so the second client
+    sees the first's snapshots; a private (``--standalone``) one cannot open a locked store and
+    says who holds it (``data.holder``) until the first is gone.
+    """
     server = await standard_world(ctx)
+    first = await ctx.call(server, "snapd/snapshot", {"label": "first client"})
     second = await ctx.spawn(log=ctx.tmp / "second.log")
     try:
         await ctx.initialize(second)
-        ctx.check(False, "a second server on the same store initialized")
     except RpcError as exc:
         ctx.check(exc.code == -31004, f"second server: error {exc.code}, expected -31004")
         ctx.check(
             isinstance(exc.data, dict) and exc.data.get("holder"), "-31004 without data.holder"
         )
-    await server.call("shutdown", None, omit_params=True)
-    await server.notify("exit", None)
-    await server.wait_exit()
-    third = await ctx.spawn(log=ctx.tmp / "third.log")
-    await ctx.initialize(third)
-    await ctx.call(third, "snapd/status", {})
+        await server.call("shutdown", None, omit_params=True)
+        await server.notify("exit", None)
+        await server.wait_exit()
+        third = await ctx.spawn(log=ctx.tmp / "third.log")
+        await ctx.initialize(third)
+        await ctx.call(third, "snapd/status", {})
+        return
+    listed = await ctx.call(second, "snapd/snapshots", {})
+    ids = [s.get("id") for s in listed.get("snapshots", [])]
+    ctx.check(
+        first.get("id") in ids,
+        f"a second client of the same store does not see the first's snapshot: {ids}",
+    )
 
 
 def without_root(ctx: Ctx) -> list[str]:

@@ -1,0 +1,266 @@
+"""``snapd --stdio`` forwards to the worktree's shared daemon; the CLI and clients meet there.
+
+Every test runs with the session's private ``XDG_RUNTIME_DIR`` (tests/conftest.py), so the
+daemons these tests start are found, and stopped, there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snapd.autostart import Place, locate_from_env
+from snapd_client import AsyncClient
+from tests.helpers import git, write
+
+pytestmark = pytest.mark.e2e
+
+SNAPD = [sys.executable, "-P", "-m", "snapd_client"]
+"""The ``snapd`` console script (its dispatcher), as the user runs it."""
+
+
+def forwarder(store: Path, log: Path, *extra: str) -> list[str]:
+    """``snapd --stdio`` (forwarding, the default) for a worktree given by ``initialize``."""
+    return [sys.executable, "-P", "-m", "snapd", "--stdio", "--store", str(store),
+            "--log-file", str(log), *extra]  # fmt: skip
+
+
+def place(root: Path, store: Path) -> Place:
+    return locate_from_env(root, store, os.environ)
+
+
+def daemon_pid(where: Place) -> int | None:
+    """The pid of the daemon holding the socket's lock, or None when none holds it."""
+    lock = Path(f"{where.socket}.lock")
+    if not lock.exists():
+        return None
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode().strip()
+            return int(text) if text.isdigit() else None
+        return None
+    finally:
+        os.close(fd)
+
+
+async def gone(where: Place) -> None:
+    """Wait until no daemon holds the socket's lock (taking it blocks until then)."""
+    lock = Path(f"{where.socket}.lock")
+
+    def take() -> None:
+        fd = os.open(lock, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        finally:
+            os.close(fd)
+
+    await asyncio.wait_for(asyncio.to_thread(take), 60)
+
+
+async def cli(root: Path, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``snapd ARGS`` in a thread (the test's event loop keeps reading notifications)."""
+    return await asyncio.to_thread(run_cli, root, store, *args)
+
+
+def run_cli(root: Path, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SNAPD, "--root", str(root), "--store", str(store), "--color", "never", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def heard(client: AsyncClient) -> asyncio.Queue[dict[str, Any]]:
+    seen: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    client.on_notification("snapd/didSnapshot", seen.put_nowait)
+    return seen
+
+
+async def taken_by(seen: asyncio.Queue[dict[str, Any]], client: str) -> dict[str, Any]:
+    """The next ``snapd/didSnapshot`` of a snapshot ``client`` took (automatic ones skipped)."""
+    while (note := await seen.get()).get("client") != client:
+        pass
+    return note
+
+
+@pytest.mark.asyncio
+async def test_editor_agent_and_command_line_share_one_daemon(
+    tmp_path: Path, worktree: Path
+) -> None:
+    store = tmp_path / "store"
+    editor = await AsyncClient.spawn(
+        worktree, command=forwarder(store, tmp_path / "editor.log"), client_name="editor"
+    )
+    agent = await AsyncClient.connect(worktree, store=store, client_name="agent")
+    editor_saw, agent_saw = heard(editor), heard(agent)
+    where = place(worktree, store)
+    pid = daemon_pid(where)
+    assert pid is not None and pid != editor.transport.proc.pid  # type: ignore[attr-defined]
+
+    write(worktree, "a.txt", "agent\n")
+    step = await agent.snapshot(label="agent turn 1")
+    assert (await taken_by(editor_saw, "agent"))["id"] == step.id
+    # The terminal, in between: its commands are clients of the same daemon.
+    write(worktree, "b.txt", "user\n")
+    made = await cli(worktree, store, "snapshot", "-m", "from the terminal")
+    assert made.returncode == 0, made.stderr
+    from_cli = await taken_by(editor_saw, "cli")
+    assert (await taken_by(agent_saw, "agent"))["id"] == step.id
+    assert (await taken_by(agent_saw, "cli"))["id"] == from_cli["id"]
+    log = await cli(worktree, store, "log")
+    assert log.returncode == 0, log.stderr
+    lines = {ln.split()[0]: ln for ln in log.stdout.splitlines()}
+    assert "  cli  " in lines[from_cli["id"][:12]] and "from the terminal" in log.stdout
+    assert "  agent  " in lines[step.id[:12]]
+    assert daemon_pid(where) == pid  # one daemon served all of them
+    listed = {s.id: (s.client, s.label) for s in (await editor.snapshots()).snapshots}
+    assert listed[step.id] == ("agent", "agent turn 1")
+    assert listed[from_cli["id"]] == ("cli", "from the terminal")
+    await editor.close()
+    assert editor.transport.proc.returncode == 0  # type: ignore[attr-defined]
+    # The editor's exit leaves the agent served.
+    write(worktree, "a.txt", "agent again\n")
+    again = await agent.snapshot()
+    assert again.created
+    await agent.close()
+    fsck = git(store, "fsck", "--strict", "--no-dangling")
+    assert fsck.returncode == 0, fsck.stderr
+
+
+@pytest.mark.asyncio
+async def test_forwarders_racing_to_start_a_daemon_end_with_one(
+    tmp_path: Path, worktree: Path
+) -> None:
+    store = tmp_path / "store"
+    clients = await asyncio.gather(
+        *(
+            AsyncClient.spawn(
+                worktree, command=forwarder(store, tmp_path / f"f{i}.log"), client_name=f"c{i}"
+            )
+            for i in range(8)
+        )
+    )
+    try:
+        where = place(worktree, store)
+        pid = daemon_pid(where)
+        # Daemons that lost the race said who won; no two hold the socket.
+        losers = [ln for ln in where.log.read_text().splitlines() if "already listens" in ln]
+        assert all(f"(pid {pid})" in ln for ln in losers), losers
+        for i, client in enumerate(clients):
+            write(worktree, f"c{i}.txt", f"{i}\n")
+            await client.snapshot(label=f"c{i}")
+        for client in clients:
+            labels = {s.label for s in (await client.snapshots()).snapshots}
+            assert labels == {f"c{i}" for i in range(8)}
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.mark.asyncio
+async def test_exit_codes_are_those_of_a_private_daemon(tmp_path: Path, worktree: Path) -> None:
+    store = tmp_path / "store"
+    polite = await AsyncClient.spawn(worktree, command=forwarder(store, tmp_path / "1.log"))
+    abrupt = await AsyncClient.spawn(worktree, command=forwarder(store, tmp_path / "2.log"))
+    await polite.request("shutdown", None)
+    await polite.notify("exit", None)
+    await abrupt.notify("exit", None)
+    assert await polite.transport.proc.wait() == 0  # type: ignore[attr-defined]
+    assert await abrupt.transport.proc.wait() == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_the_daemon_stops_when_idle_and_the_next_client_starts_another(
+    tmp_path: Path, worktree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SNAPD_IDLE_TIMEOUT", "0.5")
+    store = tmp_path / "store"
+    where = place(worktree, store)
+    client = await AsyncClient.connect(worktree, store=store, client_name="first")
+    first = daemon_pid(where)
+    await client.snapshot(label="before")
+    await client.close()
+    await gone(where)
+    assert not where.socket.exists()
+    monkeypatch.setenv("SNAPD_IDLE_TIMEOUT", "20")
+    made = await cli(worktree, store, "log")
+    assert made.returncode == 0 and "before" in made.stdout, made.stderr
+    assert daemon_pid(where) not in (None, first)
+
+
+@pytest.mark.asyncio
+async def test_after_kill_9_the_next_command_starts_a_fresh_daemon(
+    tmp_path: Path, worktree: Path
+) -> None:
+    store = tmp_path / "store"
+    where = place(worktree, store)
+    made = await cli(worktree, store, "snapshot", "-m", "one")
+    assert made.returncode == 0, made.stderr
+    pid = daemon_pid(where)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await gone(where)
+    assert where.socket.exists()  # stale: nobody listens on it
+    write(worktree, "src/main.txt", "two\n")
+    made = await cli(worktree, store, "snapshot", "-m", "two")
+    assert made.returncode == 0, made.stderr
+    assert daemon_pid(where) not in (None, pid)
+    log = await cli(worktree, store, "log")
+    labels = [ln.split()[-1] for ln in log.stdout.splitlines() if "  cli  " in ln]
+    assert labels == ["two", "one"]
+    fsck = git(store, "fsck", "--strict", "--no-dangling")
+    assert fsck.returncode == 0, fsck.stderr
+
+
+@pytest.mark.asyncio
+async def test_command_line_options_reach_the_shared_policy_check(
+    tmp_path: Path, worktree: Path
+) -> None:
+    store = tmp_path / "store"
+    first = await AsyncClient.spawn(
+        worktree, command=forwarder(store, tmp_path / "1.log", "--content-limit", "1")
+    )
+    try:
+        second = await AsyncClient.spawn(
+            worktree, command=forwarder(store, tmp_path / "2.log", "--content-limit", "3")
+        )
+    except Exception as exc:
+        assert "initializationOptions.contentLimit" in str(exc)
+    else:
+        await second.close()
+        pytest.fail("a forwarder with another content limit joined the shared daemon")
+    finally:
+        await first.close()
+
+
+@pytest.mark.asyncio
+async def test_a_first_frame_naming_no_worktree_is_served_in_process(tmp_path: Path) -> None:
+    cmd = forwarder(tmp_path / "store", tmp_path / "f.log")
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    body = b'{"jsonrpc":"2.0","id":1,"method":"snapd/status","params":{}}'
+    out, _ = await proc.communicate(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    answer = json.loads(out.partition(b"\r\n\r\n")[2])
+    assert answer["error"]["code"] == -32002  # ServerNotInitialized, from the in-process server
+
+
+def test_standalone_command_line_runs_a_private_daemon(tmp_path: Path, worktree: Path) -> None:
+    store = tmp_path / "store"
+    made = run_cli(worktree, store, "--standalone", "snapshot", "-m", "private")
+    assert made.returncode == 0, made.stderr
+    assert daemon_pid(place(worktree, store)) is None
