@@ -63,7 +63,7 @@ class AsyncClient:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self._conv = protocol.converter()
+        self._conv = protocol.wire_converter()
         self._ids = itertools.count(1)
         self._pending: dict[int | str, asyncio.Future[Any]] = {}
         self._handlers: dict[str, list[NotificationHandler]] = {}

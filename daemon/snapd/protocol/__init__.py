@@ -4,7 +4,8 @@ One module per concern (:mod:`~snapd.protocol.snapshots`, :mod:`~snapd.protocol.
 :mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.upkeep`,
 :mod:`~snapd.protocol.notifications`), the method table (:mod:`~snapd.protocol.methods`), the
 generated envelopes (:mod:`~snapd.protocol.messages`) and the one converter
-(:mod:`~snapd.protocol.convert`). ``protocol.md`` documents exactly these classes, and
+(:mod:`~snapd.protocol.convert`: ``wire_converter()`` for clients, ``converter()`` with
+lsprotocol's LSP types for the daemon). ``protocol.md`` documents exactly these classes, and
 ``tests/test_protocol_doc.py`` checks it against :data:`METHOD_TO_TYPES`. Everything is
 re-exported here, so ``from snapd import protocol`` reaches all of it.
 
@@ -38,6 +39,7 @@ from snapd.protocol.common import (
 )
 from snapd.protocol.convert import (
     converter,
+    wire_converter,
     wire_name,
 )
 from snapd.protocol.messages import (
@@ -192,5 +194,6 @@ __all__ = [
     "StatusResponse",
     "StatusResult",
     "converter",
+    "wire_converter",
     "wire_name",
 ]
