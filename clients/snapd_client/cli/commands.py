@@ -10,8 +10,6 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
-
 from snapd import protocol
 from snapd_client._client import AsyncClient
 from snapd_client.cli.output import Output
@@ -50,7 +48,7 @@ def _progress(out: Output) -> Progress:
 
 async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd snapshot [-m LABEL]``."""
-    if out.err.is_terminal:
+    if out.err_is_terminal:
         with _progress(out) as bar:
             task = bar.add_task("snapshot", total=None)
 
@@ -94,6 +92,8 @@ async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) ->
             break
         cursor = page.next_cursor
     for warning in warnings:  # a damaged ref: the history shown is missing that snapshot
+        from rich.text import Text
+
         out.err.print(Text(f"snapd: warning: {safe(warning)}"), highlight=False)
     if args.json:
         out.json([conv.unstructure(s) for s in items])
@@ -157,9 +157,8 @@ async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -
             out.json([{**conv.unstructure(f), "insertions": i, "deletions": d} for f, i, d in rows])
             return
         out.start_pager()
-        width = out.console.width if out.console.is_terminal else 80
-        for line in stat_lines(rows, width):
-            out.console.print(line)
+        for parts in stat_lines(rows, out.width):
+            out.print(*parts)
         return
     if args.json:
         docs = []
