@@ -8,6 +8,7 @@ plain line itself, without rich; the first tests check that it writes exactly wh
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -115,6 +116,16 @@ def test_forced_colour_still_goes_through_rich(
     out.print(("snapshot", "bold"), " x")
     assert "\x1b[1msnapshot" in capsys.readouterr().out
     assert out.width == out.console.width
+
+
+def test_a_line_stdout_cannot_encode_fails_as_rich_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    with pytest.raises(UnicodeEncodeError, match="PYTHONIOENCODING=utf-8"):
+        cli.Output().print("caf\u00e9")
+    cli.Output().print("cafe")
+    stdout.flush()
+    assert stdout.buffer.getvalue() == b"cafe\n"
 
 
 def test_json_and_width_need_no_console(

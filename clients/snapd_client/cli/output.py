@@ -66,10 +66,6 @@ def _console_class() -> type[Console]:
     return _Console
 
 
-def _new_console(**kw: Any) -> Console:
-    return _console_class()(**kw)
-
-
 _RICH_CHANGES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 """Characters rich would not write unchanged (it expands tabs and strips some controls)."""
 
@@ -148,7 +144,7 @@ class Output:
             kw["force_terminal"] = True
         elif self.color == "never":
             kw["color_system"] = None
-        return _new_console(
+        return _console_class()(
             file=file,
             stderr=stderr,
             soft_wrap=True,
@@ -183,14 +179,14 @@ class Output:
         self._pager_stdin = io.TextIOWrapper(
             self._pager.stdin, encoding="utf-8", errors="replace", write_through=True
         )
-        self.console = _new_console(
+        self.console = _console_class()(
             file=self._pager_stdin,
             soft_wrap=True,
             highlight=False,
             markup=False,
             emoji=False,
             force_terminal=colored,
-            color_system=self.console.color_system if colored else None,
+            color_system=self.console.color_system if colored else None,  # type: ignore[arg-type]
             width=width,
         )
 
@@ -211,9 +207,13 @@ class Output:
             texts = [p if isinstance(p, str) else p[0] for p in parts if isinstance(p, str | tuple)]
             line = "".join(texts)
             if len(texts) == len(parts) and not _RICH_CHANGES.search(line):
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()  # as rich does: a closed pipe is noticed at this line
-                return
+                try:
+                    sys.stdout.write(line + "\n")
+                except UnicodeEncodeError:
+                    pass  # nothing was written: rich writes it, or says why it cannot
+                else:
+                    sys.stdout.flush()  # as rich does: a closed pipe is noticed at this line
+                    return
         from rich.text import Text
 
         self.console.print(Text.assemble(*parts), end="\n")
