@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from cattrs import Converter
 
 import snapd
 from snapd import protocol
@@ -111,10 +113,19 @@ def test_method_tables(method: str) -> None:
     assert any(line.startswith("Errors:") for line in lines)
 
 
+CONVERTERS = pytest.mark.parametrize(
+    "make_converter",
+    [protocol.converter, protocol.wire_converter],
+    ids=["with-lsprotocol", "wire-only"],
+)
+"""The daemon's converter (on lsprotocol's) and the clients' (snapd types only) must agree."""
+
+
+@CONVERTERS
 @pytest.mark.parametrize("method", sorted(METHOD_TO_TYPES))
-def test_method_examples(method: str) -> None:
+def test_method_examples(method: str, make_converter: Callable[[], Converter]) -> None:
     types = METHOD_TO_TYPES[method]
-    conv = protocol.converter()
+    conv = make_converter()
     known_codes = {cls.CODE for cls in ALL_ERRORS} | set(JSONRPC_CODES)
     blocks = json_blocks(method_sections()[method])
     assert blocks, f"{method}: no ```json example"
@@ -204,10 +215,11 @@ def notification_sections() -> dict[str, list[str]]:
     return out
 
 
-def test_notifications_match_code() -> None:
+@CONVERTERS
+def test_notifications_match_code(make_converter: Callable[[], Converter]) -> None:
     found = notification_sections()
     assert set(found) == set(NOTIFICATION_TO_TYPES)
-    conv = protocol.converter()
+    conv = make_converter()
     for method, (_message, params_cls) in NOTIFICATION_TO_TYPES.items():
         lines = found[method]
         assert any(line.startswith("Direction: server → client notification.") for line in lines)

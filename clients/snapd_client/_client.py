@@ -66,7 +66,7 @@ class AsyncClient:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self._conv = protocol.converter()
+        self._conv = protocol.wire_converter()
         self._ids = itertools.count(1)
         self._pending: dict[int | str, asyncio.Future[Any]] = {}
         self._handlers: dict[str, list[NotificationHandler]] = {}
@@ -232,11 +232,11 @@ class AsyncClient:
         """Send ``params`` (a wire params object) and structure the result as ``result_type``.
 
         ``params`` and ``result_type`` must be the method's classes in
-        ``protocol.METHOD_TO_TYPES``: the caller names the result class so the return type is
+        ``protocol.METHODS``: the caller names the result class so the return type is
         checked statically, and a mismatch with the table is a programming error caught here,
         before anything is sent.
         """
-        types = protocol.METHOD_TO_TYPES[method]
+        types = protocol.METHODS[method]
         if result_type is not types.result:
             raise TypeError(f"{method} returns {types.result.__name__}, not {result_type.__name__}")
         if type(params) is not types.params:

@@ -47,7 +47,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import secrets
 import socket
 import stat
 import struct
@@ -421,7 +420,9 @@ def listen(path: Path) -> ListeningSocket:
         os.close(lock_fd)
         raise
     sock: ListeningSocket | None = None
-    tmp = path.with_name(f".{secrets.token_hex(4)}.tmp")
+    # os.urandom is what secrets.token_hex reads; importing secrets (random, base64) would
+    # cost a client that only connects here several milliseconds (issue 15).
+    tmp = path.with_name(f".{os.urandom(4).hex()}.tmp")
     try:
         # The pid first: a racing listen() names who is starting.
         os.ftruncate(lock_fd, 0)

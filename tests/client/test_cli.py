@@ -109,7 +109,11 @@ def test_stat_lines_like_git() -> None:
             None,
         ),
     ]
-    assert [t.plain for t in cli.stat_lines(rows, 80)] == [
+
+    def plain(parts: list[str | tuple[str, str]]) -> str:
+        return "".join(p if isinstance(p, str) else p[0] for p in parts)
+
+    assert [plain(parts) for parts in cli.stat_lines(rows, 80)] == [
         " src/a.py | 4 +++-",
         " b        | 1 +",
         " logo.png | Bin 0 B -> 2.0 KiB",
@@ -117,7 +121,7 @@ def test_stat_lines_like_git() -> None:
         " 4 files changed, 4 insertions(+), 1 deletion(-)",
     ]
     many = [(protocol.FileChange(path="x", status=protocol.ChangeStatus.MODIFIED), 500, 500)]
-    line = cli.stat_lines(many, 40)[0].plain
+    line = plain(cli.stat_lines(many, 40)[0])
     assert len(line) <= 40 and line.startswith(" x | 1000 +")
     assert cli.stat_lines([], 80) == []
 

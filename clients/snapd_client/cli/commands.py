@@ -10,8 +10,6 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
-
 from snapd import protocol
 from snapd_client._client import AsyncClient
 from snapd_client.cli.output import Output
@@ -50,7 +48,7 @@ def _progress(out: Output) -> Progress:
 
 async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd snapshot [-m LABEL]``."""
-    if out.err.is_terminal:
+    if out.err_is_terminal:
         with _progress(out) as bar:
             task = bar.add_task("snapshot", total=None)
 
@@ -63,7 +61,7 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
     else:
         snap = await client.snapshot(args.label)
     if args.json:
-        out.json(protocol.converter().unstructure(snap))
+        out.json(protocol.wire_converter().unstructure(snap))
         return
     verb = "snapshot" if snap.created else "unchanged, latest snapshot is"
     label = f'  "{safe(snap.label)}"' if snap.label else ""
@@ -82,7 +80,7 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
 
 async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd log``."""
-    conv = protocol.converter()
+    conv = protocol.wire_converter()
     items: list[protocol.SnapshotSummary] = []
     warnings: dict[str, None] = {}
     cursor: str | None = None
@@ -94,6 +92,8 @@ async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) ->
             break
         cursor = page.next_cursor
     for warning in warnings:  # a damaged ref: the history shown is missing that snapshot
+        from rich.text import Text
+
         out.err.print(Text(f"snapd: warning: {safe(warning)}"), highlight=False)
     if args.json:
         out.json([conv.unstructure(s) for s in items])
@@ -115,7 +115,7 @@ async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output)
     """``snapd status``."""
     st = await client.status()
     if args.json:
-        out.json(protocol.converter().unstructure(st))
+        out.json(protocol.wire_converter().unstructure(st))
         return
     out.start_pager()
     rows = [
@@ -137,7 +137,7 @@ async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output)
 
 async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd diff [FROM [TO]] [--stat] [-- PATH...]``."""
-    conv = protocol.converter()
+    conv = protocol.wire_converter()
     files = [f async for f in client.iter_diff(args.from_, args.to, paths=args.paths)]
 
     async def hunks_of(f: protocol.FileChange) -> list[protocol.Hunk]:
@@ -159,9 +159,8 @@ async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -
             out.json([{**conv.unstructure(f), "insertions": i, "deletions": d} for f, i, d in rows])
             return
         out.start_pager()
-        width = out.console.width if out.console.is_terminal else 80
-        for line in stat_lines(rows, width):
-            out.console.print(line)
+        for parts in stat_lines(rows, out.width):
+            out.print(*parts)
         return
     if args.json:
         docs = []
@@ -187,7 +186,7 @@ async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -
 
 async def cmd_hunks(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd hunks PATH [--from REF] [--to REF]``."""
-    conv = protocol.converter()
+    conv = protocol.wire_converter()
     page = await client.hunks(args.from_, args.path, args.to, context=args.context)
     hunks = list(page.hunks)
     if page.next_cursor is not None:
@@ -215,7 +214,7 @@ async def cmd_explain(client: AsyncClient, args: argparse.Namespace, out: Output
     """``snapd explain PATH``."""
     res = await client.explain(args.path)
     if args.json:
-        out.json(protocol.converter().unstructure(res))
+        out.json(protocol.wire_converter().unstructure(res))
         return
     out.start_pager()
     captured = res.outcome is protocol.Outcome.CAPTURED
@@ -239,7 +238,7 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
 
     Paths after ``--`` are sent as literal ``paths``; ``--pattern`` as ``patterns``.
     """
-    conv = protocol.converter()
+    conv = protocol.wire_converter()
     hunks = parse_hunks(args.hunks) if args.hunks else None
     if hunks is not None:
         hunks.context = args.context
@@ -294,7 +293,7 @@ async def cmd_gc(client: AsyncClient, args: argparse.Namespace, out: Output) -> 
     """``snapd gc [--dry-run]``."""
     res = await client.gc(dry_run=args.dry_run)
     if args.json:
-        out.json(protocol.converter().unstructure(res))
+        out.json(protocol.wire_converter().unstructure(res))
         return
     if args.dry_run:
         out.print(
@@ -327,7 +326,7 @@ async def cmd_stats(client: AsyncClient, args: argparse.Namespace, out: Output) 
     """``snapd stats``."""
     st = await client.stats()
     if args.json:
-        out.json(protocol.converter().unstructure(st))
+        out.json(protocol.wire_converter().unstructure(st))
         return
     out.start_pager()
     for key, value in stats_rows(st):
@@ -352,7 +351,7 @@ async def cmd_pin(client: AsyncClient, args: argparse.Namespace, out: Output) ->
     """``snapd pin ID`` and ``snapd unpin ID``."""
     res = await client.pin(args.id, pinned=args.command == "pin")
     if args.json:
-        out.json(protocol.converter().unstructure(res))
+        out.json(protocol.wire_converter().unstructure(res))
         return
     out.print(("pinned" if res.pinned else "unpinned", "bold"), " ", (res.id[:12], "yellow"))
 

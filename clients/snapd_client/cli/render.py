@@ -2,18 +2,20 @@
 
 Everything that comes from the worktree (paths, file content, reasons) goes through
 :func:`safe`, and styles are passed as ``(text, style)`` pairs or :class:`rich.text.Text`,
-never as markup, so nothing in a worktree can drive the terminal.
+never as markup, so nothing in a worktree can drive the terminal. rich is imported by the
+functions that build its objects, not here (see :mod:`snapd_client.cli.output`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from snapd import protocol
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
@@ -90,6 +92,8 @@ def hunk_lines(h: protocol.Hunk, *, digest: bool = False) -> list[tuple[str, str
 
 def print_hunk(console: Console, h: protocol.Hunk, *, digest: bool = False) -> None:
     """Print one hunk as unified diff text (control characters escaped, never markup)."""
+    from rich.text import Text
+
     for text, style in hunk_lines(h, digest=digest):
         console.print(Text(text, style=style), highlight=False, soft_wrap=True)
 
@@ -136,8 +140,8 @@ def diff_paths(f: protocol.FileChange) -> list[tuple[str, str]]:
 
 def stat_lines(
     rows: Sequence[tuple[protocol.FileChange, int | None, int | None]], width: int
-) -> list[Text]:
-    """``git diff --stat``: `` path | N ++--`` per file and a summary line."""
+) -> list[list[str | tuple[str, str]]]:
+    """``git diff --stat``: `` path | N ++--`` per file and a summary line, as ``Output`` parts."""
     if not rows:
         return []
     names = [safe(f.path) for f, _, _ in rows]
@@ -146,11 +150,11 @@ def stat_lines(
     count_w = max(len(str(c)) for c in counts)
     graph_w = max(8, width - name_w - count_w - 6)
     biggest = max(counts)
-    out: list[Text] = []
+    out: list[list[str | tuple[str, str]]] = []
     for (f, ins, dels), name in zip(rows, names, strict=True):
-        line = Text(f" {name.ljust(name_w)} | ")
+        line: list[str | tuple[str, str]] = [f" {name.ljust(name_w)} | "]
         if f.skipped is not None:
-            line.append(f"skipped: {f.skipped.reason} [rule {f.skipped.rule}]", style="yellow")
+            line.append((f"skipped: {f.skipped.reason} [rule {f.skipped.rule}]", "yellow"))
         elif ins is None or dels is None:
             line.append(f"Bin {human(f.old_size or 0)} -> {human(f.new_size or 0)}")
         else:
@@ -160,8 +164,8 @@ def stat_lines(
                 plus = -(-ins * graph_w // biggest) if ins else 0
                 minus = -(-dels * graph_w // biggest) if dels else 0
             line.append(f"{str(total).rjust(count_w)} ")
-            line.append("+" * plus, style="green")
-            line.append("-" * minus, style="red")
+            line.append(("+" * plus, "green"))
+            line.append(("-" * minus, "red"))
         out.append(line)
     ins_total = sum(i or 0 for _, i, _ in rows)
     del_total = sum(d or 0 for _, _, d in rows)
@@ -170,7 +174,7 @@ def stat_lines(
         summary += f", {plural(ins_total, 'insertion')}(+)"
     if del_total or not ins_total:
         summary += f", {plural(del_total, 'deletion')}(-)"
-    out.append(Text(summary))
+    out.append([summary])
     return out
 
 

@@ -4,14 +4,19 @@ One module per concern (:mod:`~snapd.protocol.snapshots`, :mod:`~snapd.protocol.
 :mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.upkeep`,
 :mod:`~snapd.protocol.notifications`), the method table (:mod:`~snapd.protocol.methods`), the
 generated envelopes (:mod:`~snapd.protocol.messages`) and the one converter
-(:mod:`~snapd.protocol.convert`). ``protocol.md`` documents exactly these classes, and
+(:mod:`~snapd.protocol.convert`: ``wire_converter()`` for clients, ``converter()`` with
+lsprotocol's LSP types for the daemon). ``protocol.md`` documents exactly these classes, and
 ``tests/test_protocol_doc.py`` checks it against :data:`METHOD_TO_TYPES`. Everything is
-re-exported here, so ``from snapd import protocol`` reaches all of it.
+re-exported here, so ``from snapd import protocol`` reaches all of it; the envelopes load on
+first use (PEP 562), since a client needs only the params and result types (issue 15).
 
 Paths on the wire are ``str``: see :mod:`snapd.paths` for the encoding of non-UTF-8 names.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from snapd.enums import (
     ChangeStatus,
@@ -38,33 +43,8 @@ from snapd.protocol.common import (
 )
 from snapd.protocol.convert import (
     converter,
+    wire_converter,
     wire_name,
-)
-from snapd.protocol.messages import (
-    METHOD_TO_TYPES,
-    NOTIFICATION_TO_TYPES,
-    DidChangeNotification,
-    DidSnapshotNotification,
-    DiffRequest,
-    DiffResponse,
-    ExplainRequest,
-    ExplainResponse,
-    GcRequest,
-    GcResponse,
-    HunksRequest,
-    HunksResponse,
-    PinRequest,
-    PinResponse,
-    RestoreRequest,
-    RestoreResponse,
-    SnapshotRequest,
-    SnapshotResponse,
-    SnapshotsRequest,
-    SnapshotsResponse,
-    StatsRequest,
-    StatsResponse,
-    StatusRequest,
-    StatusResponse,
 )
 from snapd.protocol.methods import (
     METHODS,
@@ -112,6 +92,34 @@ from snapd.protocol.upkeep import (
     StatsParams,
     StatsResult,
 )
+
+if TYPE_CHECKING:
+    from snapd.protocol.messages import (
+        METHOD_TO_TYPES,
+        NOTIFICATION_TO_TYPES,
+        DidChangeNotification,
+        DidSnapshotNotification,
+        DiffRequest,
+        DiffResponse,
+        ExplainRequest,
+        ExplainResponse,
+        GcRequest,
+        GcResponse,
+        HunksRequest,
+        HunksResponse,
+        PinRequest,
+        PinResponse,
+        RestoreRequest,
+        RestoreResponse,
+        SnapshotRequest,
+        SnapshotResponse,
+        SnapshotsRequest,
+        SnapshotsResponse,
+        StatsRequest,
+        StatsResponse,
+        StatusRequest,
+        StatusResponse,
+    )
 
 __all__ = [
     "METHODS",
@@ -192,5 +200,46 @@ __all__ = [
     "StatusResponse",
     "StatusResult",
     "converter",
+    "wire_converter",
     "wire_name",
 ]
+
+_LAZY: dict[str, str] = dict.fromkeys(
+    [
+        "METHOD_TO_TYPES",
+        "NOTIFICATION_TO_TYPES",
+        "DidChangeNotification",
+        "DidSnapshotNotification",
+        "DiffRequest",
+        "DiffResponse",
+        "ExplainRequest",
+        "ExplainResponse",
+        "GcRequest",
+        "GcResponse",
+        "HunksRequest",
+        "HunksResponse",
+        "PinRequest",
+        "PinResponse",
+        "RestoreRequest",
+        "RestoreResponse",
+        "SnapshotRequest",
+        "SnapshotResponse",
+        "SnapshotsRequest",
+        "SnapshotsResponse",
+        "StatsRequest",
+        "StatsResponse",
+        "StatusRequest",
+        "StatusResponse",
+    ],
+    "snapd.protocol.messages",
+)
+"""Names loaded on first use, and their module."""
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time the names load on demand.
+
+    def __getattr__(name: str) -> Any:
+        if name not in _LAZY:
+            raise AttributeError(f"module 'snapd.protocol' has no attribute '{name}'")
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
