@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from snapd import protocol
-from snapd_client._errors import TransportClosed, error_for
+from snapd_client._errors import SnapdClientError, TransportClosed, error_for
 from snapd_client._transport import SocketTransport, StdioTransport, Transport, daemon_command
 
 T = TypeVar("T")
@@ -98,7 +98,11 @@ class AsyncClient:
             else daemon_command(store=store, log_file=log_file, extra=extra_args)
         )
         client = cls(await StdioTransport.spawn(cmd))
-        await client.initialize(root, options, client_name=client_name)
+        try:
+            await client.initialize(root, options, client_name=client_name)
+        except BaseException:
+            await client.close()  # a refused initialize must not leave the process behind
+            raise
         return client
 
     @classmethod
@@ -277,10 +281,12 @@ class AsyncClient:
         return str(value) if value is not None else None
 
     async def close(self) -> None:
-        """``shutdown``, ``exit``, and wait for the daemon to stop."""
-        with contextlib.suppress(TransportClosed, ConnectionError):
+        """``shutdown``, ``exit``, and wait for the daemon to stop (or leave the shared one)."""
+        try:
             await asyncio.wait_for(self.request("shutdown"), timeout=30)
             await self.notify("exit")
+        except (SnapdClientError, ConnectionError, TimeoutError):
+            pass  # gone already, or refused (a failed initialize): close all the same
         await self.transport.close()
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -180,7 +180,7 @@ class Client:
         return self._async.protocol_version
 
     def close(self) -> None:
-        """``shutdown``, ``exit``, and wait for the daemon to stop."""
+        """``shutdown``, ``exit``, and wait for the daemon to stop (or leave the shared one)."""
         if not self._loop.running:
             return
         try:
