@@ -1,7 +1,7 @@
 """The wire contract of snapd's ``snapd/*`` methods: lsprotocol-shaped attrs classes.
 
 One module per concern (:mod:`~snapd.protocol.snapshots`, :mod:`~snapd.protocol.changes`,
-:mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.upkeep`,
+:mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.upkeep`, :mod:`~snapd.protocol.daemon`,
 :mod:`~snapd.protocol.notifications`), the method table (:mod:`~snapd.protocol.methods`), the
 generated envelopes (:mod:`~snapd.protocol.messages`) and the one converter
 (:mod:`~snapd.protocol.convert`). ``protocol.md`` documents exactly these classes, and
@@ -40,9 +40,16 @@ from snapd.protocol.convert import (
     converter,
     wire_name,
 )
+from snapd.protocol.daemon import (
+    DaemonClient,
+    DaemonStatusParams,
+    DaemonStatusResult,
+)
 from snapd.protocol.messages import (
     METHOD_TO_TYPES,
     NOTIFICATION_TO_TYPES,
+    DaemonStatusRequest,
+    DaemonStatusResponse,
     DidChangeNotification,
     DidSnapshotNotification,
     DiffRequest,
@@ -69,6 +76,7 @@ from snapd.protocol.messages import (
 from snapd.protocol.methods import (
     METHODS,
     NOTIFICATIONS,
+    SNAPD_DAEMON_STATUS,
     SNAPD_DID_CHANGE,
     SNAPD_DID_SNAPSHOT,
     SNAPD_DIFF,
@@ -118,6 +126,7 @@ __all__ = [
     "METHOD_TO_TYPES",
     "NOTIFICATIONS",
     "NOTIFICATION_TO_TYPES",
+    "SNAPD_DAEMON_STATUS",
     "SNAPD_DID_CHANGE",
     "SNAPD_DID_SNAPSHOT",
     "SNAPD_DIFF",
@@ -132,6 +141,11 @@ __all__ = [
     "SNAPD_STATUS",
     "ChangeStatus",
     "Consistency",
+    "DaemonClient",
+    "DaemonStatusParams",
+    "DaemonStatusRequest",
+    "DaemonStatusResponse",
+    "DaemonStatusResult",
     "DidChangeNotification",
     "DidChangeParams",
     "DidSnapshotNotification",
