@@ -44,8 +44,9 @@ async def stop(daemon: Daemon) -> None:
 async def test_daemon_status_lists_the_clients_and_what_they_do(
     tmp_path: Path, worktree: Path
 ) -> None:
-    # The hidden test-only --test-restore-delay holds a restore open 2 s after its one write.
-    daemon = await start(tmp_path, worktree, extra=("--test-restore-delay", "2"))
+    # The hidden test-only --test-restore-delay makes a restore sleep after each file: this
+    # one would take 10 s, and is cancelled once seen.
+    daemon = await start(tmp_path, worktree, extra=("--test-restore-delay", "0.5"))
     try:
         editor = await daemon.client(worktree, "editor")
         agent = await daemon.client(worktree, "agent")
@@ -53,11 +54,15 @@ async def test_daemon_status_lists_the_clients_and_what_they_do(
         lurker = AsyncClient(await SocketTransport.connect(str(daemon.socket)))
         unnamed = AsyncClient(await SocketTransport.connect(str(daemon.socket)))
         await unnamed.initialize(worktree)
-        write(worktree, "a.txt", "one\n")
+        for i in range(20):
+            write(worktree, f"many/{i:02}.txt", f"original {i}\n")
         first = await editor.snapshot()
-        write(worktree, "a.txt", "two\n")
+        for i in range(20):
+            write(worktree, f"many/{i:02}.txt", f"edited {i}\n")
         began = restore_began(agent)
-        restoring = asyncio.ensure_future(editor.restore(first.id, dry_run=False))
+        rid = editor.next_id()
+        params = {"from": first.id, "dryRun": False}
+        restoring = asyncio.ensure_future(editor.request("snapd/restore", params, msg_id=rid))
         await began
 
         st = await agent.daemon_status()
@@ -76,7 +81,13 @@ async def test_daemon_status_lists_the_clients_and_what_they_do(
         assert all(st.started_at <= c.connected_at for c in st.clients)
         assert st.clients[0].connected_at <= st.clients[1].connected_at
 
-        assert (await restoring).applied
+        await editor.cancel(rid)
+        try:
+            outcome = await restoring
+        except RequestCancelled:
+            pass  # cancelled before its first write
+        else:
+            assert outcome["cancelled"] and outcome["remaining"] > 0
         after = await editor.daemon_status()
         assert [(c.name, c.you, c.requests) for c in after.clients] == [
             ("editor", True, []),
