@@ -91,7 +91,8 @@ async def _serve(sock: socket.socket, make_server: ServerFactory, idle_timeout: 
             connections.add(task)
             task.add_done_callback(closed)
     finally:
-        logger.info("%s: stopping", why)
+        if stopping.done():
+            logger.info("%s: stopping", why)
         accepting.cancel()
         stopping.cancel()
         ending = list(connections)

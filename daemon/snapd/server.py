@@ -213,6 +213,7 @@ class SnapdServer(LanguageServer):
         """Ends this connection (a shared daemon's); None: ``exit`` ends the process."""
         self.connection = next(_CONNECTIONS)
         self.connected_at = time.time()
+        """When the client connected (``snapd/daemonStatus`` lists clients in this order)."""
         self.peer_pid: int | None = None
         """The client's pid, from the kernel (a shared daemon's connection); None: unknown."""
         self.running: dict[Any, str] = {}
