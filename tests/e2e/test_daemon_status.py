@@ -155,11 +155,12 @@ async def test_a_signal_stops_the_daemon_cleanly(
     assert fsck.returncode == 0, fsck.stderr
     # The store lock and the socket were released: a new daemon serves the same history.
     again = await start(tmp_path, worktree, sock=daemon.socket)
+    client = await again.client(worktree, "cli")
     try:
-        client = await again.client(worktree, "cli")
         ids = [s.id for s in (await client.snapshots()).snapshots]
         assert first.id in ids
+        write(worktree, "after.txt", "after the restart\n")
         assert (await client.snapshot()).created
-        await client.close()
     finally:
+        await client.transport.close()
         await stop(again)
