@@ -447,6 +447,12 @@ class AsyncClient:
         """Where the store's disk goes."""
         return await self._call(protocol.SNAPD_STATS, protocol.StatsParams(), protocol.StatsResult)
 
+    async def daemon_status(self) -> protocol.DaemonStatusResult:
+        """Who the daemon is (pid, version, shared or standalone) and what its clients are doing."""
+        return await self._call(
+            protocol.SNAPD_DAEMON_STATUS, protocol.DaemonStatusParams(), protocol.DaemonStatusResult
+        )
+
     async def explain(self, path: str) -> protocol.ExplainResult:
         """Why a path is or is not captured."""
         return await self._call(

@@ -296,6 +296,10 @@ class Client:
         """Where the store's disk goes."""
         return self._loop.run(self._async.stats())
 
+    def daemon_status(self) -> protocol.DaemonStatusResult:
+        """Who the daemon is (pid, version, shared or standalone) and what its clients are doing."""
+        return self._loop.run(self._async.daemon_status())
+
     def explain(self, path: str) -> protocol.ExplainResult:
         """Why a path is or is not captured."""
         return self._loop.run(self._async.explain(path))

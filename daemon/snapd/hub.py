@@ -6,7 +6,8 @@ the :class:`Hub` gives them all the same :class:`~snapd.session.Session`, opened
 ``initialize``. It is closed when the last client leaves (standalone ``--stdio``) or when the
 daemon stops (a shared daemon keeps it warm between clients, see :mod:`snapd.listener`).
 Notifications (``snapd/didSnapshot``, ``snapd/didChange``) go to every connected client, so a
-snapshot one client takes appears to all of them at once.
+snapshot one client takes appears to all of them at once. ``snapd/daemonStatus`` reads who the
+daemon is and who its clients are here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any, Protocol
 
 import attrs
@@ -21,14 +23,19 @@ import attrs
 from snapd import errors
 from snapd.config import Options, per_connection, wire_key
 from snapd.requests.common import map_errors
+from snapd.requests.daemon import Client
 from snapd.session import Session
 from snapd.worktree import Worktree
 
 logger = logging.getLogger(__name__)
 
 
-class Peer(Protocol):
+class Peer(Client, Protocol):
     """A connected client, as the hub sees it."""
+
+    @property
+    def connection(self) -> int:
+        """Its rank among the daemon's connections: clients are listed in this order."""
 
     def notify(self, method: str, params: Any) -> None:
         """Send a notification to this client."""
@@ -40,13 +47,26 @@ class Hub:
     Args:
         keep_open: Keep the session (and its watcher) when the last client leaves, for the
             next one; :meth:`close` closes it. Otherwise the last client out closes it.
+        socket: Where a shared daemon listens (None: a standalone daemon).
+        idle_timeout: Seconds a shared daemon stays up with no client (None: its worktree's
+            ``idleTimeout`` option decides).
     """
 
-    def __init__(self, *, keep_open: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        keep_open: bool = False,
+        socket: str | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
         self.session: Session | None = None
         self.peers: dict[Peer, str] = {}
         """Connected clients that sent ``initialize``, with their ``clientInfo`` names."""
         self.keep_open = keep_open
+        self.socket = socket
+        self._idle_timeout = idle_timeout
+        self.started_at = time.time()
+        """When the daemon started (its hub is made before it serves anyone)."""
         self._lock = asyncio.Lock()
 
     async def attach(
@@ -88,6 +108,28 @@ class Hub:
             self.peers[peer] = name
             logger.info("client %s connected (%d connected)", name or "?", len(self.peers))
             return self.session
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """Seconds a shared daemon stays up with no client (None: standalone).
+
+        Its command line's, else the served worktree's ``idleTimeout`` option (the default
+        before a session is open).
+        """
+        if not self.keep_open:
+            return None
+        if self._idle_timeout is not None:
+            return self._idle_timeout
+        return (self.session.options if self.session else Options()).idle_timeout
+
+    @property
+    def shared(self) -> bool:
+        """True for a shared daemon (``--listen``): it outlives its clients."""
+        return self.keep_open
+
+    def clients(self) -> list[Peer]:
+        """The connected clients that sent ``initialize``, in the order they connected."""
+        return sorted(self.peers, key=lambda peer: peer.connection)
 
     @staticmethod
     def _check_root(served: str, asked: str) -> None:

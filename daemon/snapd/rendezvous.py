@@ -28,7 +28,9 @@ the kernel tells the daemon the uid of every peer.
 * :func:`peer_uid` asks the kernel who is at the other end: ``SO_PEERCRED`` on Linux,
   ``LOCAL_PEERCRED`` on macOS (what ``getpeereid`` is built on there). :func:`check_peer`
   refuses a peer of another uid; the daemon calls it on every accepted connection, which
-  matters when the directory's permissions were loosened by hand.
+  matters when the directory's permissions were loosened by hand. :func:`peer_pid` names the
+  peer's process the same way (``SO_PEERCRED``; ``LOCAL_PEERPID`` on macOS), for
+  ``snapd/daemonStatus``.
 
 A daemon hands over to the next one through short gaps a client may see: while a listener
 starts (it holds the lock but has not yet renamed its socket into place) or closes (its socket
@@ -72,6 +74,7 @@ __all__ = [
     "default_store_path",
     "holder",
     "listen",
+    "peer_pid",
     "peer_uid",
     "runtime_dir",
     "socket_path",
@@ -85,6 +88,12 @@ SOL_LOCAL: Final = 0
 
 LOCAL_PEERCRED: Final = 0x001
 """macOS ``<sys/un.h>``: get the peer's ``struct xucred`` (Python's socket module lacks it)."""
+
+LOCAL_PEERPID: Final = 0x002
+"""macOS ``<sys/un.h>``: get the peer's ``pid_t`` (Python's socket module lacks it)."""
+
+PID_T: Final = struct.Struct("@i")
+"""A ``pid_t``."""
 
 XUCRED_VERSION: Final = 0
 """macOS ``<sys/ucred.h>``: the ``cr_version`` of the ``struct xucred`` layout below."""
@@ -539,6 +548,27 @@ def _darwin_peer_uid(sock: socket.socket) -> int:
     if version != XUCRED_VERSION:
         raise OSError(errno.EINVAL, f"unknown struct xucred version {version}")
     return int(uid)
+
+
+def peer_pid(sock: socket.socket) -> int | None:
+    """The pid of the process at the other end of a connected Unix socket, or None.
+
+    The process that connected (for a client behind a forwarder, the forwarder). None when
+    the platform cannot tell or the kernel refused: the pid is for display, never a check.
+    """
+    try:
+        if sys.platform.startswith("linux"):
+            pid, _, _ = UCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
+            )
+        elif sys.platform == "darwin":
+            (pid,) = PID_T.unpack(sock.getsockopt(SOL_LOCAL, LOCAL_PEERPID, PID_T.size))
+        else:
+            return None
+    except (OSError, struct.error) as exc:
+        log.info("cannot tell which process connected: %s", exc)
+        return None
+    return int(pid) if pid > 0 else None  # 0: a peer from another pid namespace
 
 
 def check_peer(sock: socket.socket, uid: int) -> None:

@@ -17,9 +17,11 @@ Handlers only parse, call a :mod:`snapd.requests` function in a worker thread, a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import IO, Any, BinaryIO, Final
 
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 
 LIFECYCLE: Final = frozenset({lsp.INITIALIZE, lsp.SHUTDOWN, lsp.EXIT})
+
+_CONNECTIONS: Final = itertools.count()
+"""Ranks the connections of this process in the order they were made."""
 
 
 def _dropped(method: str) -> Any:
@@ -113,6 +118,12 @@ class SnapdProtocol(LanguageServerProtocol):
                 self.send_error(msg_id, JsonRpcServerNotInitialized("send 'initialize' first"))
                 return
         super().handle_message(message)
+        future = self._request_futures.get(msg_id) if msg_id is not None else None
+        if isinstance(method, str) and future is not None and not future.done():
+            # In progress until answered or cancelled (snapd/daemonStatus lists them).
+            running = self._server.running
+            running[msg_id] = method
+            future.add_done_callback(lambda _: running.pop(msg_id, None))
 
     def send_error(self, msg_id: Any, exc: JsonRpcException) -> None:
         """Answer a request (``msg_id`` None: a message with no usable id) with an error."""
@@ -201,6 +212,13 @@ class SnapdServer(LanguageServer):
         """``clientInfo.name`` from ``initialize``: recorded with the snapshots it takes."""
         self.hang_up: Callable[[], None] | None = None
         """Ends this connection (a shared daemon's); None: ``exit`` ends the process."""
+        self.connection = next(_CONNECTIONS)
+        self.connected_at = time.time()
+        """When the client connected (``snapd/daemonStatus`` lists clients in this order)."""
+        self.peer_pid: int | None = None
+        """The client's pid, from the kernel (a shared daemon's connection); None: unknown."""
+        self.running: dict[Any, str] = {}
+        """This connection's requests in progress: method by request id, oldest first."""
 
     @property
     def worktree(self) -> Worktree | None:
@@ -517,6 +535,10 @@ def build_server(
     @server.feature(protocol.SNAPD_STATUS)
     async def status(ls: SnapdServer, params: protocol.StatusParams) -> protocol.StatusResult:
         return await asyncio.to_thread(session(ls).status)
+
+    @server.feature(protocol.SNAPD_DAEMON_STATUS)
+    async def daemon_status(ls: SnapdServer, params: Any) -> protocol.DaemonStatusResult:
+        return requests.daemon_status(worktree(ls), ls.hub, ls.hub.clients(), ls)
 
     @server.feature(protocol.SNAPD_RESTORE)
     async def restore(ls: SnapdServer, params: protocol.RestoreParams) -> protocol.RestoreResult:

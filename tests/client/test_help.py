@@ -36,10 +36,10 @@ def test_help_lists_every_command_on_one_line_and_every_daemon_flag() -> None:
         for name in label.split(", "):
             rows[name] = line_help
     assert rows == {
-        **{name: COMMAND_HELP[ALIASES.get(name, name)] for name in cli.COMMANDS},
+        **{name: COMMAND_HELP[ALIASES.get(name, name)] for name in [*cli.COMMANDS, *cli.MANAGE]},
         "help": help.HELP_LINE,
     }
-    assert set(COMMAND_HELP) | set(ALIASES) == set(cli.COMMANDS)
+    assert set(COMMAND_HELP) | set(ALIASES) == set(cli.COMMANDS) | set(cli.MANAGE)
     daemon_flags = {
         flag
         for action in snapd.cli.parser()._actions
@@ -69,7 +69,7 @@ def test_snapd_help_and_dash_dash_help_print_the_same(capsys: pytest.CaptureFixt
     assert capsys.readouterr().out == dash.out
 
 
-@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+@pytest.mark.parametrize("name", sorted([*cli.COMMANDS, *cli.MANAGE]))
 def test_help_command_is_the_commands_own_help(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from snapd.autostart import Place, locate_from_env
-from snapd_client import AsyncClient
+from snapd_client import AsyncClient, TransportClosed
 from tests.helpers import git, write
 
 pytestmark = pytest.mark.e2e
@@ -264,3 +264,41 @@ def test_standalone_command_line_runs_a_private_daemon(tmp_path: Path, worktree:
     made = run_cli(worktree, store, "--standalone", "snapshot", "-m", "private")
     assert made.returncode == 0, made.stderr
     assert daemon_pid(place(worktree, store)) is None
+
+
+@pytest.mark.asyncio
+async def test_daemon_start_status_and_stop(tmp_path: Path, worktree: Path) -> None:
+    store = tmp_path / "store"
+    where = place(worktree, store)
+    none = await cli(worktree, store, "daemon", "status")
+    assert none.returncode == 3 and "no snapd daemon runs for" in none.stdout, none.stderr
+    started = await cli(worktree, store, "daemon", "start")
+    assert started.returncode == 0 and ": started" in started.stdout, started.stderr
+    pid = daemon_pid(where)
+    assert pid is not None and f"(pid {pid})" in started.stdout
+    again = await cli(worktree, store, "daemon", "start")
+    assert "already running" in again.stdout and daemon_pid(where) == pid
+
+    agent = await AsyncClient.connect(worktree, store=store, client_name="agent")
+    shown = await cli(worktree, store, "daemon", "status")
+    assert shown.returncode == 0, shown.stderr
+    assert str(pid) in shown.stdout and str(where.socket) in shown.stdout
+    assert "  agent  " in shown.stdout and "(this command)" in shown.stdout
+    raw = await cli(worktree, store, "--json", "daemon", "status")
+    status = json.loads(raw.stdout)
+    assert [(c["name"], c.get("you", False)) for c in status["clients"]] == [
+        ("agent", False),
+        ("cli", True),
+    ]
+    assert status["shared"] is True and status["pid"] == pid
+
+    stopped = await cli(worktree, store, "daemon", "stop")
+    assert stopped.returncode == 0 and f"(pid {pid})" in stopped.stdout, stopped.stderr
+    assert daemon_pid(where) is None and not where.socket.exists()
+    with pytest.raises(TransportClosed):
+        await agent.status()
+    await agent.close()
+    nothing = await cli(worktree, store, "daemon", "stop")
+    assert nothing.returncode == 0 and "no snapd daemon runs" in nothing.stdout
+    fsck = git(store, "fsck", "--strict", "--no-dangling")
+    assert fsck.returncode == 0, fsck.stderr

@@ -42,7 +42,12 @@ async def listening(sock: Path) -> bool:
 
 
 async def start(
-    tmp_path: Path, root: Path, *, idle_timeout: float = 60, sock: Path | None = None
+    tmp_path: Path,
+    root: Path,
+    *,
+    idle_timeout: float = 60,
+    sock: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Daemon:
     if sock is None:
         sock = tmp_path / "run" / "s.sock"
@@ -64,6 +69,7 @@ async def start(
         "--idle-timeout",
         str(idle_timeout),
         "-v",
+        *extra,
     )
     # Nothing announces the bind: wait until the socket answers (or the process died).
     await eventually(lambda: proc.returncode is not None or listening(sock), "the daemon to listen")

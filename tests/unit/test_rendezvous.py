@@ -31,6 +31,7 @@ from snapd.rendezvous import (
     check_peer,
     connect,
     listen,
+    peer_pid,
     peer_uid,
     runtime_dir,
     socket_path,
@@ -524,6 +525,39 @@ def test_a_platform_without_peer_credentials_refuses(monkeypatch: pytest.MonkeyP
     finally:
         monkeypatch.undo()
     assert fake.calls == []
+
+
+def test_peer_pid_is_the_connecting_process(short: Path) -> None:
+    with listen(short / "d.sock") as server, connect(short / "d.sock") as client:
+        conn, _ = server.accept()
+        with conn:
+            assert peer_pid(conn) == os.getpid() and peer_pid(client) == os.getpid()
+
+
+@pytest.mark.parametrize(
+    ("platform", "answer", "pid", "call"),
+    [
+        ("linux", rendezvous.UCRED.pack(4321, 1000, 1000), 4321, (socket.SOL_SOCKET, 17, 12)),
+        ("linux", rendezvous.UCRED.pack(0, 1000, 1000), None, (socket.SOL_SOCKET, 17, 12)),
+        ("darwin", rendezvous.PID_T.pack(4321), 4321, (0, 2, 4)),  # SOL_LOCAL, LOCAL_PEERPID
+        ("darwin", OSError(22, "Invalid argument"), None, (0, 2, 4)),
+        ("sunos5", b"", None, None),
+    ],
+    ids=["linux", "another pid namespace", "macos", "refused", "no way to ask"],
+)
+def test_peer_pid_on_each_platform(
+    monkeypatch: pytest.MonkeyPatch,
+    platform: str,
+    answer: bytes | OSError,
+    pid: int | None,
+    call: tuple[int, int, int] | None,
+) -> None:
+    fake = FakeSocket(answer)
+    monkeypatch.setattr(sys, "platform", platform)
+    got = peer_pid(fake)  # type: ignore[arg-type]
+    monkeypatch.undo()
+    assert got == pid  # unknown is None, never an error: the pid is only shown
+    assert fake.calls == ([call] if call else [])
 
 
 # --- connect -------------------------------------------------------------------------------

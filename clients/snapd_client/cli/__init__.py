@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         cmd_stats,
         cmd_status,
     )
+    from snapd_client.cli.daemon import MANAGE
     from snapd_client.cli.output import Output, pager_command
     from snapd_client.cli.render import (
         action_line,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
+    "MANAGE",
     "Output",
     "action_line",
     "build_parser",
@@ -108,6 +110,7 @@ _HOME = {
         [name for name in __all__ if name == "COMMANDS" or name.startswith("cmd_")],
         "snapd_client.cli.commands",
     ),
+    "MANAGE": "snapd_client.cli.daemon",
     "Output": "snapd_client.cli.output",
     "pager_command": "snapd_client.cli.output",
 }
@@ -155,6 +158,10 @@ async def run(args: argparse.Namespace, out: Output) -> int:
     from snapd_client._client import AsyncClient
     from snapd_client.cli.commands import COMMANDS
 
+    if args.command == "daemon":
+        from snapd_client.cli.daemon import cmd_daemon
+
+        return await cmd_daemon(args, out)
     if not args.standalone:
         async with await AsyncClient.connect(
             args.root, store=args.store, client_name="cli"

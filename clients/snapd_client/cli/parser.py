@@ -25,6 +25,7 @@ COMMAND_HELP = {
     "stats": "where the store's disk goes",
     "pin": "pin a snapshot (retention never drops it)",
     "unpin": "unpin a snapshot",
+    "daemon": "start, stop or show the worktree's shared daemon (start|stop|status)",
 }
 """Each command's one line, in the order ``snapd --help`` lists them."""
 
@@ -146,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("pin", "unpin"):
         pn = command(name)
         pn.add_argument("id", metavar="ID", help="snapshot id, unique prefix or 'latest'")
+    dm = command(
+        "daemon",
+        description="The worktree's shared daemon: the other commands start it when none runs "
+        "and it stops by itself when idle. 'start' warms it up, 'stop' stops it now "
+        "(it finishes what it writes first), 'status' shows its pid, socket, log and connected "
+        "clients with what each is doing (exit status 3 when none runs).",
+    )
+    dm.add_argument("action", choices=("start", "stop", "status"), metavar="start|stop|status")
     return p
 
 

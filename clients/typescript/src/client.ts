@@ -27,6 +27,7 @@ import {
 } from "./lsp";
 import {
   DidChangeNotification,
+  DaemonStatusRequest,
   DidSnapshotNotification,
   DiffRequest,
   ExplainRequest,
@@ -38,6 +39,7 @@ import {
   SnapshotsRequest,
   StatsRequest,
   StatusRequest,
+  type DaemonStatusResult,
   type DidChangeParams,
   type DidSnapshotParams,
   type DiffParams,
@@ -406,6 +408,11 @@ export class SnapdClient {
   /** `snapd/stats`: where the store's disk goes. */
   stats(token?: CancellationToken): Promise<StatsResult> {
     return this.request(StatsRequest.type, {}, token);
+  }
+
+  /** `snapd/daemonStatus`: who the daemon is (pid, shared or standalone) and what its clients do. */
+  daemonStatus(token?: CancellationToken): Promise<DaemonStatusResult> {
+    return this.request(DaemonStatusRequest.type, {}, token);
   }
 
   // -- paging iterators ---------------------------------------------------------------------------

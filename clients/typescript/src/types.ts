@@ -17,6 +17,7 @@ export const PROTOCOL_VERSION = "0.2";
 // -- method names ---------------------------------------------------------------------------------
 
 export const Methods = {
+  daemonStatus: "snapd/daemonStatus",
   diff: "snapd/diff",
   explain: "snapd/explain",
   gc: "snapd/gc",
@@ -30,6 +31,7 @@ export const Methods = {
 } as const;
 export type SnapdMethod = (typeof Methods)[keyof typeof Methods];
 
+export const SNAPD_DAEMON_STATUS = Methods.daemonStatus;
 export const SNAPD_DIFF = Methods.diff;
 export const SNAPD_EXPLAIN = Methods.explain;
 export const SNAPD_GC = Methods.gc;
@@ -143,6 +145,54 @@ export type RestoreActionKind = "write" | "create" | "delete" | "keep";
 export type SkipSide = "old" | "new" | "both";
 
 // -- objects --------------------------------------------------------------------------------------
+
+/** One connected client of the daemon (a connection that completed `initialize`). */
+export interface DaemonClient {
+  /** Its `clientInfo.name` from `initialize`; `""` when it sent none. */
+  name: string;
+  /** When it connected, seconds since the epoch. */
+  connectedAt: number;
+  /** `true` for the connection that asks. */
+  you: boolean;
+  /**
+   * Methods of its requests in progress now (e.g. `snapd/snapshot`), oldest first;
+   * `snapd/daemonStatus` requests are not listed.
+   */
+  requests: string[];
+  /**
+   * The process at the other end of its connection, from the kernel (`SO_PEERCRED` on
+   * Linux, `LOCAL_PEERPID` on macOS); absent when unknown (a standalone daemon's client).
+   */
+  pid?: number;
+}
+
+/** No parameters. */
+export interface DaemonStatusParams {}
+
+/** Who the daemon is, and its clients. */
+export interface DaemonStatusResult {
+  /** The daemon's process id. */
+  pid: number;
+  /** snapd's version. */
+  version: string;
+  /**
+   * `true` for a shared daemon (`snapd --listen`), `false` for a standalone one
+   * (`snapd --stdio`) that serves only the client that started it.
+   */
+  shared: boolean;
+  /** Absolute path of the worktree. */
+  root: string;
+  /** Absolute path of the sidecar store. */
+  store: string;
+  /** When the daemon started, seconds since the epoch. */
+  startedAt: number;
+  /** Its clients, in the order they connected. */
+  clients: DaemonClient[];
+  /** Where a shared daemon listens; absent for a standalone one. */
+  socket?: string;
+  /** Seconds a shared daemon stays up with no client connected; absent for a standalone one. */
+  idleTimeout?: number;
+}
 
 /** Paths changed in the worktree (throttled: at most one per `notifyIntervalMs`). */
 export interface DidChangeParams {
@@ -1085,6 +1135,7 @@ export interface StatusResult {
 
 /** Map from method name to its params and result types. */
 export interface MethodTypes {
+  "snapd/daemonStatus": { params: DaemonStatusParams; result: DaemonStatusResult };
   "snapd/diff": { params: DiffParams; result: DiffResult };
   "snapd/explain": { params: ExplainParams; result: ExplainResult };
   "snapd/gc": { params: GcParams; result: GcResult };
@@ -1101,6 +1152,12 @@ export interface MethodTypes {
 export interface NotificationTypes {
   "snapd/didChange": DidChangeParams;
   "snapd/didSnapshot": DidSnapshotParams;
+}
+
+/** `snapd/daemonStatus` as a vscode-jsonrpc request type. */
+export namespace DaemonStatusRequest {
+  export const method = Methods.daemonStatus;
+  export const type = new RequestType<DaemonStatusParams, DaemonStatusResult, ErrorData>(method);
 }
 
 /** `snapd/diff` as a vscode-jsonrpc request type. */

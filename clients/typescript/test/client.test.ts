@@ -533,6 +533,17 @@ describe("snapd/pin, snapd/gc, snapd/stats", () => {
     assert.equal(stats.largestPaths[0]?.versions, 1);
     assert.equal(stats.skippedBytesByRule["ignore-file"], 1000);
   });
+
+  test("daemonStatus names a standalone daemon and its one client", async () => {
+    const client = await sb.spawn({ autoSnapshot: false });
+    const st = await client.daemonStatus();
+    assert.equal(st.shared, false);
+    assert.equal(st.socket, undefined);
+    assert.ok(st.pid > 0 && st.startedAt > 0);
+    assert.equal(st.clients.length, 1);
+    assert.equal(st.clients[0]?.you, true);
+    assert.deepEqual(st.clients[0]?.requests, []);
+  });
 });
 
 describe("notifications", () => {

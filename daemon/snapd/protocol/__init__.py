@@ -1,7 +1,7 @@
 """The wire contract of snapd's ``snapd/*`` methods: lsprotocol-shaped attrs classes.
 
 One module per concern (:mod:`~snapd.protocol.snapshots`, :mod:`~snapd.protocol.changes`,
-:mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.upkeep`,
+:mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.upkeep`, :mod:`~snapd.protocol.daemon`,
 :mod:`~snapd.protocol.notifications`), the method table (:mod:`~snapd.protocol.methods`), the
 generated envelopes (:mod:`~snapd.protocol.messages`) and the one converter
 (:mod:`~snapd.protocol.convert`: ``wire_converter()`` for clients, ``converter()`` with
@@ -46,9 +46,15 @@ from snapd.protocol.convert import (
     wire_converter,
     wire_name,
 )
+from snapd.protocol.daemon import (
+    DaemonClient,
+    DaemonStatusParams,
+    DaemonStatusResult,
+)
 from snapd.protocol.methods import (
     METHODS,
     NOTIFICATIONS,
+    SNAPD_DAEMON_STATUS,
     SNAPD_DID_CHANGE,
     SNAPD_DID_SNAPSHOT,
     SNAPD_DIFF,
@@ -97,6 +103,8 @@ if TYPE_CHECKING:
     from snapd.protocol.messages import (
         METHOD_TO_TYPES,
         NOTIFICATION_TO_TYPES,
+        DaemonStatusRequest,
+        DaemonStatusResponse,
         DidChangeNotification,
         DidSnapshotNotification,
         DiffRequest,
@@ -126,6 +134,7 @@ __all__ = [
     "METHOD_TO_TYPES",
     "NOTIFICATIONS",
     "NOTIFICATION_TO_TYPES",
+    "SNAPD_DAEMON_STATUS",
     "SNAPD_DID_CHANGE",
     "SNAPD_DID_SNAPSHOT",
     "SNAPD_DIFF",
@@ -140,6 +149,11 @@ __all__ = [
     "SNAPD_STATUS",
     "ChangeStatus",
     "Consistency",
+    "DaemonClient",
+    "DaemonStatusParams",
+    "DaemonStatusRequest",
+    "DaemonStatusResponse",
+    "DaemonStatusResult",
     "DidChangeNotification",
     "DidChangeParams",
     "DidSnapshotNotification",
@@ -208,6 +222,8 @@ _LAZY: dict[str, str] = dict.fromkeys(
     [
         "METHOD_TO_TYPES",
         "NOTIFICATION_TO_TYPES",
+        "DaemonStatusRequest",
+        "DaemonStatusResponse",
         "DidChangeNotification",
         "DidSnapshotNotification",
         "DiffRequest",

@@ -18,6 +18,7 @@ from snapd.protocol.changes import (
     HunksResult,
 )
 from snapd.protocol.common import MsgId
+from snapd.protocol.daemon import DaemonStatusParams, DaemonStatusResult
 from snapd.protocol.methods import MethodTypes
 from snapd.protocol.notifications import DidChangeParams, DidSnapshotParams
 from snapd.protocol.restore import RestoreParams, RestoreResult
@@ -343,6 +344,37 @@ class StatsResponse:
 
 
 @attrs.define(kw_only=True)
+class DaemonStatusRequest:
+    """A ``snapd/daemonStatus`` request message."""
+
+    id: MsgId
+    """The request id."""
+
+    params: DaemonStatusParams
+    """The parameters."""
+
+    method: Literal["snapd/daemonStatus"] = "snapd/daemonStatus"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class DaemonStatusResponse:
+    """A ``snapd/daemonStatus`` response message."""
+
+    id: MsgId | None
+    """The request id."""
+
+    result: DaemonStatusResult
+    """The result."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
 class DidChangeNotification:
     """A ``snapd/didChange`` notification message."""
 
@@ -385,6 +417,9 @@ METHOD_TO_TYPES: Final[dict[str, MethodTypes]] = {
     "snapd/pin": MethodTypes(PinRequest, PinResponse, PinParams, PinResult),
     "snapd/gc": MethodTypes(GcRequest, GcResponse, GcParams, GcResult),
     "snapd/stats": MethodTypes(StatsRequest, StatsResponse, StatsParams, StatsResult),
+    "snapd/daemonStatus": MethodTypes(
+        DaemonStatusRequest, DaemonStatusResponse, DaemonStatusParams, DaemonStatusResult
+    ),
 }
 """Every ``snapd/*`` method and its types; the table the server, the client, the
 conformance checks and protocol.md's test read."""

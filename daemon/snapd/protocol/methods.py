@@ -18,6 +18,7 @@ from snapd.protocol.changes import (
     HunksParams,
     HunksResult,
 )
+from snapd.protocol.daemon import DaemonStatusParams, DaemonStatusResult
 from snapd.protocol.notifications import DidChangeParams, DidSnapshotParams
 from snapd.protocol.restore import RestoreParams, RestoreResult
 from snapd.protocol.snapshots import (
@@ -40,6 +41,7 @@ SNAPD_RESTORE: Final = "snapd/restore"
 SNAPD_PIN: Final = "snapd/pin"
 SNAPD_GC: Final = "snapd/gc"
 SNAPD_STATS: Final = "snapd/stats"
+SNAPD_DAEMON_STATUS: Final = "snapd/daemonStatus"
 
 SNAPD_DID_CHANGE: Final = "snapd/didChange"
 SNAPD_DID_SNAPSHOT: Final = "snapd/didSnapshot"
@@ -64,6 +66,7 @@ METHODS: Final[dict[str, Method]] = {
     SNAPD_PIN: Method(PinParams, PinResult),
     SNAPD_GC: Method(GcParams, GcResult),
     SNAPD_STATS: Method(StatsParams, StatsResult),
+    SNAPD_DAEMON_STATUS: Method(DaemonStatusParams, DaemonStatusResult),
 }
 """Every ``snapd/*`` request, in protocol.md's order."""
 

@@ -1,8 +1,10 @@
-"""protocol.md, Methods ``snapd/pin``, ``snapd/gc`` and ``snapd/stats``."""
+"""protocol.md, Methods ``snapd/pin``, ``snapd/gc``, ``snapd/stats`` and ``snapd/daemonStatus``."""
 
 from __future__ import annotations
 
-from tests.conformance.cases.base import method, snap
+import os
+
+from tests.conformance.cases.base import method, snap, uses_placeholder
 from tests.conformance.harness import Ctx
 
 
@@ -59,3 +61,33 @@ async def check_stats(ctx: Ctx) -> None:
     ctx.check(abs(st["dedupRatio"] - 220 / 120) < 0.01, f"dedupRatio={st['dedupRatio']}")
     paths = {x.get("path"): x for x in st["largestPaths"]}
     ctx.check(set(paths) == {"a.txt", "b.txt"}, f"largestPaths: {st['largestPaths']}")
+
+
+@method("snapd/daemonStatus", {}, idempotent=True)
+async def check_daemon_status(ctx: Ctx) -> None:
+    """The daemon's pid, root and store; the asking client listed once, with nothing running."""
+    ctx.write("a.txt", "a\n")
+    server = await ctx.spawn()
+    init = await ctx.initialize(server, clientInfo={"name": "conformance"})
+    st = await ctx.call(server, "snapd/daemonStatus", {})
+    ctx.check(st["pid"] > 0, f"pid {st['pid']}")
+    version = init.get("serverInfo", {}).get("version")
+    ctx.check(version is None or st["version"] == version, f"version {st['version']!r}")
+    ctx.check(
+        os.path.isabs(st["root"]) and os.path.samefile(st["root"], ctx.root),
+        f"root {st['root']!r} is not the worktree {ctx.root}",
+    )
+    if uses_placeholder(ctx, "store"):
+        ctx.check(os.path.samefile(st["store"], ctx.store), f"store {st['store']!r}")
+    if st["shared"]:
+        ctx.check("socket" in st and "idleTimeout" in st, "a shared daemon names its socket")
+    else:
+        ctx.check("socket" not in st and "idleTimeout" not in st, f"standalone: {st}")
+    mine = [c for c in st["clients"] if c["you"]]
+    ctx.check(len(mine) == 1, f"the asking client is not listed once: {st['clients']}")
+    if mine:
+        ctx.check(mine[0]["requests"] == [], f"daemonStatus lists itself: {mine[0]}")
+        ctx.check(mine[0]["connectedAt"] >= st["startedAt"], f"connected before start: {st}")
+    if not st["shared"]:
+        # A standalone daemon serves the one client that started it.
+        ctx.check(len(st["clients"]) == 1, f"standalone with clients {st['clients']}")
