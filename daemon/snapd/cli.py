@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["contentLimit"] = max(1, int(args.content_limit * MIB))
     if args.test_restore_delay is not None:
         overrides["testRestoreDelay"] = args.test_restore_delay
-    from snapd.server import build_server, serve
+    from snapd.handlers import build_server
+    from snapd.server import serve
 
     def make_server(hub: Hub | None = None) -> SnapdServer:
         return build_server(

@@ -1,4 +1,4 @@
-"""The JSON-RPC server: pygls with LSP framing and lifecycle, and thin ``snapd/*`` handlers.
+"""The JSON-RPC server: pygls with LSP framing and lifecycle, one per connection.
 
 pygls supplies the LSP lifecycle (``initialize``/``initialized``/``shutdown``/``exit``),
 ``$/cancelRequest`` and ``$/progress``. Two parts are snapd's own:
@@ -11,7 +11,7 @@ pygls supplies the LSP lifecycle (``initialize``/``initialized``/``shutdown``/``
   Here every frame is bounded, and every bad frame gets a JSON-RPC error while the daemon
   keeps serving.
 
-Handlers only parse, call a :mod:`snapd.requests` function in a worker thread, and return.
+The ``snapd/*`` handlers themselves are registered by :func:`snapd.handlers.build_server`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from typing import IO, Any, BinaryIO, Final
 
 import cattrs
@@ -38,12 +38,10 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
-from snapd import PROTOCOL_VERSION, __version__, errors, protocol, requests
-from snapd.capture.walk import Cancelled
+from snapd import PROTOCOL_VERSION, __version__, errors, protocol
 from snapd.config import Options
 from snapd.framing import Frame, FrameReader
 from snapd.hub import Hub
-from snapd.progress import ProgressReporter
 from snapd.rendezvous import default_store_path
 from snapd.session import Session
 from snapd.worktree import Worktree
@@ -450,141 +448,6 @@ def _wire_path(path: str) -> str:
     if parts and parts[0] == "params":
         parts = parts[1:]
     return ".".join(protocol.wire_name(p) for p in parts) or "params"
-
-
-def build_server(
-    *,
-    root: str | None,
-    store: str | None,
-    data_home: str,
-    home: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    hub: Hub | None = None,
-) -> SnapdServer:
-    """Create the server and register every handler.
-
-    ``overrides`` are options given on the command line (camelCase names); they win over the
-    config file and ``initializationOptions``. ``home`` is the user's home directory (read by
-    the CLI): it is refused as a worktree, like ``/``, unless ``allowBroadRoot`` is set.
-    """
-    server = SnapdServer(
-        root=root, store=store, data_home=data_home, home=home, overrides=overrides, hub=hub
-    )
-
-    @server.feature(lsp.INITIALIZE)
-    async def initialize(ls: SnapdServer, params: lsp.InitializeParams) -> None:
-        try:
-            await ls.open_session(params)
-        finally:
-            ls.initializing = False
-
-    @server.feature(lsp.SHUTDOWN)
-    async def shutdown(ls: SnapdServer, *_args: Any) -> None:
-        await ls.close_session()
-
-    def session(ls: SnapdServer) -> Session:
-        if ls.session is None:
-            raise JsonRpcServerNotInitialized("send 'initialize' first")
-        return ls.session
-
-    def worktree(ls: SnapdServer) -> Worktree:
-        return session(ls).worktree
-
-    @server.feature(protocol.SNAPD_SNAPSHOT)
-    async def snapshot(ls: SnapdServer, params: protocol.SnapshotParams) -> protocol.SnapshotResult:
-        live = session(ls)
-        cancel = threading.Event()
-        token = params.work_done_token
-        progress = None
-        if token is not None:
-            progress = ProgressReporter(ls, token, asyncio.get_running_loop())
-        work = asyncio.ensure_future(
-            live.snapshot(params, client=ls.client_name, cancel=cancel, progress=progress)
-        )
-        try:
-            try:
-                return await asyncio.shield(work)
-            except asyncio.CancelledError:
-                # The worker stops at its next file and nothing it wrote is referenced (then
-                # -32800). A snapshot already recorded when the cancel came is answered as
-                # such: a client is never told "cancelled" about a snapshot that exists.
-                cancel.set()
-                if progress is not None:
-                    progress.end()
-                return await work
-        except Cancelled as exc:
-            raise asyncio.CancelledError from exc
-        finally:
-            if progress is not None:
-                progress.end()
-
-    # Requests that only run their request function in a worker thread. (snapshot and
-    # restore, above and below, also handle cancellation and progress.)
-    delegated: dict[str, Callable[..., Any]] = {
-        protocol.SNAPD_SNAPSHOTS: requests.snapshots,
-        protocol.SNAPD_DIFF: requests.diff,
-        protocol.SNAPD_HUNKS: requests.hunks,
-        protocol.SNAPD_EXPLAIN: requests.explain,
-        protocol.SNAPD_PIN: requests.pin,
-        protocol.SNAPD_GC: requests.gc,
-        protocol.SNAPD_STATS: requests.stats,
-    }
-    for method, request in delegated.items():
-        server.feature(method)(_delegate(worktree, request))
-
-    @server.feature(protocol.SNAPD_STATUS)
-    async def status(ls: SnapdServer, params: protocol.StatusParams) -> protocol.StatusResult:
-        return await asyncio.to_thread(session(ls).status)
-
-    @server.feature(protocol.SNAPD_DAEMON_STATUS)
-    async def daemon_status(ls: SnapdServer, params: Any) -> protocol.DaemonStatusResult:
-        return requests.daemon_status(worktree(ls), ls.hub, ls.hub.clients(), ls)
-
-    @server.feature(protocol.SNAPD_RESTORE)
-    async def restore(ls: SnapdServer, params: protocol.RestoreParams) -> protocol.RestoreResult:
-        wt = worktree(ls)
-        cancel = threading.Event()
-        work = asyncio.ensure_future(
-            asyncio.to_thread(
-                lambda: requests.restore(
-                    wt, params, cancel=cancel, client=ls.client_name, options=ls.options
-                )
-            )
-        )
-        try:
-            try:
-                return await asyncio.shield(work)
-            except asyncio.CancelledError:
-                # The thread stops before its next file. Once it has written something the
-                # client gets the real outcome (cancelled, remaining, safety snapshot) instead
-                # of -32800, so it is never told "cancelled" while files are still written.
-                cancel.set()
-                return await work
-        except Cancelled as exc:
-            raise asyncio.CancelledError from exc  # nothing was written: -32800
-
-    return server
-
-
-PAGED: frozenset[Callable[..., Any]] = frozenset(
-    {requests.snapshots, requests.diff, requests.hunks}
-)
-"""Paged requests: they page with the connection's options."""
-
-
-def _delegate(
-    worktree: Callable[[SnapdServer], Worktree], request: Callable[..., Any]
-) -> Callable[[SnapdServer, Any], Awaitable[Any]]:
-    """A handler that runs ``request(worktree, params)`` in a worker thread."""
-
-    async def handler(ls: SnapdServer, params: Any) -> Any:
-        wt = worktree(ls)
-        if request in PAGED:
-            return await asyncio.to_thread(lambda: request(wt, params, options=ls.options))
-        return await asyncio.to_thread(request, wt, params)
-
-    handler.__name__ = request.__name__
-    return handler
 
 
 def serve(server: SnapdServer, stdin: IO[bytes] | None = None) -> int:

@@ -29,6 +29,7 @@ from snapd.requests.snapshots import Watching
 from snapd.requests.wire import did_snapshot
 from snapd.restore.apply import RestoreEvent
 from snapd.restore.fs import TMP_PREFIX as RESTORE_TMP_PREFIX
+from snapd.store.history import State
 from snapd.watch.dirty import DirtySet
 from snapd.watch.watcher import Watcher
 from snapd.worktree import ProgressFn, Worktree
@@ -63,6 +64,7 @@ class Session:
         self.notify = notify
         # A new set starts as "walk everything": changes made while no daemon ran are unknown.
         self.dirty = DirtySet()
+        self._snapshots_running = 0
         self.watcher: Watcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._auto_handle: asyncio.TimerHandle | None = None
@@ -165,6 +167,44 @@ class Session:
             self.options.sync_timeout_ms / 1000
         )
         stale = time.monotonic() - self._last_full > self.options.reconcile_interval
+        self._snapshots_running += 1  # from taking the dirty set until the head holds it
+        try:
+            return await self._snapshot(
+                params, dirty, synced, stale, client=client, auto=auto, cancel=cancel,
+                progress=progress,
+            )  # fmt: skip
+        finally:
+            self._snapshots_running -= 1
+
+    async def live_state(self) -> tuple[State, protocol.Consistency]:
+        """The live worktree (a diff's ``to`` when none is given), read like a snapshot.
+
+        When the watcher can vouch for its dirty set, only the paths it saw change since the
+        latest snapshot are looked at (the same ``exact`` capture a snapshot makes); otherwise,
+        or when a snapshot or restore runs meanwhile (its paths may have left the dirty set
+        before its head is written), the whole tree is walked.
+        """
+        generation = self.worktree.generation
+        dirty: frozenset[bytes] | None = None
+        if self.watcher is not None and not self._snapshots_running:
+            synced = await self.watcher.sync(self.options.sync_timeout_ms / 1000)
+            stale = time.monotonic() - self._last_full > self.options.reconcile_interval
+            if synced and not stale and not self._snapshots_running:
+                dirty = self.dirty.peek()
+        return await asyncio.to_thread(self.worktree.live_state, dirty, generation)
+
+    async def _snapshot(
+        self,
+        params: protocol.SnapshotParams,
+        dirty: frozenset[bytes] | None,
+        synced: bool,
+        stale: bool,
+        *,
+        client: str | None,
+        auto: bool,
+        cancel: threading.Event | None,
+        progress: ProgressFn | None,
+    ) -> protocol.SnapshotResult:
         taken = self.dirty.take()
         armed = None if auto else self._auto_handle
         if armed is not None:

@@ -113,6 +113,10 @@ class Worktree:
         # Re-entrant: a restore holds it across its plan, its safety snapshot (which takes it
         # again through snapshot()) and its writes, so no snapshot interleaves with a restore.
         self.writer = threading.RLock()
+        self.generation = 0
+        """Bumped (under the writer lock) as each snapshot or restore begins and ends: a live
+        diff that read it before its watcher sync knows, by reading it again, that nothing
+        moved the head or wrote the worktree meanwhile (see :meth:`live_state`)."""
         self.on_restore: list[Callable[[RestoreEvent], None]] = []
         """Hooks called (in a worker thread, under the writer lock) with each restore event:
         ``begin``, one ``write``/``delete`` per path with its ``lstat`` afterwards, ``end``. A
@@ -276,7 +280,7 @@ class Worktree:
             Failure, StoreError, OSError: the capture failed; no ref was moved.
             snapshots.Cancelled: ``cancel`` was set; nothing was referenced.
         """
-        with self.writer, self._reclaim_on_failure():
+        with self.changing(), self._reclaim_on_failure():
             self.check_store()
             self.check_root()
             parent = self.head()
@@ -397,14 +401,38 @@ class Worktree:
             raise NoSuchSnapshot(f"{field}: {what} snapshot {ref!r}", field=field, ref=ref)
         return read_snapshot(self.store, found.pop())
 
-    def live_state(self) -> State:
-        """Capture the worktree as it is now (the side ``to`` of a diff with no ``to``)."""
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """Hold the writer lock for work that moves the head or writes the worktree."""
+        with self.writer:
+            self.generation += 1
+            try:
+                yield
+            finally:
+                self.generation += 1
+
+    def live_state(
+        self, dirty: frozenset[bytes] | None = None, generation: int | None = None
+    ) -> tuple[State, Consistency]:
+        """Capture the worktree as it is now (the side ``to`` of a diff with no ``to``).
+
+        Returns the state and how it was read (``exact``: from the dirty set).
+
+        Args:
+            dirty: The paths a synced watcher saw change since the latest snapshot: only
+                they (and the directories on their way) are looked at, the rest is the
+                latest snapshot's. None walks everything.
+            generation: :attr:`generation` as read before the watcher's sync; if a snapshot
+                or restore ran since, ``dirty`` may miss its paths, so everything is walked.
+        """
         with self.writer:
             self.check_root()
             head = self.head()
-            state = self.capturer(head.state if head else None).capture()
+            if head is None or generation != self.generation:
+                dirty = None
+            state = self.capturer(head.state if head else None, dirty=dirty).capture()
             self.check_root()
-            return state
+            return state, Consistency.RECONCILED if dirty is None else Consistency.EXACT
 
     def live_side(self, rel: bytes) -> Side | None:
         """Capture one live path with the same policy a snapshot uses."""

@@ -188,3 +188,37 @@ async def test_an_undecodable_name_restarts_the_watcher(worktree: Path, tmp_path
             if exact == 2:
                 break
         assert exact == 2, "snapshots never became exact again after the restarts"
+
+
+async def test_a_live_diff_reads_only_what_the_watcher_saw(worktree: Path, tmp_path: Path) -> None:
+    """Each live diff is exact (dirty paths only) and equals a full walk's answer."""
+    import random
+
+    old = 1_600_000_000
+    for d in range(8):
+        for f in range(8):
+            os.utime(write(worktree, f"pkg{d}/m{f}.txt", f"{d} {f}\n"), (old, old))
+    rng = random.Random(15)
+    async with await spawn(worktree, tmp_path) as client:
+        latest = (await client.snapshot()).id
+        for round_ in range(10):
+            files = sorted(p for p in worktree.rglob("*") if p.is_file())
+            for path in rng.sample(files, 3):
+                path.write_text(f"round {round_}\n")  # modified
+            rng.choice(files).unlink()  # deleted
+            write(worktree, f"pkg{rng.randrange(10)}/new{round_}.txt", "new\n")  # added
+            if round_ % 3 == 1:  # an ignore rule that hides what it names, from now on
+                write(worktree, f"pkg{rng.randrange(8)}/.gitignore", f"m{rng.randrange(8)}.txt\n")
+            live = await client.diff(latest)
+            assert live.consistency == "exact", round_
+            walked = await client.snapshot(reconcile=True)
+            oracle = await client.diff(latest, walked.id)
+            assert oracle.consistency is None
+            got = [(f.path, f.status, f.new_size, f.skipped) for f in live.files]
+            assert got == [(f.path, f.status, f.new_size, f.skipped) for f in oracle.files], round_
+            latest = walked.id
+    async with await spawn(worktree, tmp_path, name="off", watch=False) as client:
+        write(worktree, "pkg0/late.txt", "late\n")
+        live = await client.diff("latest")
+        assert live.consistency == "reconciled"
+        assert [f.path for f in live.files] == ["pkg0/late.txt"]

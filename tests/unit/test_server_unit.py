@@ -77,7 +77,7 @@ def test_a_cancel_that_comes_after_the_snapshot_is_recorded_gets_the_snapshot(
     from typing import Any
 
     from snapd import protocol
-    from snapd.server import build_server
+    from snapd.handlers import build_server
 
     answer = protocol.SnapshotResult(
         id="a" * 40,

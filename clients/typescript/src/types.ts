@@ -258,6 +258,12 @@ export interface DiffResult {
   files: FileChange[];
   /** Pass back as `cursor` for the next page; absent on the last page. */
   nextCursor?: string;
+  /**
+   * How the live worktree was read, on the first page of a diff to it (absent otherwise):
+   * `exact` = only the paths the synced watcher saw change since the latest snapshot were
+   * looked at; `reconciled` = the whole tree was walked.
+   */
+  consistency?: Consistency;
 }
 
 /** Ask why a path is or is not captured. */

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from snapd.enums import ChangeStatus, Outcome
+from snapd.enums import ChangeStatus, Consistency, Outcome
 from snapd.protocol.common import GeneratedInfo, SkipInfo
 
 # -- snapd/diff -----------------------------------------------------------------------------------
@@ -80,6 +80,11 @@ class DiffResult:
 
     next_cursor: str | None = None
     """Pass back as ``cursor`` for the next page; absent on the last page."""
+
+    consistency: Consistency | None = None
+    """How the live worktree was read, on the first page of a diff to it (absent otherwise):
+    ``exact`` = only the paths the synced watcher saw change since the latest snapshot were
+    looked at; ``reconciled`` = the whole tree was walked."""
 
 
 # -- snapd/hunks ----------------------------------------------------------------------------------

@@ -28,16 +28,28 @@ REASONS_BY_WEIGHT = (LONG_LINE, COARSE, "time-budget")
 
 
 def diff(
-    wt: Worktree, params: protocol.DiffParams, *, options: Options | None = None
+    wt: Worktree,
+    params: protocol.DiffParams,
+    *,
+    options: Options | None = None,
+    live: tuple[State, protocol.Consistency] | None = None,
 ) -> protocol.DiffResult:
-    """One page of changed files (``options``: the connection's, for page sizes)."""
+    """One page of changed files (``options``: the connection's, for page sizes).
+
+    ``live`` is the live worktree when the caller captured it already (the session does, with
+    its watcher's dirty set); else a diff with no ``to`` walks the worktree.
+    """
     pager = Pager(options or wt.options, params.limit, params.max_bytes)
     prefixes = tuple(from_wire(p, field="paths") for p in params.paths or [""]) or (b"",)
     query = query_hash("diff", params.from_, params.to, sorted(params.paths or []))
+    consistency: protocol.Consistency | None = None
     with map_errors():
         if params.cursor is None:
             old = wt.resolve(params.from_, "from").state
-            new = wt.resolve(params.to, "to").state if params.to is not None else wt.live_state()
+            if params.to is not None:
+                new = wt.resolve(params.to, "to").state
+            else:
+                new, consistency = live if live is not None else wt.live_state()
             after = None
         else:
             pos = open_cursor(params.cursor, protocol.SNAPD_DIFF, query, DiffPosition)
@@ -54,7 +66,9 @@ def diff(
             after=page[-1][0].key.hex(),
         )
         cursor = make_cursor(protocol.SNAPD_DIFF, query, position)
-    return protocol.DiffResult(files=[fc for _c, fc in page], next_cursor=cursor)
+    return protocol.DiffResult(
+        files=[fc for _c, fc in page], next_cursor=cursor, consistency=consistency
+    )
 
 
 def _hex(text: str) -> bytes:

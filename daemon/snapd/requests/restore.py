@@ -78,7 +78,7 @@ def restore(
             pos = open_cursor(params.cursor, protocol.SNAPD_RESTORE, query, RestorePosition)
             return _page(wt, pos, query, pager)
     spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
-    with spool, wt.writer, map_errors():
+    with spool, wt.changing(), map_errors():
         target = wt.resolve(params.from_, "from")
         wt.check_root()
         head = wt.head()

@@ -41,6 +41,11 @@ class DirtySet:
             self._paths = set()
             return taken
 
+    def peek(self) -> frozenset[bytes] | None:
+        """The set as it is (kept for the next snapshot); None means walk everything."""
+        with self._lock:
+            return None if self._paths is None else frozenset(self._paths)
+
     def give_back(self, taken: frozenset[bytes] | None) -> None:
         """Return a set whose snapshot failed, so no change is forgotten."""
         with self._lock:
