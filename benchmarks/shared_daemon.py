@@ -8,7 +8,10 @@ daemons are untouched), takes the first snapshot, then repeats (``--repeat``, de
 
 1. edit one file;
 2. ``snapd diff --stat`` then ``snapd snapshot -m x``, each a real ``snapd`` process with stdout
-   to a pipe (the daemon keeps its defaults: watcher and automatic snapshots on);
+   to a pipe. The daemon keeps its defaults (the watcher on) but for automatic snapshots,
+   turned off in the tree's ``.snapd.toml`` (``--auto-snapshots`` keeps them on): one taken
+   in the middle of a measurement would share the two cores with it, and record the edit that
+   the timed snapshot should;
 3. once the daemon is idle again: ``git status --porcelain`` in the tree, and
    ``git add -A && git write-tree`` on the sidecar GIT_DIR;
 4. ``snapd log`` (through the console script and through ``python -m snapd_client``) and
@@ -33,6 +36,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -136,7 +140,7 @@ def private_env(tmp: Path) -> tuple[Path, dict[str, str]]:
 
 
 def git_repo(root: Path, home: Path) -> dict[str, str]:
-    """Make ``root`` a git repository with one commit; the environment to run git in it."""
+    """Make ``root`` a git repository with one commit (of all it holds); the environment for git."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env |= {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(home)}
     ident = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
@@ -209,7 +213,7 @@ async def log_phases(root: Path, repeat: int) -> dict[str, float]:
 
 
 async def many_clients(root: Path, pid: int, n: int) -> dict[str, int]:
-    """The daemon's VmRSS with ``n`` clients connected, each after status() and snapshots()."""
+    """The daemon's VmRSS and VmHWM while ``n`` clients are connected (after their requests)."""
 
     async def one(i: int) -> AsyncClient:
         client = await AsyncClient.connect(root, client_name=f"bench-{i}")
@@ -242,6 +246,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for p in paths:
             os.utime(p, (old, old))
         print(f"built {len(paths)} files in {time.perf_counter() - t0:.1f}s under {root}")
+        if not args.auto_snapshots:
+            (root / ".snapd.toml").write_text("autoSnapshot = false\n")
+        result["auto_snapshots"] = args.auto_snapshots
         t0 = time.perf_counter()
         in_tree = git_repo(root, tmp)
         sidecar = tmp / "sidecar.git"
@@ -251,7 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"git init/add/commit and the sidecar's first add: {time.perf_counter() - t0:.1f}s")
 
         started, out = timed([*snapd, "daemon", "start", "--json"], root, env)
-        pid = int(json.loads(out)["pid"])
+        pid = result["daemon_pid"] = int(json.loads(out)["pid"])
         first, _ = timed([*snapd, "snapshot", "-m", "first"], root, env)
         result["daemon_start_s"], result["first_snapshot_s"] = started, first
         print(f"daemon {pid} started in {started:.2f}s; first snapshot {first:.1f}s")
@@ -269,6 +276,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             elapsed, out = timed([*snapd, "snapshot", "-m", "x"], root, env)
             samples.add("snapd snapshot -m x", elapsed)
             result["last_snapshot_output"] = out.strip()
+            changed = re.search(r"\bchanged (\d+)", out)
+            result.setdefault("snapshot_changed", []).append(int(changed[1]) if changed else -1)
             settle(pid)
             git_status = ["git", "status", "--porcelain"]
             samples.add("git status --porcelain", timed(git_status, root, in_tree)[0])
@@ -306,14 +315,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         settle(pid)
         result["rss_idle_kib"] = proc_kib(pid)
         reset = reset_peak(pid)
-        with_clients = asyncio.run(many_clients(root, pid, CLIENTS))
-        result["rss_clients_kib"] = {**proc_kib(pid), "VmRSS": with_clients["VmRSS"]}
+        result["rss_clients_kib"] = asyncio.run(many_clients(root, pid, CLIENTS))
         result["rss_clients_peak_reset"] = reset
         report(result, ways)
     finally:
         if pid is not None:
-            subprocess.run([*snapd, "daemon", "stop"], cwd=root, env=env, capture_output=True)
+            stop = subprocess.run(
+                [*snapd, "daemon", "stop", "--json"],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            print(f"daemon stop: {stop.stdout.strip() or stop.stderr.strip()}")
+            if stop.returncode == 0:
+                result["daemon_stopped"] = json.loads(stop.stdout)["stopped"]
         shutil.rmtree(runtime, ignore_errors=True)
+        result["tmp"] = str(tmp)
         if args.keep:
             print(f"kept {tmp}")
         else:
@@ -333,7 +351,8 @@ def report(result: dict[str, Any], ways: dict[str, Command]) -> None:
     cases: dict[str, dict[str, Any]] = result["cases"]
     print(
         f"\n{result['files']} files, {result['repeat']} repeats, {result['cpus']} CPUs; "
-        "wall time of each process, stdout to a pipe"
+        "wall time of each process, stdout to a pipe; automatic snapshots "
+        + ("on" if result["auto_snapshots"] else "off")
     )
     print(f"{'case':<44} {'median':>10} {'min':>10}")
     for case, row in cases.items():
@@ -356,6 +375,10 @@ def report(result: dict[str, Any], ways: dict[str, Command]) -> None:
     print("\nsnapd log, by phase (medians; the last three in-process against the warm daemon)")
     for phase, seconds in result["log_phases"].items():
         print(f"  {phase:<42} {seconds * 1000:>8.1f} ms")
+    wall = cases["snapd log [python -m snapd_client]"]["median"]
+    rest = wall - sum(result["log_phases"].values())
+    print(f"  {'the rest (asyncio.run, output, exit...)':<42} {rest * 1000:>8.1f} ms")
+    print(f"  {'= wall of python -m snapd_client log':<42} {wall * 1000:>8.1f} ms")
     imports = result["log_imports"]
     print(f"  imports: {imports['modules']} modules (one -X importtime run of `snapd log`)")
     for title, key in (("package", "packages"), ("module", "top_modules")):
@@ -372,6 +395,10 @@ def report(result: dict[str, Any], ways: dict[str, Command]) -> None:
     who = f"{CLIENTS} clients:"
     print(f"  {who:<16} VmRSS {mib(busy['VmRSS'])}, VmHWM {mib(busy['VmHWM'])} ({since})")
     print(f"\nlast `snapd snapshot -m x` said: {result['last_snapshot_output']}")
+    print(
+        f"files changed per timed snapshot: {result['snapshot_changed']} (1: it recorded the "
+        "edit; 0: an automatic snapshot had taken it first)"
+    )
 
 
 def main() -> None:
@@ -379,6 +406,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the tree and the store")
+    parser.add_argument(
+        "--auto-snapshots", action="store_true", help="leave the daemon's automatic snapshots on"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the figures here")
     args = parser.parse_args()
     result = run(args)
