@@ -38,6 +38,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -143,7 +144,9 @@ def git_repo(root: Path, home: Path) -> dict[str, str]:
     """Make ``root`` a git repository with one commit (of all it holds); the environment for git."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env |= {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(home)}
-    ident = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    # No automatic gc after the commit: git would repack 100,000 loose objects in the
+    # background while the measurements run.
+    ident = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "-c", "gc.auto=0"]
     for args in (["init", "-q"], ["add", "-A"], [*ident, "commit", "-q", "-m", "tree"]):
         subprocess.run(["git", *args], check=True, cwd=root, env=env)
     return env
@@ -290,6 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             samples.add("git log -1", timed(["git", "log", "-1"], root, in_tree)[0])
             print(f"repeat {i + 1}/{args.repeat} done")
         result["cases"] = samples.summary()
+        result["loadavg_after_repeats"] = os.getloadavg()
         diff_ratio = samples.median("snapd diff --stat") / samples.median("git status --porcelain")
         snap_ratio = samples.median("snapd snapshot -m x") / samples.median(
             "git add -A && git write-tree"
@@ -353,6 +357,8 @@ def report(result: dict[str, Any], ways: dict[str, Command]) -> None:
         f"\n{result['files']} files, {result['repeat']} repeats, {result['cpus']} CPUs; "
         "wall time of each process, stdout to a pipe; automatic snapshots "
         + ("on" if result["auto_snapshots"] else "off")
+        + "; load average after the repeats "
+        + " ".join(f"{x:.1f}" for x in result["loadavg_after_repeats"])
     )
     print(f"{'case':<44} {'median':>10} {'min':>10}")
     for case, row in cases.items():
@@ -411,6 +417,8 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the figures here")
     args = parser.parse_args()
+    # `kill PID` stops the daemon and removes the temp dirs too (run()'s finally).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run(args)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
