@@ -178,7 +178,48 @@ def test_a_truncated_git_index_reads_as_untracked_with_a_warning(
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     subprocess.run(["git", "-C", str(tmp_path), "add", "a.txt"], check=True)
     index = tmp_path / ".git" / "index"
-    assert read_tracked(os.fsencode(tmp_path)) == {b"a.txt"}
+    assert read_tracked(os.fsencode(tmp_path)).paths == {b"a.txt"}
     index.write_bytes(index.read_bytes()[:keep])
-    assert read_tracked(os.fsencode(tmp_path)) == frozenset()
+    assert read_tracked(os.fsencode(tmp_path)).paths == frozenset()
     assert "cannot read the git index" in caplog.text
+
+
+def test_the_parsed_git_index_is_reused_until_the_index_changes(tmp_path: Path) -> None:
+    """Parsing a big index takes seconds: it is parsed again only when its signature moves."""
+    from snapd.capture.rules import read_tracked
+
+    root = os.fsencode(tmp_path)
+    write(tmp_path, "a/b.txt", "a\n")
+    write(tmp_path, "c.txt", "c\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a/b.txt"], check=True)
+    index = tmp_path / ".git" / "index"
+    old = 1_600_000_000
+    os.utime(index, (old, old))  # not racily new: it may be cached
+    first = read_tracked(root)
+    assert first.paths == {b"a/b.txt"} and first.dirs == {b"a"}
+    assert read_tracked(root) is first  # not parsed again
+    # git writes a new index and renames it into place.
+    subprocess.run(["git", "-C", str(tmp_path), "add", "c.txt"], check=True)
+    os.utime(index, (old, old))
+    second = read_tracked(root)
+    assert second.paths == {b"a/b.txt", b"c.txt"}
+    assert read_tracked(root) is second
+    # Damaged in place (same inode, same size, mtime put back): its ctime still moves, so it
+    # is parsed again, found damaged, and read as untracked.
+    size = index.stat().st_size
+    with open(index, "r+b") as f:
+        f.seek(size - 4)
+        f.write(b"\0\0\0\0")
+    os.utime(index, (old, old))
+    assert read_tracked(root).paths == frozenset()
+
+
+def test_a_racily_new_index_is_parsed_every_time(tmp_path: Path) -> None:
+    from snapd.capture.rules import read_tracked
+
+    write(tmp_path, "a.txt", "a\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a.txt"], check=True)
+    root = os.fsencode(tmp_path)
+    assert read_tracked(root) is not read_tracked(root)  # written just now: not cached

@@ -254,15 +254,15 @@ def test_an_index_that_cannot_be_read_fails_no_sync(
     gate = threading.Event()
     calls: list[bytes] = []
 
-    def read_tracked(root: bytes) -> frozenset[bytes]:
+    def tracked_paths(root: bytes) -> frozenset[bytes]:
         calls.append(root)
         if len(calls) == 1:
             return frozenset({b"a.txt"})
         gate.wait(30)
-        # What dulwich raises on a truncated index (read_tracked does not catch it).
+        # What dulwich raises on a truncated index (tracked_paths does not catch it).
         raise struct.error("unpack requires a buffer of 8 bytes")
 
-    monkeypatch.setattr(watch, "read_tracked", read_tracked)
+    monkeypatch.setattr(watch, "tracked_paths", tracked_paths)
 
     async def run() -> None:
         root = tmp_path / "wt"

@@ -41,6 +41,7 @@ from snapd.capture.rules import (
     IgnoreRule,
     SizeLimitRule,
     SpecialFileRule,
+    Tracked,
     read_tracked,
 )
 from snapd.enums import Outcome
@@ -70,13 +71,9 @@ class Policy:
     def __init__(self, root: bytes, options: Options, *, tracked: frozenset[bytes] | None = None):
         self.root = root
         self.options = options
-        self.tracked = read_tracked(root) if tracked is None else tracked
-        dirs: set[bytes] = set()
-        for path in self.tracked:
-            parts = path.split(b"/")[:-1]
-            for i in range(1, len(parts) + 1):
-                dirs.add(b"/".join(parts[:i]))
-        self.tracked_dirs = frozenset(dirs)
+        index = read_tracked(root) if tracked is None else Tracked.of(tracked)
+        self.tracked = index.paths
+        self.tracked_dirs = index.dirs
         self.guards: list[Rule] = [GitDirRule(), SpecialFileRule()]
         self.size_rule = SizeLimitRule(options.content_limit)
         off = set(options.disabled_rules)

@@ -6,6 +6,9 @@ import logging
 import os
 import stat
 import struct
+import threading
+import time
+from typing import Final
 
 import attrs
 import pathspec
@@ -199,23 +202,83 @@ class IgnoreRule:
         return None
 
 
-def read_tracked(root: bytes) -> frozenset[bytes]:
-    """Paths in the user's git index, read-only (no git config, hooks or filters run).
+@attrs.frozen
+class Tracked:
+    """The paths in the user's git index, and every directory that holds one."""
 
-    Returns an empty set when the worktree is not a git checkout or the index is unreadable.
+    paths: frozenset[bytes]
+    dirs: frozenset[bytes]
+
+    @classmethod
+    def of(cls, paths: frozenset[bytes]) -> Tracked:
+        """``paths`` with their directories."""
+        dirs: set[bytes] = set()
+        for path in paths:
+            head = path.rpartition(b"/")[0]
+            while head and head not in dirs:
+                dirs.add(head)
+                head = head.rpartition(b"/")[0]
+        return cls(paths, frozenset(dirs))
+
+
+NOT_TRACKED: Final = Tracked(frozenset(), frozenset())
+
+TRACKED_CACHE_SIZE: Final = 4
+"""Indexes whose parsed paths are kept (one per worktree a process serves, with room)."""
+
+RACY_INDEX_NS: Final = 2_000_000_000
+"""An index written this recently is parsed again next time: a rewrite within its timestamp
+tick, in place and of the same size, would keep its signature (git renames a new index into
+place, which changes the inode, but another tool might not)."""
+
+_tracked_cache: dict[bytes, tuple[tuple[int, ...], Tracked]] = {}
+_tracked_lock = threading.Lock()
+
+
+def read_tracked(root: bytes) -> Tracked:
+    """The user's git index, read-only (no git config, hooks or filters run).
+
+    Parsing a 100,000-entry index takes seconds, and every snapshot and live diff builds a
+    policy: the parsed paths are kept with the index file's ``stat`` signature (device,
+    inode, size, mtime, ctime) and reused while it is unchanged.
+
+    Returns :data:`NOT_TRACKED` when the worktree is not a git checkout or the index is
+    unreadable.
     """
+    from dulwich.errors import ChecksumMismatch
     from dulwich.index import Index
 
     try:
         gitdir = git_dir(root)
         if gitdir is None:
-            return frozenset()
+            return NOT_TRACKED
         index_path = os.path.join(gitdir, b"index")
-        if not os.path.isfile(index_path):
-            return frozenset()
-        return frozenset(Index(index_path, read=True).paths())
-    except (OSError, ValueError, AssertionError, struct.error) as exc:
-        # dulwich raises AssertionError/ValueError on an index format it does not know, and
-        # struct.error on a truncated one.
+        # The signature is taken before the parse: what is parsed is at least this new.
+        st = os.stat(index_path)
+        if not stat.S_ISREG(st.st_mode):
+            return NOT_TRACKED
+        sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with _tracked_lock:
+            hit = _tracked_cache.get(index_path)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        tracked = Tracked.of(frozenset(Index(index_path, read=True).paths()))
+    except FileNotFoundError:
+        return NOT_TRACKED
+    except (OSError, ValueError, AssertionError, struct.error, ChecksumMismatch) as exc:
+        # dulwich raises AssertionError/ValueError on an index format it does not know,
+        # struct.error on a truncated one and ChecksumMismatch on a damaged one.
         logger.warning("cannot read the git index under %r: %s", root, exc)
-        return frozenset()
+        return NOT_TRACKED
+    if time.time_ns() - st.st_mtime_ns >= RACY_INDEX_NS:
+        with _tracked_lock:
+            _tracked_cache.pop(index_path, None)
+            _tracked_cache[index_path] = (sig, tracked)
+            while len(_tracked_cache) > TRACKED_CACHE_SIZE:
+                del _tracked_cache[next(iter(_tracked_cache))]
+    return tracked
+
+
+def tracked_paths(root: bytes) -> frozenset[bytes]:
+    """The paths in the user's git index (see :func:`read_tracked`)."""
+    return read_tracked(root).paths

@@ -37,7 +37,7 @@ from typing import Final
 import attrs
 from watchfiles import Change, awatch
 
-from snapd.capture.rules import read_tracked
+from snapd.capture.rules import tracked_paths
 from snapd.watch import inotify
 from snapd.watch.dirty import DirtySet
 from snapd.watch.filter import SnapdFilter
@@ -232,7 +232,7 @@ class Watcher:
             try:
                 await asyncio.to_thread(_mkdir, self.cookies)
                 await asyncio.to_thread(tree.start)
-                self.tracked = await asyncio.to_thread(read_tracked, self.root_b)
+                self.tracked = await asyncio.to_thread(tracked_paths, self.root_b)
             except OSError as exc:
                 tree.close()
                 self._degrade(_STORE_GONE if _gone(exc, self.store) else _watch_failure(exc))
@@ -342,9 +342,9 @@ class Watcher:
         while True:
             self._index_again = False
             try:
-                tracked = await asyncio.to_thread(read_tracked, self.root_b)
+                tracked = await asyncio.to_thread(tracked_paths, self.root_b)
             except Exception as exc:
-                # dulwich raises more than read_tracked expects (struct.error on a truncated
+                # dulwich raises more than tracked_paths expects (struct.error on a truncated
                 # index). Which paths changed their tracked state is unknown: walk everything,
                 # and let the event policy read the index again.
                 logger.warning(
