@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -193,21 +194,24 @@ def snapd_commands() -> dict[str, Command]:
     return ways
 
 
-async def log_phases(root: Path, repeat: int) -> dict[str, float]:
-    """Median seconds of ``snapd log``'s client-side phases, in-process (imports already warm)."""
+def log_phases(root: Path, repeat: int) -> dict[str, float]:
+    """Median seconds of ``snapd log``'s client-side phases, in-process (imports already warm).
+
+    As the command runs them: a blocking session (snapd_client.cli.fast), pages of
+    ``snapd/snapshots``, then shutdown.
+    """
+    from snapd_client._blocking import BlockingSession
+    from snapd_client.cli.fast import snapshot_pages
+
     phases = Samples()
     for _ in range(repeat):
         t0 = time.perf_counter()
-        client = await AsyncClient.connect(root, client_name="bench")
+        session = BlockingSession.connect(root, None, env=os.environ, client_name="bench")
         t1 = time.perf_counter()
-        cursor: str | None = None
-        while True:  # as cmd_log pages
-            page = await client.snapshots(cursor=cursor)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+        for _page in snapshot_pages(functools.partial(session.request, "snapd/snapshots")):
+            pass
         t2 = time.perf_counter()
-        await client.close()
+        session.close()
         t3 = time.perf_counter()
         phases.add("connect+initialize", t1 - t0)
         phases.add("snapshots request(s)", t2 - t1)
@@ -313,7 +317,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         imports = importtime_top(traced.stderr)
         phases = {"interpreter start (python -c pass)": statistics.median(start)}
         phases["imports (-X importtime total)"] = imports["total"]
-        phases |= asyncio.run(log_phases(root, args.repeat))
+        phases |= log_phases(root, args.repeat)
         result["log_phases"], result["log_imports"] = phases, imports
 
         settle(pid)

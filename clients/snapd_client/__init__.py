@@ -25,6 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from snapd_client._blocking import encode_frame
     from snapd_client._client import AsyncClient
     from snapd_client._errors import (
         BadCursor,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
         StdioTransport,
         Transport,
         daemon_command,
-        encode_frame,
     )
 
 __all__ = [
@@ -92,7 +92,7 @@ _HOME = {
     "StdioTransport": "snapd_client._transport",
     "Transport": "snapd_client._transport",
     "daemon_command": "snapd_client._transport",
-    "encode_frame": "snapd_client._transport",
+    "encode_frame": "snapd_client._blocking",
 }
 """Where each exported name lives; the rest are exceptions from ``snapd_client._errors``."""
 

@@ -8,10 +8,10 @@ import itertools
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from snapd import protocol
+from snapd_client._blocking import RECONNECTS, initialize_params
 from snapd_client._errors import SnapdClientError, TransportClosed, error_for
 from snapd_client._transport import SocketTransport, StdioTransport, Transport, daemon_command
 
@@ -26,9 +26,6 @@ A long-lived client receives a ``snapd/didSnapshot`` per automatic snapshot and 
 per request, so an unbounded list would grow for as long as the daemon runs. Code that needs
 every notification registers a handler with :meth:`AsyncClient.on_notification`.
 """
-
-RECONNECTS = 3
-"""Times :meth:`AsyncClient.connect` starts over when a daemon closes before it answers."""
 
 
 P = TypeVar("P", bound="_Page")
@@ -50,11 +47,6 @@ async def _follow(
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
-
-
-def root_uri(root: str | os.PathLike[str]) -> str:
-    """A ``file://`` URI for a worktree path."""
-    return Path(os.path.abspath(root)).as_uri()
 
 
 class AsyncClient:
@@ -261,13 +253,7 @@ class AsyncClient:
 
         ``client_name`` is sent as ``clientInfo.name`` (a shared daemon names its clients).
         """
-        params: dict[str, Any] = {"processId": os.getpid(), "capabilities": {}}
-        if client_name is not None:
-            params["clientInfo"] = {"name": client_name}
-        if root is not None:
-            params["rootUri"] = root_uri(root)
-        if options is not None:
-            params["initializationOptions"] = options
+        params = initialize_params(root, options, client_name)
         result: dict[str, Any] = await self.request("initialize", params)
         await self.notify("initialized", {})
         self.initialize_result = result

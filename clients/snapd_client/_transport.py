@@ -15,9 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
+from snapd_client._blocking import MAX_FRAME, encode_frame
 from snapd_client._errors import TransportClosed
-
-MAX_FRAME = 64 * 1024 * 1024
 
 
 class Transport(Protocol):
@@ -31,12 +30,6 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Close the channel (and stop the peer if we own it)."""
-
-
-def encode_frame(message: dict[str, Any]) -> bytes:
-    """LSP framing: ``Content-Length`` header, blank line, UTF-8 JSON body."""
-    body = json.dumps(message, separators=(",", ":")).encode("utf-8")
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:

@@ -31,9 +31,8 @@ import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from snapd.rendezvous import (
     NoDaemon,
@@ -77,9 +76,8 @@ class DaemonStartFailed(RendezvousError):
     """No daemon could be reached or started; ``str()`` says why and where its log is."""
 
 
-@dataclass(frozen=True)
-class Place:
-    """Where one worktree's shared daemon lives."""
+class Place(NamedTuple):
+    """Where one worktree's shared daemon lives (a named tuple: no dataclasses to import)."""
 
     root: str
     """The worktree (absolute, as the user named it)."""

@@ -170,9 +170,28 @@ def test_interrupt_and_unexpected_errors_are_one_line(
         raise ValueError("bad\nthing")
 
     monkeypatch.setattr(cli, "run", interrupted)
-    assert cli.main(["log"]) == 130
+    assert cli.main(["status"]) == 130
     assert capsys.readouterr().err == "snapd: interrupted\n"
     monkeypatch.setattr(cli, "run", broken)
+    assert cli.main(["status"]) == 1
+    assert capsys.readouterr().err == "snapd: internal error: ValueError: bad thing\n"
+
+
+def test_the_fast_path_reports_interrupts_and_errors_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from snapd_client.cli import fast
+
+    def interrupted(args: argparse.Namespace, out: cli.Output) -> int:
+        raise KeyboardInterrupt
+
+    def broken(args: argparse.Namespace, out: cli.Output) -> int:
+        raise ValueError("bad\nthing")
+
+    monkeypatch.setattr(fast, "run_fast", interrupted)
+    assert cli.main(["log"]) == 130
+    assert capsys.readouterr().err == "snapd: interrupted\n"
+    monkeypatch.setattr(fast, "run_fast", broken)
     assert cli.main(["log"]) == 1
     assert capsys.readouterr().err == "snapd: internal error: ValueError: bad thing\n"
 

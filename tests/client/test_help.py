@@ -162,7 +162,7 @@ def test_the_probe_sees_heavy_imports_when_a_command_runs() -> None:
     # The check above can fail: a command that reaches the client loads the wire types.
     # `--root` on a missing directory fails fast, after the client and its types are loaded.
     # (rich is loaded only for coloured output: see test_lean_commands.py.)
-    assert {"attrs", "cattrs", "asyncio"} <= loaded("--root", "/nonexistent/snapd", "log")
+    assert {"attrs", "cattrs", "asyncio"} <= loaded("--root", "/nonexistent/snapd", "status")
 
 
 def test_importing_the_packages_is_lean() -> None:

@@ -55,17 +55,15 @@ if TYPE_CHECKING:
         action_line,
         diff_paths,
         file_header,
-        human,
         hunk_header,
         hunk_lines,
-        plural,
         print_hunk,
-        safe,
         skip_note,
         stat_lines,
         stats_rows,
         wants_hunks,
     )
+    from snapd_client.cli.text import human, plural, safe
 
 __all__ = [
     "COMMANDS",
@@ -112,6 +110,7 @@ _HOME = {
     ),
     "MANAGE": "snapd_client.cli.daemon",
     "Output": "snapd_client.cli.output",
+    **dict.fromkeys(["human", "plural", "safe"], "snapd_client.cli.text"),
     "pager_command": "snapd_client.cli.output",
 }
 """Where the lazily loaded names live; the rest come from ``snapd_client.cli.render``."""
@@ -196,7 +195,7 @@ async def _run_standalone(args: argparse.Namespace, out: Output) -> int:
 def error_line(exc: BaseException) -> str:
     """One line describing ``exc`` for ``snapd: <line>``."""
     from snapd_client._errors import ResponseError, SnapdClientError
-    from snapd_client.cli.render import safe
+    from snapd_client.cli.text import safe
 
     if isinstance(exc, ResponseError):
         text = exc.message
@@ -212,12 +211,17 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
     args = parse_args(argv)
-    import asyncio
-
+    from snapd_client.cli.fast import FAST
     from snapd_client.cli.output import Output
 
     out = Output(args.color, pager=not args.no_pager)
     try:
+        if args.command in FAST and not args.standalone:
+            from snapd_client.cli.fast import run_fast
+
+            return run_fast(args, out)
+        import asyncio
+
         return asyncio.run(run(args, out))
     except KeyboardInterrupt:
         out.close()

@@ -7,26 +7,24 @@ maps command names (aliases included) to them.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
 from snapd_client._client import AsyncClient
+from snapd_client.cli.fast import render_log
 from snapd_client.cli.output import Output
 from snapd_client.cli.parser import parse_hunks
 from snapd_client.cli.render import (
     action_line,
     diff_paths,
     file_header,
-    human,
-    plural,
     print_hunk,
-    safe,
     skip_note,
     stat_lines,
     stats_rows,
     wants_hunks,
 )
+from snapd_client.cli.text import human, plural, safe
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -79,36 +77,16 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
 
 
 async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
-    """``snapd log``."""
-    conv = protocol.wire_converter()
-    items: list[protocol.SnapshotSummary] = []
-    warnings: dict[str, None] = {}
-    cursor: str | None = None
+    """``snapd log`` on the typed client (``--standalone``; see :mod:`snapd_client.cli.fast`)."""
+    pages: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
     while True:
-        page = await client.snapshots(cursor=cursor)
-        items += page.snapshots
-        warnings.update(dict.fromkeys(page.warnings or []))
-        if page.next_cursor is None:
+        page: dict[str, Any] = await client.request(protocol.SNAPD_SNAPSHOTS, params)
+        pages.append(page)
+        if page.get("nextCursor") is None:
             break
-        cursor = page.next_cursor
-    for warning in warnings:  # a damaged ref: the history shown is missing that snapshot
-        from rich.text import Text
-
-        out.err.print(Text(f"snapd: warning: {safe(warning)}"), highlight=False)
-    if args.json:
-        out.json([conv.unstructure(s) for s in items])
-        return
-    out.start_pager()
-    for s in items:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.time))
-        out.print(
-            (s.id[:12], "yellow"),
-            f"  {when}  ",
-            (f"{safe(s.client)}  ", "cyan") if s.client else "",
-            f"files {s.files} ({human(s.bytes)})  changed {s.changed}  "
-            f"skipped {s.skipped} ({human(s.skipped_bytes)})",
-            ("  " + safe(s.label), "bold") if s.label else "",
-        )
+        params = {"cursor": page["nextCursor"]}
+    render_log(iter(pages), args, out)
 
 
 async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:

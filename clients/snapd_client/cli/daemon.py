@@ -47,14 +47,14 @@ def _facts(place: Place, pid: int | None) -> dict[str, Any]:
 
 
 def _where(place: Place, out: Output) -> None:
-    from snapd_client.cli.render import safe
+    from snapd_client.cli.text import safe
 
     out.print(("socket  ", "bold"), safe(os.fspath(place.socket)))
     out.print(("log     ", "bold"), safe(os.fspath(place.log)))
 
 
 async def _start(place: Place, args: argparse.Namespace, out: Output) -> int:
-    from snapd_client.cli.render import safe
+    from snapd_client.cli.text import safe
 
     pid = holder(place.socket)
     already = pid is not None
@@ -72,7 +72,7 @@ async def _start(place: Place, args: argparse.Namespace, out: Output) -> int:
 
 
 async def _stop(place: Place, args: argparse.Namespace, out: Output) -> int:
-    from snapd_client.cli.render import safe
+    from snapd_client.cli.text import safe
 
     pid = await asyncio.to_thread(stop_daemon, place)
     if args.json:
@@ -87,7 +87,7 @@ async def _stop(place: Place, args: argparse.Namespace, out: Output) -> int:
 
 async def _status(place: Place, args: argparse.Namespace, out: Output) -> int:
     from snapd_client._client import AsyncClient
-    from snapd_client.cli.render import safe
+    from snapd_client.cli.text import safe
 
     if holder(place.socket) is None:
         if args.json:

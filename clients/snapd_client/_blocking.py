@@ -1,0 +1,209 @@
+"""A blocking session with the worktree's shared daemon, on the standard library alone.
+
+The command line's fast path. A short command such as ``snapd log`` spends most of its time
+starting Python: the typed client (asyncio, attrs, cattrs and the wire classes) takes longer
+to import than the daemon takes to answer. :class:`BlockingSession` speaks the same
+LSP-framed JSON-RPC over the daemon's Unix socket with ``socket`` and ``json`` and hands back
+the raw results (the wire's camelCase objects), which is all a command that only prints
+needs. The LSP framing lives here; :mod:`snapd_client._transport` uses the same
+:func:`encode_frame`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any, Final
+
+from snapd_client._errors import SnapdClientError, TransportClosed, error_for
+
+MAX_FRAME: Final = 64 * 1024 * 1024
+"""The largest frame a client reads (the daemon's pages are far smaller)."""
+
+RECONNECTS: Final = 3
+"""Times a client starts over when a daemon closes before it answers ``initialize`` (it was
+stopping as the client connected)."""
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """LSP framing: ``Content-Length`` header, blank line, UTF-8 JSON body."""
+    body = json.dumps(message, separators=(",", ":")).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def root_uri(root: str | os.PathLike[str]) -> str:
+    """A ``file://`` URI for a worktree path."""
+    return Path(os.path.abspath(root)).as_uri()
+
+
+def initialize_params(
+    root: str | os.PathLike[str] | None,
+    options: dict[str, Any] | None = None,
+    client_name: str | None = None,
+) -> dict[str, Any]:
+    """The params of ``initialize`` every Python client sends."""
+    params: dict[str, Any] = {"processId": os.getpid(), "capabilities": {}}
+    if client_name is not None:
+        params["clientInfo"] = {"name": client_name}
+    if root is not None:
+        params["rootUri"] = root_uri(root)
+    if options is not None:
+        params["initializationOptions"] = options
+    return params
+
+
+def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
+    """Read one LSP frame from a blocking stream; None at EOF."""
+    length: int | None = None
+    while True:
+        line = stream.readline(8192)
+        if not line:
+            return None
+        line = line.strip()
+        if not line:
+            if length is not None:
+                break
+            continue
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    if length > MAX_FRAME:
+        raise TransportClosed(f"frame of {length} bytes is over the client's limit")
+    body = stream.read(length)
+    if len(body) < length:
+        return None
+    message: dict[str, Any] = json.loads(body)
+    return message
+
+
+class BlockingSession:
+    """One initialized connection to a daemon, used by one thread, request by request.
+
+    Notifications (``snapd/didSnapshot``, ``$/progress``) are dropped, and the daemon's
+    requests (``window/workDoneProgress/create``) accepted: a command that only prints has no
+    use for them.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._stream = sock.makefile("rb")
+        self._ids = itertools.count(1)
+        self.initialize_result: dict[str, Any] | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        root: str | os.PathLike[str],
+        store: str | os.PathLike[str] | None,
+        *,
+        env: Mapping[str, str],
+        client_name: str | None = None,
+    ) -> BlockingSession:
+        """Join the shared daemon of ``root`` (starting it if none runs) and initialize.
+
+        Raises:
+            TransportClosed: no daemon could be reached or started (the reason is a sentence).
+            ResponseError: the daemon refused ``initialize``.
+        """
+        from snapd.autostart import connect_or_start, locate_from_env
+        from snapd.rendezvous import RendezvousError
+
+        try:
+            place = locate_from_env(root, store, env)
+        except RendezvousError as exc:
+            raise TransportClosed(str(exc)) from exc
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                sock = connect_or_start(place, uid=os.getuid(), env=env)
+            except RendezvousError as exc:
+                raise TransportClosed(str(exc)) from exc
+            session = cls(sock)
+            try:
+                session.initialize_result = session.request(
+                    "initialize", initialize_params(root, client_name=client_name)
+                )
+                session.notify("initialized", {})
+            except TransportClosed:
+                session.abandon()
+                if attempt >= RECONNECTS:
+                    raise
+                continue
+            except BaseException:
+                session.abandon()
+                raise
+            return session
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._sock.sendall(encode_frame(message))
+        except OSError as exc:
+            raise TransportClosed("the daemon closed the connection") from exc
+
+    def notify(self, method: str, params: Any = None) -> None:
+        """Send a notification."""
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+
+    def request(self, method: str, params: Any = None) -> Any:
+        """Send a request and wait for its raw result.
+
+        Raises:
+            ResponseError: the daemon answered with an error (the subclass of its code).
+            TransportClosed: the connection ended first.
+        """
+        msg_id = next(self._ids)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+        while True:
+            try:
+                reply = read_frame(self._stream)
+            except (OSError, ValueError) as exc:
+                raise TransportClosed(f"the daemon closed the connection: {exc}") from exc
+            if reply is None:
+                raise TransportClosed("the daemon closed the connection")
+            if "method" in reply:
+                if "id" in reply:  # a request of the daemon's: accept it
+                    self._send({"jsonrpc": "2.0", "id": reply["id"], "result": None})
+                continue
+            if reply.get("id") != msg_id:
+                continue
+            if "error" in reply:
+                err = reply["error"] or {}
+                raise error_for(
+                    int(err.get("code", -32603)), str(err.get("message", "")), err.get("data")
+                )
+            return reply.get("result")
+
+    def close(self) -> None:
+        """``shutdown`` and ``exit`` (the shared daemon keeps serving its other clients)."""
+        try:
+            self.request("shutdown")
+            self.notify("exit")
+        except SnapdClientError:
+            pass  # gone already: nothing to end
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Close the connection without a word."""
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __enter__(self) -> BlockingSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
