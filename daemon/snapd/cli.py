@@ -152,17 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.idle_timeout is not None and not args.idle_timeout > 0:
         parser().error("the idle timeout must be a positive number of seconds")
     setup_logging(args.verbose, args.log_file)
-    from snapd.config import MIB
-
     overrides: dict[str, object] = {}
     if args.content_limit is not None:
-        overrides["contentLimit"] = max(1, int(args.content_limit * MIB))
+        overrides["contentLimit"] = max(1, int(args.content_limit * 1024 * 1024))
     if args.test_restore_delay is not None:
         overrides["testRestoreDelay"] = args.test_restore_delay
-    from snapd.handlers import build_server
-    from snapd.server import serve
 
     def make_server(hub: Hub | None = None) -> SnapdServer:
+        # Imported here: a forwarder that finds its daemon never loads pygls, dulwich & co.
+        from snapd.handlers import build_server
+
         return build_server(
             root=args.root,
             store=args.store,
@@ -172,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
             hub=hub,
         )
 
+    def serve(stdin: IO[bytes] | None = None) -> int:
+        from snapd.server import serve
+
+        return serve(make_server(), stdin)
+
     if args.listen:
         return _listen(args, make_server)
     if args.standalone:
-        return serve(make_server())
-    return _forward(args, lambda stdin: serve(make_server(), stdin))
+        return serve()
+    return _forward(args, overrides, serve)
 
 
 def _listen(args: argparse.Namespace, make_server: Callable[[Hub], SnapdServer]) -> int:
@@ -213,16 +217,19 @@ def _os_error_text(exc: OSError) -> str:
     return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
 
 
-def _forward(args: argparse.Namespace, standalone: Callable[[IO[bytes]], int]) -> int:
+def _forward(
+    args: argparse.Namespace,
+    overrides: dict[str, object],
+    standalone: Callable[[IO[bytes]], int],
+) -> int:
     """``--stdio``: forward to the worktree's shared daemon (started if none runs)."""
     import tempfile
 
-    from snapd.config import MIB
     from snapd.forward import forward
 
-    options: dict[str, object] = {}
-    if args.content_limit is not None:
-        options["contentLimit"] = max(1, int(args.content_limit * MIB))
+    # The command line's options go to the daemon in initializationOptions (it checks them
+    # against the policy its other clients share); the test-only ones on its command line.
+    options = {k: v for k, v in overrides.items() if k != "testRestoreDelay"}
     daemon_args = ["-v"] * args.verbose
     if args.idle_timeout is not None:
         daemon_args += ["--idle-timeout", str(args.idle_timeout)]

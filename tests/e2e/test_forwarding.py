@@ -20,7 +20,7 @@ import pytest
 
 from snapd.autostart import Place, locate_from_env
 from snapd_client import AsyncClient, TransportClosed
-from tests.helpers import git, write
+from tests.helpers import git, peak_rss_kib, write
 
 pytestmark = pytest.mark.e2e
 
@@ -302,3 +302,20 @@ async def test_daemon_start_status_and_stop(tmp_path: Path, worktree: Path) -> N
     assert nothing.returncode == 0 and "no snapd daemon runs" in nothing.stdout
     fsck = git(store, "fsck", "--strict", "--no-dangling")
     assert fsck.returncode == 0, fsck.stderr
+
+
+@pytest.mark.asyncio
+async def test_a_forwarder_stays_small(tmp_path: Path, worktree: Path) -> None:
+    """`snapd --stdio` only copies bytes: it loads none of the daemon (pygls, dulwich, ...)."""
+    store = tmp_path / "store"
+    client = await AsyncClient.spawn(worktree, command=forwarder(store, tmp_path / "f.log"))
+    try:
+        await client.snapshot()
+        forwarder_mib = peak_rss_kib(client.transport.proc.pid) / 1024  # type: ignore[attr-defined]
+        daemon_pid_ = daemon_pid(place(worktree, store))
+        assert daemon_pid_ is not None
+        daemon_mib = peak_rss_kib(daemon_pid_) / 1024
+        print(f"forwarder {forwarder_mib:.1f} MiB, daemon {daemon_mib:.1f} MiB")
+        assert forwarder_mib < 30 < daemon_mib
+    finally:
+        await client.close()
