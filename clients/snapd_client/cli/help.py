@@ -22,9 +22,10 @@ usage: snapd [OPTIONS] COMMAND [ARGS] [-- PATH...]
        snapd help [COMMAND]"""
 
 DESCRIPTION = (
-    "Worktree snapshots: the commands look at, take and restore them; 'snapd --stdio' (one "
-    "client) or 'snapd --listen SOCKET' (a shared daemon) serves the editors and agents "
-    "(JSON-RPC, LSP framing)."
+    "Worktree snapshots: the commands look at, take and restore them. Every client of a "
+    "worktree (editors, agents, these commands) shares one daemon, started when none runs "
+    "and stopped when idle; editors and agents speak JSON-RPC (LSP framing) with it through "
+    "'snapd --stdio'."
 )
 
 HELP_LINE = "this list, or one command's options ('snapd help COMMAND')"
