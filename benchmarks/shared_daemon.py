@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import random
@@ -201,14 +200,14 @@ def log_phases(root: Path, repeat: int) -> dict[str, float]:
     ``snapd/snapshots``, then shutdown.
     """
     from snapd_client._blocking import BlockingSession
-    from snapd_client.cli.fast import snapshot_pages
+    from snapd_client.cli.fast import pages
 
     phases = Samples()
     for _ in range(repeat):
         t0 = time.perf_counter()
         session = BlockingSession.connect(root, None, env=os.environ, client_name="bench")
         t1 = time.perf_counter()
-        for _page in snapshot_pages(functools.partial(session.request, "snapd/snapshots")):
+        for _page in pages(session.request, "snapd/snapshots", {}):
             pass
         t2 = time.perf_counter()
         session.close()

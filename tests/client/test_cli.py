@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,13 @@ def test_stat_lines_like_git() -> None:
     def plain(parts: list[str | tuple[str, str]]) -> str:
         return "".join(p if isinstance(p, str) else p[0] for p in parts)
 
-    assert [plain(parts) for parts in cli.stat_lines(rows, 80)] == [
+    def raw(
+        rows: Sequence[tuple[protocol.FileChange, int | None, int | None]],
+    ) -> list[tuple[dict[str, Any], int | None, int | None]]:
+        conv = protocol.wire_converter()  # the renderer takes the wire's objects
+        return [(conv.unstructure(f), i, d) for f, i, d in rows]
+
+    assert [plain(parts) for parts in cli.stat_lines(raw(rows), 80)] == [
         " src/a.py | 4 +++-",
         " b        | 1 +",
         " logo.png | Bin 0 B -> 2.0 KiB",
@@ -121,7 +128,7 @@ def test_stat_lines_like_git() -> None:
         " 4 files changed, 4 insertions(+), 1 deletion(-)",
     ]
     many = [(protocol.FileChange(path="x", status=protocol.ChangeStatus.MODIFIED), 500, 500)]
-    line = plain(cli.stat_lines(many, 40)[0])
+    line = plain(cli.stat_lines(raw(many), 40)[0])
     assert len(line) <= 40 and line.startswith(" x | 1000 +")
     assert cli.stat_lines([], 80) == []
 

@@ -194,10 +194,12 @@ def test_the_hot_path_commands_load_neither_lsprotocol_nor_rich(tmp_path: Path) 
         modules = set(result["modules"])
         assert "snapd_client" in modules, command  # the probe ran it
         assert modules & (NEVER | {"rich"}) == set(), command
-        if command != "log":
+        if command not in ("log", "diff --stat"):
             assert {"cattrs", "asyncio"} <= modules, command
-    # `snapd log` is on the standard library alone: a blocking session and plain rendering.
+    # `snapd log` and `snapd diff --stat` are on the standard library alone: a blocking
+    # session and plain rendering.
     typed = {"asyncio", "attr", "attrs", "cattrs", "snapd.protocol", "snapd_client._client"}
     assert set(runs["log"]["modules"]) & typed == set()
+    assert set(runs["diff --stat"]["modules"]) & typed == set()
     # The check can fail: coloured output does load rich.
     assert "rich" in run_probe(*base, "--color", "always", "log")["modules"]

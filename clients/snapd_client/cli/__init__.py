@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         cmd_status,
     )
     from snapd_client.cli.daemon import MANAGE
+    from snapd_client.cli.fast import stat_lines
     from snapd_client.cli.output import Output, pager_command
     from snapd_client.cli.render import (
         action_line,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
         hunk_lines,
         print_hunk,
         skip_note,
-        stat_lines,
         stats_rows,
         wants_hunks,
     )
@@ -111,6 +111,7 @@ _HOME = {
     "MANAGE": "snapd_client.cli.daemon",
     "Output": "snapd_client.cli.output",
     **dict.fromkeys(["human", "plural", "safe"], "snapd_client.cli.text"),
+    "stat_lines": "snapd_client.cli.fast",
     "pager_command": "snapd_client.cli.output",
 }
 """Where the lazily loaded names live; the rest come from ``snapd_client.cli.render``."""
@@ -211,12 +212,12 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
     args = parse_args(argv)
-    from snapd_client.cli.fast import FAST
+    from snapd_client.cli.fast import is_fast
     from snapd_client.cli.output import Output
 
     out = Output(args.color, pager=not args.no_pager)
     try:
-        if args.command in FAST and not args.standalone:
+        if is_fast(args):
             from snapd_client.cli.fast import run_fast
 
             return run_fast(args, out)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
 from snapd_client._client import AsyncClient
-from snapd_client.cli.fast import render_log
+from snapd_client.cli.fast import StatRow, render_log, render_stat
 from snapd_client.cli.output import Output
 from snapd_client.cli.parser import parse_hunks
 from snapd_client.cli.render import (
@@ -20,7 +20,6 @@ from snapd_client.cli.render import (
     file_header,
     print_hunk,
     skip_note,
-    stat_lines,
     stats_rows,
     wants_hunks,
 )
@@ -124,21 +123,16 @@ async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -
         ]
 
     if args.stat:
-        rows: list[tuple[protocol.FileChange, int | None, int | None]] = []
+        rows: list[StatRow] = []
         for f in files:
+            raw = conv.unstructure(f)
             if not wants_hunks(f):
-                rows.append((f, None, None))
+                rows.append((raw, None, None))
                 continue
             lines = [line for h in await hunks_of(f) for line in h.lines]
             ins = sum(1 for line in lines if line.startswith("+"))
-            dels = sum(1 for line in lines if line.startswith("-"))
-            rows.append((f, ins, dels))
-        if args.json:
-            out.json([{**conv.unstructure(f), "insertions": i, "deletions": d} for f, i, d in rows])
-            return
-        out.start_pager()
-        for parts in stat_lines(rows, out.width):
-            out.print(*parts)
+            rows.append((raw, ins, sum(1 for line in lines if line.startswith("-"))))
+        render_stat(rows, args, out)
         return
     if args.json:
         docs = []

@@ -8,10 +8,10 @@ functions that build its objects, not here (see :mod:`snapd_client.cli.output`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from snapd import protocol
+from snapd_client.cli.fast import hunkable
 from snapd_client.cli.text import human, plural, safe
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def file_header(f: protocol.FileChange) -> list[tuple[str, str]]:
 
 def wants_hunks(f: protocol.FileChange) -> bool:
     """Whether a change can have hunks (captured, not binary, a file or symlink)."""
-    return f.skipped is None and not f.binary and f.kind in ("file", "symlink")
+    return hunkable(f.kind, f.binary, f.skipped is not None)
 
 
 def diff_paths(f: protocol.FileChange) -> list[tuple[str, str]]:
@@ -95,46 +95,6 @@ def diff_paths(f: protocol.FileChange) -> list[tuple[str, str]]:
     old = "/dev/null" if f.status is protocol.ChangeStatus.ADDED else f"a/{path}"
     new = "/dev/null" if f.status is protocol.ChangeStatus.DELETED else f"b/{path}"
     return [(f"--- {old}", "bold"), (f"+++ {new}", "bold")]
-
-
-def stat_lines(
-    rows: Sequence[tuple[protocol.FileChange, int | None, int | None]], width: int
-) -> list[list[str | tuple[str, str]]]:
-    """``git diff --stat``: `` path | N ++--`` per file and a summary line, as ``Output`` parts."""
-    if not rows:
-        return []
-    names = [safe(f.path) for f, _, _ in rows]
-    name_w = max(len(n) for n in names)
-    counts = [(i or 0) + (d or 0) for _, i, d in rows]
-    count_w = max(len(str(c)) for c in counts)
-    graph_w = max(8, width - name_w - count_w - 6)
-    biggest = max(counts)
-    out: list[list[str | tuple[str, str]]] = []
-    for (f, ins, dels), name in zip(rows, names, strict=True):
-        line: list[str | tuple[str, str]] = [f" {name.ljust(name_w)} | "]
-        if f.skipped is not None:
-            line.append((f"skipped: {f.skipped.reason} [rule {f.skipped.rule}]", "yellow"))
-        elif ins is None or dels is None:
-            line.append(f"Bin {human(f.old_size or 0)} -> {human(f.new_size or 0)}")
-        else:
-            total = ins + dels
-            plus, minus = ins, dels
-            if biggest > graph_w:
-                plus = -(-ins * graph_w // biggest) if ins else 0
-                minus = -(-dels * graph_w // biggest) if dels else 0
-            line.append(f"{str(total).rjust(count_w)} ")
-            line.append(("+" * plus, "green"))
-            line.append(("-" * minus, "red"))
-        out.append(line)
-    ins_total = sum(i or 0 for _, i, _ in rows)
-    del_total = sum(d or 0 for _, _, d in rows)
-    summary = f" {plural(len(rows), 'file')} changed"
-    if ins_total or not del_total:
-        summary += f", {plural(ins_total, 'insertion')}(+)"
-    if del_total or not ins_total:
-        summary += f", {plural(del_total, 'deletion')}(-)"
-    out.append([summary])
-    return out
 
 
 def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
