@@ -35,6 +35,7 @@ from snapd.capture.decision import (
     StatLike,
     skipped,
 )
+from snapd.capture.decisions import content_key, policy_stamp
 from snapd.capture.rules import (
     BinaryRule,
     GitDirRule,
@@ -70,6 +71,10 @@ class Policy:
     def __init__(self, root: bytes, options: Options, *, tracked: frozenset[bytes] | None = None):
         self.root = root
         self.options = options
+        # Stamped before anything is read: an input changing meanwhile leaves a stale stamp.
+        self.stamp = policy_stamp(root, options) if tracked is None else None
+        """The policy inputs that apply everywhere (None: no decision may be reused)."""
+        self.content_key = content_key(options)
         self.tracked = read_tracked(root) if tracked is None else tracked
         dirs: set[bytes] = set()
         for path in self.tracked:
