@@ -25,7 +25,7 @@ import os
 import stat
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -33,7 +33,7 @@ from snapd.capture.decision import Decision, StatLike
 from snapd.gitdir import git_dir, git_info_dir
 
 if TYPE_CHECKING:
-    from snapd.capture.statcache import _CacheEntry
+    from snapd.capture.statcache import CacheEntry
     from snapd.config import Options
 
 RACY_NS: Final = 2_000_000_000
@@ -74,23 +74,34 @@ def _sig(st: StatLike) -> bytes:
     return _SIG.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
 
 
-def policy_stamp(root: bytes, options: Options, now_ns: int | None = None) -> bytes | None:
+def policy_stamp(
+    root: bytes, options: Options, now_ns: int | None = None
+) -> tuple[bytes | None, frozenset[bytes]]:
     """The stamp of the inputs that apply to every path (None: decide everything afresh).
 
-    Call it before the policy reads those inputs.
+    Call it before the policy reads those inputs, and check that what it then read was there
+    (a file that appeared and went again between the two would leave no other trace).
+
+    Returns:
+        The stamp, and which of ``exclude``, ``attributes`` and ``index`` existed.
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     h = hashlib.blake2b(content_key(options), digest_size=STAMP_BYTES)
+    present: set[bytes] = set()
     try:
         gitdir = git_dir(root)
         info = git_info_dir(root)
     except OSError:
-        return None
-    paths = [os.path.join(root, b".git"), os.path.join(info, b"exclude")]
-    paths.append(os.path.join(info, b"attributes"))
+        return None, frozenset()
+    paths = [
+        (b".git", os.path.join(root, b".git")),
+        (b"exclude", os.path.join(info, b"exclude")),
+        (b"attributes", os.path.join(info, b"attributes")),
+    ]
     if gitdir is not None:
-        paths.append(os.path.join(gitdir, b"index"))
-    for path in paths:
+        paths.append((b"index", os.path.join(gitdir, b"index")))
+        paths.append((b"commondir", os.path.join(gitdir, b"commondir")))
+    for name, path in paths:
         h.update(path + b"\0")
         for follow in (False, True):
             try:
@@ -99,16 +110,18 @@ def policy_stamp(root: bytes, options: Options, now_ns: int | None = None) -> by
                 h.update(b"-")
                 continue
             except OSError:
-                return None
+                return None, frozenset()
+            if follow:
+                present.add(name)
             if stat.S_ISDIR(st.st_mode):
                 # The usual .git: only what it is counts (git touches the directory itself on
                 # every command); what it holds that matters is stamped on its own.
                 h.update(struct.pack("<QQ", st.st_ino, st.st_mode))
                 continue
             if st.st_mtime_ns >= now_ns - RACY_NS or st.st_ctime_ns >= now_ns - RACY_NS:
-                return None
+                return None, frozenset()
             h.update(_sig(st))
-    return h.digest()
+    return h.digest(), frozenset(present)
 
 
 def dir_stamp(
@@ -116,6 +129,7 @@ def dir_stamp(
     rel: bytes,
     rule_files: Iterable[tuple[bytes, StatLike]],
     now_ns: int,
+    read: Callable[[bytes], frozenset[bytes]],
 ) -> bytes | None:
     """A directory's stamp: its parent's, with its own rule files' ``lstat`` chained on.
 
@@ -124,6 +138,9 @@ def dir_stamp(
         rel: The directory (worktree-relative).
         rule_files: Its entries named in :data:`RULE_FILES`, with their ``lstat``.
         now_ns: When the walk began (the racy window is measured from it).
+        read: Has the policy read the directory's rule files (after the listing gave
+            ``rule_files``) and returns the names it found; one the listing did not have
+            means the directory changed meanwhile (no stamp).
 
     Returns:
         The parent's stamp itself when the directory has no rule file, so that the many
@@ -132,6 +149,8 @@ def dir_stamp(
     if parent is None:
         return None
     own = sorted(rule_files, key=lambda item: item[0])
+    if not read(rel) <= {name for name, _st in own}:
+        return None
     if not own:
         return parent
     h = hashlib.blake2b(parent, digest_size=STAMP_BYTES)
@@ -143,7 +162,7 @@ def dir_stamp(
     return h.digest()
 
 
-def still_holds(ent: _CacheEntry, phase1: Decision, ckey: bytes) -> bool:
+def still_holds(ent: CacheEntry, phase1: Decision, ckey: bytes) -> bool:
     """True if a cached file's final decision follows from a fresh phase-1 ``phase1``.
 
     The content is unchanged (the caller matched the stat signature): the final decision is

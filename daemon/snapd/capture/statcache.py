@@ -34,7 +34,7 @@ _SIG = struct.Struct("<qqQQQ")  # mtime_ns, ctime_ns, size, ino, mode
 
 
 @attrs.frozen
-class _CacheEntry:
+class CacheEntry:
     """One cached file, kept compact (a daemon may cache 100,000s of them).
 
     The signature is packed into 40 bytes and the blob id kept as 20 raw bytes.
@@ -80,7 +80,7 @@ class StatCache:
     FORMAT: Final = 2
 
     def __init__(self) -> None:
-        self._entries: dict[bytes, _CacheEntry] = {}
+        self._entries: dict[bytes, CacheEntry] = {}
         self.changed = False
 
     @staticmethod
@@ -88,7 +88,7 @@ class StatCache:
         """The stat fields that change when content may have changed."""
         return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
 
-    def lookup(self, rel: bytes, st: StatLike) -> _CacheEntry | None:
+    def lookup(self, rel: bytes, st: StatLike) -> CacheEntry | None:
         """The cached entry if ``st`` matches and the entry is not racily clean."""
         ent = self._entries.get(rel)
         if ent is None or ent.packed_sig != _SIG.pack(*self.signature(st)):
@@ -97,7 +97,7 @@ class StatCache:
             return None
         return ent
 
-    def decided(self, rel: bytes, st: StatLike, stamp: bytes | None) -> _CacheEntry | None:
+    def decided(self, rel: bytes, st: StatLike, stamp: bytes | None) -> CacheEntry | None:
         """The cached entry if ``st`` matches (not racily) and its decision has ``stamp``."""
         if stamp is None:
             return None
@@ -119,7 +119,7 @@ class StatCache:
         ckey: bytes | None = None,
     ) -> None:
         """Remember a hashed file, its decisions and what they were made under."""
-        self._entries[rel] = _CacheEntry(
+        self._entries[rel] = CacheEntry(
             _SIG.pack(*self.signature(st)),
             bytes.fromhex(oid),
             _shared(decision),
@@ -130,7 +130,7 @@ class StatCache:
         )
         self.changed = True
 
-    def restamp(self, rel: bytes, ent: _CacheEntry, stamp: bytes | None) -> None:
+    def restamp(self, rel: bytes, ent: CacheEntry, stamp: bytes | None) -> None:
         """Record that ``ent``'s decisions were checked again under ``stamp``."""
         if ent.stamp != stamp and self._entries.get(rel) is ent:
             self._entries[rel] = attrs.evolve(ent, stamp=stamp)
@@ -200,7 +200,7 @@ class StatCache:
                         continue
                     decision = _shared(_decision_of(row[4:9]))
                     stamp, phase1, ckey = row[9:12]
-                    cache._entries[rel.encode("utf-8", "surrogateescape")] = _CacheEntry(
+                    cache._entries[rel.encode("utf-8", "surrogateescape")] = CacheEntry(
                         _SIG.pack(*sig),
                         bytes.fromhex(oid),
                         decision,

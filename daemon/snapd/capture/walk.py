@@ -30,7 +30,7 @@ from snapd.capture.decision import Candidate, Decision, Kind, skipped
 from snapd.capture.decisions import RULE_FILES, dir_stamp, still_holds
 from snapd.capture.listing import sorted_entries, summarise
 from snapd.capture.policy import Policy
-from snapd.capture.statcache import StatCache
+from snapd.capture.statcache import CacheEntry, StatCache
 from snapd.paths import join
 from snapd.store.errors import SizeMismatch
 from snapd.store.history import Counts, ManifestEntry, ManifestReader, State
@@ -152,7 +152,7 @@ class Capturer:
         self.reused_trees = 0
         self._now = time.time_ns()
         self.reused_decisions = 0
-        self._from_cache: set[bytes] = set()
+        self._from_cache: dict[bytes, CacheEntry] = {}
         """Files listed with their cached final decision (not a fresh phase-1 one)."""
 
     def capture(self) -> State:
@@ -249,7 +249,8 @@ class Capturer:
         listing: list[tuple[Candidate, Decision]] = []
         trust_cache = self.incremental and not full_scan
         found = sorted_entries(full)
-        stamp = dir_stamp(stamp, rel, [e for e in found if e[0] in RULE_FILES], self._now)
+        rules = [e for e in found if e[0] in RULE_FILES]
+        stamp = dir_stamp(stamp, rel, rules, self._now, self.policy.read_rule_files)
         for name, st in found:
             cand = Candidate(rel=join(rel, name), st=st)
             cached = None
@@ -263,7 +264,7 @@ class Capturer:
                     else self.cache.decided(cand.rel, st, stamp)
                 )
             if cached is not None:
-                self._from_cache.add(cand.rel)
+                self._from_cache[cand.rel] = cached
                 self.reused_decisions += 1
             decision = cached.decision if cached is not None else self.policy.decide(cand)
             if cached is None and not decision.captured and cand.kind is Kind.FILE:
@@ -476,9 +477,10 @@ class Capturer:
         self, cand: Candidate, name: bytes, decision: Decision, stamp: bytes | None
     ) -> Captured | Decision | None:
         mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
-        cached = self.cache.lookup(cand.rel, cand.st)
-        trusted = cand.rel in self._from_cache
-        self._from_cache.discard(cand.rel)
+        # A file listed with its cached decision: the same lookup again would give the same.
+        cached = self._from_cache.pop(cand.rel, None)
+        trusted = cached is not None
+        cached = cached or self.cache.lookup(cand.rel, cand.st)
         ckey = self.policy.content_key
         if cached is not None and (trusted or still_holds(cached, decision, ckey)):
             # Unchanged content, and its content decision still follows from this phase 1.
