@@ -273,6 +273,7 @@ class Capturer:
                 self.cache.discard(cand.rel)
             if forced_only and decision.rule != "force-include":
                 if cand.kind is not Kind.DIR or not self.policy.forced_below(cand.rel):
+                    self._from_cache.pop(cand.rel, None)
                     continue  # covered by the skipped ancestor's record
                 decision = skipped("force-include", "not forced", record=False)
             listing.append((cand, decision))
