@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import Final
 
 from snapd.capture.decision import LStat
+
+UNLISTABLE_ERRNOS: Final = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EIO})
+"""Errors listing a worktree directory that skip it (as ``unreadable``) rather than fail."""
 
 
 def sorted_entries(full: bytes) -> list[tuple[bytes, LStat]]:

@@ -28,7 +28,7 @@ import attrs
 from snapd.capture.budget import BudgetRecords, over_budget
 from snapd.capture.decision import Candidate, Decision, Kind, skipped
 from snapd.capture.decisions import RULE_FILES, dir_stamp, still_holds
-from snapd.capture.listing import sorted_entries, summarise
+from snapd.capture.listing import UNLISTABLE_ERRNOS, sorted_entries, summarise
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import CacheEntry, StatCache
 from snapd.paths import join
@@ -315,6 +315,12 @@ class Capturer:
             if self.progress is not None and self._seen % 500 == 0:
                 self.progress(self._seen, cand.rel)
             name = cand.rel.rsplit(b"/", 1)[-1]
+            if (hit := self._from_cache.pop(cand.rel, None)) is not None:
+                # Listed with its cached decision: unchanged content, nothing to decide or read.
+                self._count(cand.st.st_size)
+                mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
+                self._add(cand, Captured(Entry(name, mode, hit.oid), hit.decision), entries)
+                continue
             if (
                 cand.kind is Kind.DIR
                 and not decision.captured
@@ -380,12 +386,15 @@ class Capturer:
             if isinstance(result, Decision):
                 self._skip(cand, result)
             elif result is not None:
-                entries.append(result.entry)
-                if result.decision.generated:
-                    self._record(self._generated, cand, result.decision)
-                    rule = result.decision.rule
-                    self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
+                self._add(cand, result, entries)
         return None
+
+    def _add(self, cand: Candidate, result: Captured, entries: list[Entry]) -> None:
+        entries.append(result.entry)
+        if result.decision.generated:
+            self._record(self._generated, cand, result.decision)
+            rule = result.decision.rule
+            self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
 
     def _finish(self, frame: _Frame) -> str | None:
         """Write a captured directory's tree (None when it holds nothing captured)."""
@@ -478,18 +487,15 @@ class Capturer:
         self, cand: Candidate, name: bytes, decision: Decision, stamp: bytes | None
     ) -> Captured | Decision | None:
         mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
-        # A file listed with its cached decision: the same lookup again would give the same.
-        cached = self._from_cache.pop(cand.rel, None)
-        trusted = cached is not None
-        cached = cached or self.cache.lookup(cand.rel, cand.st)
+        cached = self.cache.lookup(cand.rel, cand.st)
         ckey = self.policy.content_key
-        if cached is not None and (trusted or still_holds(cached, decision, ckey)):
+        if cached is not None and still_holds(cached, decision, ckey):
             # Unchanged content, and its content decision still follows from this phase 1.
-            if not trusted and stamp is not None:
+            if stamp is not None:
                 self.cache.restamp(cand.rel, cached, stamp)
             self._count(cand.st.st_size)
             return Captured(Entry(name, mode, cached.oid), cached.decision)
-        phase1 = None if trusted else decision
+        phase1 = decision
         if (
             self.parent is not None
             and self._byte_budget is not None
@@ -584,10 +590,6 @@ def _pread_tail(fd: int, size: int) -> bytes:
 STORE_WRITE_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 """Errors that only writing (the store) can raise: a file being captured is never "unreadable"
 because of them."""
-
-
-UNLISTABLE_ERRNOS: Final = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EIO})
-"""Errors listing a worktree directory that skip it (as ``unreadable``) rather than fail."""
 
 
 def _unreadable(exc: OSError) -> Decision:
