@@ -1,10 +1,11 @@
 """A full walk that reuses cached decisions equals a from-scratch walk, whatever input changed.
 
-Each step changes one kind of policy input (a nested ``.gitignore``, ``.gitattributes``,
-``.snapdignore``, ``.git/info/exclude`` or ``info/attributes``, the user's index by ``git add``
-or ``git rm --cached``, the options through ``.snapd.toml``, or a plain file), then compares the
-full walk of the long-lived worktree (its stat cache, persisted across restarts) with a walk
-under a fresh policy and an empty cache: same tree, same skipped and generated manifests.
+Each step changes one kind of policy input (a nested ``.gitignore``, ``.gitattributes`` or
+``.snapdignore`` written or removed, ``.git/info/exclude`` or ``info/attributes``, the user's
+index by ``git add`` or ``git rm --cached``, the options through ``.snapd.toml``, or a plain
+file), then compares the full walk of the long-lived worktree (its stat cache, persisted
+across restarts) with a walk under a fresh policy and an empty cache: same tree, same skipped
+and generated manifests.
 
 The racy window for policy inputs is narrowed to zero here: otherwise every input a test just
 wrote would (correctly) make the walk re-decide everything, and the reuse would never be
@@ -78,6 +79,11 @@ STEPS = st.one_of(
         ),
     ),
     st.tuples(st.just("edit"), st.sampled_from(FILES), st.sampled_from(["x", "\0bin", "y" * 60])),
+    st.tuples(
+        st.just("remove"),
+        st.sampled_from(DIRS),
+        st.sampled_from([".gitignore", ".gitattributes", ".snapdignore"]),
+    ),
     st.tuples(st.just("nothing"), st.just(""), st.just("")),
 )
 
@@ -129,6 +135,8 @@ def _apply(root: Path, kind: str, where: str, text: str) -> bool:
         return True
     elif kind == "edit":
         write(root, where, text)
+    elif kind == "remove":
+        (base / text).unlink(missing_ok=True)
     return False
 
 
@@ -150,7 +158,7 @@ def _no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(script=st.lists(STEPS, min_size=1, max_size=6))
 def test_cached_full_walk_equals_a_fresh_one(script: list[tuple[str, str, str]]) -> None:
