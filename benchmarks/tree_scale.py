@@ -9,6 +9,10 @@ then measures, in the same run and on the same tree:
 4. a reconcile (full walk) with nothing changed, against git's no-change add.
 
 Run: python benchmarks/tree_scale.py [--files N] [--keep]
+
+``--profile`` instead runs the no-change reconcile in process (no daemon) under cProfile and
+prints its top entries; ``--reconcile-only`` times just that case (the old code can be timed
+from a worktree of main with PYTHONPATH=<that worktree>/daemon).
 """
 
 from __future__ import annotations
@@ -165,11 +169,70 @@ async def run(args: argparse.Namespace) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def reconcile_in_process(args: argparse.Namespace) -> None:
+    """Time (or profile) no-change full walks in this process, on a tree built once."""
+    import cProfile
+    import pstats
+
+    from snapd.config import Options
+    from snapd.worktree import Worktree
+
+    tmp = Path(args.tree) if args.tree else Path(tempfile.mkdtemp(prefix="snapd-tree-"))
+    root = tmp / "tree"
+    if not root.exists():
+        paths = build_tree(root, args.files)
+        old = time.time() - 3600
+        for p in paths:
+            os.utime(p, (old, old))
+        for d in {p.parent for p in paths}:
+            os.utime(d, (old, old))
+    store = tmp / f"store-{os.getpid()}"
+    wt = Worktree(str(root), str(store), Options(auto_snapshot=False))
+    try:
+        t0 = time.perf_counter()
+        wt.snapshot()
+        print(f"initial snapshot {time.perf_counter() - t0:.2f}s")
+        wt.snapshot()  # a first reconcile: fills whatever a later walk reuses
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            if args.profile:
+                prof = cProfile.Profile()
+                prof.runcall(wt.snapshot)
+            else:
+                wt.snapshot()
+            times.append(time.perf_counter() - t0)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(
+            f"no-change reconcile: best {min(times) * 1000:.0f} ms, "
+            f"median {sorted(times)[len(times) // 2] * 1000:.0f} ms over {len(times)}; "
+            f"peak RSS {rss / 1024:.1f} MiB"
+        )
+        if args.profile:
+            stats = pstats.Stats(prof)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(30)
+    finally:
+        wt.close()
+        shutil.rmtree(store, ignore_errors=True)
+        if not args.tree and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--profile", action="store_true", help="cProfile a no-change reconcile")
+    parser.add_argument("--reconcile-only", action="store_true", help="time only that, in process")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--tree", help="a directory to build the tree in once and reuse")
+    args = parser.parse_args()
+    if args.profile or args.reconcile_only:
+        args.repeat = 1 if args.profile else args.repeat
+        reconcile_in_process(args)
+        return
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

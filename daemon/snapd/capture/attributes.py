@@ -88,6 +88,15 @@ class Attributes:
             lines.append(_Line(spec, _parse_attrs(parts[1:]), f"{label}:{number}: {raw.strip()}"))
         return lines
 
+    def read(self, directory: bytes) -> bool:
+        """Read ``directory``'s ``.gitattributes`` now (kept); True if it has any line."""
+        return bool(self._for_dir(directory))
+
+    @property
+    def has_info(self) -> bool:
+        """True if ``info/attributes`` has any line."""
+        return bool(self._info)
+
     def _for_dir(self, directory: bytes) -> list[_Line]:
         if directory not in self._files:
             full = (

@@ -35,6 +35,7 @@ from snapd.capture.decision import (
     StatLike,
     skipped,
 )
+from snapd.capture.decisions import content_key, policy_stamp
 from snapd.capture.rules import (
     BinaryRule,
     GitDirRule,
@@ -71,15 +72,27 @@ class Policy:
     def __init__(self, root: bytes, options: Options, *, tracked: frozenset[bytes] | None = None):
         self.root = root
         self.options = options
+        # Stamped before anything is read: an input changing meanwhile leaves a stale stamp.
+        stamp, present = policy_stamp(root, options) if tracked is None else (None, frozenset())
+        self.content_key = content_key(options)
         index = read_tracked(root) if tracked is None else Tracked.of(tracked)
         self.tracked = index.paths
         self.tracked_dirs = index.dirs
         self.guards: list[Rule] = [GitDirRule(), SpecialFileRule()]
         self.size_rule = SizeLimitRule(options.content_limit)
         off = set(options.disabled_rules)
+        self._ignore = IgnoreRule(root, self.tracked, self.tracked_dirs)
+        self._attributes = Attributes(root)
+        read = {
+            b"exclude": self._ignore.has_exclude,
+            b"attributes": self._attributes.has_info,
+            b"index": bool(self.tracked),
+        }
+        self.stamp = stamp if {n for n, seen in read.items() if seen} <= present else None
+        """The policy inputs that apply everywhere (None: no decision may be reused)."""
         rules: list[Rule] = [
-            IgnoreRule(root, self.tracked, self.tracked_dirs),
-            gen.GitAttributesRule(Attributes(root)),
+            self._ignore,
+            gen.GitAttributesRule(self._attributes),
             gen.BuildDirRule(root, self.tracked_dirs),
             gen.BuildFileRule(),
             self.size_rule,
@@ -114,6 +127,17 @@ class Policy:
             if (decision := rule.decide(cand)) is not None:
                 return decision
         return CAPTURED
+
+    def read_rule_files(self, directory: bytes) -> frozenset[bytes]:
+        """Read ``directory``'s ignore and attributes files now (this instance keeps them).
+
+        Returns:
+            The names of those found (an empty ``.gitattributes`` counts as absent).
+        """
+        names = self._ignore.read(directory)
+        if self._attributes.read(directory):
+            names.add(b".gitattributes")
+        return frozenset(names)
 
     def forced_below(self, directory: bytes) -> bool:
         """True if a ``forceInclude`` pattern names something inside ``directory``.

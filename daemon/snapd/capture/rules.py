@@ -118,6 +118,15 @@ class IgnoreRule:
         self._chains: dict[tuple[bytes, bytes], list[_IgnoreFile]] = {}
         self._exclude = self._load(os.path.join(git_info_dir(root), b"exclude"), b"", None)
 
+    def read(self, directory: bytes) -> set[bytes]:
+        """Read ``directory``'s ignore files now (kept for this instance); the names found."""
+        return {n for n in (b".gitignore", SNAPD_IGNORE) if self._file(directory, n) is not None}
+
+    @property
+    def has_exclude(self) -> bool:
+        """True if ``info/exclude`` was read."""
+        return self._exclude is not None
+
     def _load(self, full: bytes, base: bytes, source: str | None) -> _IgnoreFile | None:
         try:
             st = os.lstat(full)

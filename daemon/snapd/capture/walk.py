@@ -27,9 +27,10 @@ import attrs
 
 from snapd.capture.budget import BudgetRecords, over_budget
 from snapd.capture.decision import Candidate, Decision, Kind, skipped
-from snapd.capture.listing import sorted_entries
+from snapd.capture.decisions import RULE_FILES, dir_stamp, still_holds
+from snapd.capture.listing import UNLISTABLE_ERRNOS, sorted_entries, summarise
 from snapd.capture.policy import Policy
-from snapd.capture.statcache import StatCache
+from snapd.capture.statcache import CacheEntry, StatCache
 from snapd.paths import join
 from snapd.store.errors import SizeMismatch
 from snapd.store.history import Counts, ManifestEntry, ManifestReader, State
@@ -75,6 +76,8 @@ class _Frame:
     parent_entries: dict[bytes, Entry]
     listing: list[tuple[Candidate, Decision]]
     full_scan: bool
+    stamp: bytes | None
+    """The stamp of the policy inputs that apply in this directory (see ``decisions``)."""
     pos: int = 0
     """The next entry of ``listing`` to capture."""
     entries: list[Entry] = attrs.Factory(list)
@@ -147,6 +150,10 @@ class Capturer:
         self._parent_skipped: ManifestReader | None = None
         self._parent_generated: ManifestReader | None = None
         self.reused_trees = 0
+        self._now = time.time_ns()
+        self.reused_decisions = 0
+        self._from_cache: dict[bytes, CacheEntry] = {}
+        """Files listed with their cached final decision (not a fresh phase-1 one)."""
 
     def capture(self) -> State:
         """Walk the worktree and write its captured state.
@@ -203,7 +210,7 @@ class Capturer:
         Raises:
             OSError: the root itself cannot be listed.
         """
-        stack = [self._open(b"", parent_tree)]
+        stack = [self._open(b"", parent_tree, self.policy.stamp)]
         while True:
             frame = stack[-1]
             child = self._advance(frame)
@@ -221,6 +228,7 @@ class Capturer:
         self,
         rel: bytes,
         parent_tree: str | None,
+        stamp: bytes | None,
         *,
         forced_only: bool = False,
         full_scan: bool = False,
@@ -228,7 +236,9 @@ class Capturer:
         """List one directory and decide its entries; ``forced_only`` inside a skipped one.
 
         In incremental mode a directory named dirty itself (created, renamed, or holding a
-        changed ignore file) is scanned in full: its new entries may predate their events.
+        changed ignore file) is scanned in full: its new entries may predate their events. On a
+        full walk a file keeps its cached decision only under the same ``stamp`` (its parent's,
+        chained here with this directory's rule files).
 
         Raises:
             _OverBudget: it gained more new entries than ``dir_new_file_budget``.
@@ -238,15 +248,24 @@ class Capturer:
         full = os.path.join(self.root, rel) if rel else self.root
         listing: list[tuple[Candidate, Decision]] = []
         trust_cache = self.incremental and not full_scan
-        for name, st in sorted_entries(full):
+        found = sorted_entries(full)
+        rules = [e for e in found if e[0] in RULE_FILES]
+        stamp = dir_stamp(stamp, rel, rules, self._now, self.policy.read_rule_files)
+        for name, st in found:
             cand = Candidate(rel=join(rel, name), st=st)
-            cached = (
-                self.cache.lookup(cand.rel, st)
-                if trust_cache and cand.kind is Kind.FILE and cand.rel not in self._dirty_paths
-                else None
-            )
-            # An unchanged file (same stat signature, no rule file changed in its directory:
-            # that would have forced a full scan) keeps its decision; the rest are decided.
+            cached = None
+            if cand.kind is Kind.FILE and cand.rel not in self._dirty_paths:
+                # Incremental: an unchanged file (no rule file changed in its directory: that
+                # would have forced a full scan) keeps its decision. Full walk: only when no
+                # policy input changed either. The rest are decided.
+                cached = (
+                    self.cache.lookup(cand.rel, st)
+                    if trust_cache
+                    else self.cache.decided(cand.rel, st, stamp)
+                )
+            if cached is not None:
+                self._from_cache[cand.rel] = cached
+                self.reused_decisions += 1
             decision = cached.decision if cached is not None else self.policy.decide(cand)
             if cached is None and not decision.captured and cand.kind is Kind.FILE:
                 # The policy changed its mind (an ignore rule, .git/info/exclude or the git
@@ -254,6 +273,7 @@ class Capturer:
                 self.cache.discard(cand.rel)
             if forced_only and decision.rule != "force-include":
                 if cand.kind is not Kind.DIR or not self.policy.forced_below(cand.rel):
+                    self._from_cache.pop(cand.rel, None)
                     continue  # covered by the skipped ancestor's record
                 decision = skipped("force-include", "not forced", record=False)
             listing.append((cand, decision))
@@ -273,6 +293,7 @@ class Capturer:
             parent_entries=parent_entries,
             listing=listing,
             full_scan=full_scan,
+            stamp=stamp,
         )
 
     def _advance(self, frame: _Frame) -> _Frame | None:
@@ -294,6 +315,12 @@ class Capturer:
             if self.progress is not None and self._seen % 500 == 0:
                 self.progress(self._seen, cand.rel)
             name = cand.rel.rsplit(b"/", 1)[-1]
+            if (hit := self._from_cache.pop(cand.rel, None)) is not None:
+                # Listed with its cached decision: unchanged content, nothing to decide or read.
+                self._count(cand.st.st_size)
+                mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
+                self._add(cand, Captured(Entry(name, mode, hit.oid), hit.decision), entries)
+                continue
             if (
                 cand.kind is Kind.DIR
                 and not decision.captured
@@ -311,6 +338,7 @@ class Capturer:
                         return self._open(
                             cand.rel,
                             before.id if before and before.is_tree else None,
+                            frame.stamp,
                             forced_only=True,
                         )
                     except FileNotFoundError:
@@ -334,6 +362,7 @@ class Capturer:
                     return self._open(
                         cand.rel,
                         before.id if before and before.is_tree else None,
+                        frame.stamp,
                         full_scan=full_scan,
                     )
                 except _OverBudget as over:
@@ -353,16 +382,19 @@ class Capturer:
                         raise
                     self._skip(cand, _unreadable(exc))
                     continue
-            result = self.capture_one(cand, decision)
+            result = self.capture_one(cand, decision, frame.stamp)
             if isinstance(result, Decision):
                 self._skip(cand, result)
             elif result is not None:
-                entries.append(result.entry)
-                if result.decision.generated:
-                    self._record(self._generated, cand, result.decision)
-                    rule = result.decision.rule
-                    self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
+                self._add(cand, result, entries)
         return None
+
+    def _add(self, cand: Candidate, result: Captured, entries: list[Entry]) -> None:
+        entries.append(result.entry)
+        if result.decision.generated:
+            self._record(self._generated, cand, result.decision)
+            rule = result.decision.rule
+            self.counts.generated[rule] = self.counts.generated.get(rule, 0) + 1
 
     def _finish(self, frame: _Frame) -> str | None:
         """Write a captured directory's tree (None when it holds nothing captured)."""
@@ -412,7 +444,7 @@ class Capturer:
         # A skipped directory is one record; a bounded stat walk gives it a file count, a total
         # size and the newest mtime, so a diff can say "build/ modified 224 MiB -> 224 MiB"
         # when a build rewrites files in place (the directory's own mtime would not change).
-        files, size, mtime = _summarise(os.path.join(self.root, cand.rel), cand.st.st_mtime_ns)
+        files, size, mtime = summarise(os.path.join(self.root, cand.rel), cand.st.st_mtime_ns)
         self.counts.skipped_bytes += size
         meta = ManifestEntry(
             path=cand.rel,
@@ -428,8 +460,12 @@ class Capturer:
         if self._skipped is not None:
             self._skipped.write(meta.to_line())
 
-    def capture_one(self, cand: Candidate, decision: Decision) -> Captured | Decision | None:
+    def capture_one(
+        self, cand: Candidate, decision: Decision, stamp: bytes | None = None
+    ) -> Captured | Decision | None:
         """Store one symlink or regular file that phase 1 (``decision``) did not skip.
+
+        ``stamp`` is what the decision was made under (the cache keeps it with the file).
 
         Returns:
             What was stored and the final decision, a skip decision (unreadable, content rule,
@@ -445,14 +481,21 @@ class Capturer:
                 return _unreadable(exc)
             self._count(len(target))
             return Captured(Entry(name, MODE_LINK, self.store.write_blob(target)), decision)
-        return self._file(cand, name, decision)
+        return self._file(cand, name, decision, stamp)
 
-    def _file(self, cand: Candidate, name: bytes, decision: Decision) -> Captured | Decision | None:
+    def _file(
+        self, cand: Candidate, name: bytes, decision: Decision, stamp: bytes | None
+    ) -> Captured | Decision | None:
         mode = MODE_EXEC if cand.st.st_mode & 0o111 else MODE_FILE
         cached = self.cache.lookup(cand.rel, cand.st)
-        if cached is not None:
+        ckey = self.policy.content_key
+        if cached is not None and still_holds(cached, decision, ckey):
+            # Unchanged content, and its content decision still follows from this phase 1.
+            if stamp is not None:
+                self.cache.restamp(cand.rel, cached, stamp)
             self._count(cand.st.st_size)
             return Captured(Entry(name, mode, cached.oid), cached.decision)
+        phase1 = decision
         if (
             self.parent is not None
             and self._byte_budget is not None
@@ -482,7 +525,9 @@ class Capturer:
             oid, st, decision = result
             self.counts.hashed += 1
             self.counts.hashed_bytes += st.st_size
-            self.cache.store(cand.rel, st, oid, decision, time.time_ns())
+            self.cache.store(
+                cand.rel, st, oid, decision, time.time_ns(), stamp=stamp, phase1=phase1, ckey=ckey
+            )
             self._count(st.st_size)
             return Captured(
                 Entry(name, MODE_EXEC if st.st_mode & 0o111 else MODE_FILE, oid), decision
@@ -538,38 +583,6 @@ class Capturer:
             return oid, st, decision
 
 
-SUMMARY_MAX_ENTRIES: Final = 10_000
-"""A skipped directory's summary walk stops after this many entries (bounded work)."""
-
-
-def _summarise(full: bytes, own_mtime_ns: int) -> tuple[int, int, int]:
-    """(files, total bytes, newest mtime_ns) under a directory, from lstat only, bounded."""
-    files = size = 0
-    newest = own_mtime_ns
-    seen = 0
-    stack = [full]
-    while stack and seen < SUMMARY_MAX_ENTRIES:
-        try:
-            with os.scandir(stack.pop()) as it:
-                for ent in it:
-                    seen += 1
-                    if seen > SUMMARY_MAX_ENTRIES:
-                        break
-                    try:
-                        st = ent.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    newest = max(newest, st.st_mtime_ns)
-                    if stat.S_ISDIR(st.st_mode):
-                        stack.append(ent.path)
-                    else:
-                        files += 1
-                        size += st.st_size
-        except OSError:
-            continue
-    return files, size, newest
-
-
 def _pread_tail(fd: int, size: int) -> bytes:
     return os.pread(fd, 512, max(0, size - 512))
 
@@ -577,10 +590,6 @@ def _pread_tail(fd: int, size: int) -> bytes:
 STORE_WRITE_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 """Errors that only writing (the store) can raise: a file being captured is never "unreadable"
 because of them."""
-
-
-UNLISTABLE_ERRNOS: Final = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EIO})
-"""Errors listing a worktree directory that skip it (as ``unreadable``) rather than fail."""
 
 
 def _unreadable(exc: OSError) -> Decision:
