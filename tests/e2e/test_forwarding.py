@@ -319,3 +319,32 @@ async def test_a_forwarder_stays_small(tmp_path: Path, worktree: Path) -> None:
         assert forwarder_mib < 30 < daemon_mib
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+async def test_a_forwarder_whose_daemon_dies_says_so_and_exits_1(
+    tmp_path: Path, worktree: Path
+) -> None:
+    store = tmp_path / "store"
+    stderr = tmp_path / "forwarder.stderr"
+    with stderr.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            *forwarder(store, tmp_path / "f.log"),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
+        )
+        from snapd_client import StdioTransport
+
+        client = AsyncClient(StdioTransport(proc))
+        await client.initialize(worktree, client_name="editor")
+        await client.snapshot()
+        pid = daemon_pid(place(worktree, store))
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(TransportClosed):
+            await client.snapshot()
+        assert await proc.wait() == 1
+        await client.close()
+    said = stderr.read_text()
+    assert "closed the connection" in said and "daemon.log" in said and "Traceback" not in said
