@@ -138,9 +138,10 @@ class Session:
             self.watcher.stop()
         if self._watch_task is not None:
             # The Rust watcher notices the stop event within its 200 ms timeout; if it does
-            # not, wait_for cancels the task rather than holding the shutdown.
+            # not, the timeout cancels the task (awaited here) rather than holding the shutdown.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._watch_task, 5.0)
+                async with asyncio.timeout(5.0):
+                    await self._watch_task
         for task in (self._auto_task, self._gc_task):
             if task is not None:
                 with contextlib.suppress(errors.SnapdError, Cancelled):

@@ -283,8 +283,11 @@ class Watcher:
         # Failing faster than the watches can be set up again: stop paying for restarts for a
         # while (snapshots walk the whole tree meanwhile), then try again.
         self._degrade(storm(len(failures)))
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # lands as the event arrives (cpython gh-86296), and a stopping session waits on us.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), self.restart_backoff_s)
+            async with asyncio.timeout(self.restart_backoff_s):
+                await self._stop.wait()
         return []
 
     def _readable(self, tree: inotify.Tree, lost: asyncio.Event) -> None:
@@ -377,7 +380,8 @@ class Watcher:
     async def wait_ready(self, within_s: float) -> bool:
         """Wait until the watches are in place (or the watcher gave up)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), within_s)
+            async with asyncio.timeout(within_s):  # not wait_for: see _count_restart
+                await self._ready.wait()
         return self.healthy
 
     def stop(self) -> None:
