@@ -181,9 +181,15 @@ def start_daemon(place: Place, env: Mapping[str, str], args: Sequence[str] = ())
     Raises:
         DaemonStartFailed: it could not start, said why, or exited without a word.
     """
-    os.makedirs(place.store, exist_ok=True)
+    try:
+        os.makedirs(place.store, exist_ok=True)
+        log_fd = os.open(place.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        where = exc.filename or place.store
+        raise DaemonStartFailed(
+            f"cannot start the snapd daemon for {place.root}: {where}: {exc.strerror or exc}"
+        ) from exc
     read_end, write_end = os.pipe()
-    log_fd = os.open(place.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.set_inheritable(write_end, True)

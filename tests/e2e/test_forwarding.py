@@ -348,3 +348,12 @@ async def test_a_forwarder_whose_daemon_dies_says_so_and_exits_1(
         await client.close()
     said = stderr.read_text()
     assert "closed the connection" in said and "daemon.log" in said and "Traceback" not in said
+
+
+def test_a_store_that_cannot_be_made_is_a_sentence(tmp_path: Path, worktree: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store should go\n")
+    made = run_cli(worktree, blocker / "store", "log")
+    assert made.returncode == 1 and "Traceback" not in made.stderr
+    assert made.stderr.startswith("snapd: cannot start the snapd daemon for ")
+    assert "Not a directory" in made.stderr
