@@ -19,10 +19,10 @@ import sys
 CLIENT_COMMANDS = frozenset(
     "snapshot log status diff hunks show explain restore gc stats pin unpin daemon".split()
 )
-"""Subcommands served by the client CLI (each starts a daemon of its own).
+"""Subcommands served by the client CLI (clients of the worktree's shared daemon).
 
 Kept here as a literal so ``snapd --stdio`` does not import the client CLI (and rich) to decide;
-a test checks it equals ``snapd_client.cli.COMMANDS``.
+a test checks it equals ``snapd_client.cli.COMMANDS`` and ``MANAGE``.
 """
 
 
