@@ -16,11 +16,14 @@ import itertools
 import json
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from snapd_client._errors import SnapdClientError, TransportClosed, error_for
+
+if TYPE_CHECKING:
+    from snapd.autostart import Place
 
 MAX_FRAME: Final = 64 * 1024 * 1024
 """The largest frame a client reads (the daemon's pages are far smaller)."""
@@ -55,6 +58,38 @@ def initialize_params(
     if options is not None:
         params["initializationOptions"] = options
     return params
+
+
+def shared_place(
+    root: str | os.PathLike[str], store: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> Place:
+    """Where the shared daemon of ``root`` lives (see :func:`snapd.autostart.locate`).
+
+    Raises:
+        TransportClosed: the runtime directory is unsafe or the socket path unusable.
+    """
+    from snapd.autostart import locate_from_env
+    from snapd.rendezvous import RendezvousError
+
+    try:
+        return locate_from_env(root, store, env)
+    except RendezvousError as exc:
+        raise TransportClosed(str(exc)) from exc
+
+
+def dial(place: Place, env: Mapping[str, str], daemon_args: Sequence[str] = ()) -> socket.socket:
+    """A connection to the daemon of ``place``, started first (with ``daemon_args``) if none runs.
+
+    Raises:
+        TransportClosed: no daemon could be reached or started (the reason is a sentence).
+    """
+    from snapd.autostart import connect_or_start
+    from snapd.rendezvous import RendezvousError
+
+    try:
+        return connect_or_start(place, uid=os.getuid(), env=env, args=daemon_args)
+    except RendezvousError as exc:
+        raise TransportClosed(str(exc)) from exc
 
 
 def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
@@ -110,21 +145,11 @@ class BlockingSession:
             TransportClosed: no daemon could be reached or started (the reason is a sentence).
             ResponseError: the daemon refused ``initialize``.
         """
-        from snapd.autostart import connect_or_start, locate_from_env
-        from snapd.rendezvous import RendezvousError
-
-        try:
-            place = locate_from_env(root, store, env)
-        except RendezvousError as exc:
-            raise TransportClosed(str(exc)) from exc
+        place = shared_place(root, store, env)
         attempt = 0
         while True:
             attempt += 1
-            try:
-                sock = connect_or_start(place, uid=os.getuid(), env=env)
-            except RendezvousError as exc:
-                raise TransportClosed(str(exc)) from exc
-            session = cls(sock)
+            session = cls(dial(place, env))
             try:
                 session.initialize_result = session.request(
                     "initialize", initialize_params(root, client_name=client_name)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from snapd import protocol
-from snapd_client._blocking import RECONNECTS, initialize_params
+from snapd_client._blocking import RECONNECTS, dial, initialize_params, shared_place
 from snapd_client._errors import SnapdClientError, TransportClosed, error_for
 from snapd_client._transport import SocketTransport, StdioTransport, Transport, daemon_command
 
@@ -118,22 +118,11 @@ class AsyncClient:
         Raises:
             TransportClosed: no daemon could be reached or started (the reason is a sentence).
         """
-        from snapd.autostart import connect_or_start, locate_from_env
-        from snapd.rendezvous import RendezvousError
-
-        try:
-            place = locate_from_env(root, store, os.environ)
-        except RendezvousError as exc:
-            raise TransportClosed(str(exc)) from exc
+        place = shared_place(root, store, os.environ)
         attempt = 0
         while True:
             attempt += 1
-            try:
-                sock = await asyncio.to_thread(
-                    connect_or_start, place, uid=os.getuid(), env=os.environ, args=daemon_args
-                )
-            except RendezvousError as exc:
-                raise TransportClosed(str(exc)) from exc
+            sock = await asyncio.to_thread(dial, place, os.environ, daemon_args)
             client = cls(await SocketTransport.from_socket(sock))
             try:
                 await client.initialize(root, options, client_name=client_name)
@@ -142,6 +131,11 @@ class AsyncClient:
                 if attempt >= RECONNECTS:
                     raise
                 continue
+            except BaseException:
+                # Refused (another capture policy, another worktree): an open connection would
+                # keep the daemon from ever going idle.
+                await client.close()
+                raise
             return client
 
     async def __aenter__(self) -> AsyncClient:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from snapd.autostart import Place, locate_from_env
-from snapd_client import AsyncClient, TransportClosed
+from snapd_client import AsyncClient, InvalidParams, TransportClosed
 from tests.helpers import git, peak_rss_kib, write
 
 pytestmark = pytest.mark.e2e
@@ -357,3 +357,17 @@ def test_a_store_that_cannot_be_made_is_a_sentence(tmp_path: Path, worktree: Pat
     assert made.returncode == 1 and "Traceback" not in made.stderr
     assert made.stderr.startswith("snapd: cannot start the snapd daemon for ")
     assert "Not a directory" in made.stderr
+
+
+@pytest.mark.asyncio
+async def test_a_refused_connect_does_not_keep_the_daemon_up(
+    tmp_path: Path, worktree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client whose initialize is refused closes its connection: the daemon can go idle."""
+    monkeypatch.setenv("SNAPD_IDLE_TIMEOUT", "0.5")
+    store = tmp_path / "store"
+    first = await AsyncClient.connect(worktree, store=store, options={"contentLimit": 1 << 20})
+    with pytest.raises(InvalidParams):
+        await AsyncClient.connect(worktree, store=store, options={"contentLimit": 3 << 20})
+    await first.close()
+    await gone(place(worktree, store))  # no connection left open: the daemon stopped
