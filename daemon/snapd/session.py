@@ -163,19 +163,33 @@ class Session:
 
         ``client`` names the client that asked (recorded with the snapshot).
         """
-        dirty: frozenset[bytes] | None = None
-        synced = self.watcher is not None and await self.watcher.sync(
-            self.options.sync_timeout_ms / 1000
-        )
-        stale = time.monotonic() - self._last_full > self.options.reconcile_interval
+        synced, stale = await self._synced(), self._stale()
         self._snapshots_running += 1  # from taking the dirty set until the head holds it
         try:
             return await self._snapshot(
-                params, dirty, synced, stale, client=client, auto=auto, cancel=cancel,
+                params,
+                synced=synced,
+                stale=stale,
+                client=client,
+                auto=auto,
+                cancel=cancel,
                 progress=progress,
-            )  # fmt: skip
+            )
         finally:
             self._snapshots_running -= 1
+
+    async def _synced(self) -> bool:
+        """True once the watcher delivered every event before this call, none lost.
+
+        Its dirty set is then complete. False without a watcher.
+        """
+        return self.watcher is not None and await self.watcher.sync(
+            self.options.sync_timeout_ms / 1000
+        )
+
+    def _stale(self) -> bool:
+        """True when a full walk is due (``reconcileInterval`` since the last one)."""
+        return time.monotonic() - self._last_full > self.options.reconcile_interval
 
     async def live_state(self) -> tuple[State, protocol.Consistency]:
         """The live worktree (a diff's ``to`` when none is given), read like a snapshot.
@@ -187,25 +201,27 @@ class Session:
         """
         generation = self.worktree.generation
         dirty: frozenset[bytes] | None = None
-        if self.watcher is not None and not self._snapshots_running:
-            synced = await self.watcher.sync(self.options.sync_timeout_ms / 1000)
-            stale = time.monotonic() - self._last_full > self.options.reconcile_interval
-            if synced and not stale and not self._snapshots_running:
-                dirty = self.dirty.peek()
+        if (
+            not self._snapshots_running
+            and await self._synced()
+            and not self._stale()
+            and not self._snapshots_running  # one may have started during the sync
+        ):
+            dirty = self.dirty.peek()
         return await asyncio.to_thread(self.worktree.live_state, dirty, generation)
 
     async def _snapshot(
         self,
         params: protocol.SnapshotParams,
-        dirty: frozenset[bytes] | None,
+        *,
         synced: bool,
         stale: bool,
-        *,
         client: str | None,
         auto: bool,
         cancel: threading.Event | None,
         progress: ProgressFn | None,
     ) -> protocol.SnapshotResult:
+        dirty: frozenset[bytes] | None = None
         taken = self.dirty.take()
         armed = None if auto else self._auto_handle
         if armed is not None:
