@@ -37,42 +37,28 @@ def close_services(keep: int = 0) -> None:
 def stop_daemons(runtime: Path, *, within: float = 15.0) -> list[int]:
     """Stop every shared daemon listening in ``runtime``; the pids that were stopped.
 
-    Each daemon holds an exclusive lock on its ``<socket>.lock`` (its pid inside) while it
-    lives: SIGTERM it, then wait for the lock (taking it blocks until the daemon is gone), and
-    SIGKILL one that is not gone within ``within`` seconds.
+    Each is asked as ``snapd daemon stop`` asks (SIGTERM, then its lock is awaited); one that
+    is not gone within ``within`` seconds is killed.
     """
-    import fcntl
     import os
     import signal
-    import threading
+
+    from snapd.autostart import stop_listener
+    from snapd.rendezvous import RendezvousError, holder, wait_released
 
     stopped = []
     for lock in sorted(runtime.glob("*.sock.lock")) if runtime.is_dir() else []:
-        fd = os.open(lock, os.O_RDWR)
+        sock = lock.with_name(lock.name.removesuffix(".lock"))
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                continue  # nobody holds it
-            except BlockingIOError:
-                pass
-            text = os.pread(fd, 32, 0).decode().strip()
-            if not text.isdigit():
-                continue
-            pid = int(text)
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            waiter = threading.Thread(target=fcntl.flock, args=(fd, fcntl.LOCK_EX), daemon=True)
-            waiter.start()
-            waiter.join(within)
-            if waiter.is_alive():
+            pid = stop_listener(sock, timeout=within)
+        except RendezvousError:
+            pid = holder(sock)
+            if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                waiter.join(within)
+                wait_released(sock, within)
+        if pid is not None:
             stopped.append(pid)
-        finally:
-            os.close(fd)
     return stopped
 
 

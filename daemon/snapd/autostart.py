@@ -54,6 +54,7 @@ __all__ = [
     "locate_from_env",
     "start_daemon",
     "stop_daemon",
+    "stop_listener",
 ]
 
 LOG_NAME: Final = "daemon.log"
@@ -305,27 +306,39 @@ def connect_or_start(
     )
 
 
-def stop_daemon(place: Place, *, timeout: float = 30.0) -> int | None:
-    """Stop the daemon of ``place`` (SIGTERM: it finishes what it writes, then exits).
+def stop_listener(path: Path, *, timeout: float = 30.0) -> int | None:
+    """Stop the daemon listening at the socket ``path`` (SIGTERM) and wait until it is gone.
 
     Returns:
-        Its pid, once it is gone; None when no daemon ran.
+        Its pid, once it is gone; None when no daemon held the socket.
 
     Raises:
         RendezvousError: it is still there after ``timeout`` seconds.
     """
     import signal
 
-    pid = holder(place.socket)
+    pid = holder(path)
     if pid is None:
         return None
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)  # it finishes what it writes, then exits
     except ProcessLookupError:
         pass  # it is exiting already; its lock goes with it
-    if not wait_released(place.socket, timeout):
+    if not wait_released(path, timeout):
         raise RendezvousError(
-            f"the snapd daemon (pid {pid}) for {place.root} is still running {timeout:g} s "
-            f"after it was asked to stop; its log is {place.log}"
+            f"the snapd daemon (pid {pid}) at {path} is still running {timeout:g} s after it "
+            "was asked to stop"
         )
     return pid
+
+
+def stop_daemon(place: Place, *, timeout: float = 30.0) -> int | None:
+    """Stop the daemon of ``place``; its pid once it is gone, None when none ran.
+
+    Raises:
+        RendezvousError: it is still there after ``timeout`` seconds (its log is named).
+    """
+    try:
+        return stop_listener(place.socket, timeout=timeout)
+    except RendezvousError as exc:
+        raise RendezvousError(f"{exc}; its log is {place.log}") from exc

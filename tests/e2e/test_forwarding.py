@@ -7,7 +7,6 @@ daemons these tests start are found, and stopped, there.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import signal
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from snapd.autostart import Place, locate_from_env
+from snapd.rendezvous import holder, wait_released
 from snapd_client import AsyncClient, InvalidParams, TransportClosed
 from tests.helpers import git, peak_rss_kib, write
 
@@ -40,33 +40,12 @@ def place(root: Path, store: Path) -> Place:
 
 def daemon_pid(where: Place) -> int | None:
     """The pid of the daemon holding the socket's lock, or None when none holds it."""
-    lock = Path(f"{where.socket}.lock")
-    if not lock.exists():
-        return None
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode().strip()
-            return int(text) if text.isdigit() else None
-        return None
-    finally:
-        os.close(fd)
+    return holder(where.socket)
 
 
 async def gone(where: Place) -> None:
-    """Wait until no daemon holds the socket's lock (taking it blocks until then)."""
-    lock = Path(f"{where.socket}.lock")
-
-    def take() -> None:
-        fd = os.open(lock, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        finally:
-            os.close(fd)
-
-    await asyncio.wait_for(asyncio.to_thread(take), 60)
+    """Wait until no daemon holds the socket's lock."""
+    assert await asyncio.to_thread(wait_released, where.socket, 60), "the daemon is still up"
 
 
 async def cli(root: Path, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
