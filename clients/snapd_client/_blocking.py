@@ -92,23 +92,44 @@ def dial(place: Place, env: Mapping[str, str], daemon_args: Sequence[str] = ()) 
         raise TransportClosed(str(exc)) from exc
 
 
+class FrameHeaders:
+    """The header lines of one LSP frame, fed one at a time (blocking and asyncio readers)."""
+
+    def __init__(self) -> None:
+        self._length: int | None = None
+
+    def feed(self, line: bytes) -> bool:
+        """Take one header line; True once the blank line ending the headers came."""
+        line = line.strip()
+        if not line:
+            return self._length is not None  # blank lines before a frame are skipped
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            self._length = int(value.strip())
+        return False
+
+    def length(self) -> int:
+        """The body's length.
+
+        Raises:
+            TransportClosed: it is over :data:`MAX_FRAME`.
+        """
+        assert self._length is not None  # feed() returned True
+        if self._length > MAX_FRAME:
+            raise TransportClosed(f"frame of {self._length} bytes is over the client's limit")
+        return self._length
+
+
 def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
     """Read one LSP frame from a blocking stream; None at EOF."""
-    length: int | None = None
+    headers = FrameHeaders()
     while True:
         line = stream.readline(8192)
         if not line:
             return None
-        line = line.strip()
-        if not line:
-            if length is not None:
-                break
-            continue
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    if length > MAX_FRAME:
-        raise TransportClosed(f"frame of {length} bytes is over the client's limit")
+        if headers.feed(line):
+            break
+    length = headers.length()
     body = stream.read(length)
     if len(body) < length:
         return None

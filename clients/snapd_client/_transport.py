@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
-from snapd_client._blocking import MAX_FRAME, encode_frame
+from snapd_client._blocking import MAX_FRAME, FrameHeaders, encode_frame
 from snapd_client._errors import TransportClosed
 
 
@@ -34,22 +34,14 @@ class Transport(Protocol):
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     """Read one LSP frame; None at EOF."""
-    length: int | None = None
+    headers = FrameHeaders()
     while True:
         line = await reader.readline()
         if not line:
             return None
-        line = line.strip()
-        if not line:
-            if length is not None:
-                break
-            continue
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    if length > MAX_FRAME:
-        raise TransportClosed(f"frame of {length} bytes is over the client's limit")
-    body = await reader.readexactly(length)
+        if headers.feed(line):
+            break
+    body = await reader.readexactly(headers.length())
     message: dict[str, Any] = json.loads(body)
     return message
 
