@@ -5,11 +5,17 @@ from __future__ import annotations
 import enum
 import os
 import stat
-from typing import Protocol
+from typing import Final, Protocol
 
 import attrs
 
 from snapd.enums import Outcome
+
+RACY_NS: Final = 2_000_000_000
+"""git's "racy clean" window: a file modified less than this long before it was looked at may
+change again within the same timestamp tick without its ``stat`` data changing. The stat
+cache re-hashes such a file, a policy input this recent gives no stamp, and a git index this
+recent is parsed again."""
 
 
 class Kind(enum.StrEnum):

@@ -29,16 +29,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from snapd.capture.decision import Decision, StatLike
+from snapd.capture.decision import RACY_NS, Decision, StatLike
 from snapd.gitdir import git_dir, git_info_dir
 
 if TYPE_CHECKING:
     from snapd.capture.statcache import CacheEntry
     from snapd.config import Options
 
-RACY_NS: Final = 2_000_000_000
-"""A policy input modified less than this long ago gives no stamp (its mtime may not change on
-a further write in the same timestamp tick); the same window as the stat cache's."""
 
 RULE_FILES: Final = frozenset({b".gitignore", b".snapdignore", b".gitattributes"})
 """The per-directory policy inputs (read by the ignore and attributes rules)."""

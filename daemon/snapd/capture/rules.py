@@ -13,7 +13,7 @@ from typing import Final
 import attrs
 import pathspec
 
-from snapd.capture.decision import Candidate, Decision, Kind, skipped
+from snapd.capture.decision import RACY_NS, Candidate, Decision, Kind, skipped
 from snapd.enums import Outcome
 from snapd.gitdir import git_dir, git_info_dir
 from snapd.paths import join
@@ -235,10 +235,6 @@ NOT_TRACKED: Final = Tracked(frozenset(), frozenset())
 TRACKED_CACHE_SIZE: Final = 4
 """Indexes whose parsed paths are kept (one per worktree a process serves, with room)."""
 
-RACY_INDEX_NS: Final = 2_000_000_000
-"""An index written this recently is parsed again next time: a rewrite within its timestamp
-tick, in place and of the same size, would keep its signature (git renames a new index into
-place, which changes the inode, but another tool might not)."""
 
 _tracked_cache: dict[bytes, tuple[tuple[int, ...], Tracked]] = {}
 _tracked_lock = threading.Lock()
@@ -279,7 +275,10 @@ def read_tracked(root: bytes) -> Tracked:
         # struct.error on a truncated one and ChecksumMismatch on a damaged one.
         logger.warning("cannot read the git index under %r: %s", root, exc)
         return NOT_TRACKED
-    if time.time_ns() - st.st_mtime_ns >= RACY_INDEX_NS:
+    # An index written within the racy window is parsed again next time: a rewrite in place,
+    # of the same size, within its timestamp tick would keep its signature (git renames a new
+    # index into place, which changes the inode, but another tool might not).
+    if time.time_ns() - st.st_mtime_ns >= RACY_NS:
         with _tracked_lock:
             _tracked_cache.pop(index_path, None)
             _tracked_cache[index_path] = (sig, tracked)

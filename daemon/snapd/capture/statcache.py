@@ -16,13 +16,9 @@ from typing import Final
 
 import attrs
 
-from snapd.capture.decision import Decision, StatLike
+from snapd.capture.decision import RACY_NS, Decision, StatLike
 from snapd.enums import Outcome
 from snapd.store.repo import Store
-
-RACY_NS: Final = 2_000_000_000
-"""A file modified less than this long before it was hashed is re-hashed next time: its mtime
-may not change on a further write in the same timestamp tick (git's "racy clean" problem)."""
 
 logger = logging.getLogger(__name__)
 
