@@ -5,11 +5,21 @@ from __future__ import annotations
 import enum
 import os
 import stat
+import struct
 from typing import Final, Protocol
 
 import attrs
 
 from snapd.enums import Outcome
+
+SIGNATURE: Final = struct.Struct("<qqQQQ")
+"""A file's ``stat`` signature packed: mtime_ns, ctime_ns, size, ino, mode."""
+
+
+def packed_signature(st: StatLike) -> bytes:
+    """``st``'s signature (:data:`SIGNATURE`): what the stat cache and the stamps compare."""
+    return SIGNATURE.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+
 
 RACY_NS: Final = 2_000_000_000
 """git's "racy clean" window: a file modified less than this long before it was looked at may

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from snapd.capture.decision import RACY_NS, Decision, StatLike
+from snapd.capture.decision import RACY_NS, Decision, StatLike, packed_signature
 from snapd.gitdir import git_dir, git_info_dir
 
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ RULE_FILES: Final = frozenset({b".gitignore", b".snapdignore", b".gitattributes"
 
 STAMP_BYTES: Final = 16
 
-_SIG = struct.Struct("<qqQQQ")  # mtime_ns, ctime_ns, size, ino, mode
 
 _CODE_MODULES: Final = ("attributes", "decision", "generated", "policy", "rules", "decisions")
 
@@ -65,10 +64,6 @@ def content_key(options: Options) -> bytes:
     h = hashlib.blake2b(code_digest(), digest_size=8)
     h.update(repr(options).encode("utf-8", "surrogateescape"))
     return h.digest()
-
-
-def _sig(st: StatLike) -> bytes:
-    return _SIG.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
 
 
 def policy_stamp(
@@ -117,7 +112,7 @@ def policy_stamp(
                 continue
             if st.st_mtime_ns >= now_ns - RACY_NS or st.st_ctime_ns >= now_ns - RACY_NS:
                 return None, frozenset()
-            h.update(_sig(st))
+            h.update(packed_signature(st))
     return h.digest(), frozenset(present)
 
 
@@ -155,7 +150,7 @@ def dir_stamp(
     for name, st in own:
         if st.st_mtime_ns >= now_ns - RACY_NS or st.st_ctime_ns >= now_ns - RACY_NS:
             return None
-        h.update(name + b"\0" + _sig(st))
+        h.update(name + b"\0" + packed_signature(st))
     return h.digest()
 
 

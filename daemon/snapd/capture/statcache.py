@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import struct
 from typing import Final
 
 import attrs
 
-from snapd.capture.decision import RACY_NS, Decision, StatLike
+from snapd.capture.decision import RACY_NS, SIGNATURE, Decision, StatLike, packed_signature
 from snapd.enums import Outcome
 from snapd.store.repo import Store
 
@@ -24,9 +23,6 @@ logger = logging.getLogger(__name__)
 
 _DECISIONS: dict[Decision, Decision] = {}
 """Equal decisions shared by every cache entry (thousands of files share a few decisions)."""
-
-
-_SIG = struct.Struct("<qqQQQ")  # mtime_ns, ctime_ns, size, ino, mode
 
 
 @attrs.frozen
@@ -51,7 +47,7 @@ class CacheEntry:
     @property
     def sig(self) -> tuple[int, int, int, int, int]:
         """The stat signature."""
-        a, b, c, d, e = _SIG.unpack(self.packed_sig)
+        a, b, c, d, e = SIGNATURE.unpack(self.packed_sig)
         return (a, b, c, d, e)
 
     @property
@@ -87,7 +83,7 @@ class StatCache:
     def lookup(self, rel: bytes, st: StatLike) -> CacheEntry | None:
         """The cached entry if ``st`` matches and the entry is not racily clean."""
         ent = self._entries.get(rel)
-        if ent is None or ent.packed_sig != _SIG.pack(*self.signature(st)):
+        if ent is None or ent.packed_sig != packed_signature(st):
             return None
         if st.st_mtime_ns >= ent.hashed_at_ns - RACY_NS:
             return None
@@ -116,7 +112,7 @@ class StatCache:
     ) -> None:
         """Remember a hashed file, its decisions and what they were made under."""
         self._entries[rel] = CacheEntry(
-            _SIG.pack(*self.signature(st)),
+            packed_signature(st),
             bytes.fromhex(oid),
             _shared(decision),
             at_ns,
@@ -197,7 +193,7 @@ class StatCache:
                     decision = _shared(_decision_of(row[4:9]))
                     stamp, phase1, ckey = row[9:12]
                     cache._entries[rel.encode("utf-8", "surrogateescape")] = CacheEntry(
-                        _SIG.pack(*sig),
+                        SIGNATURE.pack(*sig),
                         bytes.fromhex(oid),
                         decision,
                         at_ns,
