@@ -1,11 +1,11 @@
 """One worktree and its store: the domain facade every request works through.
 
 A :class:`Worktree` owns the pinned root directory, the store and its single writer lock, and
-the stat cache. It captures the worktree (a snapshot, or the live state a diff or restore
-compares with), resolves snapshot names, and looks up one path on either side. It speaks
-internal types only: the request layer (:mod:`snapd.requests`) turns params into calls here
-and results into wire types, and translates the :mod:`snapd.failures` raised here into wire
-errors.
+the stat cache and the directory map. It captures the worktree (a snapshot, or the live state a
+diff or restore compares with), resolves snapshot names, and looks up one path on either
+side. It speaks internal types only: the request layer (:mod:`snapd.requests`) turns params
+into calls here and results into wire types, and translates the :mod:`snapd.failures` raised
+here into wire errors.
 
 A single writer lock serialises everything that writes objects or the stat cache (snapshots
 and live captures); reads of committed snapshots run concurrently.
@@ -24,6 +24,7 @@ from typing import Final
 import attrs
 
 from snapd.capture.decision import Candidate, Decision, Kind
+from snapd.capture.dirmap import LOCAL_FILE_SYSTEMS, DirMap, fs_type
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import StatCache
 from snapd.capture.walk import Cancelled, Captured, Capturer
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 LATEST: Final = "latest"
 CACHE_NAME: Final = "snapd-statcache.jsonl"
+DIRMAP_NAME: Final = "snapd-dirmap.bin"
 CACHE_SAVE_INTERVAL: Final = 30.0
 """Seconds between stat cache saves after snapshots (it is also saved at shutdown)."""
 MIN_PREFIX: Final = 4
@@ -109,6 +111,10 @@ class Worktree:
             raise
         self.cache_path = os.path.join(self.store_path, CACHE_NAME)
         self.cache = StatCache.load(self.cache_path, self.store)
+        self.dirmap_path = os.path.join(self.store_path, DIRMAP_NAME)
+        self.dirmap = DirMap.load(self.dirmap_path)
+        self.trust_dir_mtime = fs_type(self.root) in LOCAL_FILE_SYSTEMS
+        """Whether a directory's unchanged signature proves its names did not change."""
         self._cache_saved = time.monotonic()
         # Re-entrant: a restore holds it across its plan, its safety snapshot (which takes it
         # again through snapshot()) and its writes, so no snapshot interleaves with a restore.
@@ -175,13 +181,19 @@ class Worktree:
         return self.root_error
 
     def _save_cache(self, *, force: bool = False) -> None:
-        """Persist the stat cache now and then (a lost cache costs re-hashing, not correctness)."""
-        if not self.cache.changed:
+        """Persist the stat cache and the directory map now and then.
+
+        Losing them costs re-hashing and one full walk, never correctness.
+        """
+        if not self.cache.changed and not self.dirmap.changed:
             return
         if not force and time.monotonic() - self._cache_saved < CACHE_SAVE_INTERVAL:
             return
         try:
-            self.cache.save(self.cache_path)
+            if self.cache.changed:
+                self.cache.save(self.cache_path)
+            if self.dirmap.changed:
+                self.dirmap.save(self.dirmap_path)
         except OSError as exc:
             logger.warning("cannot save the stat cache: %s", exc)
         self._cache_saved = time.monotonic()
@@ -195,12 +207,21 @@ class Worktree:
         progress: ProgressFn | None = None,
         dirty: frozenset[bytes] | None = None,
     ) -> Capturer:
-        """A capturer of the worktree with a fresh policy (it re-reads ignore files)."""
+        """A capturer of the worktree with a fresh policy (it re-reads ignore files).
+
+        A full walk (``dirty`` None) from the state the directory map describes, under the
+        same policy stamp, becomes an incremental one over what the map's check found changed:
+        only directories on the way to a changed path are listed.
+        """
         policy = Policy(self.root_b, self.options)
         report = None
         if progress is not None:
             report = lambda n, path: progress(n, to_wire(path))  # noqa: E731
-        return Capturer(
+        check = None
+        if dirty is None and self.dirmap.fits(parent, policy.stamp):
+            check = self.dirmap.check(self.root_b, trust_mtime=self.trust_dir_mtime)
+            dirty = check.dirty
+        capturer = Capturer(
             self.store,
             self.root_b,
             policy,
@@ -209,6 +230,20 @@ class Worktree:
             dirty=dirty,
             cancel=cancel,
             progress=report,
+        )
+        capturer.checked = check
+        return capturer
+
+    def _commit_map(self, capturer: Capturer, parent: State | None, state: State) -> None:
+        """The head is now ``state``, which ``capturer`` captured from ``parent``."""
+        check = capturer.checked
+        self.dirmap.commit(
+            parent,
+            state,
+            capturer.policy.stamp,
+            capturer.listings,
+            full=not capturer.incremental,
+            refreshed=check.refreshed if check is not None else None,
         )
 
     def head(self) -> SnapshotInfo | None:
@@ -294,7 +329,8 @@ class Worktree:
             counts = capturer.counts
             amended = amend(state) if amend is not None else state
             retally = amended != state  # the capture's own totals miss what was grafted
-            state = amended
+            captured, state = state, amended
+            parent_state = parent.state if parent else None
             if (
                 parent is not None
                 and label is None
@@ -302,6 +338,8 @@ class Worktree:
             ):
                 if parent.state != state and on_unrecorded is not None:
                     on_unrecorded()
+                if parent.state == captured and not retally:
+                    self._commit_map(capturer, parent_state, captured)
                 self._save_cache()
                 return Recorded(parent, created=False, counts=counts, consistency=consistency)
             if parent is None:
@@ -326,6 +364,10 @@ class Worktree:
                 client=client,
             )
             self.store.refs.add_snapshot(oid)  # the commit point: objects are all written
+            if retally:
+                self.dirmap.invalidate()  # the head holds grafted content no walk lists
+            else:
+                self._commit_map(capturer, parent_state, captured)
             logger.info(
                 "snapshot %s (%s): %d files, %d skipped, %d changed, %d hashed, %d trees reused",
                 oid[:12],

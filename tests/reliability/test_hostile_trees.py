@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from snapd import protocol, requests
-from snapd.capture.walk import Capturer
+from snapd.capture import reading
 from snapd_client import AsyncClient, StdioTransport, daemon_command
 from tests.helpers import git, make_service, peak_rss_kib, write
 from tests.reliability.harness import MIB, assert_fsck_clean
@@ -149,10 +149,10 @@ def test_files_changing_between_stat_and_read(
     write(root, "dir/inner.txt", "x\n")
     write(root, "big.bin", b"b" * (300 * 1024))  # the streaming path (over CHUNK)
     service = make_service(root, tmp_path / "store", watch=False)
-    real_read = Capturer._read_file
+    real_read = reading.read_file
     done: set[str] = set()
 
-    def racing_read(self: Capturer, full: bytes, cand, decision):
+    def racing_read(store, policy, full: bytes, cand, decision):
         name = os.fsdecode(full).rsplit("/", 1)[-1]
         if name not in done:
             done.add(name)
@@ -166,9 +166,9 @@ def test_files_changing_between_stat_and_read(
                 os.symlink("keep.txt", full)
             elif name == "inner.txt":
                 shutil.rmtree(root / "dir")
-        return real_read(self, full, cand, decision)
+        return real_read(store, policy, full, cand, decision)
 
-    monkeypatch.setattr(Capturer, "_read_file", racing_read)
+    monkeypatch.setattr(reading, "read_file", racing_read)
     snap = requests.snapshot(service, protocol.SnapshotParams())
     names = set(git(tmp_path / "store", "ls-tree", "-r", "--name-only", snap.id).stdout.split())
     assert "vanish.txt" not in names and "dir/inner.txt" not in names
@@ -178,14 +178,14 @@ def test_files_changing_between_stat_and_read(
     assert "keep.txt" in names and "big.bin" in names
 
     # A file that changes during every read is skipped as unstable, with a reason.
-    def always_changing(self: Capturer, full: bytes, cand, decision):
+    def always_changing(store, policy, full: bytes, cand, decision):
         if full.endswith(b"big.bin"):
             with open(full, "ab") as fh:
                 fh.write(b"more")
-            return None  # what _read_file answers when fstat changed under the read
-        return real_read(self, full, cand, decision)
+            return None  # what read_file answers when fstat changed under the read
+        return real_read(store, policy, full, cand, decision)
 
-    monkeypatch.setattr(Capturer, "_read_file", always_changing)
+    monkeypatch.setattr(reading, "read_file", always_changing)
     write(root, "big.bin", b"c" * (300 * 1024))
     snap = requests.snapshot(service, protocol.SnapshotParams())
     assert snap.rules.get("unstable") == 1, snap.rules

@@ -16,7 +16,6 @@ import contextlib
 import errno
 import logging
 import os
-import stat
 import tempfile
 import threading
 import time
@@ -25,16 +24,17 @@ from typing import IO, Final
 
 import attrs
 
+from snapd.capture import reading
 from snapd.capture.budget import BudgetRecords, over_budget
 from snapd.capture.decision import Candidate, Decision, Kind, skipped
 from snapd.capture.decisions import RULE_FILES, dir_stamp, still_holds
+from snapd.capture.dirmap import Check, Record, file_sig, record_of
 from snapd.capture.listing import UNLISTABLE_ERRNOS, sorted_entries, summarise
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import CacheEntry, StatCache
 from snapd.paths import join
-from snapd.store.errors import SizeMismatch
 from snapd.store.history import Counts, ManifestEntry, ManifestReader, State
-from snapd.store.objects import CHUNK, MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry
+from snapd.store.objects import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Entry
 from snapd.store.repo import Store
 
 logger = logging.getLogger(__name__)
@@ -78,9 +78,15 @@ class _Frame:
     full_scan: bool
     stamp: bytes | None
     """The stamp of the policy inputs that apply in this directory (see ``decisions``)."""
+    own: os.stat_result | None = None
+    """The directory's ``lstat`` from before it was listed (None: not recorded in the map)."""
     pos: int = 0
     """The next entry of ``listing`` to capture."""
     entries: list[Entry] = attrs.Factory(list)
+    entered: list[bytes] = attrs.Factory(list)
+    """Subdirectories captured as trees (listed or reused)."""
+    others: list[bytes] = attrs.Factory(list)
+    """Subdirectories a later walk must look at again (skipped with a record, unreadable)."""
 
 
 @attrs.frozen
@@ -154,6 +160,10 @@ class Capturer:
         self.reused_decisions = 0
         self._from_cache: dict[bytes, CacheEntry] = {}
         """Files listed with their cached final decision (not a fresh phase-1 one)."""
+        self.listings: dict[bytes, Record] = {}
+        """The directory map's records of the directories this walk listed."""
+        self.checked: Check | None = None
+        """The directory map's check whose dirty set made a full walk incremental."""
 
     def capture(self) -> State:
         """Walk the worktree and write its captured state.
@@ -248,6 +258,8 @@ class Capturer:
         full = os.path.join(self.root, rel) if rel else self.root
         listing: list[tuple[Candidate, Decision]] = []
         trust_cache = self.incremental and not full_scan
+        # Before the listing: an entry added or removed while it is read moves this signature.
+        own = None if forced_only else os.lstat(full)
         found = sorted_entries(full)
         rules = [e for e in found if e[0] in RULE_FILES]
         stamp = dir_stamp(stamp, rel, rules, self._now, self.policy.read_rule_files)
@@ -294,6 +306,7 @@ class Capturer:
             listing=listing,
             full_scan=full_scan,
             stamp=stamp,
+            own=own,
         )
 
     def _advance(self, frame: _Frame) -> _Frame | None:
@@ -329,10 +342,14 @@ class Capturer:
                 and self._skipped is not None
                 and self._parent_skipped.copy(cand.rel + b"/", cand.rel + b"/\0", self._skipped)
             ):
+                frame.others.append(name)
                 continue  # an unchanged skipped directory keeps its recorded summary
             if not decision.captured:
                 self._skip(cand, decision)
-                if cand.kind is Kind.DIR and self.policy.forced_below(cand.rel):
+                forced = cand.kind is Kind.DIR and self.policy.forced_below(cand.rel)
+                if cand.kind is Kind.DIR and (decision.record or forced):
+                    frame.others.append(name)  # its summary or forced paths: look again
+                if forced:
                     before = parent_entries.get(name)
                     try:
                         return self._open(
@@ -357,14 +374,19 @@ class Capturer:
                     self._reuse(cand.rel + b"/", cand.rel + b"0")
                     self.reused_trees += 1
                     entries.append(Entry(name, MODE_TREE, before.id))
+                    frame.entered.append(name)
                     continue
+                frame.others.append(name)  # until it is listed
                 try:
-                    return self._open(
+                    child = self._open(
                         cand.rel,
                         before.id if before and before.is_tree else None,
                         frame.stamp,
                         full_scan=full_scan,
                     )
+                    frame.others.pop()
+                    frame.entered.append(name)
+                    return child
                 except _OverBudget as over:
                     assert self._dir_budget is not None
                     self._skip(cand, over_budget(over.new, self._dir_budget), count=over.count)
@@ -399,6 +421,15 @@ class Capturer:
     def _finish(self, frame: _Frame) -> str | None:
         """Write a captured directory's tree (None when it holds nothing captured)."""
         entries, parent_entries = frame.entries, frame.parent_entries
+        if frame.own is not None:
+            files = (
+                (c.rel.rsplit(b"/", 1)[-1], file_sig(c.st))
+                for c, _d in frame.listing
+                if c.kind is not Kind.DIR
+            )
+            self.listings[frame.rel] = record_of(
+                frame.own, files, frame.entered, frame.others, self._now
+            )
         if not entries:
             return None
         if (
@@ -509,7 +540,7 @@ class Capturer:
         full = os.path.join(self.root, cand.rel)
         for _attempt in range(READ_RETRIES):
             try:
-                result = self._read_file(full, cand, decision)
+                result = reading.read_file(self.store, self.policy, full, cand, decision)
             except FileNotFoundError:
                 return None
             except OSError as exc:
@@ -533,58 +564,6 @@ class Capturer:
                 Entry(name, MODE_EXEC if st.st_mode & 0o111 else MODE_FILE, oid), decision
             )
         return skipped("unstable", "kept changing while it was read", f"{READ_RETRIES} tries")
-
-    def _read_file(
-        self, full: bytes, cand: Candidate, decision: Decision
-    ) -> tuple[str, os.stat_result, Decision] | Decision | None:
-        """Stream one file into a blob; None if it changed while being read."""
-        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb", buffering=0) as fh:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            phase1 = decision
-            cand = Candidate(rel=cand.rel, st=st)
-            if st.st_size <= CHUNK:
-                # Small file (most of them): one bounded read, hash before any write.
-                data = fh.read(CHUNK + 1)
-                if len(data) != st.st_size:
-                    return None
-                decision = self.policy.decide_file(cand, data, lambda: data[-512:], phase1)
-                if not decision.captured:
-                    return decision
-                if StatCache.signature(os.fstat(fd)) != StatCache.signature(st):
-                    return None
-                return self.store.write_small_blob(data), st, decision
-            first = fh.read(CHUNK)
-            # The size limit again on the fstat (the file may have grown since lstat), then
-            # the content phase on its first bytes.
-            decision = self.policy.decide_file(
-                cand, first, lambda: _pread_tail(fd, st.st_size), phase1
-            )
-            if not decision.captured:
-                return decision
-            writer = self.store.blob_writer(st.st_size)
-            try:
-                writer.write(first)
-                while chunk := fh.read(CHUNK):
-                    writer.write(chunk)
-                after = os.fstat(fd)
-                if StatCache.signature(after) != StatCache.signature(st):
-                    writer.abort()
-                    return None
-                oid = writer.finish()
-            except SizeMismatch:
-                writer.abort()
-                return None
-            except BaseException:
-                writer.abort()
-                raise
-            return oid, st, decision
-
-
-def _pread_tail(fd: int, size: int) -> bytes:
-    return os.pread(fd, 512, max(0, size - 512))
 
 
 STORE_WRITE_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
