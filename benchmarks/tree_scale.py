@@ -6,7 +6,9 @@ then measures, in the same run and on the same tree:
 1. the initial snapshot (snapd) vs the initial `git add -A && git write-tree`, with peak RSS;
 2. a snapshot after editing 1 file vs git's incremental add + write-tree;
 3. a snapshot after touching 1,000 files (mtime only) and editing 10;
-4. a reconcile (full walk) with nothing changed, against git's no-change add.
+4. a reconcile (full walk) with nothing changed, against git's no-change add;
+5. a cold start: a new daemon on the existing store, ``initialize`` + a snapshot + a diff to
+   the live worktree, against ``git status --porcelain``.
 
 Run: python benchmarks/tree_scale.py [--files N] [--keep]
 
@@ -157,12 +159,35 @@ async def run(args: argparse.Namespace) -> None:
         )
         s_rss = max(s_rss, vmhwm_kib(pid))
 
+    # Cold start: what an editor opening the worktree waits for, on a store that exists.
+    t0 = time.perf_counter()
+    async with await AsyncClient.spawn(
+        root, store=tmp / "store", log_file=tmp / "snapd.log", options={"autoSnapshot": False}
+    ) as client:
+        cold = await client.snapshot()
+        live = await client.diff(cold.id)
+        s_cold = time.perf_counter() - t0
+        assert isinstance(client.transport, StdioTransport)
+        s_rss = max(s_rss, vmhwm_kib(client.transport.proc.pid))
+    env = git_env(git_dir, root)
+    t0 = time.perf_counter()
+    subprocess.run(["git", "status", "--porcelain"], check=True, env=env, cwd=root, stdout=-3)
+    g_cold = time.perf_counter() - t0
+    rows.append(("cold start + diff", s_cold, g_cold))
+    print(
+        f"cold start: snapd {s_cold * 1000:.0f} ms (snapshot {cold.consistency}, diff "
+        f"{len(live.files)} files, {live.consistency}), git status {g_cold * 1000:.0f} ms"
+    )
+
     print("\nsummary (git time / snapd time: > 1 means snapd is faster)")
     print(f"{'case':<22} {'snapd':>10} {'git':>10} {'ratio':>8}")
     for name, s, g in rows:
         print(f"{name:<22} {s * 1000:>8.0f}ms {g * 1000:>8.0f}ms {g / s:>7.2f}x")
     print(f"peak RSS: snapd {s_rss / 1024:.1f} MiB (target <= 150 MiB), git {g_rss / 1024:.1f} MiB")
-    print("targets: initial <= 1.5x git's time; edit 1 file >= 10x faster than git")
+    print(
+        "targets (git time / snapd time): initial >= 1.0x; edit 1 file >= 30x; touch 1000 "
+        ">= 2.0x; reconcile >= 1.0x; cold start >= 0.5x"
+    )
     if args.keep:
         print(f"kept {tmp}")
     else:

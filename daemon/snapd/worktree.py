@@ -51,7 +51,7 @@ from snapd.store.retention import RetentionPolicy
 logger = logging.getLogger(__name__)
 
 LATEST: Final = "latest"
-CACHE_NAME: Final = "snapd-statcache.jsonl"
+CACHE_NAME: Final = "snapd-statcache.bin"
 DIRMAP_NAME: Final = "snapd-dirmap.bin"
 CACHE_SAVE_INTERVAL: Final = 30.0
 """Seconds between stat cache saves after snapshots (it is also saved at shutdown)."""

@@ -8,10 +8,11 @@ file was captured with and the stamp of the policy inputs they were made under (
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
+import marshal
 import os
-from typing import Final
+from typing import Final, TypeAlias
 
 import attrs
 
@@ -20,6 +21,12 @@ from snapd.enums import Outcome
 from snapd.store.repo import Store
 
 logger = logging.getLogger(__name__)
+
+_Row: TypeAlias = tuple[bytes, bytes, bytes, int, int, int, int, int]
+"""A saved entry: path, packed signature, raw blob id, hashed at, then indexes into the file's
+table of shared values: decision, stamp, phase-1 decision, content key."""
+
+_MAGIC: Final = b"snapd-statcache\n"
 
 _DECISIONS: dict[Decision, Decision] = {}
 """Equal decisions shared by every cache entry (thousands of files share a few decisions)."""
@@ -69,11 +76,46 @@ class StatCache:
     Only the store writer (which holds the writer lock) touches it.
     """
 
-    FORMAT: Final = 2
+    FORMAT: Final = 3
 
     def __init__(self) -> None:
-        self._entries: dict[bytes, CacheEntry] = {}
+        self._entries: dict[bytes, CacheEntry | _Row] = {}
+        """Entries; those loaded and not looked at since are still rows of the saved file."""
+        self._table: list[object] = []
+        """The loaded file's shared values (decisions, stamps, keys) its rows refer to."""
         self.changed = False
+
+    def _get(self, rel: bytes) -> CacheEntry | None:
+        """The entry for ``rel``, made from its loaded row on first use (loading stays cheap)."""
+        ent = self._entries.get(rel)
+        if ent is None or isinstance(ent, CacheEntry):
+            return ent
+        made = self._entry_of(ent)
+        if made is None:
+            del self._entries[rel]
+            return None
+        self._entries[rel] = made
+        return made
+
+    def _entry_of(self, row: _Row) -> CacheEntry | None:
+        """A loaded row as an entry; None (and a warning) when it is malformed."""
+        table = self._table
+        try:
+            _rel, sig, raw_oid, at_ns, d, stamp, p1, ckey = row
+            decision, phase1 = table[d], table[p1]
+            stamp_v, ckey_v = table[stamp], table[ckey]
+        except (ValueError, TypeError, IndexError):
+            decision = None
+        if (
+            not isinstance(decision, Decision)
+            or not isinstance(phase1, Decision | None)
+            or not isinstance(stamp_v, bytes | None)
+            or not isinstance(ckey_v, bytes | None)
+            or len(sig) != SIGNATURE.size
+        ):
+            logger.warning("ignoring a malformed stat cache entry")
+            return None
+        return CacheEntry(sig, raw_oid, decision, at_ns, stamp_v, phase1, ckey_v)
 
     @staticmethod
     def signature(st: StatLike) -> tuple[int, int, int, int, int]:
@@ -82,7 +124,7 @@ class StatCache:
 
     def lookup(self, rel: bytes, st: StatLike) -> CacheEntry | None:
         """The cached entry if ``st`` matches and the entry is not racily clean."""
-        ent = self._entries.get(rel)
+        ent = self._get(rel)
         if ent is None or ent.packed_sig != packed_signature(st):
             return None
         if st.st_mtime_ns >= ent.hashed_at_ns - RACY_NS:
@@ -136,35 +178,46 @@ class StatCache:
     def forget(self, oids: set[str]) -> None:
         """Drop entries whose blob was deleted (by garbage collection)."""
         raw = {bytes.fromhex(o) for o in oids}
-        stale = [rel for rel, ent in self._entries.items() if ent.raw_oid in raw]
+        stale = [
+            rel
+            for rel, ent in self._entries.items()
+            if (ent.raw_oid if isinstance(ent, CacheEntry) else ent[2]) in raw
+        ]
         for rel in stale:
             del self._entries[rel]
         if stale:
             self.changed = True
 
     def save(self, path: str) -> None:
-        """Write the cache atomically (temp file + rename) as JSON lines.
+        """Write the cache atomically (temp file + rename): magic, a digest, marshal data.
 
-        A crash mid-write leaves the previous file; a lost or stale cache only costs re-hashing,
-        never a wrong snapshot (every entry is re-validated against a fresh lstat).
+        Decisions, stamps and content keys are written once each and referred to by index
+        (100,000 files share a handful). A crash mid-write leaves the previous file; a lost or
+        stale cache only costs re-hashing, never a wrong snapshot (every entry is re-validated
+        against a fresh lstat).
         """
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="ascii") as fh:
-            fh.write(json.dumps({"format": self.FORMAT, "entries": len(self._entries)}) + "\n")
-            for rel, ent in self._entries.items():
-                d = ent.decision
-                row = [
-                    rel.decode("utf-8", "surrogateescape"),
-                    list(ent.sig),
-                    ent.oid,
+        tables: dict[object, int] = {}
+        rows = []
+        for rel in list(self._entries):
+            ent = self._get(rel)
+            if ent is None:
+                continue
+            rows.append(
+                (
+                    rel,
+                    ent.packed_sig,
+                    ent.raw_oid,
                     ent.hashed_at_ns,
-                    *(_decision_row(d) or ()),
-                    None if ent.stamp is None else ent.stamp.hex(),
-                    # Most files' two phases agree: an equal phase 1 is written as 0.
-                    0 if ent.phase1 == d else _decision_row(ent.phase1),
-                    None if ent.ckey is None else ent.ckey.hex(),
-                ]
-                fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+                    tables.setdefault(_decision_row(ent.decision), len(tables)),
+                    tables.setdefault(ent.stamp, len(tables)),
+                    tables.setdefault(_decision_row(ent.phase1), len(tables)),
+                    tables.setdefault(ent.ckey, len(tables)),
+                )
+            )
+        body = marshal.dumps((self.FORMAT, list(tables), rows))
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(_MAGIC + hashlib.blake2b(body, digest_size=16).digest() + body)
         os.replace(tmp, path)
         self.changed = False
 
@@ -172,61 +225,48 @@ class StatCache:
     def load(cls, path: str, store: Store) -> StatCache:
         """Read a saved cache, dropping entries whose blob is no longer in the store.
 
-        A missing, unreadable or foreign-format file gives an empty cache.
+        A missing, damaged (the digest does not match) or foreign-format file gives an empty
+        cache; marshal data is read only once its digest matches.
         """
         cache = cls()
-        shared: dict[str, bytes] = {}  # one bytes object per distinct stamp or key
         try:
-            fh = open(path, encoding="ascii")  # closed by the with below
+            with open(path, "rb") as fh:
+                data = fh.read()
         except OSError:
             return cache
-        with fh:
-            try:
-                header = json.loads(fh.readline() or "{}")
-                if header.get("format") != cls.FORMAT:
-                    return cache
-                for line in fh:
-                    row = json.loads(line)
-                    rel, sig, oid, at_ns = row[:4]
-                    if not store.contains(oid):
-                        continue
-                    decision = _shared(_decision_of(row[4:9]))
-                    stamp, phase1, ckey = row[9:12]
-                    cache._entries[rel.encode("utf-8", "surrogateescape")] = CacheEntry(
-                        SIGNATURE.pack(*sig),
-                        bytes.fromhex(oid),
-                        decision,
-                        at_ns,
-                        None if stamp is None else shared.setdefault(stamp, bytes.fromhex(stamp)),
-                        _phase1(phase1, decision),
-                        None if ckey is None else shared.setdefault(ckey, bytes.fromhex(ckey)),
-                    )
-            except (ValueError, TypeError, UnicodeError) as exc:
-                logger.warning("ignoring unreadable stat cache %s: %s", path, exc)
-                return cls()
+        head = len(_MAGIC)
+        digest, body = data[head : head + 16], data[head + 16 :]
+        if data[:head] != _MAGIC or hashlib.blake2b(body, digest_size=16).digest() != digest:
+            if data:
+                logger.warning("ignoring an unreadable stat cache %s", path)
+            return cache
+        try:
+            fmt, table, rows = marshal.loads(body)
+            if fmt != cls.FORMAT or not isinstance(table, list) or not isinstance(rows, list):
+                return cache
+            cache._table = [_decision_of(v) if isinstance(v, tuple) else v for v in table]
+            present = store.object_ids()
+            if present is not None:
+                rows = [row for row in rows if row[2] in present]
+            else:
+                rows = [row for row in rows if store.contains(row[2].hex())]
+            cache._entries = {row[0]: row for row in rows}
+        except (ValueError, TypeError, EOFError, IndexError, AttributeError) as exc:
+            logger.warning("ignoring unreadable stat cache %s: %s", path, exc)
+            return cls()
         return cache
 
     def __len__(self) -> int:
         return len(self._entries)
 
 
-def _decision_row(d: Decision | None) -> list[object] | None:
+def _decision_row(d: Decision | None) -> tuple[object, ...] | None:
     if d is None:
         return None
-    return [d.outcome.value, d.rule, d.reason, d.evidence, d.binary]
+    return (d.outcome.value, d.rule, d.reason, d.evidence, d.binary)
 
 
-def _phase1(field: object, decision: Decision) -> Decision | None:
-    if field == 0:
-        return decision
-    if field is None:
-        return None
-    if not isinstance(field, list):
-        raise TypeError("a cached decision of the wrong shape")
-    return _shared(_decision_of(field))
-
-
-def _decision_of(row: list[object]) -> Decision:
+def _decision_of(row: tuple[object, ...]) -> Decision:
     outcome, rule, reason, evidence, binary = row
     if not (
         isinstance(outcome, str)
@@ -236,6 +276,8 @@ def _decision_of(row: list[object]) -> Decision:
         and isinstance(binary, bool)
     ):
         raise TypeError("a cached decision of the wrong shape")
-    return Decision(
-        outcome=Outcome(outcome), rule=rule, reason=reason, evidence=evidence, binary=binary
+    return _shared(
+        Decision(
+            outcome=Outcome(outcome), rule=rule, reason=reason, evidence=evidence, binary=binary
+        )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -65,3 +66,39 @@ def acquire_lock(path: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(info).encode(), 0)
     return fd
+
+
+def object_ids(objects_dir: str) -> set[bytes] | None:
+    """Every object id in the store (raw 20 bytes), read from pack indexes and loose dirs.
+
+    For checking many ids at once (a loaded stat cache): reading the indexes whole is far
+    cheaper than one lookup per id. None when a pack index is not version 2 (the caller
+    falls back to :meth:`contains`).
+    """
+    ids: set[bytes] = set()
+    pack_dir = os.path.join(objects_dir, "pack")
+    try:
+        names = os.listdir(pack_dir)
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        if not name.endswith(".idx"):
+            continue
+        with open(os.path.join(pack_dir, name), "rb") as fh:
+            head = fh.read(8 + 256 * 4)
+            if head[:8] != b"\377tOc\0\0\0\2" or len(head) != 8 + 256 * 4:
+                return None
+            count = int.from_bytes(head[-4:], "big")
+            table = fh.read(20 * count)
+        if len(table) != 20 * count:
+            return None
+        ids.update(table[i : i + 20] for i in range(0, len(table), 20))
+    with os.scandir(objects_dir) as it:
+        for ent in it:
+            if len(ent.name) == 2 and ent.is_dir(follow_symlinks=False):
+                prefix = ent.name
+                for rest in os.listdir(ent.path):
+                    if len(rest) == 38:
+                        with contextlib.suppress(ValueError):
+                            ids.add(bytes.fromhex(prefix + rest))
+    return ids

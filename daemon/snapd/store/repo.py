@@ -37,7 +37,7 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import DiskRefsContainer
 
 from snapd.store.errors import CorruptObject, MissingObject, StoreError
-from snapd.store.layout import LOCK_NAME, acquire_lock, create_layout
+from snapd.store.layout import LOCK_NAME, acquire_lock, create_layout, object_ids
 from snapd.store.objects import (
     BLOB_TYPE,
     CHUNK,
@@ -489,6 +489,10 @@ class Store:
         if self._pack is not None and oid in self._pack:
             return True
         return self._objects.contains_packed(ObjectID(oid.encode()))
+
+    def object_ids(self) -> set[bytes] | None:
+        """Every object id in the store (raw), or None; see :func:`layout.object_ids`."""
+        return object_ids(self.objects_dir)
 
     # -- packing (used by retention) -------------------------------------------------------------
 

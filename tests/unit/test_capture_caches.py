@@ -1,0 +1,85 @@
+"""The stat cache's and the directory map's files: round trips, damage, and deleted blobs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from snapd.capture.decision import Decision
+from snapd.capture.dirmap import UNKNOWN, DirMap, pack_sigs, record_of, unpack_sigs
+from snapd.capture.statcache import StatCache
+from snapd.enums import Outcome
+from snapd.store.history import State
+from snapd.store.repo import Store
+
+CAPTURED = Decision(outcome=Outcome.CAPTURED, rule="default", reason="captured")
+
+
+def _cache(store: Store, tmp_path: Path, count: int) -> tuple[StatCache, list[str]]:
+    cache = StatCache()
+    oids = []
+    for i in range(count):
+        path = tmp_path / f"f{i}"
+        path.write_text(f"{i}\n")
+        oid = store.write_blob(path.read_bytes())
+        oids.append(oid)
+        cache.store(f"f{i}".encode(), os.lstat(path), oid, CAPTURED, 5 * 10**18, stamp=b"s" * 16)
+    return cache, oids
+
+
+def test_the_stat_cache_round_trips_and_drops_entries_whose_blob_is_gone(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(str(tmp_path / "store"))
+    cache, oids = _cache(store, tmp_path, 3)
+    cache.save(str(tmp_path / "cache.bin"))
+    os.unlink(os.path.join(store.objects_dir, oids[1][:2], oids[1][2:]))
+    loaded = StatCache.load(str(tmp_path / "cache.bin"), store)
+    assert len(loaded) == 2
+    ent = loaded.lookup(b"f0", os.lstat(tmp_path / "f0"))
+    assert ent is not None and ent.oid == oids[0] and ent.decision == CAPTURED
+    assert ent.stamp == b"s" * 16 and ent.phase1 is None
+    assert loaded.lookup(b"f1", os.lstat(tmp_path / "f1")) is None
+    # Saved again without being looked at, a loaded row keeps everything.
+    loaded.save(str(tmp_path / "again.bin"))
+    again = StatCache.load(str(tmp_path / "again.bin"), store)
+    ent2 = again.lookup(b"f2", os.lstat(tmp_path / "f2"))
+    assert ent2 is not None and ent2.oid == oids[2] and ent2.stamp == b"s" * 16
+
+
+def test_a_damaged_or_foreign_stat_cache_is_empty(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "store"))
+    cache, _ = _cache(store, tmp_path, 2)
+    path = tmp_path / "cache.bin"
+    cache.save(str(path))
+    data = path.read_bytes()
+    for damaged in (data[:-3], data[:10], b"", b"{}\n", data[:-1] + bytes([data[-1] ^ 1])):
+        path.write_bytes(damaged)
+        assert len(StatCache.load(str(path), store)) == 0
+
+
+def test_the_directory_map_round_trips_and_refuses_damage(tmp_path: Path) -> None:
+    st = os.lstat(tmp_path)
+    old = (1, 2, 3, 4, 0o100644)
+    now = 5 * 10**18
+    rec = record_of(st, [(b"a", old), (b"b", (now, 5, 6, 7, 0o100644))], [b"d"], [b"e"], now)
+    assert unpack_sigs(rec[2]) == [old, UNKNOWN]  # b was modified within the racy window
+    dm = DirMap()
+    state = State("a" * 40, "b" * 40, "c" * 40)
+    dm.commit(None, state, b"t" * 16, {b"": rec}, full=True)
+    path = tmp_path / "map.bin"
+    dm.save(str(path))
+    loaded = DirMap.load(str(path))
+    assert loaded.records == dm.records and loaded.state == state
+    assert loaded.fits(state, b"t" * 16) and not loaded.fits(state, b"u" * 16)
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    assert DirMap.load(str(path)).state is None
+
+
+def test_a_racily_listed_file_is_recorded_as_unknown(tmp_path: Path) -> None:
+    st = os.lstat(tmp_path)
+    now = 5 * 10**18
+    rec = record_of(st, [(b"new", (now, now, 1, 1, 0o100644))], [], [], now)
+    assert unpack_sigs(rec[2]) == [UNKNOWN]
+    assert pack_sigs([UNKNOWN]) == rec[2]
