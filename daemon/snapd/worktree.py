@@ -24,7 +24,7 @@ from typing import Final
 import attrs
 
 from snapd.capture.decision import Candidate, Decision, Kind
-from snapd.capture.dirmap import LOCAL_FILE_SYSTEMS, DirMap, fs_type
+from snapd.capture.dirmap import LOCAL_FILE_SYSTEMS, DirMap, fs_type, racy_window
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import StatCache
 from snapd.capture.walk import Cancelled, Captured, Capturer
@@ -113,7 +113,9 @@ class Worktree:
         self.cache = StatCache.load(self.cache_path, self.store)
         self.dirmap_path = os.path.join(self.store_path, DIRMAP_NAME)
         self.dirmap = DirMap.load(self.dirmap_path)
-        self.trust_dir_mtime = fs_type(self.root) in LOCAL_FILE_SYSTEMS
+        fs = fs_type(self.root)
+        self.trust_dir_mtime = fs in LOCAL_FILE_SYSTEMS
+        self.cache.racy_ns = racy_window(pinned.st_ctime_ns, fs)
         """Whether a directory's unchanged signature proves its names did not change."""
         self._cache_saved = time.monotonic()
         # Re-entrant: a restore holds it across its plan, its safety snapshot (which takes it

@@ -5,8 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from snapd.capture.decision import Decision
-from snapd.capture.dirmap import UNKNOWN, DirMap, pack_sigs, record_of, unpack_sigs
+from snapd.capture.decision import RACY_NS, Decision
+from snapd.capture.dirmap import (
+    FINE_RACY_NS,
+    UNKNOWN,
+    DirMap,
+    pack_sigs,
+    racy_window,
+    record_of,
+    unpack_sigs,
+)
 from snapd.capture.statcache import StatCache
 from snapd.enums import Outcome
 from snapd.store.history import State
@@ -83,3 +91,11 @@ def test_a_racily_listed_file_is_recorded_as_unknown(tmp_path: Path) -> None:
     rec = record_of(st, [(b"new", (now, now, 1, 1, 0o100644))], [], [], now)
     assert unpack_sigs(rec[2]) == [UNKNOWN]
     assert pack_sigs([UNKNOWN]) == rec[2]
+
+
+def test_the_fine_racy_window_needs_a_local_file_system_with_sub_second_ctimes(
+    tmp_path: Path,
+) -> None:
+    assert racy_window(1_700_000_000_123_456_789, "nfs") == RACY_NS
+    assert racy_window(1_700_000_000_000_000_000, "ext4") == RACY_NS  # whole seconds only
+    assert racy_window(1_700_000_000_123_456_789, "ext4") == FINE_RACY_NS

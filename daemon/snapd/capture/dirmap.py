@@ -79,8 +79,22 @@ every directory is listed again, as git's untracked cache refuses such file syst
 _MAGIC: Final = b"snapd-dirmap 2\n"
 
 
-def _racy(mtime_ns: int, now_ns: int) -> bool:
-    return mtime_ns >= now_ns - RACY_NS
+FINE_RACY_NS: Final = 50_000_000
+"""The racy window on a local file system with sub-second timestamps: the kernel stamps files
+from a clock that advances every tick (at most 10 ms), so a file modified more than this long
+before it was looked at gets a different mtime from any later change."""
+
+
+def racy_window(root_ctime_ns: int, fs: str | None) -> int:
+    """The racy window for a worktree on file system ``fs`` whose root has that ctime.
+
+    Fine on local file systems that keep sub-second timestamps (the root's ctime, which only
+    the kernel sets, has a sub-second part), else :data:`~snapd.capture.decision.RACY_NS` (an
+    ext4 with small inodes keeps whole seconds).
+    """
+    if fs in LOCAL_FILE_SYSTEMS and root_ctime_ns % 1_000_000_000:
+        return FINE_RACY_NS
+    return RACY_NS
 
 
 @functools.lru_cache(maxsize=256)
@@ -105,14 +119,15 @@ def record_of(
     entered: Iterable[bytes],
     others: Iterable[bytes],
     now_ns: int,
+    racy_ns: int = RACY_NS,
 ) -> Record:
     """A directory's record from its ``lstat`` (taken before listing it) and its listing."""
     names: list[bytes] = []
     sigs: list[FileSig] = []
     for name, sig in files:
         names.append(name)
-        sigs.append(UNKNOWN if _racy(sig[0], now_ns) else sig)
-    own = None if _racy(st.st_mtime_ns, now_ns) else dir_sig(st)
+        sigs.append(UNKNOWN if sig[0] >= now_ns - racy_ns else sig)
+    own = None if st.st_mtime_ns >= now_ns - racy_ns else dir_sig(st)
     return (own, tuple(names), pack_sigs(sigs), tuple(entered), tuple(others))
 
 

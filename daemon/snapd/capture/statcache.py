@@ -81,6 +81,8 @@ class StatCache:
     def __init__(self) -> None:
         self._entries: dict[bytes, CacheEntry | _Row] = {}
         """Entries; those loaded and not looked at since are still rows of the saved file."""
+        self.racy_ns = RACY_NS
+        """A file modified this long before it was hashed is hashed again (see ``lookup``)."""
         self._table: list[object] = []
         """The loaded file's shared values (decisions, stamps, keys) its rows refer to."""
         self.changed = False
@@ -127,7 +129,7 @@ class StatCache:
         ent = self._get(rel)
         if ent is None or ent.packed_sig != packed_signature(st):
             return None
-        if st.st_mtime_ns >= ent.hashed_at_ns - RACY_NS:
+        if st.st_mtime_ns >= ent.hashed_at_ns - self.racy_ns:
             return None
         return ent
 

@@ -428,7 +428,7 @@ class Capturer:
                 if c.kind is not Kind.DIR
             )
             self.listings[frame.rel] = record_of(
-                frame.own, files, frame.entered, frame.others, self._now
+                frame.own, files, frame.entered, frame.others, self._now, self.cache.racy_ns
             )
         if not entries:
             return None
