@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Final
 
 import attrs
@@ -110,13 +111,16 @@ class Worktree:
             os.close(self.root_fd)
             raise
         self.cache_path = os.path.join(self.store_path, CACHE_NAME)
-        self.cache = StatCache.load(self.cache_path, self.store)
         self.dirmap_path = os.path.join(self.store_path, DIRMAP_NAME)
-        self.dirmap = DirMap.load(self.dirmap_path)
         fs = fs_type(self.root)
         self.trust_dir_mtime = fs in LOCAL_FILE_SYSTEMS
-        self.cache.racy_ns = racy_window(pinned.st_ctime_ns, fs)
         """Whether a directory's unchanged signature proves its names did not change."""
+        # Read in a thread of their own: the session starts its watcher meanwhile, and the
+        # first capture waits for them (see the ``cache`` and ``dirmap`` properties).
+        self._loaded: Future[tuple[StatCache, DirMap]] = Future()
+        threading.Thread(
+            target=self._load, args=(racy_window(pinned.st_ctime_ns, fs),), daemon=True
+        ).start()
         self._cache_saved = time.monotonic()
         # Re-entrant: a restore holds it across its plan, its safety snapshot (which takes it
         # again through snapshot()) and its writes, so no snapshot interleaves with a restore.
@@ -131,6 +135,24 @@ class Worktree:
         watcher uses them to tell the restore's own writes from a user's edits."""
         self.differ = FileDiffer(self.store, options)
         """In-memory and streamed file diffs, with a cache of recent ones."""
+
+    def _load(self, racy_ns: int) -> None:
+        try:
+            cache = StatCache.load(self.cache_path, self.store)
+            cache.racy_ns = racy_ns
+            self._loaded.set_result((cache, DirMap.load(self.dirmap_path)))
+        except BaseException as exc:  # handed to whoever waits for them
+            self._loaded.set_exception(exc)
+
+    @property
+    def cache(self) -> StatCache:
+        """The stat cache (waits until it is loaded)."""
+        return self._loaded.result()[0]
+
+    @property
+    def dirmap(self) -> DirMap:
+        """The directory map (waits until it is loaded)."""
+        return self._loaded.result()[1]
 
     def close(self) -> None:
         """Save the stat cache and release the store and the pinned root (idempotent)."""

@@ -64,3 +64,26 @@ async def test_shared_daemon_benchmark_runs_and_stops_its_daemon(tmp_path: Path)
     await eventually(lambda: gone(figures["daemon_pid"]), "the benchmark's daemon to exit")
     assert not os.path.exists(figures["tmp"])
     assert "snapd diff --stat / git status --porcelain" in stdout.decode()
+
+
+@pytest.mark.parametrize("source", [None, "clients/snapd_client"])
+async def test_tree_scale_benchmark_runs_every_case(source: str | None) -> None:
+    cmd = [sys.executable, "benchmarks/tree_scale.py", "--files", "300"]
+    if source is not None:
+        cmd += ["--source", str(REPO / source)]
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO, stdout=PIPE, stderr=PIPE)
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=300)
+    assert proc.returncode == 0, stderr.decode()
+    text = stdout.decode()
+    for case in (
+        "initial snapshot",
+        "edit 1 file",
+        "touch ",
+        "reconcile, no change",
+        "cold start + diff",
+    ):
+        assert f"\n{case}" in text, text
+    assert "peak RSS: snapd" in text
+    # The no-change reconcile recorded nothing, and the cold start's diff was empty.
+    assert "reconciled, created False" in text, text
+    assert "diff 0 files" in text, text
