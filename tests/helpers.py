@@ -11,7 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from snapd.capture.policy import Policy
+from snapd.capture.statcache import StatCache
+from snapd.capture.walk import Capturer
 from snapd.config import Options
+from snapd.store.history import State
 from snapd.worktree import Worktree
 
 OPEN_SERVICES: list[Worktree] = []
@@ -22,6 +26,12 @@ def make_service(root: Path, store: Path, **options: object) -> Worktree:
     svc = Worktree(str(root), str(store), Options(**options))  # type: ignore[arg-type]
     OPEN_SERVICES.append(svc)
     return svc
+
+
+def fresh_capture(svc: Worktree, parent: State | None) -> State:
+    """What a walk from scratch captures: a fresh policy, an empty stat cache, no map."""
+    policy = Policy(svc.root_b, svc.options)
+    return Capturer(svc.store, svc.root_b, policy, StatCache(), parent=parent).capture()
 
 
 def close_services(keep: int = 0) -> None:

@@ -28,13 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapd.capture import decisions
-from snapd.capture.policy import Policy
-from snapd.capture.statcache import StatCache
-from snapd.capture.walk import Capturer
 from snapd.config import Options
-from snapd.store.history import State
 from snapd.worktree import Worktree
-from tests.helpers import make_service, write
+from tests.helpers import fresh_capture, make_service, write
 
 DIRS = ["", "src", "src/deep", "docs"]
 FILES = [
@@ -146,12 +142,6 @@ def _open(root: Path, store: Path) -> Worktree:
     return make_service(root, store, **attrs.asdict(options, recurse=False))
 
 
-def _fresh(svc: Worktree, parent: State | None) -> State:
-    """The same walk from scratch: a fresh policy and an empty stat cache."""
-    policy = Policy(svc.root_b, svc.options)
-    return Capturer(svc.store, svc.root_b, policy, StatCache(), parent=parent).capture()
-
-
 @pytest.fixture(autouse=True)
 def _no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decisions, "RACY_NS", 0)
@@ -181,7 +171,7 @@ def test_cached_full_walk_equals_a_fresh_one(script: list[tuple[str, str, str]])
             _backdate(root)
             capturer = svc.capturer(parent)
             cached = capturer.capture()
-            assert cached == _fresh(svc, parent), step
+            assert cached == fresh_capture(svc, parent), step
             if step[0] == "nothing":
                 # Nothing changed: every captured file kept its decision.
                 assert capturer.reused_decisions == capturer.counts.files, step
@@ -217,7 +207,7 @@ def test_a_rule_file_changed_just_now_reuses_nothing_below_it(
     parent = svc.capturer(None).capture()
     write(root, "src/.gitignore", "nothing-matches\n")  # racily new: src/ has no stamp
     capturer = svc.capturer(parent)
-    assert capturer.capture() == _fresh(svc, parent)
+    assert capturer.capture() == fresh_capture(svc, parent)
     below = sum(rel.startswith("src/") for rel in FILES)
     assert capturer.reused_decisions == len(FILES) - below
 
@@ -233,7 +223,7 @@ def test_a_new_gitattributes_marks_an_already_hashed_file_generated(tmp_path: Pa
     state = svc.capturer(parent).capture()
     assert state.generated != parent.generated
     assert b"src/api.py" in (svc.store.read_blob(state.generated, 1 << 20) or b"")
-    assert state == _fresh(svc, parent)
+    assert state == fresh_capture(svc, parent)
 
 
 def test_git_rm_cached_of_an_ignored_file_skips_it_on_the_next_full_walk(tmp_path: Path) -> None:
@@ -250,8 +240,8 @@ def test_git_rm_cached_of_an_ignored_file_skips_it_on_the_next_full_walk(tmp_pat
     _git(root, "rm", "-q", "--cached", "src/b.log")
     state = svc.capturer(parent).capture()
     assert b"src/b.log" in (svc.store.read_blob(state.manifest, 1 << 20) or b"")
-    assert state == _fresh(svc, parent)
+    assert state == fresh_capture(svc, parent)
     _git(root, "add", "-f", "src/b.log")
     again = svc.capturer(state).capture()
     assert again.tree == parent.tree
-    assert again == _fresh(svc, state)
+    assert again == fresh_capture(svc, state)

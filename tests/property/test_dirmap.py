@@ -30,13 +30,9 @@ from hypothesis import strategies as st
 from snapd.capture import decisions
 from snapd.capture.decision import RACY_NS
 from snapd.capture.dirmap import Check, DirMap
-from snapd.capture.policy import Policy
-from snapd.capture.statcache import StatCache
-from snapd.capture.walk import Capturer
 from snapd.config import Options
-from snapd.store.history import State
 from snapd.worktree import Worktree
-from tests.helpers import make_service, write
+from tests.helpers import fresh_capture, make_service, write
 
 FILES = ["a.txt", "src/main.py", "src/deep/c.txt", "docs/readme.md", "out/gen.o", "out/sub/x.o"]
 PATHS = [*FILES, "new.txt", "src/new.py", "src/deep/new/n.txt", "docs", "src/deep", "out/sub"]
@@ -126,11 +122,6 @@ def _open(root: Path, store: Path) -> Worktree:
     return make_service(root, store, **attrs.asdict(options, recurse=False))
 
 
-def _fresh(svc: Worktree, parent: State | None) -> State:
-    policy = Policy(svc.root_b, svc.options)
-    return Capturer(svc.store, svc.root_b, policy, StatCache(), parent=parent).capture()
-
-
 @pytest.fixture(autouse=True)
 def _no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decisions, "RACY_NS", 0)
@@ -171,7 +162,7 @@ def test_a_map_driven_full_walk_equals_a_fresh_one(
             assert head is not None
             checks.clear()
             recorded = svc.snapshot(label=repr(step))
-            assert recorded.info.state == _fresh(svc, head.state), step
+            assert recorded.info.state == fresh_capture(svc, head.state), step
             if step[0] in WORKTREE_ONLY:
                 assert checks, f"{step}: the walk did not use the directory map"
             if step[0] == "nothing":
@@ -195,7 +186,7 @@ def test_a_file_added_in_a_racily_listed_directory_is_found(tmp_path: Path) -> N
     write(root, "src/b.txt", "b\n")
     head = svc.head()
     assert head is not None
-    assert svc.snapshot().info.state == _fresh(svc, head.state)
+    assert svc.snapshot().info.state == fresh_capture(svc, head.state)
 
 
 def test_a_damaged_map_costs_one_full_walk(tmp_path: Path) -> None:
@@ -212,5 +203,5 @@ def test_a_damaged_map_costs_one_full_walk(tmp_path: Path) -> None:
     write(root, "src/b.txt", "b\n")
     head = again.head()
     assert head is not None
-    assert again.snapshot().info.state == _fresh(again, head.state)
+    assert again.snapshot().info.state == fresh_capture(again, head.state)
     assert again.dirmap.state == again.snapshot().info.state

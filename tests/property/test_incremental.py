@@ -11,10 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapd import protocol, requests
-from snapd.capture.policy import Policy
-from snapd.capture.statcache import StatCache
-from snapd.capture.walk import Capturer
-from tests.helpers import make_service, write
+from tests.helpers import fresh_capture, make_service, write
 
 NAMES = st.sampled_from(["a", "b", "c.txt", "Cargo.lock", "x.log", "build", "node_modules"])
 PATHS = st.lists(NAMES, min_size=1, max_size=3).map("/".join)
@@ -68,11 +65,6 @@ def apply(root: Path, op: str, a: str, b: str, data: bytes) -> set[str]:
     return {a}
 
 
-def full_state(svc, parent):
-    policy = Policy(svc.root_b, svc.options)
-    return Capturer(svc.store, svc.root_b, policy, StatCache(), parent=parent).capture()
-
-
 @settings(max_examples=40)
 @given(script=st.lists(OPS, min_size=1, max_size=3))
 def test_incremental_equals_full(script) -> None:
@@ -95,7 +87,7 @@ def test_incremental_equals_full(script) -> None:
             assert result.consistency == "exact"
             head = svc.resolve("latest", "from")
             parent = svc.resolve(head.parent, "from").state if head.parent else None
-            assert head.state == full_state(svc, parent), step
+            assert head.state == fresh_capture(svc, parent), step
             # Totals derived from the diff equal a full count.
             full = requests.snapshot(svc, protocol.SnapshotParams(label="full"))
             assert (full.files, full.bytes, full.skipped) == (

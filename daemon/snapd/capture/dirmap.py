@@ -28,10 +28,8 @@ costs one full walk.
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import logging
-import marshal
 import operator
 import os
 import stat
@@ -42,6 +40,7 @@ from typing import Final, TypeAlias
 import attrs
 
 from snapd.capture.decision import RACY_NS
+from snapd.capture.sealed import read_sealed, write_sealed
 from snapd.paths import join
 from snapd.store.history import State
 
@@ -309,39 +308,20 @@ class DirMap:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, path: str) -> None:
-        """Write the map atomically (temp file + rename): magic, a digest, then marshal data."""
-        if self.state is None:
-            body = marshal.dumps(None)
-        else:
+        """Write the map atomically (see :mod:`~snapd.capture.sealed`)."""
+        value = None
+        if self.state is not None:
             state = (self.state.tree, self.state.manifest, self.state.generated)
-            body = marshal.dumps((state, self.stamp, self.records))
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(_MAGIC + hashlib.blake2b(body, digest_size=16).digest() + body)
-        os.replace(tmp, path)
+            value = (state, self.stamp, self.records)
+        write_sealed(path, _MAGIC, value)
         self.changed = False
 
     @classmethod
     def load(cls, path: str) -> DirMap:
-        """Read a saved map; a missing, damaged or foreign one gives an empty map.
-
-        The digest guards against a torn or corrupted file: marshal data is read only once it
-        matches (the file is snapd's own, in its store, written by :meth:`save`).
-        """
+        """Read a saved map; a missing, damaged or foreign one gives an empty map."""
         dirmap = cls()
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            return dirmap
-        head = len(_MAGIC)
-        digest, body = data[head : head + 16], data[head + 16 :]
-        if data[:head] != _MAGIC or hashlib.blake2b(body, digest_size=16).digest() != digest:
-            if data:
-                logger.warning("ignoring an unreadable directory map %s", path)
-            return dirmap
-        try:
-            loaded = marshal.loads(body)
+            loaded = read_sealed(path, _MAGIC, "directory map")
             if loaded is not None:
                 (tree, manifest, generated), stamp, records = loaded
                 if not isinstance(records, dict) or not isinstance(stamp, bytes | None):

@@ -8,15 +8,13 @@ file was captured with and the stamp of the policy inputs they were made under (
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import marshal
-import os
 from typing import Final, TypeAlias
 
 import attrs
 
 from snapd.capture.decision import RACY_NS, SIGNATURE, Decision, StatLike, packed_signature
+from snapd.capture.sealed import read_sealed, write_sealed
 from snapd.enums import Outcome
 from snapd.store.repo import Store
 
@@ -191,7 +189,7 @@ class StatCache:
             self.changed = True
 
     def save(self, path: str) -> None:
-        """Write the cache atomically (temp file + rename): magic, a digest, marshal data.
+        """Write the cache atomically (see :mod:`~snapd.capture.sealed`).
 
         Decisions, stamps and content keys are written once each and referred to by index
         (100,000 files share a handful). A crash mid-write leaves the previous file; a lost or
@@ -216,11 +214,7 @@ class StatCache:
                     tables.setdefault(ent.ckey, len(tables)),
                 )
             )
-        body = marshal.dumps((self.FORMAT, list(tables), rows))
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(_MAGIC + hashlib.blake2b(body, digest_size=16).digest() + body)
-        os.replace(tmp, path)
+        write_sealed(path, _MAGIC, (self.FORMAT, list(tables), rows))
         self.changed = False
 
     @classmethod
@@ -232,18 +226,10 @@ class StatCache:
         """
         cache = cls()
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            return cache
-        head = len(_MAGIC)
-        digest, body = data[head : head + 16], data[head + 16 :]
-        if data[:head] != _MAGIC or hashlib.blake2b(body, digest_size=16).digest() != digest:
-            if data:
-                logger.warning("ignoring an unreadable stat cache %s", path)
-            return cache
-        try:
-            fmt, table, rows = marshal.loads(body)
+            loaded = read_sealed(path, _MAGIC, "stat cache")
+            if loaded is None:
+                return cache
+            fmt, table, rows = loaded
             if fmt != cls.FORMAT or not isinstance(table, list) or not isinstance(rows, list):
                 return cache
             cache._table = [_decision_of(v) if isinstance(v, tuple) else v for v in table]
