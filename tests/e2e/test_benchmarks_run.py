@@ -79,6 +79,7 @@ async def test_tree_scale_benchmark_runs_every_case(source: str | None) -> None:
         "initial snapshot",
         "edit 1 file",
         "touch ",
+        "reconcile, after touch",
         "reconcile, no change",
         "cold start + diff",
     ):
