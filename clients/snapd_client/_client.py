@@ -281,10 +281,12 @@ class AsyncClient:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         msg_id: int | None = None,
         reconcile: bool = False,
+        session: str | None = None,
     ) -> protocol.SnapshotResult:
         """Take a snapshot; ``on_progress`` receives each ``$/progress`` value.
 
-        ``reconcile`` walks the whole tree even when the watcher could narrow the capture.
+        ``reconcile`` walks the whole tree even when the watcher could narrow the capture;
+        ``session`` records it under a session (its consecutive snapshots are its steps).
         """
         token: str | None = None
         if on_progress is not None:
@@ -295,7 +297,9 @@ class AsyncClient:
                     on_progress(params.get("value") or {})
 
             self.on_notification("$/progress", handler)
-        params = protocol.SnapshotParams(label=label, work_done_token=token, reconcile=reconcile)
+        params = protocol.SnapshotParams(
+            label=label, work_done_token=token, reconcile=reconcile, session=session
+        )
         try:
             return await self._call(
                 protocol.SNAPD_SNAPSHOT, params, protocol.SnapshotResult, msg_id=msg_id
@@ -311,17 +315,20 @@ class AsyncClient:
         cursor: str | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
+        session: str | None = None,
     ) -> protocol.SnapshotsResult:
-        """One page of snapshots, newest first."""
-        params = protocol.SnapshotsParams(cursor=cursor, limit=limit, max_bytes=max_bytes)
+        """One page of snapshots, newest first (``session``: only that session's)."""
+        params = protocol.SnapshotsParams(
+            cursor=cursor, limit=limit, max_bytes=max_bytes, session=session
+        )
         return await self._call(protocol.SNAPD_SNAPSHOTS, params, protocol.SnapshotsResult)
 
     async def iter_snapshots(
-        self, *, limit: int | None = None, max_bytes: int | None = None
+        self, *, limit: int | None = None, max_bytes: int | None = None, session: str | None = None
     ) -> AsyncIterator[protocol.SnapshotSummary]:
-        """Every snapshot, newest first, following ``nextCursor``."""
+        """Every snapshot (of ``session``, if given), newest first, following ``nextCursor``."""
         async for item in _follow(
-            lambda c: self.snapshots(cursor=c, limit=limit, max_bytes=max_bytes),
+            lambda c: self.snapshots(cursor=c, limit=limit, max_bytes=max_bytes, session=session),
             lambda p: p.snapshots,
         ):
             yield item

@@ -195,28 +195,38 @@ class Client:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         msg_id: int | None = None,
         reconcile: bool = False,
+        session: str | None = None,
     ) -> protocol.SnapshotResult:
         """Take a snapshot; ``on_progress`` receives each ``$/progress`` value.
 
-        ``reconcile`` walks the whole tree even when the watcher could narrow the capture.
+        ``reconcile`` walks the whole tree even when the watcher could narrow the capture;
+        ``session`` records it under a session (its consecutive snapshots are its steps).
         """
         value = self._async.snapshot(
-            label, on_progress=on_progress, msg_id=msg_id, reconcile=reconcile
+            label, on_progress=on_progress, msg_id=msg_id, reconcile=reconcile, session=session
         )
         return self._loop.run(value)
 
     def snapshots(
-        self, *, cursor: str | None = None, limit: int | None = None, max_bytes: int | None = None
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+        session: str | None = None,
     ) -> protocol.SnapshotsResult:
-        """One page of snapshots, newest first."""
-        value = self._async.snapshots(cursor=cursor, limit=limit, max_bytes=max_bytes)
+        """One page of snapshots, newest first (``session``: only that session's)."""
+        value = self._async.snapshots(
+            cursor=cursor, limit=limit, max_bytes=max_bytes, session=session
+        )
         return self._loop.run(value)
 
     def iter_snapshots(
-        self, *, limit: int | None = None, max_bytes: int | None = None
+        self, *, limit: int | None = None, max_bytes: int | None = None, session: str | None = None
     ) -> Iterator[protocol.SnapshotSummary]:
-        """Every snapshot, newest first, following ``nextCursor``."""
-        return self._loop.iterate(self._async.iter_snapshots(limit=limit, max_bytes=max_bytes))
+        """Every snapshot (of ``session``, if given), newest first, following ``nextCursor``."""
+        value = self._async.iter_snapshots(limit=limit, max_bytes=max_bytes, session=session)
+        return self._loop.iterate(value)
 
     def status(self) -> protocol.StatusResult:
         """The daemon's state."""

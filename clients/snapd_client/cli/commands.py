@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
 from snapd_client._client import AsyncClient
-from snapd_client.cli.fast import StatRow, render_log, render_stat
+from snapd_client.cli.fast import StatRow, log_params, render_log, render_stat
 from snapd_client.cli.output import Output
 from snapd_client.cli.parser import parse_hunks
 from snapd_client.cli.render import (
@@ -54,9 +54,9 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
                 if isinstance(text, str):
                     bar.update(task, description=safe(text))
 
-            snap = await client.snapshot(args.label, on_progress=on_progress)
+            snap = await client.snapshot(args.label, on_progress=on_progress, session=args.session)
     else:
-        snap = await client.snapshot(args.label)
+        snap = await client.snapshot(args.label, session=args.session)
     if args.json:
         out.json(protocol.wire_converter().unstructure(snap))
         return
@@ -78,13 +78,13 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
 async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd log`` on the typed client (``--standalone``; see :mod:`snapd_client.cli.fast`)."""
     pages: list[dict[str, Any]] = []
-    params: dict[str, Any] = {}
+    params = log_params(args)
     while True:
         page: dict[str, Any] = await client.request(protocol.SNAPD_SNAPSHOTS, params)
         pages.append(page)
         if page.get("nextCursor") is None:
             break
-        params = {"cursor": page["nextCursor"]}
+        params = {**params, "cursor": page["nextCursor"]}
     render_log(iter(pages), args, out)
 
 

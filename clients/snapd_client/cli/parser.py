@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = command("snapshot")
     s.add_argument("-m", "--label", help="label stored with the snapshot")
-    command("log")
+    s.add_argument("--session", metavar="S", help="record it under session S (its steps)")
+    lg = command("log")
+    lg.add_argument("--session", metavar="S", help="only the snapshots of session S")
     command("status")
     d = command("diff")
     d.add_argument("from_", nargs="?", default="latest", metavar="FROM")

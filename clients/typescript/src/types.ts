@@ -231,6 +231,8 @@ export interface DidSnapshotParams {
    * automatic snapshots).
    */
   client?: string;
+  /** The `session` given to `snapd/snapshot`; absent when none was given. */
+  session?: string;
 }
 
 /** Changed files between a snapshot and another snapshot or the live worktree. */
@@ -904,6 +906,11 @@ export interface SnapshotParams {
    * Default: `false`.
    */
   reconcile?: boolean;
+  /**
+   * A session to record the snapshot under (an agent's conversation, an editor window):
+   * `snapd/snapshots` filters by it, so a session's steps are its consecutive snapshots.
+   */
+  session?: string;
 }
 
 /** The snapshot taken (or the unchanged latest one). */
@@ -968,6 +975,11 @@ export interface SnapshotResult {
    * automatic snapshots).
    */
   client?: string;
+  /**
+   * The `session` given to `snapd/snapshot` (e.g. an agent's conversation id); absent
+   * when none was given.
+   */
+  session?: string;
 }
 
 /** One snapshot as `snapd/snapshots` lists it. */
@@ -1019,6 +1031,11 @@ export interface SnapshotSummary {
    * automatic snapshots).
    */
   client?: string;
+  /**
+   * The `session` given to `snapd/snapshot` (e.g. an agent's conversation id); absent
+   * when none was given.
+   */
+  session?: string;
 }
 
 /** List snapshots, newest first, one page at a time. */
@@ -1029,6 +1046,8 @@ export interface SnapshotsParams {
   limit?: number;
   /** Byte budget of this page's items (default `pageBytes`, 16384..`maxPageBytes`). */
   maxBytes?: number;
+  /** Only snapshots recorded under this session; absent: all of them. */
+  session?: string;
 }
 
 /** One page of snapshots. */

@@ -37,6 +37,7 @@ def snapshot_result(rec: Recorded) -> protocol.SnapshotResult:
         parent=snap.parent,
         label=snap.label,
         client=snap.client,
+        session=snap.session,
     )
 
 
@@ -57,6 +58,7 @@ def summary(s: SnapshotInfo) -> protocol.SnapshotSummary:
         consistency=s.consistency,
         auto=s.auto,
         client=s.client,
+        session=s.session,
     )
 
 
@@ -70,6 +72,7 @@ def did_snapshot(s: SnapshotInfo, *, auto: bool = False) -> protocol.DidSnapshot
         parent=s.parent,
         label=s.label,
         client=s.client,
+        session=s.session,
     )
 
 
