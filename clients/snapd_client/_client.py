@@ -481,6 +481,65 @@ class AsyncClient:
         )
         return await self._call(protocol.SNAPD_RESTORE, params, protocol.RestoreResult)
 
+    async def revert(
+        self,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        dry_run: bool = True,
+        plan_token: str | None = None,
+        force: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.RevertResult:
+        """Plan taking the step ``from_`` -> ``to`` out of the worktree (``dry_run=False``: do it).
+
+        Later edits stay: each file the step changed is reverted, merged, or left alone as a
+        conflict. Pass the dry run's ``plan_token`` when applying; ``safety_snapshot`` undoes it.
+        """
+        params = protocol.RevertParams(
+            from_=from_,
+            to=to,
+            paths=list(paths) if paths is not None else None,
+            dry_run=dry_run,
+            plan_token=plan_token,
+            force=list(force) if force is not None else None,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        return await self._call(protocol.SNAPD_REVERT, params, protocol.RevertResult)
+
+    async def iter_revert_plan(
+        self,
+        first: protocol.RevertResult,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        force: Sequence[str] | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> AsyncIterator[protocol.RevertAction]:
+        """Every action of a revert plan: ``first``'s page, then the pages after it."""
+        page = first
+        while True:
+            for item in page.plan:
+                yield item
+            if page.next_cursor is None:
+                return
+            page = await self.revert(
+                from_,
+                to,
+                paths=paths,
+                force=force,
+                cursor=page.next_cursor,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
+
     async def iter_restore_plan(
         self,
         first: protocol.RestoreResult,

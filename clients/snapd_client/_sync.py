@@ -349,6 +349,54 @@ class Client:
         )
         return self._loop.run(value)
 
+    def revert(
+        self,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        dry_run: bool = True,
+        plan_token: str | None = None,
+        force: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.RevertResult:
+        """Plan taking the step ``from_`` -> ``to`` out of the worktree (``dry_run=False``: do it).
+
+        Later edits stay: each file the step changed is reverted, merged, or left alone as a
+        conflict. Pass the dry run's ``plan_token`` when applying; ``safety_snapshot`` undoes it.
+        """
+        value = self._async.revert(
+            from_,
+            to,
+            paths=paths,
+            dry_run=dry_run,
+            plan_token=plan_token,
+            force=force,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        return self._loop.run(value)
+
+    def iter_revert_plan(
+        self,
+        first: protocol.RevertResult,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        force: Sequence[str] | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[protocol.RevertAction]:
+        """Every action of a revert plan: ``first``'s page, then the pages after it."""
+        value = self._async.iter_revert_plan(
+            first, from_, to, paths=paths, force=force, limit=limit, max_bytes=max_bytes
+        )
+        return self._loop.iterate(value)
+
     def iter_restore_plan(
         self,
         first: protocol.RestoreResult,

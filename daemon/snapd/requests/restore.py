@@ -100,8 +100,9 @@ def restore(
                 raise Cancelled
             done = Applied()
             if summary.written or summary.deleted:
-                safety, kept = _safety_snapshot(wt, target.id, live, spool, client)
-                done = _apply(wt, spool, target.state.tree, safety, cancel, kept)
+                label = f"before restore from {target.id[:12]}"
+                safety, kept = safety_snapshot(wt, label, live, spool, client)
+                done = apply_plan(wt, spool, target.state.tree, safety, cancel, kept)
         spool.seek(0)
         items = (wire.restore_action(a) for a in read_plan(spool))
         page, rest = pager.take(items)
@@ -138,18 +139,27 @@ def restore(
     )
 
 
-def _safety_snapshot(
-    wt: Worktree, target_id: str, live: State, spool: Any, client: str | None
+def safety_snapshot(
+    wt: Worktree, label: str, live: State, spool: Any, client: str | None
 ) -> tuple[str, dict[bytes, tuple[int, str]]]:
     """Record the worktree as the plan saw it; the caller holds the writer lock.
 
     Live content the plan replaces although the capture skipped it (``graft`` actions) is
     stored and grafted into the snapshot first, so restoring it undoes those writes too.
 
+    Args:
+        wt: The worktree.
+        label: The safety snapshot's label.
+        live: The worktree as the plan saw it.
+        spool: The plan's lines.
+        client: The client asking, recorded with the snapshot.
+
     Returns:
         The safety snapshot's id, and what was grafted (path -> git mode, blob id).
+
+    Raises:
+        errors.PlanStale: the worktree changed since the plan's capture.
     """
-    label = f"before restore from {target_id[:12]}"
     kept: dict[bytes, tuple[int, str]] = {}
     stale = False
 
@@ -175,7 +185,7 @@ def _safety_snapshot(
     return safety, kept
 
 
-def _apply(
+def apply_plan(
     wt: Worktree,
     spool: Any,
     target_tree: str,
@@ -183,7 +193,7 @@ def _apply(
     cancel: threading.Event | None,
     kept: dict[bytes, tuple[int, str]],
 ) -> Applied:
-    """Apply a spooled plan; the caller holds the writer lock.
+    """Apply a spooled plan (a restore's or a revert's); the caller holds the writer lock.
 
     Raises:
         snapshots.Cancelled: ``cancel`` was set before anything was written.

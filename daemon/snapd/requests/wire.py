@@ -6,6 +6,8 @@ actions, hunks); these functions make the :mod:`snapd.protocol` types clients se
 
 from __future__ import annotations
 
+import attrs
+
 from snapd import protocol
 from snapd.diff.changes import Change, Side
 from snapd.diff.hunks import Hunk
@@ -156,4 +158,36 @@ def restore_action(a: Action) -> protocol.RestoreAction:
         reason=a.reason,
         rule=a.rule,
         forced=a.forced,
+    )
+
+
+def revert_action(a: Action) -> protocol.RevertAction:
+    """One line of a revert plan."""
+    step = protocol.RevertActionKind(a.step or "keep")
+    changes = step in (protocol.RevertActionKind.REVERT, protocol.RevertActionKind.MERGE)
+    return protocol.RevertAction(
+        path=to_wire(a.path),
+        action=step,
+        change=a.action if changes else None,
+        kind=a.kind,
+        old_size=a.old_size,
+        new_size=a.new_size,
+        old_mode=a.old_mode,
+        new_mode=a.new_mode,
+        reason=a.reason,
+        conflict=a.conflict,
+        rule=a.rule,
+        forced=a.forced,
+        hunks=[hunk(h) for h in a.hunks] if a.hunks else None,
+        hunks_truncated=a.hunks_cut,
+    )
+
+
+def revert_failure(a: Action) -> protocol.RevertAction:
+    """A planned revert or merge the apply left undone (the path changed while it ran)."""
+    return attrs.evolve(
+        revert_action(a),
+        action=protocol.RevertActionKind.CONFLICT,
+        change=None,
+        conflict="changed",
     )

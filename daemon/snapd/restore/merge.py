@@ -1,0 +1,110 @@
+"""Taking one step's change out of a file that may have changed since: a three-way merge.
+
+The merge is ``merge3`` (the diff3 algorithm of bzr/breezy, maintained on PyPI) with base =
+the file as the step left it, ours = the live file and theirs = the file before the step. The
+line matching under it is snapd's own bounded line diff
+(:func:`snapd.diff.hunks.line_opcodes`: Myers with a work budget), not difflib's, whose worst
+case is quadratic: a merge costs what two diffs cost. The caller bounds the inputs
+(``diffMaxBytes``, ``diffMaxLines``); nothing here reads a file.
+
+Where the later edits and the step touch the same lines, nothing is merged: the file is left
+alone and the step's hunks there are reported (in the step's direction, as ``snapd/hunks``
+lists the step), never written into the file as conflict markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import attrs
+import merge3
+
+from snapd.diff.hunks import Hunk, build_hunk, line_opcodes, split_hunk, split_lines
+from snapd.paging import PIECE_BYTES
+
+CONFLICT_HUNK_BYTES: Final = PIECE_BYTES
+"""JSON bytes of conflict hunks one plan item lists at most (the rest are counted as cut):
+a plan item must fit a page whatever the file."""
+
+
+@attrs.frozen
+class Reverted:
+    """The outcome of taking a step out of one file."""
+
+    merged: bytes | None
+    """The file with the step's change taken out; None when the edits overlap."""
+    conflicts: tuple[Hunk, ...] = ()
+    """The step's hunks that overlap later edits (from the file before the step to after it)."""
+    cut: bool = False
+    """``conflicts`` lists only the first of them (:data:`CONFLICT_HUNK_BYTES`)."""
+
+
+def _matcher(timeout: float) -> type:
+    """A ``difflib.SequenceMatcher`` stand-in for merge3, on snapd's bounded line diff."""
+
+    class LineMatcher:
+        def __init__(
+            self,
+            isjunk: Any = None,
+            a: Sequence[bytes] = (),
+            b: Sequence[bytes] = (),
+            autojunk: bool = True,
+        ) -> None:
+            self.a, self.b = list(a), list(b)
+
+        def get_matching_blocks(self) -> list[tuple[int, int, int]]:
+            ops, _cut_short = line_opcodes(self.a, self.b, timeout)
+            blocks = [(i1, j1, i2 - i1) for tag, i1, i2, j1, _j2 in ops if tag == "equal"]
+            blocks.append((len(self.a), len(self.b), 0))  # difflib's sentinel
+            return blocks
+
+    return LineMatcher
+
+
+def revert_step(
+    before: bytes, after: bytes, live: bytes, *, timeout: float, max_line_chars: int
+) -> Reverted:
+    """Take the change ``before`` -> ``after`` out of ``live``, keeping live's other edits.
+
+    Args:
+        before: The file before the step (theirs).
+        after: The file as the step left it (the merge base).
+        live: The file now (ours).
+        timeout: Work budget of each line diff, in seconds of work (see ``diffTimeout``).
+        max_line_chars: Longer lines are cut in the reported hunks.
+    """
+    base, ours, theirs = split_lines(after), split_lines(live), split_lines(before)
+    merger = merge3.Merge3(base, ours, theirs, sequence_matcher=_matcher(timeout))
+    out: list[bytes] = []
+    conflicts: list[Hunk] = []
+    for region in merger.merge_regions():
+        tag = region[0]
+        if tag == "unchanged":
+            out += base[region[1] : region[2]]
+        elif tag in ("a", "same"):
+            out += ours[region[1] : region[2]]
+        elif tag == "b":
+            out += theirs[region[1] : region[2]]
+        else:
+            z1, z2, b1, b2 = region[1], region[2], region[5], region[6]  # type: ignore[misc]
+            group = [("replace", b1, b2, z1, z2)]
+            conflicts.append(build_hunk(group, theirs, base, max_line_chars))
+    if not conflicts:
+        return Reverted(b"".join(out))
+    listed, cut = _within_budget(conflicts)
+    return Reverted(None, listed, cut)
+
+
+def _within_budget(hunks: list[Hunk]) -> tuple[tuple[Hunk, ...], bool]:
+    """The first hunks (big ones split in pieces) within :data:`CONFLICT_HUNK_BYTES`."""
+    listed: list[Hunk] = []
+    used = 0
+    for hunk in hunks:
+        for piece in split_hunk(hunk):
+            size = piece.json_size()
+            if listed and used + size > CONFLICT_HUNK_BYTES:
+                return tuple(listed), True
+            listed.append(piece)
+            used += size
+    return tuple(listed), False
