@@ -24,6 +24,7 @@ from snapd_client.cli.render import (
     wants_hunks,
 )
 from snapd_client.cli.text import human, plural, safe
+from snapd_client.cli.undo import cmd_undo
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -337,6 +338,7 @@ COMMANDS = {
     "show": cmd_hunks,
     "explain": cmd_explain,
     "restore": cmd_restore,
+    "undo": cmd_undo,
     "gc": cmd_gc,
     "stats": cmd_stats,
     "pin": cmd_pin,
