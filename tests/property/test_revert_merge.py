@@ -44,19 +44,29 @@ def scenario(draw: st.DrawFn, overlap: bool = False) -> tuple[list[str], list[tu
     return base, [(role, draw(EDIT)) for role in roles]
 
 
-def apply(base: list[str], plan: list[tuple[str, str]], who: str) -> str:
-    """The base with ``who``'s edits (``both`` lines are edited by each, differently)."""
+def edited(base: list[str], plan: list[tuple[str, str]], who: tuple[str, ...], both: str) -> str:
+    """The base with the edits of the roles in ``who`` (``both`` lines: ``both``'s text)."""
     out: list[str] = []
     for i, (line, (role, edit)) in enumerate(zip(base, plan, strict=True)):
-        if role not in (who, "both"):
+        if role == "both":
+            out.append(f"{both} edit {i}\n")
+        elif role not in who:
             out.append(line)
-        elif role == "both":
-            out.append(f"{who} edit {i}\n")
         elif edit == "replace":
-            out.append(f"{who} {i}\n")
+            out.append(f"{role} {i}\n")
         elif edit == "insert":
-            out += [line, f"{who} new after {i}\n"]
+            out += [line, f"{role} new after {i}\n"]
     return "".join(out)
+
+
+def apply(base: list[str], plan: list[tuple[str, str]], who: str) -> str:
+    """The base with ``who``'s edits (``both`` lines are edited by each, differently)."""
+    return edited(base, plan, (who,), who)
+
+
+def _both(base: list[str], plan: list[tuple[str, str]]) -> str:
+    """The step's edits, then the later ones (on ``both`` lines the later edit wins)."""
+    return edited(base, plan, ("step", "later"), "later")
 
 
 def revert_text(before: str, after: str, live: str) -> tuple[bytes | None, int]:
@@ -85,21 +95,6 @@ def test_overlapping_edits_are_a_conflict(case: tuple[list[str], list[Any]]) -> 
     live = _both(base, plan)
     merged, conflicts = revert_text(before, after, live)
     assert merged is None and conflicts >= 1
-
-
-def _both(base: list[str], plan: list[tuple[str, str]]) -> str:
-    """The step's edits, then the later ones (on ``both`` lines the later edit wins)."""
-    out: list[str] = []
-    for i, (line, (role, edit)) in enumerate(zip(base, plan, strict=True)):
-        if role == "keep":
-            out.append(line)
-        elif role == "both":
-            out.append(f"later edit {i}\n")
-        elif edit == "replace":
-            out.append(f"{role} {i}\n")
-        elif edit == "insert":
-            out += [line, f"{role} new after {i}\n"]
-    return "".join(out)
 
 
 FILES = st.lists(st.tuples(scenario(), st.booleans()), min_size=1, max_size=4)

@@ -18,6 +18,7 @@ from snapd_client.cli.render import (
     action_line,
     diff_paths,
     file_header,
+    print_applied,
     print_hunk,
     skip_note,
     stats_rows,
@@ -245,17 +246,16 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
         if first.written or first.deleted:
             out.print(("run again with --apply to apply it", "dim"))
         return
-    if result.safety_snapshot is None:
-        out.print("nothing to do")
+    if not print_applied(
+        out,
+        verb="restored",
+        safety=result.safety_snapshot,
+        hint="undo",
+        cancelled=result.cancelled,
+        remaining=result.remaining,
+        not_done="restored",
+    ):
         return
-    out.print(
-        ("restored", "bold"),
-        ": safety snapshot ",
-        (result.safety_snapshot[:12], "yellow"),
-        (f"  (undo: snapd restore {result.safety_snapshot[:12]} --apply)", "dim"),
-    )
-    if result.cancelled:
-        out.print((f"cancelled: {plural(result.remaining, 'path')} not restored", "yellow"))
     if result.conflicted:
         out.print((f"{plural(result.conflicted, 'path')} left alone:", "yellow"))
         for a in result.conflicts or []:

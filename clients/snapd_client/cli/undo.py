@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
 from snapd_client._errors import SnapdClientError
-from snapd_client.cli.render import hunk_lines
+from snapd_client.cli.render import hunk_lines, print_applied
 from snapd_client.cli.text import human, plural, safe
 
 if TYPE_CHECKING:
@@ -106,17 +106,16 @@ async def cmd_undo(client: AsyncClient, args: argparse.Namespace, out: Output) -
         if first.reverted or first.merged:
             out.print(("run again with --apply to apply it", "dim"))
         return
-    if result.safety_snapshot is None:
-        out.print("nothing to do")
+    if not print_applied(
+        out,
+        verb="undone",
+        safety=result.safety_snapshot,
+        hint="redo",
+        cancelled=result.cancelled,
+        remaining=result.remaining,
+        not_done="reverted",
+    ):
         return
-    out.print(
-        ("undone", "bold"),
-        ": safety snapshot ",
-        (result.safety_snapshot[:12], "yellow"),
-        (f"  (redo: snapd restore {result.safety_snapshot[:12]} --apply)", "dim"),
-    )
-    if result.cancelled:
-        out.print((f"cancelled: {plural(result.remaining, 'path')} not reverted", "yellow"))
     if result.failed:
         out.print((f"{plural(result.failed, 'path')} changed meanwhile, left alone:", "yellow"))
         for a in result.failures or []:

@@ -20,16 +20,14 @@ from typing import Final
 import attrs
 
 from snapd import errors, protocol
-from snapd.capture.walk import Cancelled
 from snapd.config import Options
 from snapd.paging import query_hash
 from snapd.paths import from_wire
 from snapd.protocol.cursors import RevertPosition
 from snapd.requests import wire
 from snapd.requests.common import Pager, make_cursor, map_errors, open_cursor
-from snapd.requests.restore import apply_plan, safety_snapshot
+from snapd.requests.restore import capture_live, run_plan
 from snapd.restore.actions import Action, read_plan, write_plan
-from snapd.restore.apply import Applied
 from snapd.restore.plan import Scope
 from snapd.restore.revert import RevertPlanner
 from snapd.store.history import manifest_lines
@@ -80,32 +78,24 @@ def revert(
     with spool, wt.changing(), map_errors():
         before = wt.resolve(params.from_, "from")
         after = wt.resolve(params.to, "to")
-        wt.check_root()
-        head = wt.head()
-        live = wt.capturer(head.state if head else None, cancel).capture()
-        wt.check_root()
+        live = capture_live(wt, cancel)
         planner = RevertPlanner(
             wt.store, wt.root_b, live, before.state, after.state, scope, wt.options
         )
         counts: Counter[str] = Counter()
         header = {"from": before.id, "to": after.id, "query": query, "method": "revert"}
         summary = write_plan(header, _counted(planner.actions(), counts), spool)
-        if params.plan_token is not None and params.plan_token != summary.token:
-            raise errors.PlanStale(
-                "planToken: the worktree or the plan changed since the dry run: make a new "
-                "plan (nothing was written)",
-                field="planToken",
-            )
-        done: Applied | None = None
-        safety: str | None = None
-        if not params.dry_run:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled
-            done = Applied()
-            if summary.written or summary.deleted:
-                label = f"before revert of {before.id[:12]}..{after.id[:12]}"
-                safety, kept = safety_snapshot(wt, label, live, spool, client)
-                done = apply_plan(wt, spool, before.state.tree, safety, cancel, kept)
+        done, safety = run_plan(
+            wt,
+            spool,
+            summary,
+            params,
+            live=live,
+            label=f"before revert of {before.id[:12]}..{after.id[:12]}",
+            tree=before.state.tree,
+            cancel=cancel,
+            client=client,
+        )
 
         def stored() -> str:
             """The plan as a blob, for the cursor of its next page."""
