@@ -934,8 +934,9 @@ export interface RevertAction {
    */
   forced?: boolean;
   /**
-   * For `overlapping-edits`: the step's hunks that could not be taken out, as
-   * `snapd/hunks` lists the step (`from` -> `to`; `digest` included).
+   * For `overlapping-edits`: the step's changes that could not be taken out, as hunks
+   * from `from` to `to` without context lines (`snapd/hunks` of the step shows them in
+   * context).
    */
   hunks?: Hunk[];
   /**

@@ -57,8 +57,9 @@ class RevertAction:
     """Uncaptured live content that ``force`` allows this revert to overwrite or delete."""
 
     hunks: list[Hunk] | None = None
-    """For ``overlapping-edits``: the step's hunks that could not be taken out, as
-    ``snapd/hunks`` lists the step (``from`` -> ``to``; ``digest`` included)."""
+    """For ``overlapping-edits``: the step's changes that could not be taken out, as hunks
+    from ``from`` to ``to`` without context lines (``snapd/hunks`` of the step shows them in
+    context)."""
 
     hunks_truncated: bool = False
     """``hunks`` lists only the first of them (at most 16 KiB of JSON); ``snapd/hunks`` with

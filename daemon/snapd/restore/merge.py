@@ -88,12 +88,32 @@ def revert_step(
             out += theirs[region[1] : region[2]]
         else:
             z1, z2, b1, b2 = region[1], region[2], region[5], region[6]  # type: ignore[misc]
-            group = [("replace", b1, b2, z1, z2)]
-            conflicts.append(build_hunk(group, theirs, base, max_line_chars))
+            conflicts += _step_hunks(theirs, base, (b1, b2, z1, z2), timeout, max_line_chars)
     if not conflicts:
         return Reverted(b"".join(out))
     listed, cut = _within_budget(conflicts)
     return Reverted(None, listed, cut)
+
+
+def _step_hunks(
+    before: list[bytes],
+    after: list[bytes],
+    region: tuple[int, int, int, int],
+    timeout: float,
+    max_line_chars: int,
+) -> list[Hunk]:
+    """The step's own changes inside a conflict region, as hunks without context.
+
+    A conflict region spans both sides' changes: lines the step left alone but a later edit
+    changed next to it are not the step's, so only the differing runs are reported.
+    """
+    b1, b2, z1, z2 = region
+    ops, _cut_short = line_opcodes(before[b1:b2], after[z1:z2], timeout)
+    return [
+        build_hunk([(tag, i1 + b1, i2 + b1, j1 + z1, j2 + z1)], before, after, max_line_chars)
+        for tag, i1, i2, j1, j2 in ops
+        if tag != "equal"
+    ]
 
 
 def _within_budget(hunks: list[Hunk]) -> tuple[tuple[Hunk, ...], bool]:
