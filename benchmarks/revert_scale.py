@@ -111,6 +111,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 git(git_dir, root, "diff", "--binary", git_from, git_to, stdout=fh)
 
             reset_peak(pid)
+            rss_before = vmhwm_kib(pid)
             t0 = time.perf_counter()
             plan = await client.revert(before.id, after.id)
             t_plan = time.perf_counter() - t0
@@ -121,6 +122,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["snapd"] = {
                 "plan_s": t_plan,
                 "revert_s": t_revert,
+                "rss_before_kib": rss_before,
                 "peak_rss_kib": vmhwm_kib(pid),
                 "reverted": plan.reverted,
                 "failed": done.failed,
@@ -182,7 +184,10 @@ def report(f: dict[str, Any]) -> None:
     print(
         f"{'git apply -R':<16} {g['revert_s'] * 1000:>8.0f}ms {g['peak_rss_kib'] / 1024:>9.1f}MiB"
     )
-    print(f"  (snapd's plan alone: {s['plan_s'] * 1000:.0f} ms; reverted {s['reverted']})")
+    print(
+        f"  (snapd: plan alone {s['plan_s'] * 1000:.0f} ms; reverted {s['reverted']}; daemon RSS "
+        f"{s['rss_before_kib'] / 1024:.1f} MiB before the revert)"
+    )
     grew = (b["peak_rss_kib"] - b["rss_before_kib"]) / 1024
     print(
         f"big file: {b['mib']} MiB {'/'.join(b['actions'])} in {b['revert_s'] * 1000:.0f} ms, "
