@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from snapd import errors, protocol, requests
+from snapd.paging import PIECE_BYTES
 from snapd.worktree import Worktree
 from tests.helpers import make_service, write
 
@@ -181,3 +183,23 @@ def test_a_file_changed_during_the_apply_is_a_failure(
     assert [(x.path, x.action, x.conflict) for x in done.failures] == [
         ("b.txt", CONFLICT, "changed")
     ]
+
+
+def test_a_huge_conflict_lists_its_hunks_within_one_page(worktree: Path, store_dir: Path) -> None:
+    svc = make_service(worktree, store_dir)
+    body = "".join(f"line {i} {'x' * 200}\n" for i in range(2000))
+    write(worktree, "big.txt", body)
+    a = snap(svc, "a")
+    step = "".join(f"step {i} {'y' * 200}\n" for i in range(2000))
+    write(worktree, "big.txt", step)
+    b = snap(svc, "b")
+    write(worktree, "big.txt", step.replace("step 5 ", "later 5 "))
+    result = requests.revert(svc, protocol.RevertParams(from_=a, to=b, max_bytes=1))
+    (item,) = result.plan
+    assert (item.action, item.conflict, item.hunks_truncated) == (
+        CONFLICT,
+        "overlapping-edits",
+        True,
+    )
+    size = len(json.dumps(protocol.wire_converter().unstructure(item)))
+    assert size <= PIECE_BYTES  # the smallest page holds it

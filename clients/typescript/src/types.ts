@@ -940,8 +940,8 @@ export interface RevertAction {
    */
   hunks?: Hunk[];
   /**
-   * `hunks` lists only the first of them (at most 16 KiB of JSON); `snapd/hunks` with
-   * the step's `from`, `to` and `path` lists them all.
+   * `hunks` lists only the first of them, or none (at most 8 KiB of JSON); `snapd/hunks`
+   * with the step's `from`, `to` and `path` lists them all.
    *
    * Default: `false`.
    */

@@ -62,8 +62,8 @@ class RevertAction:
     context)."""
 
     hunks_truncated: bool = False
-    """``hunks`` lists only the first of them (at most 16 KiB of JSON); ``snapd/hunks`` with
-    the step's ``from``, ``to`` and ``path`` lists them all."""
+    """``hunks`` lists only the first of them, or none (at most 8 KiB of JSON); ``snapd/hunks``
+    with the step's ``from``, ``to`` and ``path`` lists them all."""
 
 
 @attrs.define(kw_only=True)

@@ -23,9 +23,9 @@ import merge3
 from snapd.diff.hunks import Hunk, build_hunk, line_opcodes, split_hunk, split_lines
 from snapd.paging import PIECE_BYTES
 
-CONFLICT_HUNK_BYTES: Final = PIECE_BYTES
-"""JSON bytes of conflict hunks one plan item lists at most (the rest are counted as cut):
-a plan item must fit a page whatever the file."""
+CONFLICT_HUNK_BYTES: Final = PIECE_BYTES // 2
+"""JSON bytes of conflict hunks one plan item lists at most (the rest are only flagged as
+cut): a plan item, with its path and reason, must fit the smallest page whatever the file."""
 
 
 @attrs.frozen
@@ -123,7 +123,7 @@ def _within_budget(hunks: list[Hunk]) -> tuple[tuple[Hunk, ...], bool]:
     for hunk in hunks:
         for piece in split_hunk(hunk):
             size = piece.json_size()
-            if listed and used + size > CONFLICT_HUNK_BYTES:
+            if used + size > CONFLICT_HUNK_BYTES:
                 return tuple(listed), True
             listed.append(piece)
             used += size
