@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
 from snapd import protocol
-from snapd_client import AsyncClient, PlanStale
-from tests.helpers import git, write
+from snapd_client import AsyncClient, PlanStale, TransportClosed
+from tests.helpers import eventually, git, write
 
 pytestmark = [pytest.mark.e2e]
 
@@ -150,3 +152,57 @@ async def test_a_symlink_swapped_in_between_plan_and_apply(worktree: Path, tmp_p
         assert [(a.path, a.action) for a in done.plan] == [("d/x.txt", CONFLICT)]
         assert (outside / "x.txt").read_text() == "after\n"  # never written through the link
         assert os.path.islink(worktree / "d")
+
+
+def many(root: Path) -> dict[str, str]:
+    """The files of many/ (a revert's temporary files aside)."""
+    found = {}
+    for p in sorted((root / "many").iterdir()):
+        if not p.name.startswith(".snapd-restore-"):
+            with contextlib.suppress(FileNotFoundError):
+                found[p.name] = p.read_text()
+    return found
+
+
+@pytest.mark.asyncio
+async def test_kill_9_mid_revert_is_undone_by_the_safety_snapshot(
+    worktree: Path, tmp_path: Path
+) -> None:
+    n = 60
+    body = "".join(f"line {k}\n" for k in range(10))
+    for i in range(n):
+        write(worktree, f"many/{i:03}.txt", body)
+    store = tmp_path / "store"
+    # --test-restore-delay (test only): the revert sleeps after each file it writes.
+    client = await AsyncClient.spawn(
+        worktree,
+        store=store,
+        log_file=tmp_path / "1.log",
+        extra_args=["--test-restore-delay", "0.05"],
+    )
+    try:
+        start = await client.snapshot("start", session="agent")
+        for i in range(n):
+            write(worktree, f"many/{i:03}.txt", body.replace("line 1\n", f"agent {i}\n"))
+        end = await client.snapshot("end", session="agent")
+        for i in range(n):  # a later edit elsewhere in every file: each revert is a merge
+            write(worktree, f"many/{i:03}.txt", body.replace("line 1\n", f"agent {i}\n") + "user\n")
+        live = many(worktree)
+        pending = asyncio.ensure_future(client.revert(start.id, end.id, dry_run=False))
+        await eventually(
+            lambda: sum("agent" not in v for v in many(worktree).values()) >= 5, "5 files merged"
+        )
+        client.transport.proc.kill()  # type: ignore[attr-defined]  # SIGKILL
+        with pytest.raises(TransportClosed):
+            await pending
+    finally:
+        await client.transport.close()
+    assert 5 <= sum("agent" not in v for v in many(worktree).values()) < n  # really mid-revert
+    async with await AsyncClient.spawn(worktree, store=store, log_file=tmp_path / "2.log") as again:
+        safety = [s async for s in again.iter_snapshots()][0]
+        assert safety.label == f"before revert of {start.id[:12]}..{end.id[:12]}"
+        undo = await again.restore(safety.id, dry_run=False)
+        assert undo.applied and undo.conflicted == 0
+    assert many(worktree) == live
+    assert [p for p in worktree.rglob("*") if p.name.startswith(".snapd-restore-")] == []
+    assert git(store, "fsck", "--strict").returncode == 0
