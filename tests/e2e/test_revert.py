@@ -199,7 +199,7 @@ async def test_kill_9_mid_revert_is_undone_by_the_safety_snapshot(
         await client.transport.close()
     assert 5 <= sum("agent" not in v for v in many(worktree).values()) < n  # really mid-revert
     async with await AsyncClient.spawn(worktree, store=store, log_file=tmp_path / "2.log") as again:
-        safety = [s async for s in again.iter_snapshots()][0]
+        safety = (await again.snapshots(limit=1)).snapshots[0]
         assert safety.label == f"before revert of {start.id[:12]}..{end.id[:12]}"
         undo = await again.restore(safety.id, dry_run=False)
         assert undo.applied and undo.conflicted == 0
