@@ -490,6 +490,7 @@ class AsyncClient:
         dry_run: bool = True,
         plan_token: str | None = None,
         force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
         cursor: str | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
@@ -497,7 +498,8 @@ class AsyncClient:
         """Plan taking the step ``from_`` -> ``to`` out of the worktree (``dry_run=False``: do it).
 
         Later edits stay: each file the step changed is reverted, merged, or left alone as a
-        conflict. Pass the dry run's ``plan_token`` when applying; ``safety_snapshot`` undoes it.
+        conflict (``conflict_markers``: written with markers). Pass the dry run's ``plan_token``
+        when applying; ``safety_snapshot`` undoes it.
         """
         params = protocol.RevertParams(
             from_=from_,
@@ -506,6 +508,7 @@ class AsyncClient:
             dry_run=dry_run,
             plan_token=plan_token,
             force=list(force) if force is not None else None,
+            conflict_markers=conflict_markers,
             cursor=cursor,
             limit=limit,
             max_bytes=max_bytes,
@@ -520,6 +523,7 @@ class AsyncClient:
         *,
         paths: Sequence[str] | None = None,
         force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
         limit: int | None = None,
         max_bytes: int | None = None,
     ) -> AsyncIterator[protocol.RevertAction]:
@@ -535,6 +539,7 @@ class AsyncClient:
                 to,
                 paths=paths,
                 force=force,
+                conflict_markers=conflict_markers,
                 cursor=page.next_cursor,
                 limit=limit,
                 max_bytes=max_bytes,

@@ -358,6 +358,7 @@ class Client:
         dry_run: bool = True,
         plan_token: str | None = None,
         force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
         cursor: str | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
@@ -365,7 +366,8 @@ class Client:
         """Plan taking the step ``from_`` -> ``to`` out of the worktree (``dry_run=False``: do it).
 
         Later edits stay: each file the step changed is reverted, merged, or left alone as a
-        conflict. Pass the dry run's ``plan_token`` when applying; ``safety_snapshot`` undoes it.
+        conflict (``conflict_markers``: written with markers). Pass the dry run's ``plan_token``
+        when applying; ``safety_snapshot`` undoes it.
         """
         value = self._async.revert(
             from_,
@@ -374,6 +376,7 @@ class Client:
             dry_run=dry_run,
             plan_token=plan_token,
             force=force,
+            conflict_markers=conflict_markers,
             cursor=cursor,
             limit=limit,
             max_bytes=max_bytes,
@@ -388,12 +391,20 @@ class Client:
         *,
         paths: Sequence[str] | None = None,
         force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
         limit: int | None = None,
         max_bytes: int | None = None,
     ) -> Iterator[protocol.RevertAction]:
         """Every action of a revert plan: ``first``'s page, then the pages after it."""
         value = self._async.iter_revert_plan(
-            first, from_, to, paths=paths, force=force, limit=limit, max_bytes=max_bytes
+            first,
+            from_,
+            to,
+            paths=paths,
+            force=force,
+            conflict_markers=conflict_markers,
+            limit=limit,
+            max_bytes=max_bytes,
         )
         return self._loop.iterate(value)
 

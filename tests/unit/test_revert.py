@@ -203,3 +203,28 @@ def test_a_huge_conflict_lists_its_hunks_within_one_page(worktree: Path, store_d
     )
     size = len(json.dumps(protocol.wire_converter().unstructure(item)))
     assert size <= PIECE_BYTES  # the smallest page holds it
+
+
+def test_conflict_markers_only_when_asked(worktree: Path, store_dir: Path) -> None:
+    svc = make_service(worktree, store_dir)
+    write(worktree, "c.txt", BODY)
+    a = snap(svc, "a")
+    write(worktree, "c.txt", BODY.replace("line 2\n", "step 2\n").replace("line 12\n", "step 12\n"))
+    b = snap(svc, "b")
+    live = BODY.replace("line 2\n", "later 2\n").replace("line 12\n", "step 12\n")
+    write(worktree, "c.txt", live)
+    plain = plan_of(svc, a, b)["c.txt"]
+    assert (plain.action, plain.change, plain.conflict) == (CONFLICT, None, "overlapping-edits")
+    marked = plan_of(svc, a, b, conflict_markers=True)["c.txt"]
+    assert (marked.action, marked.change) == (CONFLICT, protocol.RestoreActionKind.WRITE)
+    assert marked.hunks is not None and marked.hunks[0].lines == ["-line 2", "+step 2"]
+    done = requests.revert(
+        svc, protocol.RevertParams(from_=a, to=b, conflict_markers=True, dry_run=False)
+    )
+    assert done.applied and done.safety_snapshot is not None
+    # The non-overlapping part of the step (line 12) is out; the overlap is marked.
+    assert (worktree / "c.txt").read_text() == BODY.replace(
+        "line 2\n",
+        "<<<<<<< worktree\nlater 2\n||||||| after the step\nstep 2\n=======\nline 2\n"
+        ">>>>>>> before the step\n",
+    )

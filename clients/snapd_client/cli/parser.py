@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("snapshot", nargs="?", default="latest", metavar="SNAPSHOT")
     u.add_argument("--session", metavar="S", help="undo the newest step of session S")
     u.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
+    u.add_argument(
+        "--markers",
+        action="store_true",
+        help="write overlapping edits into their files between conflict markers",
+    )
     g = command(
         "gc",
         description="Drop the snapshots the retention options (retainLatest, retainCount, "

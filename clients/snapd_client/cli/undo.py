@@ -67,13 +67,15 @@ def revert_line(a: protocol.RevertAction) -> list[str | tuple[str, str]]:
     else:
         rule = f" [rule {safe(a.rule)}]" if a.rule else ""
         parts.append((f"  ({safe(a.reason or a.action.value)}{rule})", "dim"))
+    if a.change is not None and a.action is protocol.RevertActionKind.CONFLICT:
+        parts.append(("  (overlaps written between conflict markers)", "yellow"))
     return parts
 
 
 async def cmd_undo(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd undo [SNAPSHOT] [--session S] [--apply] [-- PATHS]``."""
     before, after = await find_step(client, args.snapshot, args.session)
-    scope: dict[str, Any] = {"paths": args.paths}
+    scope: dict[str, Any] = {"paths": args.paths, "conflict_markers": args.markers}
     first = await client.revert(before, after, **scope)
     plan = [a async for a in client.iter_revert_plan(first, before, after, **scope)]
     result = first

@@ -894,8 +894,9 @@ export interface RevertAction {
   /** `revert`, `merge`, `conflict` or `keep`. */
   action: RevertActionKind;
   /**
-   * What a `revert` or `merge` does to the file: `write`, `create` or `delete`;
-   * absent for `conflict` and `keep`.
+   * What a `revert` or `merge` does to the file: `write`, `create` or `delete`
+   * (`write` too for a `conflict` written with `conflictMarkers`); absent for a path
+   * left alone.
    */
   change?: RestoreActionKind;
   /**
@@ -969,6 +970,13 @@ export interface RevertParams {
   planToken?: string;
   /** Paths whose uncaptured live content this revert may overwrite or delete (exact paths). */
   force?: string[];
+  /**
+   * Write each `overlapping-edits` file with the rest of the step taken out and every
+   * overlap between diff3-style conflict markers, instead of leaving it alone.
+   *
+   * Default: `false`.
+   */
+  conflictMarkers?: boolean;
   /** `nextCursor` of a previous page of the plan (pages only; never applies). */
   cursor?: string;
   /** Most plan items in this page. */

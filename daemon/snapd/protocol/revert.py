@@ -21,8 +21,9 @@ class RevertAction:
     """``revert``, ``merge``, ``conflict`` or ``keep``."""
 
     change: RestoreActionKind | None = None
-    """What a ``revert`` or ``merge`` does to the file: ``write``, ``create`` or ``delete``;
-    absent for ``conflict`` and ``keep``."""
+    """What a ``revert`` or ``merge`` does to the file: ``write``, ``create`` or ``delete``
+    (``write`` too for a ``conflict`` written with ``conflictMarkers``); absent for a path
+    left alone."""
 
     kind: str = "file"
     """``file``, ``symlink``, ``dir`` or ``special``."""
@@ -88,6 +89,10 @@ class RevertParams:
 
     force: list[str] | None = None
     """Paths whose uncaptured live content this revert may overwrite or delete (exact paths)."""
+
+    conflict_markers: bool = False
+    """Write each ``overlapping-edits`` file with the rest of the step taken out and every
+    overlap between diff3-style conflict markers, instead of leaving it alone."""
 
     cursor: str | None = None
     """``nextCursor`` of a previous page of the plan (pages only; never applies)."""

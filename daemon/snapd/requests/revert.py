@@ -60,7 +60,12 @@ def revert(
     pager = Pager(options or wt.options, params.limit, params.max_bytes)
     scope = _scope(params)
     query = query_hash(
-        "revert", params.from_, params.to, sorted(params.paths or []), sorted(params.force or [])
+        "revert",
+        params.from_,
+        params.to,
+        sorted(params.paths or []),
+        sorted(params.force or []),
+        params.conflict_markers,
     )
     if params.cursor is not None:
         if not params.dry_run:
@@ -80,7 +85,14 @@ def revert(
         after = wt.resolve(params.to, "to")
         live = capture_live(wt, cancel)
         planner = RevertPlanner(
-            wt.store, wt.root_b, live, before.state, after.state, scope, wt.options
+            wt.store,
+            wt.root_b,
+            live,
+            before.state,
+            after.state,
+            scope,
+            wt.options,
+            markers=params.conflict_markers,
         )
         counts: Counter[str] = Counter()
         header = {"from": before.id, "to": after.id, "query": query, "method": "revert"}

@@ -163,12 +163,10 @@ def restore_action(a: Action) -> protocol.RestoreAction:
 
 def revert_action(a: Action) -> protocol.RevertAction:
     """One line of a revert plan."""
-    step = protocol.RevertActionKind(a.step or "keep")
-    changes = step in (protocol.RevertActionKind.REVERT, protocol.RevertActionKind.MERGE)
     return protocol.RevertAction(
         path=to_wire(a.path),
-        action=step,
-        change=a.action if changes else None,
+        action=protocol.RevertActionKind(a.step or "keep"),
+        change=a.action if a.action is not protocol.RestoreActionKind.KEEP else None,
         kind=a.kind,
         old_size=a.old_size,
         new_size=a.new_size,

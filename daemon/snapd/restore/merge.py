@@ -38,6 +38,8 @@ class Reverted:
     """The step's hunks that overlap later edits (from the file before the step to after it)."""
     cut: bool = False
     """``conflicts`` lists only the first of them (:data:`CONFLICT_HUNK_BYTES`)."""
+    marked: bytes | None = None
+    """When the edits overlap: the merge with each overlap between conflict markers."""
 
 
 def _matcher(timeout: float) -> type:
@@ -87,12 +89,34 @@ def revert_step(
         elif tag == "b":
             out += theirs[region[1] : region[2]]
         else:
-            z1, z2, b1, b2 = region[1], region[2], region[5], region[6]  # type: ignore[misc]
+            z1, z2, a1, a2, b1, b2 = region[1:7]  # type: ignore[misc]
             conflicts += _step_hunks(theirs, base, (b1, b2, z1, z2), timeout, max_line_chars)
+            for marker, lines in zip(
+                MARKERS, (ours[a1:a2], base[z1:z2], theirs[b1:b2], []), strict=True
+            ):
+                out.append(marker)
+                out += _terminated(lines)
     if not conflicts:
         return Reverted(b"".join(out))
     listed, cut = _within_budget(conflicts)
-    return Reverted(None, listed, cut)
+    return Reverted(None, listed, cut, marked=b"".join(out))
+
+
+MARKERS: Final = (
+    b"<<<<<<< worktree\n",
+    b"||||||| after the step\n",
+    b"=======\n",
+    b">>>>>>> before the step\n",
+)
+"""diff3-style conflict markers (git's ``merge.conflictStyle = diff3``): the worktree's lines,
+the step's result, the lines before the step."""
+
+
+def _terminated(lines: list[bytes]) -> list[bytes]:
+    """``lines`` with a newline after the last one (a marker must start its own line)."""
+    if lines and not lines[-1].endswith(b"\n"):
+        return [*lines[:-1], lines[-1] + b"\n"]
+    return lines
 
 
 def _step_hunks(

@@ -60,6 +60,8 @@ class RevertPlanner:
         after: The snapshot the step ended with (``to``).
         scope: Which of the step's paths to revert (``paths``) and ``force``.
         options: Limits: merges read files up to ``diffMaxBytes`` and ``diffMaxLines``.
+        markers: Write overlapping edits into the file between conflict markers (the path is
+            still a ``conflict``) instead of leaving it alone.
     """
 
     def __init__(
@@ -71,7 +73,10 @@ class RevertPlanner:
         after: State,
         scope: Scope,
         options: Options,
+        *,
+        markers: bool = False,
     ) -> None:
+        self.markers = markers
         self.store = store
         self.root = root
         self.live = live
@@ -239,6 +244,19 @@ class RevertPlanner:
                 "it changed since the step where the step changed it too: the file is left "
                 "as it is; hunks lists the step's changes that stay",
             )
+            if self.markers and done.marked is not None:
+                marked = Side(mode, blob_id(done.marked))
+                written = self._take(
+                    path, live, marked, RevertActionKind.CONFLICT, data=done.marked
+                )
+                if written.action is not RestoreActionKind.KEEP:
+                    action = attrs.evolve(
+                        written,
+                        conflict="overlapping-edits",
+                        reason="it changed since the step where the step changed it too: the "
+                        "rest of the step is taken out, and each overlap is written between "
+                        "conflict markers",
+                    )
             return attrs.evolve(action, hunks=done.conflicts, hunks_cut=done.cut)
         new = Side(mode, blob_id(done.merged))
         return self._take(path, live, new, RevertActionKind.MERGE, data=done.merged)
