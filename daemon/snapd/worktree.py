@@ -308,6 +308,7 @@ class Worktree:
         label: str | None = None,
         *,
         client: str | None = None,
+        session: str | None = None,
         dirty: frozenset[bytes] | None = None,
         auto: bool = False,
         cancel: threading.Event | None = None,
@@ -324,6 +325,7 @@ class Worktree:
         Args:
             label: Free text recorded with the snapshot.
             client: The name of the client taking it, recorded with it.
+            session: The session it is taken for (an agent's conversation), recorded with it.
             dirty: Paths a synced watcher saw change since the latest snapshot: only
                 directories on their way are listed (consistency ``exact``). None walks the
                 whole tree (consistency ``reconciled``).
@@ -386,6 +388,7 @@ class Worktree:
                 consistency=consistency,
                 auto=auto,
                 client=client,
+                session=session,
             )
             self.store.refs.add_snapshot(oid)  # the commit point: objects are all written
             if retally:

@@ -55,6 +55,10 @@ class SnapshotSummary:
     """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
     automatic snapshots)."""
 
+    session: str | None = None
+    """The ``session`` given to ``snapd/snapshot`` (e.g. an agent's conversation id); absent
+    when none was given."""
+
 
 # -- snapd/snapshot -------------------------------------------------------------------------------
 
@@ -72,6 +76,10 @@ class SnapshotParams:
     reconcile: bool = False
     """Walk the whole tree even when the watcher could narrow the capture (a reconcile scan
     on request; the result says ``consistency: reconciled``)."""
+
+    session: str | None = None
+    """A session to record the snapshot under (an agent's conversation, an editor window):
+    ``snapd/snapshots`` filters by it, so a session's steps are its consecutive snapshots."""
 
 
 @attrs.define(kw_only=True)
@@ -131,6 +139,10 @@ class SnapshotResult:
     """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
     automatic snapshots)."""
 
+    session: str | None = None
+    """The ``session`` given to ``snapd/snapshot`` (e.g. an agent's conversation id); absent
+    when none was given."""
+
 
 # -- snapd/snapshots ------------------------------------------------------------------------------
 
@@ -147,6 +159,9 @@ class SnapshotsParams:
 
     max_bytes: int | None = None
     """Byte budget of this page's items (default ``pageBytes``, 16384..``maxPageBytes``)."""
+
+    session: str | None = None
+    """Only snapshots recorded under this session; absent: all of them."""
 
 
 @attrs.define(kw_only=True)

@@ -146,6 +146,8 @@ class SnapshotInfo:
     """Taken by the daemon after a quiet period rather than on request."""
     client: str | None = None
     """The name of the client that took it (``clientInfo.name``), when it gave one."""
+    session: str | None = None
+    """The session it was taken for (``snapd/snapshot``'s ``session``), when one was given."""
     seq: int = 0
     """Sequence number of its ref (0 when read without one)."""
     is_snapshot: bool = True
@@ -166,6 +168,7 @@ def commit_snapshot(
     consistency: Consistency = Consistency.RECONCILED,
     auto: bool = False,
     client: str | None = None,
+    session: str | None = None,
 ) -> str:
     """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
     meta_tree = store.write_tree(
@@ -188,6 +191,8 @@ def commit_snapshot(
         lines.append("Snapd-Label: " + json.dumps(label))
     if client is not None:
         lines.append("Snapd-Client: " + json.dumps(client))
+    if session is not None:
+        lines.append("Snapd-Session: " + json.dumps(session))
     # The only commit parent is the manifest commit: the previous snapshot is named in a
     # trailer, not linked, so retention can drop any snapshot without rewriting later ones
     # (their ids stay stable) and without a kept snapshot holding older ones alive.
@@ -221,6 +226,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
     fields: dict[str, int] = {}
     label: str | None = None
     client: str | None = None
+    session: str | None = None
     maps: dict[str, dict[str, int]] = {"Rules": {}, "Generated": {}}
     words: dict[str, str] = {}
     for line in info.message.splitlines():
@@ -232,6 +238,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
             label = json.loads(value)
         elif name == "Client":
             client = json.loads(value)
+        elif name == "Session":
+            session = json.loads(value)
         elif name in maps:
             maps[name] = {str(k): int(v) for k, v in json.loads(value).items()}
         elif name in TRAILERS and value.isdigit():
@@ -260,6 +268,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         consistency=_consistency(words.get("Consistency")),
         auto=words.get("Auto") == "true",
         client=client,
+        session=session,
     )
 
 
