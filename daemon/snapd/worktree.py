@@ -243,7 +243,9 @@ class Worktree:
             report = lambda n, path: progress(n, to_wire(path))  # noqa: E731
         check = None
         if dirty is None and self.dirmap.fits(parent, policy.stamp):
-            check = self.dirmap.check(self.root_b, trust_mtime=self.trust_dir_mtime)
+            check = self.dirmap.check(
+                self.root_b, trust_mtime=self.trust_dir_mtime, racy_ns=self.cache.racy_ns
+            )
             dirty = check.dirty
         capturer = Capturer(
             self.store,

@@ -137,8 +137,8 @@ def test_a_map_driven_full_walk_equals_a_fresh_one(
     checks: list[Check] = []
     check = DirMap.check
 
-    def counted(self: DirMap, root: bytes, *, trust_mtime: bool) -> Check:
-        checks.append(result := check(self, root, trust_mtime=trust_mtime))
+    def counted(self: DirMap, root: bytes, *, trust_mtime: bool, racy_ns: int) -> Check:
+        checks.append(result := check(self, root, trust_mtime=trust_mtime, racy_ns=racy_ns))
         return result
 
     monkeypatch.setattr(DirMap, "check", counted)

@@ -10,6 +10,8 @@ from snapd.capture.dirmap import (
     FINE_RACY_NS,
     UNKNOWN,
     DirMap,
+    dir_sig,
+    file_sig,
     pack_sigs,
     racy_window,
     record_of,
@@ -99,3 +101,19 @@ def test_the_fine_racy_window_needs_a_local_file_system_with_sub_second_ctimes(
     assert racy_window(1_700_000_000_123_456_789, "nfs") == RACY_NS
     assert racy_window(1_700_000_000_000_000_000, "ext4") == RACY_NS  # whole seconds only
     assert racy_window(1_700_000_000_123_456_789, "ext4") == FINE_RACY_NS
+
+
+def test_a_directory_that_moved_just_now_keeps_its_old_signature(tmp_path: Path) -> None:
+    """Names unchanged, signature moved: refreshed only outside the racy window."""
+    root = tmp_path / "work"
+    root.mkdir()
+    (root / "a").write_text("a\n")
+    old = os.lstat(root)
+    stale = (old.st_mtime_ns - 10**9, old.st_ctime_ns, old.st_ino, old.st_mode)
+    rec = record_of(old, [(b"a", file_sig(os.lstat(root / "a")))], [], [], 5 * 10**18)
+    dm = DirMap()
+    dm.records = {b"": (stale, *rec[1:])}
+    fresh = dm.check(os.fsencode(root), trust_mtime=True, racy_ns=60 * 10**9)
+    assert fresh.dirty == frozenset() and fresh.refreshed == {}  # modified within the window
+    aged = dm.check(os.fsencode(root), trust_mtime=True, racy_ns=0)
+    assert aged.dirty == frozenset() and aged.refreshed == {b"": dir_sig(os.lstat(root))}

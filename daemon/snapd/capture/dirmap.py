@@ -34,6 +34,7 @@ import operator
 import os
 import stat
 import struct
+import time
 from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias
 
@@ -186,14 +187,18 @@ class DirMap:
             and b"" in self.records
         )
 
-    def check(self, root: bytes, *, trust_mtime: bool) -> Check:
+    def check(self, root: bytes, *, trust_mtime: bool, racy_ns: int = RACY_NS) -> Check:
         """``lstat`` every recorded directory and file; list only directories that moved.
 
         Args:
             root: The worktree root.
             trust_mtime: The file system changes a directory's mtime on every entry added or
                 removed; False lists every directory again.
+            racy_ns: A directory modified this long before the check began keeps its old
+                signature (and is listed again next time): an entry added in the same tick
+                might not move the new one.
         """
+        old_enough = time.time_ns() - racy_ns
         dirty: set[bytes] = set()
         refreshed: dict[bytes, DirSig] = {}
         records = self.records
@@ -225,7 +230,7 @@ class DirMap:
                 known = {*files, *entered, *others}
                 if names != known:
                     dirty.update(join(rel, name) for name in names ^ known)
-                elif now != own:
+                elif now != own and now[0] < old_enough:
                     refreshed[rel] = now  # same names: only the signature moved
             prefix = full + b"/"
             compared += len(files)
