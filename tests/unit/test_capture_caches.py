@@ -72,7 +72,8 @@ def test_the_directory_map_round_trips_and_refuses_damage(tmp_path: Path) -> Non
     st = os.lstat(tmp_path)
     old = (1, 2, 3, 4, 0o100644)
     now = 5 * 10**18
-    rec = record_of(st, [(b"a", old), (b"b", (now, 5, 6, 7, 0o100644))], [b"d"], [b"e"], now)
+    files = [(b"a", old), (b"b", (now, 5, 6, 7, 0o100644))]
+    rec = record_of(st, files, [b"d"], [b"e"], [b".git"], now)
     assert unpack_sigs(rec[2]) == [old, UNKNOWN]  # b was modified within the racy window
     dm = DirMap()
     state = State("a" * 40, "b" * 40, "c" * 40)
@@ -90,7 +91,7 @@ def test_the_directory_map_round_trips_and_refuses_damage(tmp_path: Path) -> Non
 def test_a_racily_listed_file_is_recorded_as_unknown(tmp_path: Path) -> None:
     st = os.lstat(tmp_path)
     now = 5 * 10**18
-    rec = record_of(st, [(b"new", (now, now, 1, 1, 0o100644))], [], [], now)
+    rec = record_of(st, [(b"new", (now, now, 1, 1, 0o100644))], [], [], [], now)
     assert unpack_sigs(rec[2]) == [UNKNOWN]
     assert pack_sigs([UNKNOWN]) == rec[2]
 
@@ -110,10 +111,16 @@ def test_a_directory_that_moved_just_now_keeps_its_old_signature(tmp_path: Path)
     (root / "a").write_text("a\n")
     old = os.lstat(root)
     stale = (old.st_mtime_ns - 10**9, old.st_ctime_ns, old.st_ino, old.st_mode)
-    rec = record_of(old, [(b"a", file_sig(os.lstat(root / "a")))], [], [], 5 * 10**18)
+    (root / ".git").mkdir()
+    os.utime(root, ns=(old.st_mtime_ns, old.st_mtime_ns))
+    old = os.lstat(root)
+    rec = record_of(old, [(b"a", file_sig(os.lstat(root / "a")))], [], [], [b".git"], 5 * 10**18)
     dm = DirMap()
     dm.records = {b"": (stale, *rec[1:])}
     fresh = dm.check(os.fsencode(root), trust_mtime=True, racy_ns=60 * 10**9)
     assert fresh.dirty == frozenset() and fresh.refreshed == {}  # modified within the window
     aged = dm.check(os.fsencode(root), trust_mtime=True, racy_ns=0)
     assert aged.dirty == frozenset() and aged.refreshed == {b"": dir_sig(os.lstat(root))}
+    # A quiet directory (skipped without a record, like .git) is a known name, never dirty.
+    (root / ".git" / "index").write_text("changed\n")
+    assert dm.check(os.fsencode(root), trust_mtime=False, racy_ns=0).dirty == frozenset()

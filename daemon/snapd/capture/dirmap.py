@@ -54,11 +54,17 @@ DirSig: TypeAlias = tuple[int, int, int, int]
 """A directory's signature: mtime_ns, ctime_ns, ino, mode."""
 
 Record: TypeAlias = tuple[
-    DirSig | None, tuple[bytes, ...], bytes, tuple[bytes, ...], tuple[bytes, ...]
+    DirSig | None,
+    tuple[bytes, ...],
+    bytes,
+    tuple[bytes, ...],
+    tuple[bytes, ...],
+    tuple[bytes, ...],
 ]
 """One directory: its signature, its non-directory names and their signatures (same order,
 packed by :func:`pack_sigs`), the subdirectories the walk entered, the other subdirectories
-(looked at again on every walk)."""
+(looked at again on every walk: skipped with a record, unreadable), and the quiet ones
+(skipped without a record, like ``.git``: nothing in them can change the snapshot)."""
 
 UNKNOWN: Final[FileSig] = (-1, -1, 0, 0, 0)
 """Recorded for a file listed within the racy window: no ``lstat`` has a ctime of -1."""
@@ -76,7 +82,7 @@ LOCAL_FILE_SYSTEMS: Final = frozenset(
 (what skipping a directory's listing relies on). On others (network and FUSE file systems)
 every directory is listed again, as git's untracked cache refuses such file systems."""
 
-_MAGIC: Final = b"snapd-dirmap 2\n"
+_MAGIC: Final = b"snapd-dirmap 3\n"
 
 
 FINE_RACY_NS: Final = 50_000_000
@@ -118,6 +124,7 @@ def record_of(
     files: Iterable[tuple[bytes, FileSig]],
     entered: Iterable[bytes],
     others: Iterable[bytes],
+    quiet: Iterable[bytes],
     now_ns: int,
     racy_ns: int = RACY_NS,
 ) -> Record:
@@ -128,7 +135,7 @@ def record_of(
         names.append(name)
         sigs.append(UNKNOWN if sig[0] >= now_ns - racy_ns else sig)
     own = None if st.st_mtime_ns >= now_ns - racy_ns else dir_sig(st)
-    return (own, tuple(names), pack_sigs(sigs), tuple(entered), tuple(others))
+    return (own, tuple(names), pack_sigs(sigs), tuple(entered), tuple(others), tuple(quiet))
 
 
 @attrs.define
@@ -211,7 +218,7 @@ class DirMap:
             if rec is None:
                 dirty.add(rel)
                 continue
-            own, files, sigs, entered, others = rec
+            own, files, sigs, entered, others, quiet = rec
             try:
                 st = os.lstat(full)
             except OSError:
@@ -227,7 +234,7 @@ class DirMap:
                 except OSError:
                     dirty.add(rel)
                     continue
-                known = {*files, *entered, *others}
+                known = {*files, *entered, *others, *quiet}
                 if names != known:
                     dirty.update(join(rel, name) for name in names ^ known)
                 elif now != own and now[0] < old_enough:

@@ -87,6 +87,8 @@ class _Frame:
     """Subdirectories captured as trees (listed or reused)."""
     others: list[bytes] = attrs.Factory(list)
     """Subdirectories a later walk must look at again (skipped with a record, unreadable)."""
+    quiet: list[bytes] = attrs.Factory(list)
+    """Subdirectories skipped without a record (``.git``): nothing in them is captured."""
 
 
 @attrs.frozen
@@ -347,8 +349,9 @@ class Capturer:
             if not decision.captured:
                 self._skip(cand, decision)
                 forced = cand.kind is Kind.DIR and self.policy.forced_below(cand.rel)
-                if cand.kind is Kind.DIR and (decision.record or forced):
-                    frame.others.append(name)  # its summary or forced paths: look again
+                if cand.kind is Kind.DIR:
+                    # Its summary or forced paths: looked at again; else nothing below counts.
+                    (frame.others if decision.record or forced else frame.quiet).append(name)
                 if forced:
                     before = parent_entries.get(name)
                     try:
@@ -428,7 +431,13 @@ class Capturer:
                 if c.kind is not Kind.DIR
             )
             self.listings[frame.rel] = record_of(
-                frame.own, files, frame.entered, frame.others, self._now, self.cache.racy_ns
+                frame.own,
+                files,
+                frame.entered,
+                frame.others,
+                frame.quiet,
+                self._now,
+                self.cache.racy_ns,
             )
         if not entries:
             return None
