@@ -16,6 +16,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -75,13 +76,13 @@ class _Frame:
     """The same directory's tree in the previous snapshot, if it had one."""
     parent_entries: dict[bytes, Entry]
     listing: list[tuple[Candidate, Decision]]
+    """Its entries not captured yet, last first (each is dropped once captured: a directory
+    of 30,000 entries does not hold them all while its subdirectories are walked)."""
     full_scan: bool
     stamp: bytes | None
     """The stamp of the policy inputs that apply in this directory (see ``decisions``)."""
-    own: os.stat_result | None = None
-    """The directory's ``lstat`` from before it was listed (None: not recorded in the map)."""
-    pos: int = 0
-    """The next entry of ``listing`` to capture."""
+    listed: Record | None = None
+    """Its record for the directory map, subdirectories not filled in yet (None: none)."""
     entries: list[Entry] = attrs.Factory(list)
     entered: list[bytes] = attrs.Factory(list)
     """Subdirectories captured as trees (listed or reused)."""
@@ -291,6 +292,10 @@ class Capturer:
                     continue  # covered by the skipped ancestor's record
                 decision = skipped("force-include", "not forced", record=False)
             listing.append((cand, decision))
+        listed = None
+        if own is not None:
+            files = ((n, file_sig(s)) for n, s in found if not stat.S_ISDIR(s.st_mode))
+            listed = record_of(own, files, (), (), (), self._now, self.cache.racy_ns)
         parent_entries = (
             {e.name: e for e in self.store.read_tree(parent_tree)} if parent_tree else {}
         )
@@ -300,6 +305,7 @@ class Capturer:
             counted = self._budgeted.new_entries(rel, captured, parent_entries)
             if counted is not None and counted[0] > self._dir_budget:
                 raise _OverBudget(*counted)
+        listing.reverse()  # taken from the end
         return _Frame(
             rel=rel,
             name=rel.rsplit(b"/", 1)[-1],
@@ -308,7 +314,7 @@ class Capturer:
             listing=listing,
             full_scan=full_scan,
             stamp=stamp,
-            own=own,
+            listed=listed,
         )
 
     def _advance(self, frame: _Frame) -> _Frame | None:
@@ -321,9 +327,8 @@ class Capturer:
         full_scan = frame.full_scan
         parent_entries = frame.parent_entries
         entries = frame.entries
-        while frame.pos < len(frame.listing):
-            cand, decision = frame.listing[frame.pos]
-            frame.pos += 1
+        while frame.listing:
+            cand, decision = frame.listing.pop()
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled
             self._seen += 1
@@ -424,21 +429,9 @@ class Capturer:
     def _finish(self, frame: _Frame) -> str | None:
         """Write a captured directory's tree (None when it holds nothing captured)."""
         entries, parent_entries = frame.entries, frame.parent_entries
-        if frame.own is not None:
-            files = (
-                (c.rel.rsplit(b"/", 1)[-1], file_sig(c.st))
-                for c, _d in frame.listing
-                if c.kind is not Kind.DIR
-            )
-            self.listings[frame.rel] = record_of(
-                frame.own,
-                files,
-                frame.entered,
-                frame.others,
-                frame.quiet,
-                self._now,
-                self.cache.racy_ns,
-            )
+        if frame.listed is not None:
+            subdirs = (tuple(frame.entered), tuple(frame.others), tuple(frame.quiet))
+            self.listings[frame.rel] = (*frame.listed[:3], *subdirs)
         if not entries:
             return None
         if (
