@@ -66,6 +66,18 @@ def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+class _PathsUsage(argparse.HelpFormatter):
+    """Usage that ends with ``[-- PATH...]``: the paths :func:`parse_args` cuts off first."""
+
+    def _format_usage(self, *args: Any) -> str:
+        usage = super()._format_usage(*args).rstrip("\n")
+        return f"{usage} [-- PATH...]\n\n"
+
+
+PATH_COMMANDS = ("diff", "restore")
+"""The commands that take paths after ``--``."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of the client commands."""
     p = argparse.ArgumentParser(
@@ -82,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, **kw: Any) -> argparse.ArgumentParser:
         aliases = [alias for alias, of in ALIASES.items() if of == name]
         kw.setdefault("description", COMMAND_HELP[name])
+        if name in PATH_COMMANDS:
+            kw["formatter_class"] = _PathsUsage
         return sub.add_parser(
             name, aliases=aliases, parents=[common], help=COMMAND_HELP[name], **kw
         )
@@ -177,7 +191,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         argv, paths = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
     args = parser.parse_args(argv)
-    if paths is not None and args.command not in ("diff", "restore"):
+    if paths is not None and args.command not in PATH_COMMANDS:
         parser.error("only diff and restore take paths after '--'")
     if args.command == "restore" and args.hunks is not None:
         if paths is not None or args.patterns is not None:
