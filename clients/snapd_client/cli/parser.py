@@ -32,6 +32,9 @@ COMMAND_HELP = {
 ALIASES = {"show": "hunks"}
 """Other names of a command."""
 
+NAME_HELP = "a snapshot: its id or a unique id prefix, latest, latest~N, or its label"
+"""How a snapshot is named (protocol.md, "Naming snapshots")."""
+
 DIGEST = re.compile("[0-9a-f]{16}")
 """A hunk digest as ``snapd/hunks`` gives it."""
 
@@ -105,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("log")
     command("status")
     d = command("diff")
-    d.add_argument("from_", nargs="?", default="latest", metavar="FROM")
-    d.add_argument("to", nargs="?", metavar="TO")
+    d.add_argument("from_", nargs="?", default="latest", metavar="FROM", help=NAME_HELP)
+    d.add_argument("to", nargs="?", metavar="TO", help="the same (default: the live worktree)")
     d.add_argument("--stat", action="store_true", help="a summary per file, as git diff --stat")
     d.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
     h = command("hunks")
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("stats")
     for name in ("pin", "unpin"):
         pn = command(name)
-        pn.add_argument("id", metavar="ID", help="snapshot id, unique prefix or 'latest'")
+        pn.add_argument("id", metavar="ID", help=NAME_HELP)
     dm = command(
         "daemon",
         description="The worktree's shared daemon: the other commands start it when none runs "

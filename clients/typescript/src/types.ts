@@ -57,7 +57,7 @@ export const SNAPD_DID_SNAPSHOT = Notifications.didSnapshot;
 
 /** Every error code of protocol.md's Errors table. */
 export const ErrorCodes = {
-  /** No snapshot has the given id, or an id prefix matches several snapshots. */
+  /** No snapshot has the given name, or several do (an ambiguous label or id prefix). */
   UnknownSnapshot: -31001,
   /** A cursor is malformed, stale, or belongs to a different query. */
   BadCursor: -31002,
@@ -235,7 +235,10 @@ export interface DidSnapshotParams {
 
 /** Changed files between a snapshot and another snapshot or the live worktree. */
 export interface DiffParams {
-  /** Old side: a snapshot id, a unique id prefix (at least 4 hex digits) or `latest`. */
+  /**
+   * Old side: a snapshot name (an id, `latest`, `latest~N`, a label or a unique id
+   * prefix; see "Naming snapshots").
+   */
   from: string;
   /**
    * New side, same forms as `from`; absent means the live worktree, captured now with the
@@ -740,7 +743,7 @@ export interface PathBytes {
 
 /** Pin a snapshot (retention never drops it) or unpin it. */
 export interface PinParams {
-  /** The snapshot: an id, a unique id prefix or `latest`. */
+  /** The snapshot, by any snapshot name (see "Naming snapshots"). */
   id: string;
   /**
    * `true` to pin, `false` to unpin.
@@ -796,7 +799,7 @@ export interface RestoreAction {
 
 /** Restore the worktree (all of it, some paths, or some hunks of a file) from a snapshot. */
 export interface RestoreParams {
-  /** The snapshot to restore: an id, a unique id prefix or `latest`. */
+  /** The snapshot to restore, by any snapshot name (see "Naming snapshots"). */
   from: string;
   /**
    * Only these paths or directories (literal names, prefix match on whole components:

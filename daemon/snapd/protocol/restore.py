@@ -66,7 +66,7 @@ class RestoreParams:
     """Restore the worktree (all of it, some paths, or some hunks of a file) from a snapshot."""
 
     from_: str
-    """The snapshot to restore: an id, a unique id prefix or ``latest``."""
+    """The snapshot to restore, by any snapshot name (see "Naming snapshots")."""
 
     paths: list[str] | None = None
     """Only these paths or directories (literal names, prefix match on whole components:
