@@ -314,6 +314,7 @@ class Worktree:
         progress: ProgressFn | None = None,
         on_unrecorded: Callable[[], None] | None = None,
         amend: Callable[[State], State] | None = None,
+        safety: bool = False,
     ) -> Recorded:
         """Capture the worktree and record it as a snapshot (unless nothing changed).
 
@@ -334,6 +335,7 @@ class Worktree:
                 recorded nothing (the caller keeps its dirty set for the next snapshot).
             amend: Called with the captured state; the snapshot records what it returns (a
                 restore's safety snapshot grafts in live content the capture skipped).
+            safety: A restore's safety snapshot (retention treats it as unlabelled).
 
         Raises:
             Failure, StoreError, OSError: the capture failed; no ref was moved.
@@ -386,6 +388,7 @@ class Worktree:
                 consistency=consistency,
                 auto=auto,
                 client=client,
+                safety=safety,
             )
             self.store.refs.add_snapshot(oid)  # the commit point: objects are all written
             if retally:

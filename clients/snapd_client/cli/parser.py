@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "gc",
         description="Drop the snapshots the retention options (retainLatest, retainCount, "
         "retainDays, storeBudgetBytes) no longer keep, delete unreachable objects and pack the "
-        "rest. Pinned and labelled snapshots are never dropped.",
+        "rest. Pinned and labelled snapshots are never dropped (a restore's safety snapshot "
+        "counts as unlabelled once older than the newest retainLatest).",
     )
     g.add_argument(
         "--dry-run",

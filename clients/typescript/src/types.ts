@@ -650,20 +650,23 @@ export interface InitializationOptions {
    */
   retainLatest?: number;
   /**
-   * Most unpinned, unlabelled snapshots kept besides the newest `retainLatest`.
+   * Most unpinned, unlabelled snapshots kept besides the newest `retainLatest`. A
+   * restore's safety snapshot counts as unlabelled here.
    *
    * Default: `1000`.
    */
   retainCount?: number;
   /**
-   * Unpinned, unlabelled snapshots older than this many days are dropped.
+   * Unpinned, unlabelled snapshots older than this many days are dropped. A restore's
+   * safety snapshot counts as unlabelled here.
    *
    * Default: `30.0`.
    */
   retainDays?: number;
   /**
    * Store size that triggers collection; the oldest unprotected snapshots are dropped
-   * until the store fits (pinned, labelled and the newest are never dropped).
+   * until the store fits (pinned, labelled and the newest are never dropped; a restore's
+   * safety snapshot is protected only while among the newest `retainLatest`).
    *
    * Default: `4294967296`.
    */
@@ -1022,6 +1025,20 @@ export interface SnapshotSummary {
    * automatic snapshots).
    */
   client?: string;
+  /**
+   * A restore's safety snapshot, taken just before the restore wrote anything (restoring it
+   * undoes the restore); retention treats it as unlabelled once it is not among the newest
+   * `retainLatest`.
+   *
+   * Default: `false`.
+   */
+  safety?: boolean;
+  /**
+   * Pinned (`snapd/pin`): retention never drops it.
+   *
+   * Default: `false`.
+   */
+  pinned?: boolean;
 }
 
 /** List snapshots, newest first, one page at a time. */

@@ -63,7 +63,10 @@ def snapshots(
             before = pos.before
         # Sequence numbers never repeat, so the cursor stays valid while snapshots are
         # added (they sort before it) or dropped by retention (they simply vanish).
-        items = ((s.seq, wire.summary(s)) for s in iter_history(wt.store, before))
+        pins = wt.store.refs.pins()
+        items = (
+            (s.seq, wire.summary(s, pinned=s.id in pins)) for s in iter_history(wt.store, before)
+        )
         page, rest = pager.take(items, size=lambda item: json_size(item[1]))
     cursor = None
     if rest is not None:

@@ -1,0 +1,50 @@
+"""Issue 18 on the command line: ``log`` marks, ``explain`` in skipped directories, forced
+restores. The real ``snapd`` runs in a real worktree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snapd_client.cli.fast import log_marks
+from tests.helpers import write
+
+
+def snapd(root: Path, store: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "snapd_client", "--root", str(root), "--store", str(store)]
+    cmd += ["--standalone", "--no-pager", "--color", "never"]
+    return subprocess.run([*cmd, *argv], capture_output=True, text=True, check=False)
+
+
+def test_log_marks() -> None:
+    assert log_marks({"id": "a"}) == []
+    assert log_marks({"auto": True, "pinned": True}) == ["pinned", "auto"]
+    assert log_marks({"label": "turn 3"}) == ["labelled"]
+    assert log_marks({"label": "before restore from 0123456789ab", "safety": True}) == ["safety"]
+
+
+@pytest.mark.e2e
+def test_log_marks_pinned_safety_and_labelled_snapshots(worktree: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert snapd(worktree, store, "snapshot", "-m", "base").returncode == 0
+    write(worktree, "src/main.txt", "edited\n")
+    assert snapd(worktree, store, "snapshot").returncode == 0
+    write(worktree, "src/main.txt", "edited again\n")
+    proc = snapd(worktree, store, "restore", "base", "--apply")
+    assert proc.returncode == 0, proc.stderr
+    assert (worktree / "src" / "main.txt").read_text() == "hello\n"
+    assert snapd(worktree, store, "pin", "latest~1").returncode == 0
+    summaries = json.loads(snapd(worktree, store, "--json", "log").stdout)
+    assert [s.get("safety", False) for s in summaries] == [True, False, False]
+    assert [s.get("pinned", False) for s in summaries] == [False, True, False]
+    lines = snapd(worktree, store, "log").stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(f"{summaries[0]['id'][:12]} (safety)  ")
+    assert lines[0].endswith(f"before restore from {summaries[2]['id'][:12]}")
+    assert lines[1].startswith(f"{summaries[1]['id'][:12]} (pinned)  ")
+    assert lines[2].startswith(f"{summaries[2]['id'][:12]} (labelled)  ")
+    assert lines[2].endswith("base")
