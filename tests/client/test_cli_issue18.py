@@ -48,3 +48,42 @@ def test_log_marks_pinned_safety_and_labelled_snapshots(worktree: Path, tmp_path
     assert lines[1].startswith(f"{summaries[1]['id'][:12]} (pinned)  ")
     assert lines[2].startswith(f"{summaries[2]['id'][:12]} (labelled)  ")
     assert lines[2].endswith("base")
+
+
+@pytest.mark.e2e
+def test_explain_inside_a_skipped_directory_says_it_exists(worktree: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    subprocess.run(["git", "init", "-q", str(worktree)], check=True)
+    write(worktree, "build/CMakeCache.txt", "CMAKE_BUILD_TYPE:STRING=Debug\n")
+    write(worktree, "build/CMakeFiles/deep/log.yaml", "x: 1\n")
+    outside = tmp_path / "outside"
+    write(outside, "secret.txt", "s\n")
+    (worktree / "build" / "link").symlink_to(outside)
+    proc = snapd(worktree, store, "explain", "build/CMakeCache.txt")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "build/CMakeCache.txt: skipped"
+    assert "  rule      build-dir" in lines
+    assert "  inside    build/ (skipped directory)" in lines
+    assert "  exists    yes (file, 30 B)" in lines
+    assert not any("judged by its name" in line for line in lines)
+    proc = snapd(worktree, store, "explain", ".git/config")
+    assert "  rule      git-dir" in proc.stdout and "  exists    yes (file, " in proc.stdout
+    assert "  inside    .git/ (skipped directory)" in proc.stdout
+
+    def explained(path: str) -> dict[str, object]:
+        proc = snapd(worktree, store, "--json", "explain", path)
+        assert proc.returncode == 0, proc.stderr
+        result: dict[str, object] = json.loads(proc.stdout)
+        return result
+
+    deep = explained("build/CMakeFiles/deep/log.yaml")
+    assert deep["exists"] is True and deep["kind"] == "file" and deep["size"] == 5
+    assert deep["skippedAncestor"] == "build" and deep["rule"] == "build-dir"
+    missing = explained("build/nothere.txt")
+    assert missing["exists"] is False and missing["skippedAncestor"] == "build"
+    assert "judged by its name" not in snapd(worktree, store, "explain", "build/no").stdout
+    through_link = explained("build/link/secret.txt")  # never looked at through a symlink
+    assert through_link["exists"] is False and "size" not in through_link
+    plain = explained("build")
+    assert plain["exists"] is True and "skippedAncestor" not in plain

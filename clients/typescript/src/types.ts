@@ -299,6 +299,11 @@ export interface ExplainResult {
    * Default: `false`.
    */
   binary?: boolean;
+  /**
+   * The skipped directory the path lies inside, whose rule decided (`rule`); absent when
+   * the path is decided by itself.
+   */
+  skippedAncestor?: string;
 }
 
 /** One changed path. */

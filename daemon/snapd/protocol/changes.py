@@ -227,3 +227,7 @@ class ExplainResult:
 
     binary: bool = False
     """Captured content that looks binary."""
+
+    skipped_ancestor: str | None = None
+    """The skipped directory the path lies inside, whose rule decided (``rule``); absent when
+    the path is decided by itself."""
