@@ -87,3 +87,34 @@ def test_explain_inside_a_skipped_directory_says_it_exists(worktree: Path, tmp_p
     assert through_link["exists"] is False and "size" not in through_link
     plain = explained("build")
     assert plain["exists"] is True and "skippedAncestor" not in plain
+
+
+@pytest.mark.e2e
+def test_a_forced_restore_says_before_apply_that_the_content_is_lost_for_good(
+    worktree: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    write(worktree, ".snapd.toml", "contentLimit = 1000\n")
+    write(worktree, "big.txt", "small at first\n")
+    assert snapd(worktree, store, "snapshot", "-m", "base").returncode == 0
+    write(worktree, "big.txt", "x" * 5000)  # over the limit: never captured
+    write(worktree, "src/main.txt", "edited\n")
+    proc = snapd(worktree, store, "restore", "base")
+    assert proc.returncode == 0, proc.stderr
+    assert "lost for good" not in proc.stdout  # nothing forced: the safety snapshot has it all
+    proc = snapd(worktree, store, "restore", "base", "--force", "big.txt")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    big = next(line for line in lines if "big.txt" in line)
+    assert big.split()[:2] == ["write", "big.txt"]
+    assert big.endswith("(forced: its current content was never captured: lost for good)")
+    main = next(line for line in lines if "src/main.txt" in line)
+    assert "forced" not in main and "lost" not in main
+    assert (
+        "warning: 1 forced path: content never captured, which no snapshot holds: the safety "
+        "snapshot cannot bring it back, it is lost for good" in lines
+    )
+    assert lines[-1] == "run again with --apply to apply it"
+    assert (worktree / "big.txt").read_text() == "x" * 5000  # the plan wrote nothing
+    help_text = snapd(worktree, store, "restore", "--help").stdout
+    assert "lost for good" in " ".join(help_text.split())

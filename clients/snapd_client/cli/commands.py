@@ -243,6 +243,15 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
     out.print(
         f"{plural(first.written, 'path')} to write, {first.deleted} to delete, {first.kept} kept"
     )
+    forced = sum(1 for a in plan if a.forced)
+    if forced:
+        out.print(
+            (
+                f"warning: {plural(forced, 'forced path')}: content never captured, which no "
+                "snapshot holds: the safety snapshot cannot bring it back, it is lost for good",
+                "red",
+            )
+        )
     if not args.apply:
         if first.written or first.deleted:
             out.print(("run again with --apply to apply it", "dim"))

@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Restore the worktree, some paths (after '--'; literal names: "
         "'app/[id].tsx' is that file), the paths matching --pattern, or some hunks of one file "
         "from a snapshot. Without --apply only the plan is printed. Applying takes a safety "
-        "snapshot first: restoring it undoes the restore.",
+        "snapshot first: restoring it undoes the restore, except for forced paths (--force), "
+        "whose content was never captured and is lost for good.",
     )
     r.add_argument("from_", nargs="?", default="latest", metavar="FROM")
     r.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")

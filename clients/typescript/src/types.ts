@@ -798,7 +798,8 @@ export interface RestoreAction {
   /** For a path whose live content was not captured: the capture rule that skipped it. */
   rule?: string;
   /**
-   * Uncaptured content that `force` allows this restore to overwrite or delete.
+   * Uncaptured content that `force` allows this restore to overwrite or delete; no
+   * snapshot holds it (the safety snapshot cannot bring it back): it is lost for good.
    *
    * Default: `false`.
    */

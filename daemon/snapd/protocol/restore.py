@@ -58,7 +58,8 @@ class RestoreAction:
     """For a path whose live content was not captured: the capture rule that skipped it."""
 
     forced: bool = False
-    """Uncaptured content that ``force`` allows this restore to overwrite or delete."""
+    """Uncaptured content that ``force`` allows this restore to overwrite or delete; no
+    snapshot holds it (the safety snapshot cannot bring it back): it is lost for good."""
 
 
 @attrs.define(kw_only=True)
