@@ -184,16 +184,19 @@ async def run(args: argparse.Namespace) -> None:
         )
 
         # A reconcile (full walk) with nothing changed: what start-up, a watcher restart and
-        # every reconcileInterval cost. git's add here is its no-change case as well.
-        t0 = time.perf_counter()
-        full = await client.snapshot(reconcile=True)
-        s_full = time.perf_counter() - t0
-        g_full, _ = git_snapshot(git_dir, root)
-        rows.append(("reconcile, no change", s_full, g_full))
-        print(
-            f"reconcile: snapd {s_full * 1000:.1f} ms ({full.consistency}, created "
-            f"{full.created}, hashed {full.hashed}), git {g_full * 1000:.1f} ms"
-        )
+        # every reconcileInterval cost. git's add here is its no-change case as well. Right
+        # after the touches, the files touched within the racy window of that snapshot are
+        # looked at again (by design); the second reconcile is the steady state.
+        for name in ("reconcile, after touch", "reconcile, no change"):
+            t0 = time.perf_counter()
+            full = await client.snapshot(reconcile=True)
+            s_full = time.perf_counter() - t0
+            g_full, _ = git_snapshot(git_dir, root)
+            rows.append((name, s_full, g_full))
+            print(
+                f"{name}: snapd {s_full * 1000:.1f} ms ({full.consistency}, created "
+                f"{full.created}, hashed {full.hashed}), git {g_full * 1000:.1f} ms"
+            )
         s_rss = max(s_rss, vmhwm_kib(pid))
 
     # Cold start: what an editor opening the worktree waits for, on a store that exists.
@@ -217,9 +220,9 @@ async def run(args: argparse.Namespace) -> None:
     )
 
     print("\nsummary (git time / snapd time: > 1 means snapd is faster)")
-    print(f"{'case':<22} {'snapd':>10} {'git':>10} {'ratio':>8}")
+    print(f"{'case':<24} {'snapd':>10} {'git':>10} {'ratio':>8}")
     for name, s, g in rows:
-        print(f"{name:<22} {s * 1000:>8.0f}ms {g * 1000:>8.0f}ms {g / s:>7.2f}x")
+        print(f"{name:<24} {s * 1000:>8.0f}ms {g * 1000:>8.0f}ms {g / s:>7.2f}x")
     print(f"peak RSS: snapd {s_rss / 1024:.1f} MiB (target <= 150 MiB), git {g_rss / 1024:.1f} MiB")
     print(
         "targets (git time / snapd time): initial >= 1.0x; edit 1 file >= 30x; touch 1000 "

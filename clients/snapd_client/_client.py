@@ -281,10 +281,12 @@ class AsyncClient:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         msg_id: int | None = None,
         reconcile: bool = False,
+        session: str | None = None,
     ) -> protocol.SnapshotResult:
         """Take a snapshot; ``on_progress`` receives each ``$/progress`` value.
 
-        ``reconcile`` walks the whole tree even when the watcher could narrow the capture.
+        ``reconcile`` walks the whole tree even when the watcher could narrow the capture;
+        ``session`` records it under a session (its consecutive snapshots are its steps).
         """
         token: str | None = None
         if on_progress is not None:
@@ -295,7 +297,9 @@ class AsyncClient:
                     on_progress(params.get("value") or {})
 
             self.on_notification("$/progress", handler)
-        params = protocol.SnapshotParams(label=label, work_done_token=token, reconcile=reconcile)
+        params = protocol.SnapshotParams(
+            label=label, work_done_token=token, reconcile=reconcile, session=session
+        )
         try:
             return await self._call(
                 protocol.SNAPD_SNAPSHOT, params, protocol.SnapshotResult, msg_id=msg_id
@@ -311,17 +315,20 @@ class AsyncClient:
         cursor: str | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
+        session: str | None = None,
     ) -> protocol.SnapshotsResult:
-        """One page of snapshots, newest first."""
-        params = protocol.SnapshotsParams(cursor=cursor, limit=limit, max_bytes=max_bytes)
+        """One page of snapshots, newest first (``session``: only that session's)."""
+        params = protocol.SnapshotsParams(
+            cursor=cursor, limit=limit, max_bytes=max_bytes, session=session
+        )
         return await self._call(protocol.SNAPD_SNAPSHOTS, params, protocol.SnapshotsResult)
 
     async def iter_snapshots(
-        self, *, limit: int | None = None, max_bytes: int | None = None
+        self, *, limit: int | None = None, max_bytes: int | None = None, session: str | None = None
     ) -> AsyncIterator[protocol.SnapshotSummary]:
-        """Every snapshot, newest first, following ``nextCursor``."""
+        """Every snapshot (of ``session``, if given), newest first, following ``nextCursor``."""
         async for item in _follow(
-            lambda c: self.snapshots(cursor=c, limit=limit, max_bytes=max_bytes),
+            lambda c: self.snapshots(cursor=c, limit=limit, max_bytes=max_bytes, session=session),
             lambda p: p.snapshots,
         ):
             yield item
@@ -473,6 +480,70 @@ class AsyncClient:
             max_bytes=max_bytes,
         )
         return await self._call(protocol.SNAPD_RESTORE, params, protocol.RestoreResult)
+
+    async def revert(
+        self,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        dry_run: bool = True,
+        plan_token: str | None = None,
+        force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.RevertResult:
+        """Plan taking the step ``from_`` -> ``to`` out of the worktree (``dry_run=False``: do it).
+
+        Later edits stay: each file the step changed is reverted, merged, or left alone as a
+        conflict (``conflict_markers``: written with markers). Pass the dry run's ``plan_token``
+        when applying; ``safety_snapshot`` undoes it.
+        """
+        params = protocol.RevertParams(
+            from_=from_,
+            to=to,
+            paths=list(paths) if paths is not None else None,
+            dry_run=dry_run,
+            plan_token=plan_token,
+            force=list(force) if force is not None else None,
+            conflict_markers=conflict_markers,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        return await self._call(protocol.SNAPD_REVERT, params, protocol.RevertResult)
+
+    async def iter_revert_plan(
+        self,
+        first: protocol.RevertResult,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> AsyncIterator[protocol.RevertAction]:
+        """Every action of a revert plan: ``first``'s page, then the pages after it."""
+        page = first
+        while True:
+            for item in page.plan:
+                yield item
+            if page.next_cursor is None:
+                return
+            page = await self.revert(
+                from_,
+                to,
+                paths=paths,
+                force=force,
+                conflict_markers=conflict_markers,
+                cursor=page.next_cursor,
+                limit=limit,
+                max_bytes=max_bytes,
+            )
 
     async def iter_restore_plan(
         self,

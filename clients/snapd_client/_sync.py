@@ -195,28 +195,38 @@ class Client:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         msg_id: int | None = None,
         reconcile: bool = False,
+        session: str | None = None,
     ) -> protocol.SnapshotResult:
         """Take a snapshot; ``on_progress`` receives each ``$/progress`` value.
 
-        ``reconcile`` walks the whole tree even when the watcher could narrow the capture.
+        ``reconcile`` walks the whole tree even when the watcher could narrow the capture;
+        ``session`` records it under a session (its consecutive snapshots are its steps).
         """
         value = self._async.snapshot(
-            label, on_progress=on_progress, msg_id=msg_id, reconcile=reconcile
+            label, on_progress=on_progress, msg_id=msg_id, reconcile=reconcile, session=session
         )
         return self._loop.run(value)
 
     def snapshots(
-        self, *, cursor: str | None = None, limit: int | None = None, max_bytes: int | None = None
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+        session: str | None = None,
     ) -> protocol.SnapshotsResult:
-        """One page of snapshots, newest first."""
-        value = self._async.snapshots(cursor=cursor, limit=limit, max_bytes=max_bytes)
+        """One page of snapshots, newest first (``session``: only that session's)."""
+        value = self._async.snapshots(
+            cursor=cursor, limit=limit, max_bytes=max_bytes, session=session
+        )
         return self._loop.run(value)
 
     def iter_snapshots(
-        self, *, limit: int | None = None, max_bytes: int | None = None
+        self, *, limit: int | None = None, max_bytes: int | None = None, session: str | None = None
     ) -> Iterator[protocol.SnapshotSummary]:
-        """Every snapshot, newest first, following ``nextCursor``."""
-        return self._loop.iterate(self._async.iter_snapshots(limit=limit, max_bytes=max_bytes))
+        """Every snapshot (of ``session``, if given), newest first, following ``nextCursor``."""
+        value = self._async.iter_snapshots(limit=limit, max_bytes=max_bytes, session=session)
+        return self._loop.iterate(value)
 
     def status(self) -> protocol.StatusResult:
         """The daemon's state."""
@@ -338,6 +348,65 @@ class Client:
             max_bytes=max_bytes,
         )
         return self._loop.run(value)
+
+    def revert(
+        self,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        dry_run: bool = True,
+        plan_token: str | None = None,
+        force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
+        cursor: str | None = None,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> protocol.RevertResult:
+        """Plan taking the step ``from_`` -> ``to`` out of the worktree (``dry_run=False``: do it).
+
+        Later edits stay: each file the step changed is reverted, merged, or left alone as a
+        conflict (``conflict_markers``: written with markers). Pass the dry run's ``plan_token``
+        when applying; ``safety_snapshot`` undoes it.
+        """
+        value = self._async.revert(
+            from_,
+            to,
+            paths=paths,
+            dry_run=dry_run,
+            plan_token=plan_token,
+            force=force,
+            conflict_markers=conflict_markers,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        return self._loop.run(value)
+
+    def iter_revert_plan(
+        self,
+        first: protocol.RevertResult,
+        from_: str,
+        to: str,
+        *,
+        paths: Sequence[str] | None = None,
+        force: Sequence[str] | None = None,
+        conflict_markers: bool = False,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[protocol.RevertAction]:
+        """Every action of a revert plan: ``first``'s page, then the pages after it."""
+        value = self._async.iter_revert_plan(
+            first,
+            from_,
+            to,
+            paths=paths,
+            force=force,
+            conflict_markers=conflict_markers,
+            limit=limit,
+            max_bytes=max_bytes,
+        )
+        return self._loop.iterate(value)
 
     def iter_restore_plan(
         self,

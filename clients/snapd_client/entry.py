@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 CLIENT_COMMANDS = frozenset(
-    "snapshot log status diff hunks show explain restore gc stats pin unpin daemon".split()
+    "snapshot log status diff hunks show explain restore undo gc stats pin unpin daemon".split()
 )
 """Subcommands served by the client CLI (clients of the worktree's shared daemon).
 

@@ -15,12 +15,14 @@ arrow, forbids import cycles and modules over 600 lines)::
                    index and info/ as policy inputs), inotify (our own recursive reader that
                    sees overflows), dirty, filter (the watchfiles fallback's)
     requests/      one function per snapd/* method, wire params -> wire result:
-                   snapshots, changes (diff, hunks, explain), restore, upkeep (pin, gc, stats);
+                   snapshots, changes (diff, hunks, explain), restore, revert, upkeep (pin, gc,
+                   stats);
                    wire builds every wire type, common.map_errors is the one error translation
     worktree       the domain facade: pinned root, store, writer lock, stat cache; capture,
                    snapshot, resolve, live side (internal types only)
     restore/       plan, actions (the plan's lines), apply, fs (symlink-proof operations),
-                   tree, graft (live content a restore replaces but the capture skipped)
+                   tree, graft (live content a restore replaces but the capture skipped),
+                   revert and merge (one step out of the live files: a three-way merge)
     diff/          changes (tree-id-pruned walks, lookup), hunks (bounded line diffs),
                    streamed (files over diffMaxBytes), files (the one per-file entry point)
     capture/       the one exclusion predicate (decision, rules, generated, attributes,

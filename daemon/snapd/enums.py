@@ -78,3 +78,22 @@ class RestoreActionKind(enum.StrEnum):
     KEEP = "keep"
     """Leave the path alone; ``reason`` says why (content not captured, a symlink in the way,
     or changed while the restore ran)."""
+
+
+class RevertActionKind(enum.StrEnum):
+    """What ``snapd/revert`` does (or did) with one path the step changed."""
+
+    REVERT = "revert"
+    """The worktree still holds what the step wrote: the path goes back to exactly what it
+    was before the step (written, recreated or deleted)."""
+
+    MERGE = "merge"
+    """Changed since the step, only where the step did not touch it: the step's hunks come
+    out and the later edits stay."""
+
+    CONFLICT = "conflict"
+    """Changed since the step where the step changed it too (or it cannot be merged): left
+    alone; ``conflict`` says why and ``hunks`` lists the step's hunks that stay."""
+
+    KEEP = "keep"
+    """Left alone: already as before the step, or content a snapshot did not capture."""

@@ -123,13 +123,31 @@ def build_server(
     async def daemon_status(ls: SnapdServer, params: Any) -> protocol.DaemonStatusResult:
         return requests.daemon_status(worktree(ls), ls.hub, ls.hub.clients(), ls)
 
-    @server.feature(protocol.SNAPD_RESTORE)
-    async def restore(ls: SnapdServer, params: protocol.RestoreParams) -> protocol.RestoreResult:
+    # Requests that write the worktree (restore, revert): cancellable between files.
+    for method, request in (
+        (protocol.SNAPD_RESTORE, requests.restore),
+        (protocol.SNAPD_REVERT, requests.revert),
+    ):
+        server.feature(method)(_writing(worktree, request))
+
+    return server
+
+
+PAGED: frozenset[Callable[..., Any]] = frozenset({requests.snapshots, requests.hunks})
+"""Paged requests: they page with the connection's options."""
+
+
+def _writing(
+    worktree: Callable[[SnapdServer], Worktree], request: Callable[..., Any]
+) -> Callable[[SnapdServer, Any], Awaitable[Any]]:
+    """A handler for a request that writes the worktree, in a worker thread, cancellably."""
+
+    async def handler(ls: SnapdServer, params: Any) -> Any:
         wt = worktree(ls)
         cancel = threading.Event()
         work = asyncio.ensure_future(
             asyncio.to_thread(
-                lambda: requests.restore(
+                lambda: request(
                     wt, params, cancel=cancel, client=ls.client_name, options=ls.options
                 )
             )
@@ -146,11 +164,8 @@ def build_server(
         except Cancelled as exc:
             raise asyncio.CancelledError from exc  # nothing was written: -32800
 
-    return server
-
-
-PAGED: frozenset[Callable[..., Any]] = frozenset({requests.snapshots, requests.hunks})
-"""Paged requests: they page with the connection's options."""
+    handler.__name__ = request.__name__
+    return handler
 
 
 def _delegate(

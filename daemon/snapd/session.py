@@ -283,6 +283,7 @@ class Session:
                     parent=result.parent,
                     label=result.label,
                     client=result.client,
+                    session=result.session,
                 ),
             )
         return result

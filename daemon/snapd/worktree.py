@@ -308,6 +308,7 @@ class Worktree:
         label: str | None = None,
         *,
         client: str | None = None,
+        session: str | None = None,
         dirty: frozenset[bytes] | None = None,
         auto: bool = False,
         cancel: threading.Event | None = None,
@@ -325,6 +326,7 @@ class Worktree:
         Args:
             label: Free text recorded with the snapshot.
             client: The name of the client taking it, recorded with it.
+            session: The session it is taken for (an agent's conversation), recorded with it.
             dirty: Paths a synced watcher saw change since the latest snapshot: only
                 directories on their way are listed (consistency ``exact``). None walks the
                 whole tree (consistency ``reconciled``).
@@ -335,7 +337,7 @@ class Worktree:
                 recorded nothing (the caller keeps its dirty set for the next snapshot).
             amend: Called with the captured state; the snapshot records what it returns (a
                 restore's safety snapshot grafts in live content the capture skipped).
-            safety: A restore's safety snapshot (retention treats it as unlabelled).
+            safety: A restore's or revert's safety snapshot (retention treats it as unlabelled).
 
         Raises:
             Failure, StoreError, OSError: the capture failed; no ref was moved.
@@ -389,6 +391,7 @@ class Worktree:
                 auto=auto,
                 client=client,
                 safety=safety,
+                session=session,
             )
             self.store.refs.add_snapshot(oid)  # the commit point: objects are all written
             if retally:

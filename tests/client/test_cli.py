@@ -207,7 +207,14 @@ def test_the_fast_path_reports_interrupts_and_errors_in_one_line(
 
 
 def ns(**kw: Any) -> argparse.Namespace:
-    base = {"json": False, "label": None, "paths": None, "to": None, "from_": "latest"}
+    base = {
+        "json": False,
+        "label": None,
+        "paths": None,
+        "to": None,
+        "from_": "latest",
+        "session": None,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 

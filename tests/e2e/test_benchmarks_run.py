@@ -79,6 +79,7 @@ async def test_tree_scale_benchmark_runs_every_case(source: str | None) -> None:
         "initial snapshot",
         "edit 1 file",
         "touch ",
+        "reconcile, after touch",
         "reconcile, no change",
         "cold start + diff",
     ):
@@ -87,3 +88,22 @@ async def test_tree_scale_benchmark_runs_every_case(source: str | None) -> None:
     # The no-change reconcile recorded nothing, and the cold start's diff was empty.
     assert "reconciled, created False" in text, text
     assert "diff 0 files" in text, text
+
+
+async def test_revert_benchmark_runs_and_both_reverts_give_the_tree_back(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    cmd = [sys.executable, "-m", "benchmarks.revert_scale", "--files", "200", "--changed", "20"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, "--big-mib", "2", "--json", str(out), cwd=REPO, stdout=PIPE, stderr=PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, stderr.decode()
+    figures = json.loads(out.read_text())
+    # Both reverts were checked against the `from` tree with git before these were written.
+    assert figures["snapd"]["reverted"] == 20 and figures["snapd"]["failed"] == 0
+    for side in ("snapd", "git_apply_R"):
+        assert figures[side]["revert_s"] > 0 and figures[side]["peak_rss_kib"] > 0
+    big = figures["big"]
+    assert big["actions"] == ["revert"] and big["restored"] is True
+    assert not os.path.exists(figures["tmp"])
+    assert "git apply -R" in stdout.decode()

@@ -84,3 +84,31 @@ async def test_hunks_of_a_big_text_file_are_streamed(tmp_path: Path) -> None:
     assert big_changed == [500_000 * k // 20 + 7 for k in range(20)]
     # Reading one side whole would cost 60 MiB; the window costs a few.
     assert big - small < 24 * 1024, (small, big)
+
+
+async def peak_after_revert_of(tmp_path: Path, size: int) -> int:
+    """A file of ``size`` bytes changed by a step and still as the step left it, reverted."""
+    root = tmp_path / f"r{size}"
+    write(root, "src/main.txt", "hello\n")
+    with open(root / "big.dat", "wb") as fh:  # sparse: costs little disk, reads as zeros
+        fh.truncate(size)
+    opts = {"contentLimit": 2048 * MIB}
+    async with await AsyncClient.spawn(
+        root, store=tmp_path / f"rs{size}", log_file=tmp_path / f"r{size}.log", options=opts
+    ) as client:
+        before = await client.snapshot("before")
+        with open(root / "big.dat", "r+b") as fh:
+            fh.write(b"the step wrote this\n")
+        after = await client.snapshot("after")
+        done = await client.revert(before.id, after.id, dry_run=False)
+        assert [(a.path, a.action.value) for a in done.plan] == [("big.dat", "revert")]
+        with open(root / "big.dat", "rb") as fh:
+            assert fh.read(64) == b"\0" * 64
+        return peak_rss_kib(pid_of(client))
+
+
+async def test_rss_does_not_grow_with_a_reverted_file(tmp_path: Path) -> None:
+    # Over diffMaxBytes and still equal to `to`: compared by hash and written, both streamed.
+    small = await peak_after_revert_of(tmp_path, 1 * MIB)
+    big = await peak_after_revert_of(tmp_path, 300 * MIB)
+    assert big - small < 32 * 1024, (small, big)

@@ -102,13 +102,15 @@ async def test_two_clients_share_one_history(daemon: Daemon, worktree: Path) -> 
     assert first.client == "agent"
     # Both clients hear of it (and who took it), and both histories hold it at once.
     heard = await editor_saw.get()
-    assert (heard["id"], heard["client"]) == (first.id, "agent")
+    assert (heard["id"], heard["client"]) == (first.id, "agent") and "session" not in heard
     assert (await agent_saw.get())["id"] == first.id
     listed = (await editor.snapshots()).snapshots
     assert [(s.id, s.client) for s in listed] == [(first.id, "agent")]
     write(worktree, "a.txt", "two\n")
-    second = await editor.snapshot(label="editor save")
-    assert (await agent_saw.get())["client"] == "editor" and second.client == "editor"
+    second = await editor.snapshot(label="editor save", session="window-1")
+    heard = await agent_saw.get()
+    assert (heard["client"], heard["session"]) == ("editor", "window-1")
+    assert (second.client, second.session) == ("editor", "window-1")
     diff = await agent.diff(first.id, second.id)
     assert [f.path for f in diff.files] == ["a.txt"]
     # One client's shutdown and exit leave the other served.

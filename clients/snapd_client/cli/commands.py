@@ -11,19 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
 from snapd_client._client import AsyncClient
-from snapd_client.cli.fast import StatRow, render_log, render_stat
+from snapd_client.cli.fast import StatRow, log_params, render_log, render_stat
 from snapd_client.cli.output import Output
 from snapd_client.cli.parser import parse_hunks
 from snapd_client.cli.render import (
     action_line,
     diff_paths,
     file_header,
+    print_applied,
     print_hunk,
     skip_note,
     stats_rows,
     wants_hunks,
 )
 from snapd_client.cli.text import human, plural, safe
+from snapd_client.cli.undo import cmd_undo
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -54,9 +56,9 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
                 if isinstance(text, str):
                     bar.update(task, description=safe(text))
 
-            snap = await client.snapshot(args.label, on_progress=on_progress)
+            snap = await client.snapshot(args.label, on_progress=on_progress, session=args.session)
     else:
-        snap = await client.snapshot(args.label)
+        snap = await client.snapshot(args.label, session=args.session)
     if args.json:
         out.json(protocol.wire_converter().unstructure(snap))
         return
@@ -78,13 +80,13 @@ async def cmd_snapshot(client: AsyncClient, args: argparse.Namespace, out: Outpu
 async def cmd_log(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd log`` on the typed client (``--standalone``; see :mod:`snapd_client.cli.fast`)."""
     pages: list[dict[str, Any]] = []
-    params: dict[str, Any] = {}
+    params = log_params(args)
     while True:
         page: dict[str, Any] = await client.request(protocol.SNAPD_SNAPSHOTS, params)
         pages.append(page)
         if page.get("nextCursor") is None:
             break
-        params = {"cursor": page["nextCursor"]}
+        params = {**params, "cursor": page["nextCursor"]}
     render_log(iter(pages), args, out)
 
 
@@ -256,17 +258,16 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
         if first.written or first.deleted:
             out.print(("run again with --apply to apply it", "dim"))
         return
-    if result.safety_snapshot is None:
-        out.print("nothing to do")
+    if not print_applied(
+        out,
+        verb="restored",
+        safety=result.safety_snapshot,
+        hint="undo",
+        cancelled=result.cancelled,
+        remaining=result.remaining,
+        not_done="restored",
+    ):
         return
-    out.print(
-        ("restored", "bold"),
-        ": safety snapshot ",
-        (result.safety_snapshot[:12], "yellow"),
-        (f"  (undo: snapd restore {result.safety_snapshot[:12]} --apply)", "dim"),
-    )
-    if result.cancelled:
-        out.print((f"cancelled: {plural(result.remaining, 'path')} not restored", "yellow"))
     if result.conflicted:
         out.print((f"{plural(result.conflicted, 'path')} left alone:", "yellow"))
         for a in result.conflicts or []:
@@ -349,6 +350,7 @@ COMMANDS = {
     "show": cmd_hunks,
     "explain": cmd_explain,
     "restore": cmd_restore,
+    "undo": cmd_undo,
     "gc": cmd_gc,
     "stats": cmd_stats,
     "pin": cmd_pin,

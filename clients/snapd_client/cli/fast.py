@@ -43,10 +43,15 @@ def run_fast(args: argparse.Namespace, out: Output) -> int:
         args.root, args.store, env=os.environ, client_name="cli"
     ) as session:
         if args.command == "log":
-            render_log(pages(session.request, "snapd/snapshots", {}), args, out)
+            render_log(pages(session.request, "snapd/snapshots", log_params(args)), args, out)
         else:
             render_stat(stat_rows(session.request, args), args, out)
     return 0
+
+
+def log_params(args: argparse.Namespace) -> dict[str, Any]:
+    """``snapd/snapshots`` params of ``snapd log`` (``--session S``: that session's)."""
+    return {"session": args.session} if args.session is not None else {}
 
 
 def pages(request: Request, method: str, params: dict[str, Any]) -> Pages:
@@ -158,13 +163,14 @@ def render_log(listed: Pages, args: argparse.Namespace, out: Output) -> None:
     out.start_pager()
     for s in items:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["time"]))
-        client, label = s.get("client"), s.get("label")
+        client, label, session = s.get("client"), s.get("label"), s.get("session")
         marks = log_marks(s)
         out.print(
             (s["id"][:12], "yellow"),
             (f" ({', '.join(marks)})", "yellow") if marks else "",
             f"  {when}  ",
             (f"{safe(client)}  ", "cyan") if client else "",
+            (f"[{safe(session)}]  ", "magenta") if session else "",
             f"files {s['files']} ({human(s['bytes'])})  changed {s['changed']}  "
             f"skipped {s['skipped']} ({human(s['skippedBytes'])})",
             ("  " + safe(label), "bold") if label else "",

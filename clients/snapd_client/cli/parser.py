@@ -21,6 +21,7 @@ COMMAND_HELP = {
     "hunks": "hunks of one file",
     "explain": "why a path is or is not captured",
     "restore": "restore from a snapshot (prints the plan; --apply applies it)",
+    "undo": "take one step back out, keeping later edits (prints the plan; --apply applies it)",
     "gc": "apply the retention policy and collect garbage now",
     "stats": "where the store's disk goes",
     "pin": "pin a snapshot (retention never drops it)",
@@ -77,7 +78,7 @@ class _PathsUsage(argparse.HelpFormatter):
         return f"{usage} [-- PATH...]\n\n"
 
 
-PATH_COMMANDS = ("diff", "restore")
+PATH_COMMANDS = ("diff", "restore", "undo")
 """The commands that take paths after ``--``."""
 
 
@@ -105,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = command("snapshot")
     s.add_argument("-m", "--label", help="label stored with the snapshot")
-    command("log")
+    s.add_argument("--session", metavar="S", help="record it under session S (its steps)")
+    lg = command("log")
+    lg.add_argument("--session", metavar="S", help="only the snapshots of session S")
     command("status")
     d = command("diff")
     d.add_argument("from_", nargs="?", default="latest", metavar="FROM", help=NAME_HELP)
@@ -150,6 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
         "FROM' shows after each hunk header (a hunk that changed since is refused)",
     )
     r.add_argument("-U", "--context", type=int, default=3, help="context of those hunks")
+    u = command(
+        "undo",
+        description="Take the step a snapshot ended (default: the newest) out of the worktree "
+        "and keep every edit made since: each file the step changed is reverted, merged, or "
+        "left alone as a conflict. The step is the snapshot and its predecessor (with --session, "
+        "the previous snapshot of that session). Without --apply only the plan is printed. "
+        "Applying takes a safety snapshot first: restoring it redoes the step.",
+    )
+    u.add_argument("snapshot", nargs="?", default="latest", metavar="SNAPSHOT")
+    u.add_argument("--session", metavar="S", help="undo the newest step of session S")
+    u.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
+    u.add_argument(
+        "--markers",
+        action="store_true",
+        help="write overlapping edits into their files between conflict markers",
+    )
     g = command(
         "gc",
         description="Drop the snapshots the retention options (retainLatest, retainCount, "
@@ -197,7 +216,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     if paths is not None and args.command not in PATH_COMMANDS:
-        parser.error("only diff and restore take paths after '--'")
+        parser.error("only diff, restore and undo take paths after '--'")
     if args.command == "restore" and args.hunks is not None:
         if paths is not None or args.patterns is not None:
             parser.error("restore takes paths and --pattern, or --hunks, not both")

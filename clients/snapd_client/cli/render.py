@@ -17,6 +17,8 @@ from snapd_client.cli.text import human, plural, safe
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from snapd_client.cli.output import Output
+
 
 def hunk_header(h: protocol.Hunk) -> str:
     """``@@ -a,b +c,d @@`` as ``diff -u`` writes it (the count is left out when it is 1)."""
@@ -118,6 +120,35 @@ def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
     elif a.reason and a.action is not protocol.RestoreActionKind.KEEP:
         parts.append(("  (uncaptured now: the safety snapshot keeps it)", "dim"))
     return parts
+
+
+def print_applied(
+    out: Output,
+    *,
+    verb: str,
+    safety: str | None,
+    hint: str,
+    cancelled: bool,
+    remaining: int,
+    not_done: str,
+) -> bool:
+    """What applying a plan did: its safety snapshot (restoring it is ``hint``), a cancel.
+
+    Returns:
+        False when nothing was to be written (no safety snapshot).
+    """
+    if safety is None:
+        out.print("nothing to do")
+        return False
+    out.print(
+        (verb, "bold"),
+        ": safety snapshot ",
+        (safety[:12], "yellow"),
+        (f"  ({hint}: snapd restore {safety[:12]} --apply)", "dim"),
+    )
+    if cancelled:
+        out.print((f"cancelled: {plural(remaining, 'path')} not {not_done}", "yellow"))
+    return True
 
 
 def stats_rows(st: protocol.StatsResult) -> list[tuple[str, str]]:

@@ -35,6 +35,7 @@ import {
   HunksRequest,
   PinRequest,
   RestoreRequest,
+  RevertRequest,
   SnapshotRequest,
   SnapshotsRequest,
   StatsRequest,
@@ -57,6 +58,9 @@ import {
   type RestoreAction,
   type RestoreParams,
   type RestoreResult,
+  type RevertAction,
+  type RevertParams,
+  type RevertResult,
   type SnapshotParams,
   type SnapshotResult,
   type SnapshotsParams,
@@ -395,6 +399,16 @@ export class SnapdClient {
     return this.request(RestoreRequest.type, params, token);
   }
 
+  /**
+   * `snapd/revert`: plan taking one step (`from` -> `to`) out of the worktree while keeping every
+   * later edit (`dryRun` defaults to `true`), or do it with `dryRun: false` and the dry run's
+   * `planToken`. Each file the step changed is `revert`ed, `merge`d or left alone as a
+   * `conflict`; an applied result's `safetySnapshot` undoes the revert.
+   */
+  revert(params: RevertParams, token?: CancellationToken): Promise<RevertResult> {
+    return this.request(RevertRequest.type, params, token);
+  }
+
   /** `snapd/pin`: pin a snapshot (retention never drops it), or unpin it with `pinned: false`. */
   pin(id: SnapshotRef, pinned = true, token?: CancellationToken): Promise<PinResult> {
     return this.request(PinRequest.type, { id, pinned }, token);
@@ -454,6 +468,24 @@ export class SnapdClient {
       yield* page.plan;
       if (page.nextCursor === undefined) return;
       page = await this.restore({ ...selecting, cursor: page.nextCursor }, token);
+    }
+  }
+
+  /**
+   * Every action of a revert plan, in path order, following `nextCursor` (as {@link iterRestorePlan}:
+   * `first` is the result of {@link revert} with the same `from`, `to`, `paths` and `force`).
+   */
+  async *iterRevertPlan(
+    params: IterParams<RevertParams>,
+    first?: RevertResult,
+    token?: CancellationToken,
+  ): AsyncGenerator<RevertAction> {
+    const { dryRun: _dryRun, planToken: _planToken, ...selecting } = params;
+    let page = first ?? (await this.revert(params, token));
+    for (;;) {
+      yield* page.plan;
+      if (page.nextCursor === undefined) return;
+      page = await this.revert({ ...selecting, cursor: page.nextCursor }, token);
     }
   }
 

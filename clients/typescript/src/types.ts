@@ -24,6 +24,7 @@ export const Methods = {
   hunks: "snapd/hunks",
   pin: "snapd/pin",
   restore: "snapd/restore",
+  revert: "snapd/revert",
   snapshot: "snapd/snapshot",
   snapshots: "snapd/snapshots",
   stats: "snapd/stats",
@@ -38,6 +39,7 @@ export const SNAPD_GC = Methods.gc;
 export const SNAPD_HUNKS = Methods.hunks;
 export const SNAPD_PIN = Methods.pin;
 export const SNAPD_RESTORE = Methods.restore;
+export const SNAPD_REVERT = Methods.revert;
 export const SNAPD_SNAPSHOT = Methods.snapshot;
 export const SNAPD_SNAPSHOTS = Methods.snapshots;
 export const SNAPD_STATS = Methods.stats;
@@ -136,6 +138,19 @@ export type Outcome = "captured" | "generated" | "skipped";
 export type RestoreActionKind = "write" | "create" | "delete" | "keep";
 
 /**
+ * What `snapd/revert` does (or did) with one path the step changed.
+ *
+ * - `revert`: The worktree still holds what the step wrote: the path goes back to exactly what it
+ *   was before the step (written, recreated or deleted).
+ * - `merge`: Changed since the step, only where the step did not touch it: the step's hunks come
+ *   out and the later edits stay.
+ * - `conflict`: Changed since the step where the step changed it too (or it cannot be merged): left
+ *   alone; `conflict` says why and `hunks` lists the step's hunks that stay.
+ * - `keep`: Left alone: already as before the step, or content a snapshot did not capture.
+ */
+export type RevertActionKind = "revert" | "merge" | "conflict" | "keep";
+
+/**
  * Which side(s) of a change were not captured.
  *
  * - `old`: Only the old side is metadata-only.
@@ -231,6 +246,8 @@ export interface DidSnapshotParams {
    * automatic snapshots).
    */
   client?: string;
+  /** The `session` given to `snapd/snapshot`; absent when none was given. */
+  session?: string;
 }
 
 /** Changed files between a snapshot and another snapshot or the live worktree. */
@@ -882,6 +899,147 @@ export interface RestoreResult {
   nextCursor?: string;
 }
 
+/** One path the step changed, and what reverting the step does with it. */
+export interface RevertAction {
+  /** Worktree-relative path. */
+  path: string;
+  /** `revert`, `merge`, `conflict` or `keep`. */
+  action: RevertActionKind;
+  /**
+   * What a `revert` or `merge` does to the file: `write`, `create` or `delete`
+   * (`write` too for a `conflict` written with `conflictMarkers`); absent for a path
+   * left alone.
+   */
+  change?: RestoreActionKind;
+  /**
+   * `file`, `symlink`, `dir` or `special`.
+   *
+   * Default: `"file"`.
+   */
+  kind?: string;
+  /** Size in the worktree now; absent when the worktree lacks the path. */
+  oldSize?: number;
+  /**
+   * Size after the revert; absent for a deletion (and for `conflict` or `keep`: the
+   * size before the step).
+   */
+  newSize?: number;
+  /** Git mode in the worktree now. */
+  oldMode?: number;
+  /** Git mode after the revert (for `conflict` or `keep`: the mode before the step). */
+  newMode?: number;
+  /** Why a path is a `conflict` or kept, in words. */
+  reason?: string;
+  /**
+   * For a `conflict`, why as a code: `overlapping-edits` (see `hunks`),
+   * `too-large-to-merge` (over `diffMaxBytes` or `diffMaxLines`), `binary`,
+   * `changed-since` (a file the step created, deleted or made a symlink, or whose mode it
+   * changed, changed since), `blocked` (a symlink or file in the way, or a path snapd never
+   * writes) or `changed` (it changed while the revert ran).
+   */
+  conflict?: string;
+  /** For content a snapshot did not capture: the capture rule that skipped it. */
+  rule?: string;
+  /**
+   * Uncaptured live content that `force` allows this revert to overwrite or delete.
+   *
+   * Default: `false`.
+   */
+  forced?: boolean;
+  /**
+   * For `overlapping-edits`: the step's changes that could not be taken out, as hunks
+   * from `from` to `to` without context lines (`snapd/hunks` of the step shows them in
+   * context).
+   */
+  hunks?: Hunk[];
+  /**
+   * `hunks` lists only the first of them, or none (at most 8 KiB of JSON); `snapd/hunks`
+   * with the step's `from`, `to` and `path` lists them all.
+   *
+   * Default: `false`.
+   */
+  hunksTruncated?: boolean;
+}
+
+/** Take one step (the change from snapshot `from` to snapshot `to`) out of the worktree. */
+export interface RevertParams {
+  /** The snapshot before the step, by any snapshot name (see "Naming snapshots"). */
+  from: string;
+  /** The snapshot the step ended with. */
+  to: string;
+  /**
+   * Only the step's changes at these paths or below these directories (literal names);
+   * absent: all of them.
+   */
+  paths?: string[];
+  /**
+   * True: only plan. False: plan, take a safety snapshot, and apply.
+   *
+   * Default: `true`.
+   */
+  dryRun?: boolean;
+  /** `planToken` of an earlier dry run: apply only if the plan is still exactly that. */
+  planToken?: string;
+  /** Paths whose uncaptured live content this revert may overwrite or delete (exact paths). */
+  force?: string[];
+  /**
+   * Write each `overlapping-edits` file with the rest of the step taken out and every
+   * overlap between diff3-style conflict markers, instead of leaving it alone.
+   *
+   * Default: `false`.
+   */
+  conflictMarkers?: boolean;
+  /** `nextCursor` of a previous page of the plan (pages only; never applies). */
+  cursor?: string;
+  /** Most plan items in this page. */
+  limit?: number;
+  /** Byte budget of this page's plan items. */
+  maxBytes?: number;
+}
+
+/** A page of the plan, its token and totals, and what applying did. */
+export interface RevertResult {
+  /** This page of the plan, in path order: one item per path the step changed. */
+  plan: RevertAction[];
+  /** Identifies this plan; pass it back with `dryRun: false` to apply exactly it. */
+  planToken: string;
+  /** True when the plan was applied. */
+  applied: boolean;
+  /** Paths the whole plan puts back exactly as they were before the step. */
+  reverted: number;
+  /** Paths the whole plan merges (the step's change out, later edits kept). */
+  merged: number;
+  /** Paths the whole plan leaves alone as conflicts. */
+  conflicted: number;
+  /** Paths the whole plan keeps (already as before the step, or not captured). */
+  kept: number;
+  /** The snapshot taken just before applying: restore it to undo this revert. */
+  safetySnapshot?: string;
+  /**
+   * Planned reverts and merges not done because the path changed while the revert ran.
+   *
+   * Default: `0`.
+   */
+  failed?: number;
+  /** The first 100 of those, as `conflict` `changed` with the reason. */
+  failures?: RevertAction[];
+  /**
+   * True when `$/cancelRequest` stopped the revert after its first write: it stopped
+   * before its next file, and this is what it did.
+   *
+   * Default: `false`.
+   */
+  cancelled?: boolean;
+  /**
+   * Planned reverts and merges not done because the revert was cancelled.
+   *
+   * Default: `0`.
+   */
+  remaining?: number;
+  /** Pass back as `cursor` for the next page of the plan; absent on the last page. */
+  nextCursor?: string;
+}
+
 /** Why a file's content is not in the snapshot. */
 export interface SkipInfo {
   /** Human-readable reason, e.g. `larger than the content limit`. */
@@ -916,6 +1074,11 @@ export interface SnapshotParams {
    * Default: `false`.
    */
   reconcile?: boolean;
+  /**
+   * A session to record the snapshot under (an agent's conversation, an editor window):
+   * `snapd/snapshots` filters by it, so a session's steps are its consecutive snapshots.
+   */
+  session?: string;
 }
 
 /** The snapshot taken (or the unchanged latest one). */
@@ -980,6 +1143,11 @@ export interface SnapshotResult {
    * automatic snapshots).
    */
   client?: string;
+  /**
+   * The `session` given to `snapd/snapshot` (e.g. an agent's conversation id); absent
+   * when none was given.
+   */
+  session?: string;
 }
 
 /** One snapshot as `snapd/snapshots` lists it. */
@@ -1032,9 +1200,9 @@ export interface SnapshotSummary {
    */
   client?: string;
   /**
-   * A restore's safety snapshot, taken just before the restore wrote anything (restoring it
-   * undoes the restore); retention treats it as unlabelled once it is not among the newest
-   * `retainLatest`.
+   * A restore's (or a revert's) safety snapshot, taken just before it wrote anything
+   * (restoring it undoes the restore); retention treats it as unlabelled once it is not among
+   * the newest `retainLatest`.
    *
    * Default: `false`.
    */
@@ -1045,6 +1213,11 @@ export interface SnapshotSummary {
    * Default: `false`.
    */
   pinned?: boolean;
+  /**
+   * The `session` given to `snapd/snapshot` (e.g. an agent's conversation id); absent
+   * when none was given.
+   */
+  session?: string;
 }
 
 /** List snapshots, newest first, one page at a time. */
@@ -1055,6 +1228,8 @@ export interface SnapshotsParams {
   limit?: number;
   /** Byte budget of this page's items (default `pageBytes`, 16384..`maxPageBytes`). */
   maxBytes?: number;
+  /** Only snapshots recorded under this session; absent: all of them. */
+  session?: string;
 }
 
 /** One page of snapshots. */
@@ -1174,6 +1349,7 @@ export interface MethodTypes {
   "snapd/hunks": { params: HunksParams; result: HunksResult };
   "snapd/pin": { params: PinParams; result: PinResult };
   "snapd/restore": { params: RestoreParams; result: RestoreResult };
+  "snapd/revert": { params: RevertParams; result: RevertResult };
   "snapd/snapshot": { params: SnapshotParams; result: SnapshotResult };
   "snapd/snapshots": { params: SnapshotsParams; result: SnapshotsResult };
   "snapd/stats": { params: StatsParams; result: StatsResult };
@@ -1226,6 +1402,12 @@ export namespace PinRequest {
 export namespace RestoreRequest {
   export const method = Methods.restore;
   export const type = new RequestType<RestoreParams, RestoreResult, ErrorData>(method);
+}
+
+/** `snapd/revert` as a vscode-jsonrpc request type. */
+export namespace RevertRequest {
+  export const method = Methods.revert;
+  export const type = new RequestType<RevertParams, RevertResult, ErrorData>(method);
 }
 
 /** `snapd/snapshot` as a vscode-jsonrpc request type. */

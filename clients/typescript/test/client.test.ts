@@ -475,6 +475,46 @@ describe("snapd/restore", () => {
   });
 });
 
+describe("snapd/revert and sessions", () => {
+  test("a session's step comes out, later edits stay, conflicts are left alone", async () => {
+    const body = Array.from({ length: 20 }, (_, i) => `line ${i}\n`).join("");
+    sb.write("x.txt", body);
+    sb.write("c.txt", body);
+    const client = await sb.spawn({ autoSnapshot: false });
+    const start = await client.snapshot({ label: "turn start", session: "agent" });
+    assert.equal(start.session, "agent");
+    sb.write("x.txt", body.replace("line 2\n", "agent 2\n"));
+    sb.write("c.txt", body.replace("line 9\n", "agent 9\n"));
+    sb.write("new.txt", "agent\n");
+    const end = await client.snapshot({ label: "turn end", session: "agent" });
+    sb.write("x.txt", body.replace("line 2\n", "agent 2\n").replace("line 15\n", "user 15\n"));
+    sb.write("c.txt", body.replace("line 9\n", "user 9\n"));
+    await client.snapshot({ label: "user" });
+
+    const steps = (await client.snapshots({ session: "agent" })).snapshots;
+    assert.deepEqual(steps.map((s) => [s.id, s.session]), [[end.id, "agent"], [start.id, "agent"]]);
+    const plan = await client.revert({ from: start.id, to: end.id });
+    assert.deepEqual(
+      plan.plan.map((a) => [a.path, a.action, a.change, a.conflict]),
+      [
+        ["c.txt", "conflict", undefined, "overlapping-edits"],
+        ["new.txt", "revert", "delete", undefined],
+        ["x.txt", "merge", "write", undefined],
+      ],
+    );
+    assert.deepEqual(plan.plan[0]?.hunks?.[0]?.lines, ["-line 9", "+agent 9"]);
+    assert.deepEqual([plan.reverted, plan.merged, plan.conflicted, plan.kept], [1, 1, 1, 0]);
+    assert.deepEqual(await collect(client.iterRevertPlan({ from: start.id, to: end.id, limit: 1 })), plan.plan);
+
+    const done = await client.revert({ from: start.id, to: end.id, dryRun: false, planToken: plan.planToken });
+    assert.equal(done.applied, true);
+    assert.match(done.safetySnapshot ?? "", /^[0-9a-f]{40}$/);
+    assert.equal(sb.read("x.txt"), body.replace("line 15\n", "user 15\n"));
+    assert.equal(sb.read("c.txt"), body.replace("line 9\n", "user 9\n"));
+    assert.ok(!fs.existsSync(path.join(sb.root, "new.txt")));
+  });
+});
+
 describe("snapd/pin, snapd/gc, snapd/stats", () => {
   test("gc keeps a pinned snapshot and drops unpinned old ones", async () => {
     const client = await sb.spawn({

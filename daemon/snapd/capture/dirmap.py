@@ -275,8 +275,15 @@ class DirMap:
                 rec = self.records.get(rel)
                 if rec is not None:
                     self.records[rel] = (sig, *rec[1:])
+            left = [
+                join(rel, name)
+                for rel, rec in listings.items()
+                if (old := self.records.get(rel)) is not None
+                for name in set(old[3]).difference(rec[3])
+            ]
             self.records.update(listings)
-            self._prune()
+            if left:  # a directory went, or is skipped now: its records and those below
+                self._prune()
         else:
             self.invalidate()
             return

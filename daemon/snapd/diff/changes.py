@@ -150,8 +150,8 @@ def _merge(xs: Iterator[Change], ys: Iterator[Change]) -> Iterator[Change]:
             y = next(ys, None)
 
 
-def _entries(store: Store, oid: str | None) -> list[Entry]:
-    return store.read_tree(oid) if oid is not None else []
+def _entries(store: Store, oid: str | None) -> tuple[Entry, ...]:
+    return store.read_tree(oid) if oid is not None else ()
 
 
 _Pairs = Iterator[tuple[Entry | None, Entry | None]]

@@ -1,7 +1,8 @@
 """The wire contract of snapd's ``snapd/*`` methods: lsprotocol-shaped attrs classes.
 
 One module per concern (:mod:`~snapd.protocol.snapshots`, :mod:`~snapd.protocol.changes`,
-:mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.upkeep`, :mod:`~snapd.protocol.daemon`,
+:mod:`~snapd.protocol.restore`, :mod:`~snapd.protocol.revert`, :mod:`~snapd.protocol.upkeep`,
+:mod:`~snapd.protocol.daemon`,
 :mod:`~snapd.protocol.notifications`), the method table (:mod:`~snapd.protocol.methods`), the
 generated envelopes (:mod:`~snapd.protocol.messages`) and the one converter
 (:mod:`~snapd.protocol.convert`: ``wire_converter()`` for clients, ``converter()`` with
@@ -23,6 +24,7 @@ from snapd.enums import (
     Consistency,
     Outcome,
     RestoreActionKind,
+    RevertActionKind,
     SkipSide,
 )
 from snapd.protocol.changes import (
@@ -63,6 +65,7 @@ from snapd.protocol.methods import (
     SNAPD_HUNKS,
     SNAPD_PIN,
     SNAPD_RESTORE,
+    SNAPD_REVERT,
     SNAPD_SNAPSHOT,
     SNAPD_SNAPSHOTS,
     SNAPD_STATS,
@@ -79,6 +82,11 @@ from snapd.protocol.restore import (
     RestoreAction,
     RestoreParams,
     RestoreResult,
+)
+from snapd.protocol.revert import (
+    RevertAction,
+    RevertParams,
+    RevertResult,
 )
 from snapd.protocol.snapshots import (
     SnapshotParams,
@@ -119,6 +127,8 @@ if TYPE_CHECKING:
         PinResponse,
         RestoreRequest,
         RestoreResponse,
+        RevertRequest,
+        RevertResponse,
         SnapshotRequest,
         SnapshotResponse,
         SnapshotsRequest,
@@ -143,6 +153,7 @@ __all__ = [
     "SNAPD_HUNKS",
     "SNAPD_PIN",
     "SNAPD_RESTORE",
+    "SNAPD_REVERT",
     "SNAPD_SNAPSHOT",
     "SNAPD_SNAPSHOTS",
     "SNAPD_STATS",
@@ -194,6 +205,12 @@ __all__ = [
     "RestoreRequest",
     "RestoreResponse",
     "RestoreResult",
+    "RevertAction",
+    "RevertActionKind",
+    "RevertParams",
+    "RevertRequest",
+    "RevertResponse",
+    "RevertResult",
     "SkipInfo",
     "SkipSide",
     "SnapshotParams",
@@ -238,6 +255,8 @@ _LAZY: dict[str, str] = dict.fromkeys(
         "PinResponse",
         "RestoreRequest",
         "RestoreResponse",
+        "RevertRequest",
+        "RevertResponse",
         "SnapshotRequest",
         "SnapshotResponse",
         "SnapshotsRequest",

@@ -93,3 +93,23 @@ class RestorePosition:
     def __attrs_post_init__(self) -> None:
         if len(self.totals) != 3:
             raise ValueError("totals: three counts")
+
+
+@attrs.define(kw_only=True)
+class RevertPosition:
+    """``snapd/revert``: the stored plan blob, the next action, and the plan's outcome."""
+
+    plan: str = attrs.field(validator=_oid)
+    index: int = attrs.field(validator=_natural)
+    token: str
+    totals: list[int] = attrs.field(validator=attrs.validators.max_len(4))
+    """Reverted, merged, conflicted and kept paths."""
+    applied: bool = False
+    safety: str | None = None
+    failed: int = 0
+    remaining: int | None = None
+    """Reverts and merges left undone by a cancelled apply (None: not cancelled)."""
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.totals) != 4:
+            raise ValueError("totals: four counts")

@@ -22,6 +22,7 @@ from snapd.protocol.daemon import DaemonStatusParams, DaemonStatusResult
 from snapd.protocol.methods import MethodTypes
 from snapd.protocol.notifications import DidChangeParams, DidSnapshotParams
 from snapd.protocol.restore import RestoreParams, RestoreResult
+from snapd.protocol.revert import RevertParams, RevertResult
 from snapd.protocol.snapshots import (
     SnapshotParams,
     SnapshotResult,
@@ -251,6 +252,37 @@ class RestoreResponse:
 
 
 @attrs.define(kw_only=True)
+class RevertRequest:
+    """A ``snapd/revert`` request message."""
+
+    id: MsgId
+    """The request id."""
+
+    params: RevertParams
+    """The parameters."""
+
+    method: Literal["snapd/revert"] = "snapd/revert"
+    """The method name."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
+class RevertResponse:
+    """A ``snapd/revert`` response message."""
+
+    id: MsgId | None
+    """The request id."""
+
+    result: RevertResult
+    """The result."""
+
+    jsonrpc: str = "2.0"
+    """The JSON-RPC version."""
+
+
+@attrs.define(kw_only=True)
 class PinRequest:
     """A ``snapd/pin`` request message."""
 
@@ -414,6 +446,7 @@ METHOD_TO_TYPES: Final[dict[str, MethodTypes]] = {
     "snapd/hunks": MethodTypes(HunksRequest, HunksResponse, HunksParams, HunksResult),
     "snapd/explain": MethodTypes(ExplainRequest, ExplainResponse, ExplainParams, ExplainResult),
     "snapd/restore": MethodTypes(RestoreRequest, RestoreResponse, RestoreParams, RestoreResult),
+    "snapd/revert": MethodTypes(RevertRequest, RevertResponse, RevertParams, RevertResult),
     "snapd/pin": MethodTypes(PinRequest, PinResponse, PinParams, PinResult),
     "snapd/gc": MethodTypes(GcRequest, GcResponse, GcParams, GcResult),
     "snapd/stats": MethodTypes(StatsRequest, StatsResponse, StatsParams, StatsResult),

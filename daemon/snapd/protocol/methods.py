@@ -21,6 +21,7 @@ from snapd.protocol.changes import (
 from snapd.protocol.daemon import DaemonStatusParams, DaemonStatusResult
 from snapd.protocol.notifications import DidChangeParams, DidSnapshotParams
 from snapd.protocol.restore import RestoreParams, RestoreResult
+from snapd.protocol.revert import RevertParams, RevertResult
 from snapd.protocol.snapshots import (
     SnapshotParams,
     SnapshotResult,
@@ -38,6 +39,7 @@ SNAPD_DIFF: Final = "snapd/diff"
 SNAPD_HUNKS: Final = "snapd/hunks"
 SNAPD_EXPLAIN: Final = "snapd/explain"
 SNAPD_RESTORE: Final = "snapd/restore"
+SNAPD_REVERT: Final = "snapd/revert"
 SNAPD_PIN: Final = "snapd/pin"
 SNAPD_GC: Final = "snapd/gc"
 SNAPD_STATS: Final = "snapd/stats"
@@ -63,6 +65,7 @@ METHODS: Final[dict[str, Method]] = {
     SNAPD_HUNKS: Method(HunksParams, HunksResult),
     SNAPD_EXPLAIN: Method(ExplainParams, ExplainResult),
     SNAPD_RESTORE: Method(RestoreParams, RestoreResult),
+    SNAPD_REVERT: Method(RevertParams, RevertResult),
     SNAPD_PIN: Method(PinParams, PinResult),
     SNAPD_GC: Method(GcParams, GcResult),
     SNAPD_STATS: Method(StatsParams, StatsResult),

@@ -48,3 +48,6 @@ class DidSnapshotParams:
     client: str | None = None
     """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
     automatic snapshots)."""
+
+    session: str | None = None
+    """The ``session`` given to ``snapd/snapshot``; absent when none was given."""

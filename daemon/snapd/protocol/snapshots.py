@@ -56,12 +56,16 @@ class SnapshotSummary:
     automatic snapshots)."""
 
     safety: bool = False
-    """A restore's safety snapshot, taken just before the restore wrote anything (restoring it
-    undoes the restore); retention treats it as unlabelled once it is not among the newest
-    ``retainLatest``."""
+    """A restore's (or a revert's) safety snapshot, taken just before it wrote anything
+    (restoring it undoes the restore); retention treats it as unlabelled once it is not among
+    the newest ``retainLatest``."""
 
     pinned: bool = False
     """Pinned (``snapd/pin``): retention never drops it."""
+
+    session: str | None = None
+    """The ``session`` given to ``snapd/snapshot`` (e.g. an agent's conversation id); absent
+    when none was given."""
 
 
 # -- snapd/snapshot -------------------------------------------------------------------------------
@@ -80,6 +84,10 @@ class SnapshotParams:
     reconcile: bool = False
     """Walk the whole tree even when the watcher could narrow the capture (a reconcile scan
     on request; the result says ``consistency: reconciled``)."""
+
+    session: str | None = None
+    """A session to record the snapshot under (an agent's conversation, an editor window):
+    ``snapd/snapshots`` filters by it, so a session's steps are its consecutive snapshots."""
 
 
 @attrs.define(kw_only=True)
@@ -139,6 +147,10 @@ class SnapshotResult:
     """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
     automatic snapshots)."""
 
+    session: str | None = None
+    """The ``session`` given to ``snapd/snapshot`` (e.g. an agent's conversation id); absent
+    when none was given."""
+
 
 # -- snapd/snapshots ------------------------------------------------------------------------------
 
@@ -155,6 +167,9 @@ class SnapshotsParams:
 
     max_bytes: int | None = None
     """Byte budget of this page's items (default ``pageBytes``, 16384..``maxPageBytes``)."""
+
+    session: str | None = None
+    """Only snapshots recorded under this session; absent: all of them."""
 
 
 @attrs.define(kw_only=True)

@@ -5,7 +5,8 @@ worktree's small internal API, builds the result through :mod:`~snapd.requests.w
 translates every failure into a wire error once (:func:`~snapd.requests.common.map_errors`).
 They block: the server runs them in worker threads. One module per concern:
 :mod:`~snapd.requests.snapshots`, :mod:`~snapd.requests.changes`,
-:mod:`~snapd.requests.restore`, :mod:`~snapd.requests.upkeep` and :mod:`~snapd.requests.daemon`.
+:mod:`~snapd.requests.restore`, :mod:`~snapd.requests.revert`, :mod:`~snapd.requests.upkeep`
+and :mod:`~snapd.requests.daemon`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from snapd.requests.changes import diff, explain, hunks
 from snapd.requests.daemon import daemon_status
 from snapd.requests.restore import restore
+from snapd.requests.revert import revert
 from snapd.requests.snapshots import snapshot, snapshots, status
 from snapd.requests.upkeep import gc, pin, stats
 
@@ -24,6 +26,7 @@ __all__ = [
     "hunks",
     "pin",
     "restore",
+    "revert",
     "snapshot",
     "snapshots",
     "stats",

@@ -21,7 +21,7 @@ from snapd.paths import from_wire, to_wire
 from snapd.protocol.cursors import RestorePosition
 from snapd.requests import wire
 from snapd.requests.common import CONVERTER, Pager, make_cursor, map_errors, open_cursor
-from snapd.restore.actions import Action, read_plan, write_plan
+from snapd.restore.actions import Action, PlanSummary, read_plan, write_plan
 from snapd.restore.apply import Applied, RestoreEvent
 from snapd.restore.apply import apply as apply_restore
 from snapd.restore.graft import graft as graft_live
@@ -80,28 +80,21 @@ def restore(
     spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
     with spool, wt.changing(), map_errors():
         target = wt.resolve(params.from_, "from")
-        wt.check_root()
-        head = wt.head()
-        live = wt.capturer(head.state if head else None, cancel).capture()
-        wt.check_root()
+        live = capture_live(wt, cancel)
         planner = Planner(wt.store, wt.root_b, live, target.state, scope, wt.options)
         header = {"target": target.id, "query": query}
         summary = write_plan(header, planner.actions(), spool)
-        if params.plan_token is not None and params.plan_token != summary.token:
-            raise errors.PlanStale(
-                "planToken: the worktree or the plan changed since the dry run: make a new "
-                "plan (nothing was written)",
-                field="planToken",
-            )
-        done: Applied | None = None
-        safety: str | None = None
-        if not params.dry_run:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled
-            done = Applied()
-            if summary.written or summary.deleted:
-                safety, kept = _safety_snapshot(wt, target.id, live, spool, client)
-                done = _apply(wt, spool, target.state.tree, safety, cancel, kept)
+        done, safety = run_plan(
+            wt,
+            spool,
+            summary,
+            params,
+            live=live,
+            label=f"before restore from {target.id[:12]}",
+            tree=target.state.tree,
+            cancel=cancel,
+            client=client,
+        )
         spool.seek(0)
         items = (wire.restore_action(a) for a in read_plan(spool))
         page, rest = pager.take(items)
@@ -138,18 +131,88 @@ def restore(
     )
 
 
-def _safety_snapshot(
-    wt: Worktree, target_id: str, live: State, spool: Any, client: str | None
+def capture_live(wt: Worktree, cancel: threading.Event | None) -> State:
+    """The worktree as a plan sees it (the caller holds the writer lock).
+
+    Raises:
+        Failure: the root was swapped before or during the capture.
+    """
+    wt.check_root()
+    head = wt.head()
+    live = wt.capturer(head.state if head else None, cancel).capture()
+    wt.check_root()  # swapped during the walk: what was read may be another tree
+    return live
+
+
+def run_plan(
+    wt: Worktree,
+    spool: Any,
+    summary: PlanSummary,
+    params: protocol.RestoreParams | protocol.RevertParams,
+    *,
+    live: State,
+    label: str,
+    tree: str,
+    cancel: threading.Event | None,
+    client: str | None,
+) -> tuple[Applied | None, str | None]:
+    """Check a spooled plan's token and, unless a dry run, take the safety snapshot and apply it.
+
+    Args:
+        wt: The worktree (the caller holds the writer lock).
+        spool: The plan's lines.
+        summary: The plan's totals and token.
+        params: The request (``dryRun``, ``planToken``).
+        live: The worktree as the plan saw it.
+        label: The safety snapshot's label.
+        tree: The tree whose directories are not pruned when a delete empties them.
+        cancel: Set to stop before the next file.
+        client: The client asking, recorded with the safety snapshot.
+
+    Returns:
+        What applying did (None for a dry run) and the safety snapshot (None if none was taken).
+
+    Raises:
+        errors.PlanStale: ``planToken`` is not this plan's, or the worktree changed meanwhile.
+        snapshots.Cancelled: ``cancel`` was set before anything was written.
+    """
+    if params.plan_token is not None and params.plan_token != summary.token:
+        raise errors.PlanStale(
+            "planToken: the worktree or the plan changed since the dry run: make a new "
+            "plan (nothing was written)",
+            field="planToken",
+        )
+    if params.dry_run:
+        return None, None
+    if cancel is not None and cancel.is_set():
+        raise Cancelled
+    if not (summary.written or summary.deleted):
+        return Applied(), None
+    safety, kept = safety_snapshot(wt, label, live, spool, client)
+    return apply_plan(wt, spool, tree, safety, cancel, kept), safety
+
+
+def safety_snapshot(
+    wt: Worktree, label: str, live: State, spool: Any, client: str | None
 ) -> tuple[str, dict[bytes, tuple[int, str]]]:
     """Record the worktree as the plan saw it; the caller holds the writer lock.
 
     Live content the plan replaces although the capture skipped it (``graft`` actions) is
     stored and grafted into the snapshot first, so restoring it undoes those writes too.
 
+    Args:
+        wt: The worktree.
+        label: The safety snapshot's label.
+        live: The worktree as the plan saw it.
+        spool: The plan's lines.
+        client: The client asking, recorded with the snapshot.
+
     Returns:
         The safety snapshot's id, and what was grafted (path -> git mode, blob id).
+
+    Raises:
+        errors.PlanStale: the worktree changed since the plan's capture.
     """
-    label = f"before restore from {target_id[:12]}"
     kept: dict[bytes, tuple[int, str]] = {}
     stale = False
 
@@ -175,7 +238,7 @@ def _safety_snapshot(
     return safety, kept
 
 
-def _apply(
+def apply_plan(
     wt: Worktree,
     spool: Any,
     target_tree: str,
@@ -183,7 +246,7 @@ def _apply(
     cancel: threading.Event | None,
     kept: dict[bytes, tuple[int, str]],
 ) -> Applied:
-    """Apply a spooled plan; the caller holds the writer lock.
+    """Apply a spooled plan (a restore's or a revert's); the caller holds the writer lock.
 
     Raises:
         snapshots.Cancelled: ``cancel`` was set before anything was written.

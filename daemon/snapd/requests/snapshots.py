@@ -38,6 +38,7 @@ def snapshot(
         rec = wt.snapshot(
             params.label,
             client=client,
+            session=params.session,
             dirty=dirty,
             auto=auto,
             cancel=cancel,
@@ -53,8 +54,11 @@ def snapshots(
     """One page of the snapshot history, newest first (``options``: the connection's)."""
     pager = Pager(options or wt.options, params.limit, params.max_bytes)
     # The store's identity is part of the query: sequence numbers of another store's
-    # history would page silently through this one.
-    query = query_hash("snapshots", wt.store_path)
+    # history would page silently through this one
+    # (and the session filter: a cursor of one session's listing must not page another's).
+    query = query_hash(
+        "snapshots", wt.store_path, *([params.session] if params.session is not None else [])
+    )
     before: int | None = None
     with map_errors():
         wt.check_store()
@@ -64,9 +68,10 @@ def snapshots(
         # Sequence numbers never repeat, so the cursor stays valid while snapshots are
         # added (they sort before it) or dropped by retention (they simply vanish).
         pins = wt.store.refs.pins()
-        items = (
-            (s.seq, wire.summary(s, pinned=s.id in pins)) for s in iter_history(wt.store, before)
-        )
+        history = iter_history(wt.store, before)
+        if params.session is not None:
+            history = (s for s in history if s.session == params.session)
+        items = ((s.seq, wire.summary(s, pinned=s.id in pins)) for s in history)
         page, rest = pager.take(items, size=lambda item: json_size(item[1]))
     cursor = None
     if rest is not None:

@@ -32,6 +32,7 @@ def gc(wt: Worktree, params: protocol.GcParams) -> protocol.GcResult:
             return protocol.GcResult(dropped=[s.id for s in dropped], kept=len(kept))
         with wt.writer:
             report = retention.collect(wt.store, policy, after_sweep=wt.cache.forget)
+            wt.store.trees.clear()
     if report.unmarked:
         raise _unmarked(wt, report)
     return protocol.GcResult(

@@ -6,6 +6,8 @@ actions, hunks); these functions make the :mod:`snapd.protocol` types clients se
 
 from __future__ import annotations
 
+import attrs
+
 from snapd import protocol
 from snapd.diff.changes import Change, Side
 from snapd.diff.hunks import Hunk
@@ -37,6 +39,7 @@ def snapshot_result(rec: Recorded) -> protocol.SnapshotResult:
         parent=snap.parent,
         label=snap.label,
         client=snap.client,
+        session=snap.session,
     )
 
 
@@ -59,6 +62,7 @@ def summary(s: SnapshotInfo, *, pinned: bool = False) -> protocol.SnapshotSummar
         client=s.client,
         safety=s.safety,
         pinned=pinned,
+        session=s.session,
     )
 
 
@@ -72,6 +76,7 @@ def did_snapshot(s: SnapshotInfo, *, auto: bool = False) -> protocol.DidSnapshot
         parent=s.parent,
         label=s.label,
         client=s.client,
+        session=s.session,
     )
 
 
@@ -155,4 +160,34 @@ def restore_action(a: Action) -> protocol.RestoreAction:
         reason=a.reason,
         rule=a.rule,
         forced=a.forced,
+    )
+
+
+def revert_action(a: Action) -> protocol.RevertAction:
+    """One line of a revert plan."""
+    return protocol.RevertAction(
+        path=to_wire(a.path),
+        action=protocol.RevertActionKind(a.step or "keep"),
+        change=a.action if a.action is not protocol.RestoreActionKind.KEEP else None,
+        kind=a.kind,
+        old_size=a.old_size,
+        new_size=a.new_size,
+        old_mode=a.old_mode,
+        new_mode=a.new_mode,
+        reason=a.reason,
+        conflict=a.conflict,
+        rule=a.rule,
+        forced=a.forced,
+        hunks=[hunk(h) for h in a.hunks] if a.hunks else None,
+        hunks_truncated=a.hunks_cut,
+    )
+
+
+def revert_failure(a: Action) -> protocol.RevertAction:
+    """A planned revert or merge the apply left undone (the path changed while it ran)."""
+    return attrs.evolve(
+        revert_action(a),
+        action=protocol.RevertActionKind.CONFLICT,
+        change=None,
+        conflict="changed",
     )

@@ -10,6 +10,7 @@ from typing import IO
 
 import attrs
 
+from snapd.diff.hunks import Hunk
 from snapd.enums import RestoreActionKind
 
 Sig = tuple[int, int, int, int, int]
@@ -19,6 +20,19 @@ Sig = tuple[int, int, int, int, int]
 def sig_of(st: os.stat_result) -> Sig:
     """The ``lstat`` fields that change when a path is touched."""
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+
+
+def _hunks(value: object) -> tuple[Hunk, ...] | None:
+    """Hunks as given, or as a plan line holds them (lists of field dicts)."""
+    if value is None:
+        return None
+    assert isinstance(value, (list, tuple))
+    return tuple(
+        h
+        if isinstance(h, Hunk)
+        else Hunk(**{**h, "lines": tuple(h["lines"]), "cut_lines": tuple(h["cut_lines"])})
+        for h in value
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -48,6 +62,15 @@ class Action:
     keeps it in the safety snapshot first (grafted into its tree)."""
     sig: Sig | None = None
     """``lstat`` of the path when planned (None: absent, or not reachable without a symlink)."""
+    step: str | None = None
+    """In a revert plan: ``revert``, ``merge``, ``conflict`` or ``keep`` (what it does with
+    the step's change; ``action`` says what it writes)."""
+    conflict: str | None = None
+    """In a revert plan, for a ``conflict``: why, as a code (e.g. ``overlapping-edits``)."""
+    hunks: tuple[Hunk, ...] | None = attrs.field(default=None, converter=_hunks)
+    """In a revert plan, for a ``conflict``: the step's hunks that could not be taken out."""
+    hunks_cut: bool = False
+    """``hunks`` lists only the first of them (the rest did not fit the item's budget)."""
 
     @property
     def changes(self) -> bool:
@@ -60,6 +83,8 @@ class Action:
         obj["path"] = self.path.hex()
         obj["action"] = self.action.value
         obj["data"] = self.data.hex() if self.data is not None else None
+        if self.hunks is not None:
+            obj["hunks"] = [attrs.asdict(h) for h in self.hunks]
         obj = {k: v for k, v in obj.items() if v is not None and v is not False}
         return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode("ascii") + b"\n"
 

@@ -161,11 +161,11 @@ class Planner:
             self.store, self.live, self.target, prefixes=self.scope.prefixes
         ):
             if self.scope.selects(change.path):
-                yield self._decide(change.path, change.old, change.new)
+                yield self.decide(change.path, change.old, change.new)
 
     # -- one path ------------------------------------------------------------------------------
 
-    def _decide(
+    def decide(
         self,
         path: bytes,
         old: Side | None,
@@ -174,6 +174,11 @@ class Planner:
         data: bytes | None = None,
         new_mode: int | None = None,
     ) -> Action:
+        """The action that puts ``new`` (or ``data``) where the worktree has ``old``.
+
+        ``keep`` (with the reason) when that cannot be done safely: content a capture did not
+        take, a symlink or file on the way, a path restore may not write.
+        """
         ref = new or old
         assert ref is not None
         base = Action(
@@ -417,7 +422,7 @@ class Planner:
             return None
         mode = live.mode if live is not None else (target.mode if target else MODE_FILE)
         new = target or Side(mode, blob_id(data))
-        return self._decide(path, live, new, data=data, new_mode=mode)
+        return self.decide(path, live, new, data=data, new_mode=mode)
 
 
 def _refuse_incomplete(path: bytes, fd: FileDiff, options: Options) -> None:

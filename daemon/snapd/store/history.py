@@ -147,6 +147,8 @@ class SnapshotInfo:
     """Taken by the daemon after a quiet period rather than on request."""
     client: str | None = None
     """The name of the client that took it (``clientInfo.name``), when it gave one."""
+    session: str | None = None
+    """The session it was taken for (``snapd/snapshot``'s ``session``), when one was given."""
     seq: int = 0
     """Sequence number of its ref (0 when read without one)."""
     is_snapshot: bool = True
@@ -157,7 +159,9 @@ class SnapshotInfo:
 
 TRAILERS: Final = ("Files", "Bytes", "Skipped", "Skipped-Bytes", "Changed")
 
-LEGACY_SAFETY: Final = re.compile("before restore from [0-9a-f]{12}")
+LEGACY_SAFETY: Final = re.compile(
+    "before (restore from [0-9a-f]{12}|revert of [0-9a-f]{12}[.][.][0-9a-f]{12})"
+)
 """A safety snapshot's label, for those written before the ``Snapd-Safety`` trailer existed."""
 
 
@@ -173,6 +177,7 @@ def commit_snapshot(
     auto: bool = False,
     client: str | None = None,
     safety: bool = False,
+    session: str | None = None,
 ) -> str:
     """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
     meta_tree = store.write_tree(
@@ -197,6 +202,8 @@ def commit_snapshot(
         lines.append("Snapd-Label: " + json.dumps(label))
     if client is not None:
         lines.append("Snapd-Client: " + json.dumps(client))
+    if session is not None:
+        lines.append("Snapd-Session: " + json.dumps(session))
     # The only commit parent is the manifest commit: the previous snapshot is named in a
     # trailer, not linked, so retention can drop any snapshot without rewriting later ones
     # (their ids stay stable) and without a kept snapshot holding older ones alive.
@@ -230,6 +237,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
     fields: dict[str, int] = {}
     label: str | None = None
     client: str | None = None
+    session: str | None = None
     maps: dict[str, dict[str, int]] = {"Rules": {}, "Generated": {}}
     words: dict[str, str] = {}
     for line in info.message.splitlines():
@@ -241,6 +249,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
             label = json.loads(value)
         elif name == "Client":
             client = json.loads(value)
+        elif name == "Session":
+            session = json.loads(value)
         elif name in maps:
             maps[name] = {str(k): int(v) for k, v in json.loads(value).items()}
         elif name in TRAILERS and value.isdigit():
@@ -271,6 +281,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         client=client,
         safety=words.get("Safety") == "true"
         or (label is not None and LEGACY_SAFETY.fullmatch(label) is not None),
+        session=session,
     )
 
 

@@ -50,6 +50,7 @@ from snapd.store.objects import (
     is_oid,
 )
 from snapd.store.refs import SnapshotRefs
+from snapd.store.treecache import TreeCache
 from snapd.store.writers import BlobWriter, PackWriter, mkstemp
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class Store:
         self._lock_id: tuple[int, int] | None = None
         self._pack: PackWriter | None = None
         self._journal: Journal | None = None
+        self.trees = TreeCache()
+        """Big trees already parsed (see :mod:`~snapd.store.treecache`)."""
         self.refs = SnapshotRefs(path, refs)
         """The snapshot history's refs."""
 
@@ -151,6 +154,7 @@ class Store:
             How many objects were deleted.
         """
         removed = 0
+        self.trees.clear()
         for oid in journal.objects:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._loose_path(oid))
@@ -417,10 +421,12 @@ class Store:
 
     def write_tree(self, entries: Iterable[Entry]) -> str:
         """Write a tree object from its entries (any order; git order is applied)."""
+        entries = tuple(entries)
         tree = Tree()
         for ent in entries:
             tree.add(ent.name, ent.mode, ObjectID(ent.id.encode()))
         oid = tree.id.decode()
+        self.trees.put(oid, entries, ordered=False)
         if self.contains(oid):  # unchanged directories are the common case
             return oid
         if self._pack is not None:
@@ -430,19 +436,23 @@ class Store:
             self._new(oid)
         return oid
 
-    def read_tree(self, oid: str) -> list[Entry]:
+    def read_tree(self, oid: str) -> tuple[Entry, ...]:
         """A tree's entries in git order.
 
         Raises:
             MissingObject: no such tree.
         """
+        if (kept := self.trees.get(oid)) is not None:
+            return kept
         try:
             obj = self._read(oid, "tree")
         except NotTreeError as exc:
             raise MissingObject(f"no tree {oid}") from exc
         if not isinstance(obj, Tree):
             raise MissingObject(f"{oid} is not a tree")
-        return [Entry(e.path, e.mode, e.sha.decode()) for e in obj.iteritems()]
+        entries = tuple(Entry(e.path, e.mode, e.sha.decode()) for e in obj.iteritems())
+        self.trees.put(oid, entries, ordered=True)
+        return entries
 
     def write_commit(self, tree: str, parents: Iterable[str], message: str) -> str:
         """Write a commit by snapd (the store is not the user's repository)."""

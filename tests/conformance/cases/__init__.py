@@ -9,7 +9,7 @@ conformance case fails the ``coverage`` case.
 A module per protocol.md section: :mod:`.lifecycle`, :mod:`.options`, :mod:`.conventions`
 (and :mod:`.paging`, its paging laws), the methods (:mod:`.snapshot` for ``snapd/snapshot``,
 ``snapd/snapshots`` and ``snapd/status``; :mod:`.diff`; :mod:`.hunks`; :mod:`.explain`;
-:mod:`.restore`; :mod:`.upkeep` for ``snapd/pin``, ``snapd/gc``, ``snapd/stats`` and
+:mod:`.restore`; :mod:`.revert`; :mod:`.upkeep` for ``snapd/pin``, ``snapd/gc``, ``snapd/stats`` and
 ``snapd/daemonStatus``),
 :mod:`.types`, :mod:`.errors`, :mod:`.store` and :mod:`.progress`. Each registers its cases
 with :func:`~tests.conformance.cases.base.case` and its method behaviour with
@@ -32,6 +32,7 @@ from tests.conformance.cases import (
     paging,
     progress,
     restore,
+    revert,
     snapshot,
     store,
     types,
@@ -65,6 +66,7 @@ SECTION_MODULES: tuple[ModuleType, ...] = (
     hunks,
     explain,
     restore,
+    revert,
     upkeep,
     types,
     errors,

@@ -207,3 +207,16 @@ def paging_case(method: str) -> CaseFn:
         "malformed, foreign and stale cursors get BadCursor"
     )
     return run
+
+
+PAGING_SPECS["snapd/revert"] = PagingSpec(
+    # The step s1 -> s2 reverted from the live worktree (dry runs): the cursor pins the plan.
+    lambda w: {"from": w.ids["s1"], "to": w.ids["s2"]},
+    lambda w: {"from": w.ids["s1"], "to": w.ids["s2"]},
+    lambda w: [
+        {"to": w.ids["last"]},
+        {"from": w.ids["s2"]},
+        {"paths": ["d1"]},
+        {"force": ["d0/f05.txt"]},
+    ],
+)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import time
 
-from tests.conformance.cases.base import HEX40, method, snap, uses_placeholder
+from tests.conformance.cases.base import (
+    HEX40,
+    case,
+    method,
+    methods_section,
+    snap,
+    uses_placeholder,
+)
 from tests.conformance.harness import Ctx
 
 
@@ -75,6 +82,43 @@ async def check_snapshots(ctx: Ctx) -> None:
             ctx.check(s.get(k) == t.get(k), f"summary {k}={s.get(k)!r}, snapshot said {t.get(k)!r}")
         for k in ("rules", "generated"):
             ctx.check(s.get(k, {}) == t.get(k, {}), f"summary {k} differs from the snapshot's")
+
+
+@case(methods_section("snapd/snapshots"), "snapshots-session")
+async def check_snapshots_session(ctx: Ctx) -> None:
+    """``session`` is recorded, echoed, listed, and filters the listing (newest first)."""
+    ctx.write("a.txt", "a\n")
+    server = await ctx.start()
+    a1 = await snap(ctx, server, "a1", session="agent-a")
+    ctx.check(a1.get("session") == "agent-a", f"session not echoed: {a1.get('session')!r}")
+    ctx.write("a.txt", "b\n")
+    other = await snap(ctx, server, "user")
+    ctx.check("session" not in other, "a snapshot taken without a session has one")
+    ctx.write("a.txt", "c\n")
+    a2 = await snap(ctx, server, "a2", session="agent-a")
+    await snap(ctx, server, "b1", session="agent-b")
+    page = await ctx.call(server, "snapd/snapshots", {"session": "agent-a"})
+    got = [(s["id"], s.get("session")) for s in page["snapshots"]]
+    want = [(a2["id"], "agent-a"), (a1["id"], "agent-a")]
+    ctx.check(got == want, f"session agent-a lists {got}, expected {want} (newest first)")
+    everything = await ctx.call(server, "snapd/snapshots", {})
+    ctx.check(len(everything["snapshots"]) == 4, "the unfiltered listing lost snapshots")
+    none = await ctx.call(server, "snapd/snapshots", {"session": "nobody"})
+    ctx.check(none["snapshots"] == [], "an unknown session lists snapshots")
+    first = await ctx.call(server, "snapd/snapshots", {"session": "agent-a", "limit": 1})
+    ctx.require("nextCursor" in first, "a one-item page of two has no nextCursor")
+    rest = await ctx.call(
+        server, "snapd/snapshots", {"session": "agent-a", "cursor": first["nextCursor"]}
+    )
+    ctx.check(
+        [s["id"] for s in first["snapshots"] + rest["snapshots"]] == [a2["id"], a1["id"]],
+        "paging a session's listing does not give its snapshots",
+    )
+    await ctx.expect_error(
+        server, "snapd/snapshots", {"session": "agent-b", "cursor": first["nextCursor"]},
+        -31002, "cursor",
+    )  # fmt: skip
+    await ctx.expect_error(server, "snapd/snapshot", {"session": 5}, -32602, "session")
 
 
 @method("snapd/status", {}, idempotent=True)

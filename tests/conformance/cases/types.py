@@ -31,5 +31,6 @@ async def types_seen(ctx: Ctx) -> None:
     # "latest" may already hold a.txt's new content (a watcher's automatic snapshot): a plan
     # from s1 restores it for sure, so a restore action is seen either way.
     await ctx.call(server, "snapd/restore", {"from": s1["id"], "dryRun": True})
+    await ctx.call(server, "snapd/revert", {"from": s1["id"], "to": s2["id"]})
     missing = sorted(ctx.schema.result_types() - ctx.types_seen)
     ctx.check(not missing, f"types never seen in a result: {missing}")
