@@ -90,3 +90,14 @@ def test_the_safety_trailer_and_the_legacy_label(worktree: Path, store_dir: Path
     # safety snapshot and the plain one go.
     assert [s.id for s in kept] == [lookalike, legacy]
     assert [s.id for s in dropped] == [marked, first]
+
+
+def test_a_reverts_safety_snapshot_is_one_too(worktree: Path, store_dir: Path) -> None:
+    svc = make_service(worktree, store_dir, watch=False)
+    before = turn(svc, worktree, 0)
+    turn(svc, worktree, 1)
+    done = requests.revert(svc, protocol.RevertParams(from_="latest~1", to="latest", dry_run=False))
+    assert done.safety_snapshot is not None
+    summary = listed(svc)[done.safety_snapshot]
+    assert summary.safety and summary.label and summary.label.startswith("before revert of ")
+    assert not listed(svc)[before].safety
