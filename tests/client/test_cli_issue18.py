@@ -118,3 +118,37 @@ def test_a_forced_restore_says_before_apply_that_the_content_is_lost_for_good(
     assert (worktree / "big.txt").read_text() == "x" * 5000  # the plan wrote nothing
     help_text = snapd(worktree, store, "restore", "--help").stdout
     assert "lost for good" in " ".join(help_text.split())
+
+
+@pytest.mark.e2e
+def test_undo_takes_snapshot_names_within_its_session(worktree: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ids = []
+    for i, (label, session) in enumerate(
+        [("start", "agent"), ("turn", "agent"), ("turn", "agent"), ("mine", "user")]
+    ):
+        write(worktree, f"f{i}.txt", f"{i}\n")
+        proc = snapd(worktree, store, "--json", "snapshot", "-m", label, "--session", session)
+        assert proc.returncode == 0, proc.stderr
+        ids.append(json.loads(proc.stdout)["id"])
+
+    def step(*argv: str) -> tuple[str, str]:
+        proc = snapd(worktree, store, "--json", "undo", *argv)
+        assert proc.returncode == 0, proc.stderr
+        paths = [a["path"] for a in json.loads(proc.stdout)["plan"]]
+        assert len(paths) == 1
+        return paths[0], proc.stdout
+
+    assert step("mine")[0] == "f3.txt"  # a label
+    assert step("latest~1")[0] == "f2.txt"  # the one before the newest
+    assert step("latest~1", "--session", "agent")[0] == "f1.txt"  # within the session
+    assert step(ids[1][:10])[0] == "f1.txt"  # an id prefix
+    proc = snapd(worktree, store, "undo", "turn", "--session", "agent")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "'turn' is ambiguous: 2 snapshots of session agent have this label: " in proc.stderr
+    assert ids[1][:12] in proc.stderr and ids[2][:12] in proc.stderr
+    proc = snapd(worktree, store, "undo", "latest~3", "--session", "agent")
+    assert proc.returncode == 1
+    assert "no snapshot latest~3 of session agent: nothing to undo" in proc.stderr
+    proc = snapd(worktree, store, "undo", "start", "--session", "agent")
+    assert proc.returncode == 1 and "is the first of session agent" in proc.stderr

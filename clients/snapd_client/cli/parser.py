@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the previous snapshot of that session). Without --apply only the plan is printed. "
         "Applying takes a safety snapshot first: restoring it redoes the step.",
     )
-    u.add_argument("snapshot", nargs="?", default="latest", metavar="SNAPSHOT")
+    u.add_argument("snapshot", nargs="?", default="latest", metavar="SNAPSHOT", help=NAME_HELP)
     u.add_argument("--session", metavar="S", help="undo the newest step of session S")
     u.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
     u.add_argument(
