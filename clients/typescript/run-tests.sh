@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # a short idle timeout; whatever still runs there at the end is stopped.
 runtime="$(mktemp -d "${TMPDIR:-/tmp}/snapd-rt-XXXXXX")"
 export XDG_RUNTIME_DIR="$runtime" SNAPD_IDLE_TIMEOUT="${SNAPD_IDLE_TIMEOUT:-10}"
-python="${SNAPD_PYTHON:-../../.venv/bin/python}"
+python="${SNAPD_PYTHON:-$(cd ../.. && pwd)/.venv/bin/python}"  # absolute: used after a cd
 stop_daemons() {
   (cd ../.. && "$python" -c 'import sys; from pathlib import Path; from tests.helpers import stop_daemons; stop_daemons(Path(sys.argv[1]))' "$runtime/snapd") || true
   rm -rf "$runtime" /tmp/snapd-ts-shared-* 2>/dev/null || true
