@@ -94,8 +94,9 @@ class RequestCancelled(ResponseError):
 class UnknownSnapshot(ResponseError):
     """Error -31001 of protocol.md's Errors table.
 
-    No snapshot has the given id, an id prefix matches several snapshots, or ``latest`` before the
-    first snapshot; ``data.field`` is ``from`` or ``to``.
+    No snapshot has the given name, a label or id prefix names several (the message lists them,
+    ``data.candidates`` their ids), or ``latest`` before the first snapshot; ``data.field`` is
+    ``from``, ``to`` or ``id``.
     """
 
 

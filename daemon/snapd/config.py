@@ -155,14 +155,17 @@ class Options:
     """The newest snapshots retention never drops."""
 
     retain_count: int = attrs.field(default=1000, validator=_positive)
-    """Most unpinned, unlabelled snapshots kept besides the newest ``retainLatest``."""
+    """Most unpinned, unlabelled snapshots kept besides the newest ``retainLatest``. A
+    restore's safety snapshot counts as unlabelled here."""
 
     retain_days: float = attrs.field(default=30.0, validator=_positive_float)
-    """Unpinned, unlabelled snapshots older than this many days are dropped."""
+    """Unpinned, unlabelled snapshots older than this many days are dropped. A restore's
+    safety snapshot counts as unlabelled here."""
 
     store_budget_bytes: int = attrs.field(default=4 * 1024 * MIB, validator=_positive)
     """Store size that triggers collection; the oldest unprotected snapshots are dropped
-    until the store fits (pinned, labelled and the newest are never dropped)."""
+    until the store fits (pinned, labelled and the newest are never dropped; a restore's
+    safety snapshot is protected only while among the newest ``retainLatest``)."""
 
     gc_grace_seconds: float = attrs.field(default=3600.0, validator=_non_negative_float)
     """Unreferenced objects younger than this survive a collection (a live diff being paged)."""

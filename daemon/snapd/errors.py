@@ -6,7 +6,7 @@ Hierarchy::
     └── SnapdError                      (abstract: carries CODE, MESSAGE and structured data)
         ├── InvalidParams        -32602 a param has the wrong type/value; data.field names it
         ├── RequestTooLarge      -31005 a frame's Content-Length is over the limit
-        ├── UnknownSnapshot      -31001 no snapshot has that id (or the prefix is ambiguous)
+        ├── UnknownSnapshot      -31001 no snapshot has that name (or several have)
         ├── BadCursor            -31002 a cursor is malformed, stale or from another query
         ├── PathOutsideRoot      -31003 a path is absolute, has '..', or leaves the worktree
         ├── StoreLocked          -31004 another process holds the store; data.holder says who
@@ -49,7 +49,7 @@ class InvalidParams(SnapdError):
 
 
 class UnknownSnapshot(SnapdError):
-    """No snapshot has the given id, or an id prefix matches several snapshots."""
+    """No snapshot has the given name, or several do (an ambiguous label or id prefix)."""
 
     CODE = -31001
     MESSAGE = "unknown snapshot"

@@ -36,6 +36,7 @@ from snapd.enums import Consistency
 from snapd.failures import NoSuchSnapshot, Refused, RootLost, StoreLost
 from snapd.paths import to_wire
 from snapd.restore.apply import RestoreEvent
+from snapd.store import names
 from snapd.store.history import (
     Counts,
     ManifestEntry,
@@ -45,18 +46,17 @@ from snapd.store.history import (
     iter_history,
     read_snapshot,
 )
+from snapd.store.names import LATEST
 from snapd.store.objects import Journal
 from snapd.store.repo import Store
 from snapd.store.retention import RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
-LATEST: Final = "latest"
 CACHE_NAME: Final = "snapd-statcache.bin"
 DIRMAP_NAME: Final = "snapd-dirmap.bin"
 CACHE_SAVE_INTERVAL: Final = 30.0
 """Seconds between stat cache saves after snapshots (it is also saved at shutdown)."""
-MIN_PREFIX: Final = 4
 
 ProgressFn = Callable[[int, str], None]
 """Called with (paths seen, current path) now and then during a capture."""
@@ -317,6 +317,7 @@ class Worktree:
         progress: ProgressFn | None = None,
         on_unrecorded: Callable[[], None] | None = None,
         amend: Callable[[State], State] | None = None,
+        safety: bool = False,
     ) -> Recorded:
         """Capture the worktree and record it as a snapshot (unless nothing changed).
 
@@ -338,6 +339,7 @@ class Worktree:
                 recorded nothing (the caller keeps its dirty set for the next snapshot).
             amend: Called with the captured state; the snapshot records what it returns (a
                 restore's safety snapshot grafts in live content the capture skipped).
+            safety: A restore's or revert's safety snapshot (retention treats it as unlabelled).
 
         Raises:
             Failure, StoreError, OSError: the capture failed; no ref was moved.
@@ -390,6 +392,7 @@ class Worktree:
                 consistency=consistency,
                 auto=auto,
                 client=client,
+                safety=safety,
                 session=session,
             )
             self.store.refs.add_snapshot(oid)  # the commit point: objects are all written
@@ -446,31 +449,16 @@ class Worktree:
     # -- resolving sides ----------------------------------------------------------------------
 
     def resolve(self, ref: str, field: str) -> SnapshotInfo:
-        """A snapshot from an id, a unique prefix or ``latest``.
+        """The snapshot a name names: an id, ``latest``, ``latest~N``, a label or a prefix.
 
         Raises:
-            NoSuchSnapshot: no such snapshot, or an ambiguous prefix.
+            NoSuchSnapshot: no such snapshot, or an ambiguous name (see :mod:`snapd.store.names`).
         """
         self.check_store()
-        if ref == LATEST:
-            head = self.head()
-            if head is None:
-                raise NoSuchSnapshot("no snapshot has been taken yet", field=field)
-            return head
-        ref_l = ref.lower()
-        if len(ref_l) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in ref_l):
-            raise NoSuchSnapshot(
-                f"{field}: not a snapshot id, prefix (>= {MIN_PREFIX} hex digits) or 'latest'",
-                field=field,
-                ref=ref,
-            )
-        # Only retained snapshots resolve (a dropped one's commit may linger until pruned);
-        # ref names carry the ids, so no commit is read to match a prefix.
-        found = {oid for _seq, oid in self.store.refs.snapshot_refs() if oid.startswith(ref_l)}
-        if len(found) != 1:
-            what = "ambiguous" if found else "unknown"
-            raise NoSuchSnapshot(f"{field}: {what} snapshot {ref!r}", field=field, ref=ref)
-        return read_snapshot(self.store, found.pop())
+        try:
+            return names.resolve(self.store, ref, field)
+        except names.NoSuchSnapshot as exc:
+            raise NoSuchSnapshot(exc.message, **exc.data) from exc
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[None]:

@@ -173,3 +173,17 @@ def test_importing_the_packages_is_lean() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     modules = set(json.loads(proc.stdout.replace("'", '"')))
     assert modules & HEAVY == set()
+
+
+def test_command_help_reads_properly_in_a_real_process() -> None:
+    """Issue 18 defect 9: ``pin`` says it once, ``--from FROM``, and ``-- PATH`` in usage."""
+    pin = run_snapd("pin", "--help").stdout
+    assert "\npin a snapshot (retention never drops it)\n" in pin
+    assert "a snapshot) a snapshot" not in pin
+    hunks = run_snapd("hunks", "--help").stdout
+    assert "--from FROM " in hunks and "FROM_" not in hunks
+    for name in ("diff", "restore"):
+        usage = run_snapd(name, "--help").stdout.split("\n\n")[0]
+        assert usage.endswith(" [-- PATH...]"), usage
+        assert "FROM_" not in usage
+    assert "-- PATH" not in run_snapd("log", "--help").stdout.split("\n\n")[0]

@@ -199,12 +199,15 @@ async def cmd_explain(client: AsyncClient, args: argparse.Namespace, out: Output
     out.print(("  reason    ", "bold"), safe(res.reason))
     if res.evidence:
         out.print(("  evidence  ", "bold"), safe(res.evidence))
+    if res.skipped_ancestor is not None:
+        out.print(("  inside    ", "bold"), f"{safe(res.skipped_ancestor)}/ (skipped directory)")
     if res.exists:
         size = f", {human(res.size)}" if res.size is not None else ""
         binary = ", binary" if res.binary else ""
         out.print(("  exists    ", "bold"), f"yes ({res.kind or '?'}{size}{binary})")
     else:
-        out.print(("  exists    ", "bold"), "no (judged by its name)")
+        judged = "" if res.skipped_ancestor is not None else " (judged by its name)"
+        out.print(("  exists    ", "bold"), f"no{judged}")
 
 
 async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
@@ -242,6 +245,15 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
     out.print(
         f"{plural(first.written, 'path')} to write, {first.deleted} to delete, {first.kept} kept"
     )
+    forced = sum(1 for a in plan if a.forced)
+    if forced:
+        out.print(
+            (
+                f"warning: {plural(forced, 'forced path')}: content never captured, which no "
+                "snapshot holds: the safety snapshot cannot bring it back, it is lost for good",
+                "red",
+            )
+        )
     if not args.apply:
         if first.written or first.deleted:
             out.print(("run again with --apply to apply it", "dim"))

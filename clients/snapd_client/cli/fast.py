@@ -164,8 +164,10 @@ def render_log(listed: Pages, args: argparse.Namespace, out: Output) -> None:
     for s in items:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["time"]))
         client, label, session = s.get("client"), s.get("label"), s.get("session")
+        marks = log_marks(s)
         out.print(
             (s["id"][:12], "yellow"),
+            (f" ({', '.join(marks)})", "yellow") if marks else "",
             f"  {when}  ",
             (f"{safe(client)}  ", "cyan") if client else "",
             (f"[{safe(session)}]  ", "magenta") if session else "",
@@ -173,3 +175,15 @@ def render_log(listed: Pages, args: argparse.Namespace, out: Output) -> None:
             f"skipped {s['skipped']} ({human(s['skippedBytes'])})",
             ("  " + safe(label), "bold") if label else "",
         )
+
+
+def log_marks(summary: dict[str, Any]) -> list[str]:
+    """What ``snapd log`` marks a snapshot as, after its id as git decorates a commit.
+
+    ``pinned``, ``auto``, ``safety`` (a restore's: kept like an unlabelled snapshot once older
+    than the newest ``retainLatest``) and ``labelled`` (a label retention keeps).
+    """
+    marks = [name for name in ("pinned", "auto", "safety") if summary.get(name)]
+    if summary.get("label") is not None and not summary.get("safety"):
+        marks.append("labelled")
+    return marks

@@ -33,6 +33,9 @@ COMMAND_HELP = {
 ALIASES = {"show": "hunks"}
 """Other names of a command."""
 
+NAME_HELP = "a snapshot: its id or a unique id prefix, latest, latest~N, or its label"
+"""How a snapshot is named (protocol.md, "Naming snapshots")."""
+
 DIGEST = re.compile("[0-9a-f]{16}")
 """A hunk digest as ``snapd/hunks`` gives it."""
 
@@ -67,6 +70,18 @@ def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+class _PathsUsage(argparse.HelpFormatter):
+    """Usage that ends with ``[-- PATH...]``: the paths :func:`parse_args` cuts off first."""
+
+    def _format_usage(self, *args: Any) -> str:
+        usage = super()._format_usage(*args).rstrip("\n")
+        return f"{usage} [-- PATH...]\n\n"
+
+
+PATH_COMMANDS = ("diff", "restore", "undo")
+"""The commands that take paths after ``--``."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of the client commands."""
     p = argparse.ArgumentParser(
@@ -83,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, **kw: Any) -> argparse.ArgumentParser:
         aliases = [alias for alias, of in ALIASES.items() if of == name]
         kw.setdefault("description", COMMAND_HELP[name])
+        if name in PATH_COMMANDS:
+            kw["formatter_class"] = _PathsUsage
         return sub.add_parser(
             name, aliases=aliases, parents=[common], help=COMMAND_HELP[name], **kw
         )
@@ -94,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--session", metavar="S", help="only the snapshots of session S")
     command("status")
     d = command("diff")
-    d.add_argument("from_", nargs="?", default="latest", metavar="FROM")
-    d.add_argument("to", nargs="?", metavar="TO")
+    d.add_argument("from_", nargs="?", default="latest", metavar="FROM", help=NAME_HELP)
+    d.add_argument("to", nargs="?", metavar="TO", help="the same (default: the live worktree)")
     d.add_argument("--stat", action="store_true", help="a summary per file, as git diff --stat")
     d.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
     h = command("hunks")
@@ -110,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Restore the worktree, some paths (after '--'; literal names: "
         "'app/[id].tsx' is that file), the paths matching --pattern, or some hunks of one file "
         "from a snapshot. Without --apply only the plan is printed. Applying takes a safety "
-        "snapshot first: restoring it undoes the restore.",
+        "snapshot first: restoring it undoes the restore, except for forced paths (--force), "
+        "whose content was never captured and is lost for good.",
     )
     r.add_argument("from_", nargs="?", default="latest", metavar="FROM")
     r.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
@@ -143,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the previous snapshot of that session). Without --apply only the plan is printed. "
         "Applying takes a safety snapshot first: restoring it redoes the step.",
     )
-    u.add_argument("snapshot", nargs="?", default="latest", metavar="SNAPSHOT")
+    u.add_argument("snapshot", nargs="?", default="latest", metavar="SNAPSHOT", help=NAME_HELP)
     u.add_argument("--session", metavar="S", help="undo the newest step of session S")
     u.add_argument("--apply", action="store_true", help="apply the plan (after printing it)")
     u.add_argument(
@@ -155,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         "gc",
         description="Drop the snapshots the retention options (retainLatest, retainCount, "
         "retainDays, storeBudgetBytes) no longer keep, delete unreachable objects and pack the "
-        "rest. Pinned and labelled snapshots are never dropped.",
+        "rest. Pinned and labelled snapshots are never dropped (a restore's safety snapshot "
+        "counts as unlabelled once older than the newest retainLatest).",
     )
     g.add_argument(
         "--dry-run",
@@ -165,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("stats")
     for name in ("pin", "unpin"):
         pn = command(name)
-        pn.add_argument("id", metavar="ID", help="snapshot id, unique prefix or 'latest'")
+        pn.add_argument("id", metavar="ID", help=NAME_HELP)
     dm = command(
         "daemon",
         description="The worktree's shared daemon: the other commands start it when none runs "
@@ -196,7 +215,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         argv, paths = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
     args = parser.parse_args(argv)
-    if paths is not None and args.command not in ("diff", "restore", "undo"):
+    if paths is not None and args.command not in PATH_COMMANDS:
         parser.error("only diff, restore and undo take paths after '--'")
     if args.command == "restore" and args.hunks is not None:
         if paths is not None or args.patterns is not None:

@@ -116,7 +116,7 @@ def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
     else:
         parts.append(f"  {human(a.old_size)} -> {human(a.new_size)}")
     if a.forced:
-        parts.append(("  (forced)", "yellow"))
+        parts.append(("  (forced: its current content was never captured: lost for good)", "red"))
     elif a.reason and a.action is not protocol.RestoreActionKind.KEEP:
         parts.append(("  (uncaptured now: the safety snapshot keeps it)", "dim"))
     return parts

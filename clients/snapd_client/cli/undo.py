@@ -9,6 +9,9 @@ the previous snapshot of session S (``snapd/snapshots`` with ``session``). The p
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
@@ -22,34 +25,84 @@ if TYPE_CHECKING:
 
 STYLES = {"revert": "green", "merge": "yellow", "conflict": "red", "keep": "dim"}
 
+ANCESTOR = re.compile(r"latest~([0-9]*)")
+"""``latest~N``: the N-th snapshot before the newest (of the session, with ``--session``)."""
+
+MIN_PREFIX = 4
+"""Shortest id prefix (as the daemon's)."""
+
+HEX = frozenset("0123456789abcdef")
+
+SHOWN = 5
+"""Candidates an ambiguous name's error lists."""
+
 
 async def find_step(client: AsyncClient, snapshot: str, session: str | None) -> tuple[str, str]:
-    """The step ``snapshot`` ends (``latest``: the newest; in ``session``: that session's).
+    """The step the snapshot named ``snapshot`` ends; in ``session``: among that session's.
+
+    Names are those of protocol.md's "Naming snapshots" (full id, ``latest``/``latest~N``,
+    label, unique id prefix), matched here against the listing so that with ``session``
+    ``latest~1`` is the session's step before its newest.
 
     Returns:
         The ids before and after the step.
 
     Raises:
-        SnapdClientError: no such snapshot, or it has no predecessor (in the session).
+        SnapdClientError: no such snapshot, an ambiguous name, or it has no predecessor (in
+            the session).
     """
-    latest = snapshot == "latest"
-    found: protocol.SnapshotSummary | None = None
-    async for s in client.iter_snapshots(session=session):
-        if found is not None:
-            return s.id, found.id  # the predecessor within the session
-        if latest or s.id.startswith(snapshot.lower()):
-            found = s
-            if session is None:
-                if s.parent is None:
-                    break
-                return s.parent, s.id
     where = f" of session {session}" if session is not None else ""
-    if found is None:
-        what = "no snapshot" if latest else f"no snapshot {snapshot}"
-        raise SnapdClientError(f"{what}{where}: nothing to undo")
+    items = [s async for s in client.iter_snapshots(session=session)]
+    i = _pick(items, snapshot, where)
+    found = items[i]
+    if session is None and found.parent is not None:
+        return found.parent, found.id
+    if session is not None and i + 1 < len(items):
+        return items[i + 1].id, found.id  # the predecessor within the session
     raise SnapdClientError(
         f"snapshot {found.id[:12]} is the first{where}: there is no step before it to undo"
     )
+
+
+def _pick(items: list[protocol.SnapshotSummary], name: str, where: str) -> int:
+    """The index in ``items`` (newest first) of the snapshot ``name`` names."""
+    lowered = name.lower()
+    for i, s in enumerate(items):
+        if s.id == lowered:
+            return i
+    match = ANCESTOR.fullmatch(name)
+    back = 0 if name == "latest" else None
+    if match is not None:
+        back = int(match.group(1)) if match.group(1) else 1
+    if back is not None and back < len(items):
+        return back
+    if back is None:
+        hex_prefix = len(lowered) >= MIN_PREFIX and HEX.issuperset(lowered)
+        for what, hits in (
+            ("label", [i for i, s in enumerate(items) if s.label == name]),
+            (
+                "id prefix",
+                [i for i, s in enumerate(items) if hex_prefix and s.id.startswith(lowered)],
+            ),
+        ):
+            if len(hits) == 1:
+                return hits[0]
+            if hits:
+                shown = "; ".join(_candidate(items[i]) for i in hits[:SHOWN])
+                more = f"; and {len(hits) - SHOWN} more" if len(hits) > SHOWN else ""
+                raise SnapdClientError(
+                    f"{name!r} is ambiguous: {len(hits)} snapshots{where} have this {what}: "
+                    f"{shown}{more} (name one by its id)"
+                )
+    what = "no snapshot" if name == "latest" else f"no snapshot {name}"
+    raise SnapdClientError(f"{what}{where}: nothing to undo")
+
+
+def _candidate(s: protocol.SnapshotSummary) -> str:
+    """``<12 hex> <UTC time> "<label>"``, as the daemon lists an ambiguous name's candidates."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(s.time))
+    label = f" {json.dumps(s.label, ensure_ascii=False)}" if s.label is not None else ""
+    return f"{s.id[:12]} {when}{label}"
 
 
 def revert_line(a: protocol.RevertAction) -> list[str | tuple[str, str]]:

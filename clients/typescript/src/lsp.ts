@@ -48,7 +48,10 @@ export interface ErrorData {
 /** An LSP progress token. */
 export type ProgressToken = number | string;
 
-/** A snapshot reference: a 40-hex id, a unique prefix of at least 4 hex digits, or `latest`. */
+/**
+ * A snapshot name: a 40-hex id, `latest`, `latest~N`, a label, or a unique prefix of at least 4
+ * hex digits (protocol.md, "Naming snapshots").
+ */
 export type SnapshotRef = string;
 
 export interface WorkspaceFolder {

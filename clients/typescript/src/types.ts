@@ -59,7 +59,7 @@ export const SNAPD_DID_SNAPSHOT = Notifications.didSnapshot;
 
 /** Every error code of protocol.md's Errors table. */
 export const ErrorCodes = {
-  /** No snapshot has the given id, or an id prefix matches several snapshots. */
+  /** No snapshot has the given name, or several do (an ambiguous label or id prefix). */
   UnknownSnapshot: -31001,
   /** A cursor is malformed, stale, or belongs to a different query. */
   BadCursor: -31002,
@@ -252,7 +252,10 @@ export interface DidSnapshotParams {
 
 /** Changed files between a snapshot and another snapshot or the live worktree. */
 export interface DiffParams {
-  /** Old side: a snapshot id, a unique id prefix (at least 4 hex digits) or `latest`. */
+  /**
+   * Old side: a snapshot name (an id, `latest`, `latest~N`, a label or a unique id
+   * prefix; see "Naming snapshots").
+   */
   from: string;
   /**
    * New side, same forms as `from`; absent means the live worktree, captured now with the
@@ -313,6 +316,11 @@ export interface ExplainResult {
    * Default: `false`.
    */
   binary?: boolean;
+  /**
+   * The skipped directory the path lies inside, whose rule decided (`rule`); absent when
+   * the path is decided by itself.
+   */
+  skippedAncestor?: string;
 }
 
 /** One changed path. */
@@ -664,20 +672,23 @@ export interface InitializationOptions {
    */
   retainLatest?: number;
   /**
-   * Most unpinned, unlabelled snapshots kept besides the newest `retainLatest`.
+   * Most unpinned, unlabelled snapshots kept besides the newest `retainLatest`. A
+   * restore's safety snapshot counts as unlabelled here.
    *
    * Default: `1000`.
    */
   retainCount?: number;
   /**
-   * Unpinned, unlabelled snapshots older than this many days are dropped.
+   * Unpinned, unlabelled snapshots older than this many days are dropped. A restore's
+   * safety snapshot counts as unlabelled here.
    *
    * Default: `30.0`.
    */
   retainDays?: number;
   /**
    * Store size that triggers collection; the oldest unprotected snapshots are dropped
-   * until the store fits (pinned, labelled and the newest are never dropped).
+   * until the store fits (pinned, labelled and the newest are never dropped; a restore's
+   * safety snapshot is protected only while among the newest `retainLatest`).
    *
    * Default: `4294967296`.
    */
@@ -757,7 +768,7 @@ export interface PathBytes {
 
 /** Pin a snapshot (retention never drops it) or unpin it. */
 export interface PinParams {
-  /** The snapshot: an id, a unique id prefix or `latest`. */
+  /** The snapshot, by any snapshot name (see "Naming snapshots"). */
   id: string;
   /**
    * `true` to pin, `false` to unpin.
@@ -804,7 +815,8 @@ export interface RestoreAction {
   /** For a path whose live content was not captured: the capture rule that skipped it. */
   rule?: string;
   /**
-   * Uncaptured content that `force` allows this restore to overwrite or delete.
+   * Uncaptured content that `force` allows this restore to overwrite or delete; no
+   * snapshot holds it (the safety snapshot cannot bring it back): it is lost for good.
    *
    * Default: `false`.
    */
@@ -813,7 +825,7 @@ export interface RestoreAction {
 
 /** Restore the worktree (all of it, some paths, or some hunks of a file) from a snapshot. */
 export interface RestoreParams {
-  /** The snapshot to restore: an id, a unique id prefix or `latest`. */
+  /** The snapshot to restore, by any snapshot name (see "Naming snapshots"). */
   from: string;
   /**
    * Only these paths or directories (literal names, prefix match on whole components:
@@ -951,7 +963,7 @@ export interface RevertAction {
 
 /** Take one step (the change from snapshot `from` to snapshot `to`) out of the worktree. */
 export interface RevertParams {
-  /** The snapshot before the step: an id, a unique id prefix or `latest`. */
+  /** The snapshot before the step, by any snapshot name (see "Naming snapshots"). */
   from: string;
   /** The snapshot the step ended with. */
   to: string;
@@ -1187,6 +1199,20 @@ export interface SnapshotSummary {
    * automatic snapshots).
    */
   client?: string;
+  /**
+   * A restore's (or a revert's) safety snapshot, taken just before it wrote anything
+   * (restoring it undoes the restore); retention treats it as unlabelled once it is not among
+   * the newest `retainLatest`.
+   *
+   * Default: `false`.
+   */
+  safety?: boolean;
+  /**
+   * Pinned (`snapd/pin`): retention never drops it.
+   *
+   * Default: `false`.
+   */
+  pinned?: boolean;
   /**
    * The `session` given to `snapd/snapshot` (e.g. an agent's conversation id); absent
    * when none was given.

@@ -121,6 +121,9 @@ class Decision:
     binary: bool = False
     """A captured file whose prefix looks binary (diffs give no hunks)."""
 
+    within: bytes | None = None
+    """The skipped ancestor directory whose decision this is (the path lies inside it)."""
+
     @property
     def captured(self) -> bool:
         """True if the content is stored (plain or generated)."""

@@ -21,6 +21,7 @@ import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import attrs
 import pathspec
 
 from snapd.capture import generated as gen
@@ -226,14 +227,12 @@ class Policy:
             if verdict is None:
                 return self.decide(Candidate(rel=rel, st=_ABSENT)), None
             if not verdict.captured and not (forced and self.forced_below(ancestor)):
-                return (
-                    skipped(
-                        verdict.rule,
-                        f"inside skipped directory {os.fsdecode(ancestor)}: {verdict.reason}",
-                        verdict.evidence,
-                    ),
-                    None,
+                inside = skipped(
+                    verdict.rule,
+                    f"inside skipped directory {os.fsdecode(ancestor)}: {verdict.reason}",
+                    verdict.evidence,
                 )
+                return attrs.evolve(inside, within=ancestor), None
         try:
             st = os.lstat(os.path.join(self.root, rel) if rel else self.root)
         except FileNotFoundError:
@@ -248,6 +247,10 @@ class Policy:
             not exist is decided on its name alone, as if it were a regular file.
         """
         decision, st = self.decide_path(rel)
+        if st is None and decision.within is not None:
+            # Inside a skipped directory: say whether it exists, as a person asking about
+            # build/CMakeCache.txt expects (its lstat only, never through a symlink).
+            return decision, self._lstat_below(decision.within, rel)
         if st is None:
             return decision, None
         full = os.path.join(self.root, rel) if rel else self.root
@@ -268,6 +271,23 @@ class Policy:
             except OSError as exc:
                 return skipped("unreadable", f"cannot be read: {exc.strerror}"), st
         return decision, st
+
+    def _lstat_below(self, ancestor: bytes, rel: bytes) -> StatLike | None:
+        """``rel``'s ``lstat`` if every directory between ``ancestor`` and it is a real one.
+
+        Raises:
+            OSError: a component cannot be ``lstat``-ed (other than not existing).
+        """
+        parts = rel.split(b"/")
+        st: os.stat_result | None = None
+        for i in range(ancestor.count(b"/") + 2, len(parts) + 1):
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                return None  # a file or a symlink where a directory should be
+            try:
+                st = os.lstat(os.path.join(self.root, b"/".join(parts[:i])))
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        return st
 
 
 TAIL_BYTES = 512

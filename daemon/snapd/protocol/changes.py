@@ -52,7 +52,8 @@ class DiffParams:
     """Changed files between a snapshot and another snapshot or the live worktree."""
 
     from_: str
-    """Old side: a snapshot id, a unique id prefix (at least 4 hex digits) or ``latest``."""
+    """Old side: a snapshot name (an id, ``latest``, ``latest~N``, a label or a unique id
+    prefix; see "Naming snapshots")."""
 
     to: str | None = None
     """New side, same forms as ``from``; absent means the live worktree, captured now with the
@@ -226,3 +227,7 @@ class ExplainResult:
 
     binary: bool = False
     """Captured content that looks binary."""
+
+    skipped_ancestor: str | None = None
+    """The skipped directory the path lies inside, whose rule decided (``rule``); absent when
+    the path is decided by itself."""

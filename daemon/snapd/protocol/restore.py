@@ -58,7 +58,8 @@ class RestoreAction:
     """For a path whose live content was not captured: the capture rule that skipped it."""
 
     forced: bool = False
-    """Uncaptured content that ``force`` allows this restore to overwrite or delete."""
+    """Uncaptured content that ``force`` allows this restore to overwrite or delete; no
+    snapshot holds it (the safety snapshot cannot bring it back): it is lost for good."""
 
 
 @attrs.define(kw_only=True)
@@ -66,7 +67,7 @@ class RestoreParams:
     """Restore the worktree (all of it, some paths, or some hunks of a file) from a snapshot."""
 
     from_: str
-    """The snapshot to restore: an id, a unique id prefix or ``latest``."""
+    """The snapshot to restore, by any snapshot name (see "Naming snapshots")."""
 
     paths: list[str] | None = None
     """Only these paths or directories (literal names, prefix match on whole components:

@@ -72,7 +72,7 @@ class RevertParams:
     """Take one step (the change from snapshot ``from`` to snapshot ``to``) out of the worktree."""
 
     from_: str
-    """The snapshot before the step: an id, a unique id prefix or ``latest``."""
+    """The snapshot before the step, by any snapshot name (see "Naming snapshots")."""
 
     to: str
     """The snapshot the step ended with."""

@@ -55,6 +55,14 @@ class SnapshotSummary:
     """The ``clientInfo.name`` of the client that took it; absent when it sent none (and for
     automatic snapshots)."""
 
+    safety: bool = False
+    """A restore's (or a revert's) safety snapshot, taken just before it wrote anything
+    (restoring it undoes the restore); retention treats it as unlabelled once it is not among
+    the newest ``retainLatest``."""
+
+    pinned: bool = False
+    """Pinned (``snapd/pin``): retention never drops it."""
+
     session: str | None = None
     """The ``session`` given to ``snapd/snapshot`` (e.g. an agent's conversation id); absent
     when none was given."""

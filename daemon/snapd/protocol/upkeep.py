@@ -12,7 +12,7 @@ class PinParams:
     """Pin a snapshot (retention never drops it) or unpin it."""
 
     id: str
-    """The snapshot: an id, a unique id prefix or ``latest``."""
+    """The snapshot, by any snapshot name (see "Naming snapshots")."""
 
     pinned: bool = True
     """``true`` to pin, ``false`` to unpin."""

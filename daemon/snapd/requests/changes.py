@@ -228,4 +228,5 @@ def explain(wt: Worktree, params: protocol.ExplainParams) -> protocol.ExplainRes
         kind=Kind.of(st).value if st is not None else None,
         size=st.st_size if st is not None else None,
         binary=decision.binary,
+        skipped_ancestor=to_wire(decision.within) if decision.within is not None else None,
     )

@@ -226,7 +226,7 @@ def safety_snapshot(
         kept = grafted.kept
         return grafted.state
 
-    safety = wt.snapshot(label, client=client, amend=amend).info.id
+    safety = wt.snapshot(label, client=client, amend=amend, safety=True).info.id
     if stale:
         # Something changed between the plan's capture and this one: the plan may replace
         # content the safety snapshot does not hold.

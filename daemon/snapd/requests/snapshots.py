@@ -67,10 +67,11 @@ def snapshots(
             before = pos.before
         # Sequence numbers never repeat, so the cursor stays valid while snapshots are
         # added (they sort before it) or dropped by retention (they simply vanish).
+        pins = wt.store.refs.pins()
         history = iter_history(wt.store, before)
         if params.session is not None:
             history = (s for s in history if s.session == params.session)
-        items = ((s.seq, wire.summary(s)) for s in history)
+        items = ((s.seq, wire.summary(s, pinned=s.id in pins)) for s in history)
         page, rest = pager.take(items, size=lambda item: json_size(item[1]))
     cursor = None
     if rest is not None:

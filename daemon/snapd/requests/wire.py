@@ -43,7 +43,7 @@ def snapshot_result(rec: Recorded) -> protocol.SnapshotResult:
     )
 
 
-def summary(s: SnapshotInfo) -> protocol.SnapshotSummary:
+def summary(s: SnapshotInfo, *, pinned: bool = False) -> protocol.SnapshotSummary:
     """One snapshot as ``snapd/snapshots`` lists it."""
     return protocol.SnapshotSummary(
         id=s.id,
@@ -60,6 +60,8 @@ def summary(s: SnapshotInfo) -> protocol.SnapshotSummary:
         consistency=s.consistency,
         auto=s.auto,
         client=s.client,
+        safety=s.safety,
+        pinned=pinned,
         session=s.session,
     )
 

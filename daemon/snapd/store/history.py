@@ -12,6 +12,7 @@ the snapshot's only parent: reachable from the ref, so ``git fsck`` and any gc k
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import IO, Final
 
@@ -152,9 +153,16 @@ class SnapshotInfo:
     """Sequence number of its ref (0 when read without one)."""
     is_snapshot: bool = True
     """False for a commit that is not a snapshot (e.g. a manifest commit)."""
+    safety: bool = False
+    """A restore's safety snapshot (taken just before the restore wrote anything)."""
 
 
 TRAILERS: Final = ("Files", "Bytes", "Skipped", "Skipped-Bytes", "Changed")
+
+LEGACY_SAFETY: Final = re.compile(
+    "before (restore from [0-9a-f]{12}|revert of [0-9a-f]{12}[.][.][0-9a-f]{12})"
+)
+"""A safety snapshot's label, for those written before the ``Snapd-Safety`` trailer existed."""
 
 
 def commit_snapshot(
@@ -168,6 +176,7 @@ def commit_snapshot(
     consistency: Consistency = Consistency.RECONCILED,
     auto: bool = False,
     client: str | None = None,
+    safety: bool = False,
     session: str | None = None,
 ) -> str:
     """Write the snapshot commit (and its manifest commit); the ref is not moved here."""
@@ -187,6 +196,8 @@ def commit_snapshot(
     lines.append(f"Snapd-Consistency: {consistency.value}")
     if auto:
         lines.append("Snapd-Auto: true")
+    if safety:
+        lines.append("Snapd-Safety: true")
     if label is not None:
         lines.append("Snapd-Label: " + json.dumps(label))
     if client is not None:
@@ -244,7 +255,7 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
             maps[name] = {str(k): int(v) for k, v in json.loads(value).items()}
         elif name in TRAILERS and value.isdigit():
             fields[name] = int(value)
-        elif name in ("Consistency", "Auto"):
+        elif name in ("Consistency", "Auto", "Safety"):
             words[name] = value.strip()
         elif name == "Parent" and value.strip() != "none":
             parent = value.strip()
@@ -268,6 +279,8 @@ def read_snapshot(store: Store, oid: str) -> SnapshotInfo:
         consistency=_consistency(words.get("Consistency")),
         auto=words.get("Auto") == "true",
         client=client,
+        safety=words.get("Safety") == "true"
+        or (label is not None and LEGACY_SAFETY.fullmatch(label) is not None),
         session=session,
     )
 

@@ -1,10 +1,12 @@
 """Retention and garbage collection: history that never fills the disk, never loses a pin.
 
 Policy (all configurable): keep the newest ``retainLatest`` snapshots, every pinned and every
-labelled snapshot, whatever else; among the others keep at most ``retainCount`` and none older
-than ``retainDays``; then, while the store is over ``storeBudgetBytes``, drop the oldest
-unprotected ones. Dropping a snapshot deletes its ref only: ids of the others never change
-(snapshots name their parent in a trailer, not as a commit parent).
+labelled snapshot (a restore's safety snapshot is labelled, but counts as unlabelled: one per
+restore would otherwise pile up forever), whatever else; among the others keep at most
+``retainCount`` and none older than ``retainDays``; then, while the store is over
+``storeBudgetBytes``, drop the oldest unprotected ones. Dropping a snapshot deletes its ref
+only: ids of the others never change (snapshots name their parent in a trailer, not as a
+commit parent).
 
 Collection runs under the store writer lock (a snapshot may reuse an old object it found on
 disk, so marking and sweeping must not interleave with one):
@@ -86,8 +88,9 @@ class GcReport:
 
 
 def protected(snap: SnapshotInfo, pins: set[str], newest: set[str]) -> bool:
-    """Snapshots retention never drops."""
-    return snap.id in pins or snap.label is not None or snap.id in newest
+    """Snapshots retention never drops (a safety snapshot only while among the newest)."""
+    labelled = snap.label is not None and not snap.safety
+    return snap.id in pins or labelled or snap.id in newest
 
 
 def plan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from tests.conformance.cases.base import (
     CONVENTIONS,
@@ -11,8 +12,10 @@ from tests.conformance.cases.base import (
     case,
     snap,
     standard_world,
+    uses_placeholder,
 )
 from tests.conformance.harness import Ctx
+from tests.conformance.store import forge_twin
 
 
 @case(CONVENTIONS, "paths")
@@ -53,7 +56,8 @@ async def conventions_paths(ctx: Ctx) -> None:
 
 @case(CONVENTIONS, "snapshot references")
 async def conventions_refs(ctx: Ctx) -> None:
-    """Full ids, prefixes (4+ hex, any case) and ``latest``; anything else gets -31001."""
+    """Full ids, prefixes (4+ hex, any case), ``latest`` and ``latest~N``; anything else gets
+    -31001."""
     ctx.write("a.txt", "a\n")
     server = await ctx.start()
     await ctx.expect_error(
@@ -66,12 +70,79 @@ async def conventions_refs(ctx: Ctx) -> None:
     for ref in (s1["id"][:4], s1["id"][:9].upper(), s1["id"].upper()):
         got = await ctx.call(server, "snapd/diff", {"from": ref, "to": "latest"})
         ctx.check(got == want, f"from={ref!r} does not resolve to {s1['id']}")
-    for bad in (s1["id"][:3], "0" * 40, "not-an-id", "", "latest~1"):
+    for bad in (s1["id"][:3], "0" * 40, "not-an-id", "", "latest~2", "latest~x", "Latest"):
         await ctx.expect_error(server, "snapd/diff", {"from": bad}, -31001, "from")
         await ctx.expect_error(server, "snapd/diff", {"from": s1["id"], "to": bad}, -31001, "to")
     await ctx.expect_error(
         server, "snapd/hunks", {"from": "0" * 40, "path": "a.txt"}, -31001, "from"
     )
+    for back, ref in (("latest~1", s1), ("latest~", s1), ("latest~0", s2)):
+        got = await ctx.call(server, "snapd/diff", {"from": back, "to": s2["id"]})
+        ctx.check(
+            got == await ctx.call(server, "snapd/diff", {"from": ref["id"], "to": s2["id"]}),
+            f"from={back!r} does not resolve to {ref['id']}",
+        )
+
+
+@case(CONVENTIONS, "snapshot names")
+async def conventions_names(ctx: Ctx) -> None:
+    """Labels name snapshots exactly and win over an id prefix they spell; a label two
+    snapshots carry is ambiguous (-31001 listing them); ``latest~1`` names the one before."""
+    ctx.write("a.txt", "a\n")
+    server = await ctx.start()
+    s1 = await snap(ctx, server, "turn 1")
+    ctx.write("a.txt", "b\n")
+    s2 = await snap(ctx, server, s1["id"][:6])  # a label that spells s1's id prefix
+    ctx.write("a.txt", "c\n")
+    s3 = await snap(ctx, server, "again")
+    ctx.write("a.txt", "d\n")
+    s4 = await snap(ctx, server, "again")
+
+    async def names(name: str, want: dict[str, Any]) -> None:
+        got = await ctx.call(server, "snapd/diff", {"from": name, "to": s4["id"]})
+        expected = await ctx.call(server, "snapd/diff", {"from": want["id"], "to": s4["id"]})
+        ctx.check(got == expected, f"from={name!r} does not name {want['id']}")
+
+    await names("turn 1", s1)
+    await names(s1["id"][:6], s2)  # the label wins over the prefix
+    await names(s1["id"][:7], s1)  # a longer prefix is no label: the id prefix
+    await names("latest~1", s3)
+    await names("latest~3", s1)
+    pinned = await ctx.call(server, "snapd/pin", {"id": "turn 1"})
+    ctx.check(pinned.get("id") == s1["id"], f"pin by label: {pinned}")
+    await ctx.expect_error(
+        server, "snapd/diff", {"from": "turn"}, -31001, "from", "a partial label"
+    )
+    await ctx.expect_error(server, "snapd/diff", {"from": "Turn 1"}, -31001, "from", "label case")
+    err = await ctx.expect_error(server, "snapd/diff", {"from": "again"}, -31001, "from")
+    if err is not None:
+        message = err.get("message", "")
+        ctx.check(
+            s3["id"][:12] in message and s4["id"][:12] in message,
+            f"an ambiguous label's error does not list both snapshots: {message!r}",
+        )
+
+
+@case(CONVENTIONS, "ambiguous id prefix")
+async def conventions_ambiguous_prefix(ctx: Ctx) -> None:
+    """An id prefix two snapshots share gets -31001 whose message lists both (a second snapshot
+    commit with the same 4-hex-digit prefix is written into the store as protocol.md's "Store
+    layout" describes it)."""
+    if not uses_placeholder(ctx, "store"):
+        ctx.skip("the server command does not pass {store}")
+    ctx.write("a.txt", "a\n")
+    server = await ctx.start()
+    s1 = await snap(ctx, server)
+    twin = forge_twin(ctx.store, s1["id"], prefix=4)
+    err = await ctx.expect_error(server, "snapd/diff", {"from": s1["id"][:4]}, -31001, "from")
+    if err is not None:
+        message = err.get("message", "")
+        ctx.check(
+            s1["id"][:12] in message and twin[:12] in message,
+            f"an ambiguous prefix's error does not list both snapshots: {message!r}",
+        )
+    got = await ctx.call(server, "snapd/diff", {"from": s1["id"][:12], "to": s1["id"]})
+    ctx.check(got.get("files") == [], "a longer, unique prefix does not resolve")
 
 
 @case(CONVENTIONS, "paging params")
