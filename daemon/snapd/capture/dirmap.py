@@ -7,9 +7,9 @@ ideas together):
 
 - each directory a snapshot captured as a tree has a record: its own ``lstat`` signature
   taken *before* it was listed, the signature of every non-directory entry as listed, the
-  subdirectories the walk entered (each with a record of its own), and the other
+  subdirectories the walk entered (each with a record of its own), the other
   subdirectories (skipped ones, whose recorded summary must be measured again; unreadable
-  ones);
+  ones) and the quiet ones (skipped without a record, like ``.git``: never looked into);
 - :meth:`DirMap.check` walks the records, ``lstat``-ing every directory and every known file:
   a directory whose signature changed (or whose file system does not promise that adding or
   removing an entry changes it) is listed again and compared by name; a file whose signature
@@ -18,7 +18,8 @@ ideas together):
   directories on the way to a dirty path are listed, every other subtree keeps its tree id.
 
 Every signature recorded within the racy window of the walk's start is recorded as unknown
-(None) and never matches, so a change in the same timestamp tick as a listing is found. The
+(:data:`UNKNOWN` for a file, None for a directory) and never matches, so a change in the same
+timestamp tick as a listing is found. The
 map is valid only for the snapshot state it was committed with and the policy stamp (options,
 code, the user's git metadata) it was made under; anything else walks everything. It lives in
 the store next to the stat cache and survives restarts; a lost, damaged or foreign map only
