@@ -33,7 +33,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snapd_client.cli.parser import build_parser, parse_args, parse_hunks
+from snapd_client.cli.parser import (
+    build_parser,
+    daemon_flags,
+    daemon_options,
+    parse_args,
+    parse_hunks,
+    root_problem,
+)
 
 if TYPE_CHECKING:
     from snapd_client.cli.commands import (
@@ -164,7 +171,11 @@ async def run(args: argparse.Namespace, out: Output) -> int:
         return await cmd_daemon(args, out)
     if not args.standalone:
         async with await AsyncClient.connect(
-            args.root, store=args.store, client_name="cli"
+            args.root,
+            store=args.store,
+            client_name="cli",
+            options=daemon_options(args),
+            daemon_args=daemon_flags(args),
         ) as client:
             await COMMANDS[args.command](client, args, out)
         return 0
@@ -172,24 +183,36 @@ async def run(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _run_standalone(args: argparse.Namespace, out: Output) -> int:
-    """Run one command against a private daemon started for it (its log kept until it ends)."""
-    import tempfile
+    """Run one command against a private daemon started for it.
 
+    Its log is ``--log-file``, else ``<store hash>.standalone.log`` next to the shared
+    daemon's socket in the per-user runtime directory (appended to, and kept).
+    """
+    from snapd.autostart import locate_from_env
     from snapd_client._client import AsyncClient
     from snapd_client._errors import TransportClosed
     from snapd_client.cli.commands import COMMANDS
 
-    with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
-        log = Path(log_dir) / "snapd.log"
-        extra = ["--store", args.store] if args.store else []
-        try:
-            async with await AsyncClient.spawn(
-                args.root, log_file=log, extra_args=extra, client_name="cli"
-            ) as client:
-                await COMMANDS[args.command](client, args, out)
-        except TransportClosed as exc:
-            tail = _log_tail(log)
-            raise TransportClosed(f"{exc}: {tail}" if tail else str(exc)) from exc
+    if args.log_file is not None:
+        log = Path(args.log_file)
+    else:
+        log = locate_from_env(args.root, args.store, os.environ).socket.with_suffix(
+            ".standalone.log"
+        )
+    extra = ["--store", args.store] if args.store else []
+    extra += ["-v"] * args.verbose
+    try:
+        async with await AsyncClient.spawn(
+            args.root,
+            log_file=log,
+            extra_args=extra,
+            client_name="cli",
+            options=daemon_options(args),
+        ) as client:
+            await COMMANDS[args.command](client, args, out)
+    except TransportClosed as exc:
+        tail = _log_tail(log)
+        raise TransportClosed(f"{exc}: {tail}" if tail else str(exc)) from exc
     return 0
 
 
@@ -212,6 +235,9 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
     args = parse_args(argv)
+    if (problem := root_problem(args.root)) is not None:
+        print(f"snapd: {problem}", file=sys.stderr)
+        return 1
     from snapd_client.cli.fast import is_fast
     from snapd_client.cli.output import Output
 

@@ -38,9 +38,15 @@ def is_fast(args: argparse.Namespace) -> bool:
 def run_fast(args: argparse.Namespace, out: Output) -> int:
     """Run ``args.command`` through the shared daemon on a blocking session; exit status."""
     from snapd_client._blocking import BlockingSession
+    from snapd_client.cli.parser import daemon_flags, daemon_options
 
     with BlockingSession.connect(
-        args.root, args.store, env=os.environ, client_name="cli"
+        args.root,
+        args.store,
+        env=os.environ,
+        client_name="cli",
+        options=daemon_options(args),
+        daemon_args=daemon_flags(args),
     ) as session:
         if args.command == "log":
             render_log(pages(session.request, "snapd/snapshots", log_params(args)), args, out)
@@ -159,6 +165,10 @@ def render_log(listed: Pages, args: argparse.Namespace, out: Output) -> None:
         out.err.print(Text(f"snapd: warning: {safe(warning)}"), highlight=False)
     if args.json:
         out.json(items)
+        return
+    if not items:
+        session = getattr(args, "session", None)
+        out.print("no snapshots yet" + (f" in session {safe(session)}" if session else ""))
         return
     out.start_pager()
     for s in items:

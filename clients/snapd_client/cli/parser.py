@@ -7,6 +7,7 @@ Imports nothing heavy (no rich, no wire types at import), so ``snapd --help`` an
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,26 @@ def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
         choices=("auto", "always", "never"),
         default=d("auto"),
         help="colour the output (default auto: when stdout is a terminal)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=d(0),
+        help="more daemon logging, for a daemon this command starts (-vv: debug)",
+    )
+    p.add_argument(
+        "--log-file",
+        default=d(None),
+        help="the daemon's log, for a daemon this command starts (default: the shared daemon's "
+        "daemon.log in the store; with --standalone one in the runtime directory; kept)",
+    )
+    p.add_argument(
+        "--content-limit",
+        type=float,
+        default=d(None),
+        metavar="MIB",
+        help="files larger than this (MiB) are recorded as metadata only (default 2)",
     )
 
 
@@ -207,6 +228,28 @@ def parse_hunks(spec: str) -> protocol.HunkSelection | None:
     return protocol.HunkSelection(path=path, digests=digests)
 
 
+def daemon_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``initializationOptions`` the daemon's flags given to the CLI make (None: none)."""
+    if args.content_limit is None:
+        return None
+    return {"contentLimit": max(1, int(args.content_limit * 1024 * 1024))}
+
+
+def daemon_flags(args: argparse.Namespace) -> list[str]:
+    """Command-line flags for a daemon this command starts (``-v``, ``--log-file``)."""
+    flags = ["-v"] * args.verbose
+    if args.log_file is not None:
+        flags += ["--log-file", os.path.abspath(args.log_file)]
+    return flags
+
+
+def root_problem(root: str) -> str | None:
+    """Why ``--root`` cannot be a worktree, as a sentence (not an errno); None: it can."""
+    if os.path.isdir(root):
+        return None
+    return f"--root: {'not a directory' if os.path.exists(root) else 'no such directory'}: {root}"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``; paths after ``--`` (``diff`` only) land in ``args.paths``."""
     paths: list[str] | None = None
@@ -225,5 +268,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                 "--hunks: expected PATH:DIGEST[,DIGEST...] with the 16-digit digests "
                 "'snapd hunks PATH' shows, e.g. src/app.py:40bf57a22974a2d9"
             )
+    if args.content_limit is not None and not args.content_limit > 0:
+        parser.error("--content-limit: must be a positive number of MiB")
     args.paths = paths
     return args
