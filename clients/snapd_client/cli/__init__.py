@@ -235,8 +235,15 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
     args = parse_args(argv)
-    if (problem := root_problem(args.root)) is not None:
+    if args.root is not None and (problem := root_problem(args.root)) is not None:
         print(f"snapd: {problem}", file=sys.stderr)
+        return 1
+    from snapd_client.cli.where import PathError, relocate
+
+    try:
+        relocate(args, os.getcwd())
+    except PathError as exc:
+        print(f"snapd: {exc}", file=sys.stderr)
         return 1
     from snapd_client.cli.fast import is_fast
     from snapd_client.cli.output import Output

@@ -26,6 +26,7 @@ from snapd_client.cli.render import (
 )
 from snapd_client.cli.text import human, plural, safe
 from snapd_client.cli.undo import cmd_undo
+from snapd_client.cli.where import shown
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -193,7 +194,9 @@ async def cmd_explain(client: AsyncClient, args: argparse.Namespace, out: Output
     out.start_pager()
     captured = res.outcome is protocol.Outcome.CAPTURED
     out.print(
-        (safe(res.path), "bold"), ": ", (res.outcome.value, "green" if captured else "yellow")
+        (safe(shown(res.path, args.prefix)), "bold"),
+        ": ",
+        (res.outcome.value, "green" if captured else "yellow"),
     )
     out.print(("  rule      ", "bold"), safe(res.rule))
     out.print(("  reason    ", "bold"), safe(res.reason))
@@ -241,7 +244,7 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
     what = "restore" if args.apply else "restore plan (dry run)"
     out.print((what, "bold"), " from ", (safe(args.from_), "yellow"))
     for a in plan:
-        out.print(*action_line(a))
+        out.print(*action_line(a, args.prefix))
     out.print(
         f"{plural(first.written, 'path')} to write, {first.deleted} to delete, {first.kept} kept"
     )
@@ -271,7 +274,7 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
     if result.conflicted:
         out.print((f"{plural(result.conflicted, 'path')} left alone:", "yellow"))
         for a in result.conflicts or []:
-            out.print(*action_line(a))
+            out.print(*action_line(a, args.prefix))
 
 
 async def cmd_gc(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:

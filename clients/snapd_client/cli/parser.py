@@ -51,7 +51,12 @@ def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     def d(value: Any) -> Any:
         return argparse.SUPPRESS if suppress else value
 
-    p.add_argument("--root", default=d("."), help="worktree (default: current directory)")
+    p.add_argument(
+        "--root",
+        default=d(None),
+        help="worktree (default: the nearest directory up from here with .git, else with "
+        ".snapd.toml, else the current directory)",
+    )
     p.add_argument("--store", default=d(None), help="store directory (default: per worktree)")
     p.add_argument("--json", action="store_true", default=d(False), help="print JSON results")
     p.add_argument(
@@ -271,4 +276,5 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.content_limit is not None and not args.content_limit > 0:
         parser.error("--content-limit: must be a positive number of MiB")
     args.paths = paths
+    args.prefix = ""  # the cwd inside the root: snapd_client.cli.where.relocate sets it
     return args
