@@ -41,6 +41,7 @@ from snapd_client.cli.parser import (
     parse_hunks,
     root_problem,
 )
+from snapd_client.cli.where import PathError
 
 if TYPE_CHECKING:
     from snapd_client.cli.commands import (
@@ -238,7 +239,7 @@ def main(argv: list[str]) -> int:
     if args.root is not None and (problem := root_problem(args.root)) is not None:
         print(f"snapd: {problem}", file=sys.stderr)
         return 1
-    from snapd_client.cli.where import PathError, relocate
+    from snapd_client.cli.where import relocate
 
     try:
         relocate(args, os.getcwd())
@@ -270,6 +271,10 @@ def main(argv: list[str]) -> int:
             finally:
                 os.close(devnull)
         return 0 if out.paging else 141
+    except PathError as exc:
+        out.close()
+        print(f"snapd: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         out.close()
         print(f"snapd: {error_line(exc)}", file=sys.stderr)

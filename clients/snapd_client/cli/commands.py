@@ -7,6 +7,7 @@ maps command names (aliases included) to them.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
@@ -26,7 +27,7 @@ from snapd_client.cli.render import (
 )
 from snapd_client.cli.text import human, plural, safe
 from snapd_client.cli.undo import cmd_undo
-from snapd_client.cli.where import shown
+from snapd_client.cli.where import check_hunks_path, no_match, shown
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -118,7 +119,16 @@ async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output)
 async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd diff [FROM [TO]] [--stat] [-- PATH...]``."""
     conv = protocol.wire_converter()
-    files = [f async for f in client.iter_diff(args.from_, args.to, paths=args.paths)]
+    files = [
+        f
+        async for f in client.iter_diff(
+            args.from_, args.to, paths=args.paths, patterns=args.patterns
+        )
+    ]
+    if not files and (args.paths or args.patterns) and not args.stat:  # --stat: render_stat
+        note = no_match(args)
+        if not args.json:
+            print(note, file=sys.stderr)
 
     async def hunks_of(f: protocol.FileChange) -> list[protocol.Hunk]:
         return [
@@ -168,6 +178,8 @@ async def cmd_hunks(client: AsyncClient, args: argparse.Namespace, out: Output) 
         hunks = [
             h async for h in client.iter_hunks(args.from_, args.path, args.to, context=args.context)
         ]
+    if not hunks and page.skipped is None and not page.binary:
+        check_hunks_path(args)
     if args.json:
         doc = conv.unstructure(page)
         doc["hunks"] = [conv.unstructure(h) for h in hunks]
@@ -181,6 +193,8 @@ async def cmd_hunks(client: AsyncClient, args: argparse.Namespace, out: Output) 
         out.print("binary content: no hunks")
     if page.truncated:
         out.print((f"truncated: {page.truncated_reason}", "yellow"))
+    if not hunks and page.skipped is None and not page.binary:
+        print(f"no changes in {shown(args.path, args.prefix)}", file=sys.stderr)
     for h in hunks:
         print_hunk(out.console, h, digest=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,8 @@ def stat_rows(request: Request, args: argparse.Namespace) -> list[StatRow]:
         params["to"] = args.to
     if args.paths:
         params["paths"] = args.paths
+    if args.patterns:
+        params["patterns"] = args.patterns
     rows: list[StatRow] = []
     for page in pages(request, "snapd/diff", params):
         for f in page["files"]:
@@ -105,6 +108,12 @@ def stat_rows(request: Request, args: argparse.Namespace) -> list[StatRow]:
 
 def render_stat(rows: list[StatRow], args: argparse.Namespace, out: Output) -> None:
     """``snapd diff --stat`` (``--json``: each change with ``insertions`` and ``deletions``)."""
+    if not rows and (args.paths or args.patterns):
+        from snapd_client.cli.where import no_match
+
+        note = no_match(args)
+        if not args.json:
+            print(note, file=sys.stderr)
     if args.json:
         out.json([{**f, "insertions": i, "deletions": d} for f, i, d in rows])
         return

@@ -108,6 +108,17 @@ PATH_COMMANDS = ("diff", "restore", "undo")
 """The commands that take paths after ``--``."""
 
 
+def _pattern_option(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument(
+        "--pattern",
+        action="append",
+        dest="patterns",
+        metavar="PATTERN",
+        help=f"{verb} the paths matching this gitignore-syntax pattern, e.g. '*.py' "
+        "(repeatable; a path after '--' with * ? or [ that names nothing is one too)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of the client commands."""
     p = argparse.ArgumentParser(
@@ -141,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("to", nargs="?", metavar="TO", help="the same (default: the live worktree)")
     d.add_argument("--stat", action="store_true", help="a summary per file, as git diff --stat")
     d.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
+    _pattern_option(d, "list")
     h = command("hunks")
     h.add_argument("path", metavar="PATH", help="the file, relative to the worktree")
     h.add_argument("--from", dest="from_", default="latest", metavar="FROM", help="default: latest")
@@ -150,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("path", metavar="PATH", help="relative to the worktree")
     r = command(
         "restore",
-        description="Restore the worktree, some paths (after '--'; literal names: "
-        "'app/[id].tsx' is that file), the paths matching --pattern, or some hunks of one file "
+        description="Restore the worktree, some paths (after '--'; a name that exists is "
+        "literal: 'app/[id].tsx' is that file, else one with * ? [ is a pattern), the paths "
+        "matching --pattern, or some hunks of one file "
         "from a snapshot. Without --apply only the plan is printed. Applying takes a safety "
         "snapshot first: restoring it undoes the restore, except for forced paths (--force), "
         "whose content was never captured and is lost for good.",
@@ -164,14 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="allow overwriting or deleting this path's uncaptured content (repeatable)",
     )
-    r.add_argument(
-        "--pattern",
-        action="append",
-        dest="patterns",
-        metavar="PATTERN",
-        help="restore the paths matching this gitignore-syntax pattern, e.g. '*.py' "
-        "(repeatable; paths after '--' are never patterns)",
-    )
+    _pattern_option(r, "restore")
     r.add_argument(
         "--hunks",
         metavar="PATH:DIGEST[,DIGEST...]",

@@ -23,6 +23,10 @@ GLOB_SPECIAL = re.compile(r"([\\*?\[\]!#])")
 """Characters a directory name must have escaped to be literal in a gitignore pattern."""
 
 
+GLOB_CHARS = frozenset("*?[")
+"""A path after ``--`` holding one of these, naming nothing in the worktree, is a pattern."""
+
+
 class PathError(ValueError):
     """A path given on the command line names nothing inside the worktree (a sentence)."""
 
@@ -109,6 +113,14 @@ def relocate(args: argparse.Namespace, cwd: str) -> None:
     def many(paths: list[str] | None) -> list[str] | None:
         return None if paths is None else [to_root(p, root, prefix) for p in paths]
 
+    if getattr(args, "paths", None) is not None and hasattr(args, "patterns"):
+        # diff and restore: one path syntax: a name that exists is literal (app/[id].tsx),
+        # else a path with *, ? or [ is a gitignore pattern (src/*/l*.py), as git's pathspecs.
+        globs = [p for p in args.paths if _is_glob(p, root, prefix)]
+        if globs:
+            args.patterns = [*(args.patterns or []), *(pattern_to_root(g, prefix) for g in globs)]
+            args.paths = [p for p in args.paths if p not in globs] or None
+            args.typed_patterns = globs
     if getattr(args, "paths", None) is not None:
         args.paths = many(args.paths)
         if "" in args.paths:  # the whole worktree
@@ -120,8 +132,64 @@ def relocate(args: argparse.Namespace, cwd: str) -> None:
     if getattr(args, "force", None) is not None:
         args.force = many(args.force)
     if getattr(args, "patterns", None) is not None:
-        args.patterns = [pattern_to_root(p, prefix) for p in args.patterns]
+        typed = getattr(args, "typed_patterns", [])
+        given = args.patterns[: len(args.patterns) - len(typed)]
+        args.patterns = [pattern_to_root(p, prefix) for p in given] + args.patterns[len(given) :]
     spec = getattr(args, "hunks", None)
     if spec is not None and ":" in spec:
         path, _, digests = spec.rpartition(":")
         args.hunks = f"{to_root(path, root, prefix)}:{digests}"
+
+
+def _is_glob(path: str, root: str, prefix: str) -> bool:
+    if GLOB_CHARS.isdisjoint(path):
+        return False
+    try:
+        rel = to_root(path, root, prefix)
+    except PathError:
+        return False  # to_root says why, later
+    return not os.path.lexists(os.path.join(root, rel))
+
+
+def exists(root: str, rel: str) -> bool:
+    """Whether the root-relative ``rel`` names something in the live worktree."""
+    return os.path.lexists(os.path.join(root, rel))
+
+
+def no_match(args: argparse.Namespace) -> str:
+    """Why a diff restricted to paths or patterns listed nothing (raises if one names nothing).
+
+    Raises:
+        PathError: a path names nothing in the worktree and, to the live worktree, nothing at
+            FROM either (it would be listed as deleted).
+    """
+    paths = args.paths or []
+    if args.to is None:
+        for path in paths:
+            if not exists(args.root, path):
+                raise PathError(
+                    f"{shown(path, args.prefix)}: no such path in the worktree or in {args.from_}"
+                )
+    named = [shown(p, args.prefix) for p in paths] + list(
+        getattr(args, "typed_patterns", None) or args.patterns or []
+    )
+    return f"no changes under {', '.join(named)}"
+
+
+def check_hunks_path(args: argparse.Namespace) -> None:
+    """Raise when ``hunks PATH`` found no hunks because PATH is a directory or names nothing.
+
+    Raises:
+        PathError: PATH is a directory in the worktree, or (to the live worktree) names nothing
+            there and nothing at FROM (it would have a deletion's hunks).
+    """
+    if args.to is not None:
+        return
+    live = os.path.join(args.root, args.path)
+    name = shown(args.path, args.prefix)
+    if os.path.isdir(live) and not os.path.islink(live):
+        raise PathError(
+            f"{name}: a directory: hunks shows one file ('snapd diff -- {name}' lists its changes)"
+        )
+    if not exists(args.root, args.path):
+        raise PathError(f"{name}: no such file in the worktree or in {args.from_}")
