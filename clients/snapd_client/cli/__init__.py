@@ -1,9 +1,9 @@
 r"""``snapd <command>``: look at snapshots from a terminal, on top of :class:`AsyncClient`.
 
-Each command is a client of the worktree's shared daemon (``--root``, default the current
-directory), started when none runs and left running for the next command, the editor and the
-agents (it stops by itself when idle); ``--standalone`` starts a private daemon for the one
-command instead.
+Each command is a client of the worktree's shared daemon (``--root``, default the worktree
+holding the current directory: :mod:`snapd_client.cli.where`), started when none runs and left
+running for the next command, the editor and the agents (it stops by itself when idle);
+``--standalone`` starts a private daemon for the one command instead.
 
 * Output is coloured when stdout is a terminal and plain otherwise (``--color`` overrides;
   ``NO_COLOR`` is honoured). Nothing from the worktree is ever read as markup, and control
