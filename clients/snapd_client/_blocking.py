@@ -159,8 +159,13 @@ class BlockingSession:
         *,
         env: Mapping[str, str],
         client_name: str | None = None,
+        options: dict[str, Any] | None = None,
+        daemon_args: Sequence[str] = (),
     ) -> BlockingSession:
         """Join the shared daemon of ``root`` (starting it if none runs) and initialize.
+
+        ``options`` go in ``initializationOptions``; ``daemon_args`` are flags for a daemon
+        started here (``-v``, ``--log-file``).
 
         Raises:
             TransportClosed: no daemon could be reached or started (the reason is a sentence).
@@ -170,10 +175,10 @@ class BlockingSession:
         attempt = 0
         while True:
             attempt += 1
-            session = cls(dial(place, env))
+            session = cls(dial(place, env, daemon_args))
             try:
                 session.initialize_result = session.request(
-                    "initialize", initialize_params(root, client_name=client_name)
+                    "initialize", initialize_params(root, options, client_name=client_name)
                 )
                 session.notify("initialized", {})
             except TransportClosed:

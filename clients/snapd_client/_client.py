@@ -345,6 +345,7 @@ class AsyncClient:
         to: str | None = None,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         cursor: str | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
@@ -354,6 +355,7 @@ class AsyncClient:
             from_=from_,
             to=to,
             paths=list(paths) if paths is not None else None,
+            patterns=list(patterns) if patterns is not None else None,
             cursor=cursor,
             limit=limit,
             max_bytes=max_bytes,
@@ -366,12 +368,21 @@ class AsyncClient:
         to: str | None = None,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
     ) -> AsyncIterator[protocol.FileChange]:
         """Every changed file, following ``nextCursor``."""
         async for item in _follow(
-            lambda c: self.diff(from_, to, paths=paths, cursor=c, limit=limit, max_bytes=max_bytes),
+            lambda c: self.diff(
+                from_,
+                to,
+                paths=paths,
+                patterns=patterns,
+                cursor=c,
+                limit=limit,
+                max_bytes=max_bytes,
+            ),
             lambda p: p.files,
         ):
             yield item

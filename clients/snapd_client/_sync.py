@@ -238,13 +238,20 @@ class Client:
         to: str | None = None,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         cursor: str | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
     ) -> protocol.DiffResult:
         """One page of changed files (``to`` None: the live worktree)."""
         value = self._async.diff(
-            from_, to, paths=paths, cursor=cursor, limit=limit, max_bytes=max_bytes
+            from_,
+            to,
+            paths=paths,
+            patterns=patterns,
+            cursor=cursor,
+            limit=limit,
+            max_bytes=max_bytes,
         )
         return self._loop.run(value)
 
@@ -254,11 +261,14 @@ class Client:
         to: str | None = None,
         *,
         paths: Sequence[str] | None = None,
+        patterns: Sequence[str] | None = None,
         limit: int | None = None,
         max_bytes: int | None = None,
     ) -> Iterator[protocol.FileChange]:
         """Every changed file, following ``nextCursor``."""
-        value = self._async.iter_diff(from_, to, paths=paths, limit=limit, max_bytes=max_bytes)
+        value = self._async.iter_diff(
+            from_, to, paths=paths, patterns=patterns, limit=limit, max_bytes=max_bytes
+        )
         return self._loop.iterate(value)
 
     def hunks(

@@ -327,6 +327,8 @@ class SnapdServer(LanguageServer):
         except BrokenPipeError:
             logger.error("the client closed our stdout; stopping")
             self.exit_code = 1
+        except KeyboardInterrupt:  # Ctrl-C: stop quietly, as the forwarder does
+            self.exit_code = 130
         finally:
             # Exit without shutdown, or a broken pipe: release the store without the loop.
             session, self.session = self.session, None

@@ -211,6 +211,8 @@ def ns(**kw: Any) -> argparse.Namespace:
         "json": False,
         "label": None,
         "paths": None,
+        "patterns": None,
+        "prefix": "",
         "to": None,
         "from_": "latest",
         "session": None,

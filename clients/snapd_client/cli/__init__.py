@@ -1,9 +1,9 @@
 r"""``snapd <command>``: look at snapshots from a terminal, on top of :class:`AsyncClient`.
 
-Each command is a client of the worktree's shared daemon (``--root``, default the current
-directory), started when none runs and left running for the next command, the editor and the
-agents (it stops by itself when idle); ``--standalone`` starts a private daemon for the one
-command instead.
+Each command is a client of the worktree's shared daemon (``--root``, default the worktree
+holding the current directory: :mod:`snapd_client.cli.where`), started when none runs and left
+running for the next command, the editor and the agents (it stops by itself when idle);
+``--standalone`` starts a private daemon for the one command instead.
 
 * Output is coloured when stdout is a terminal and plain otherwise (``--color`` overrides;
   ``NO_COLOR`` is honoured). Nothing from the worktree is ever read as markup, and control
@@ -33,7 +33,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snapd_client.cli.parser import build_parser, parse_args, parse_hunks
+from snapd_client.cli.parser import (
+    build_parser,
+    daemon_flags,
+    daemon_options,
+    parse_args,
+    parse_hunks,
+    root_problem,
+)
+from snapd_client.cli.where import PathError
 
 if TYPE_CHECKING:
     from snapd_client.cli.commands import (
@@ -164,7 +172,11 @@ async def run(args: argparse.Namespace, out: Output) -> int:
         return await cmd_daemon(args, out)
     if not args.standalone:
         async with await AsyncClient.connect(
-            args.root, store=args.store, client_name="cli"
+            args.root,
+            store=args.store,
+            client_name="cli",
+            options=daemon_options(args),
+            daemon_args=daemon_flags(args),
         ) as client:
             await COMMANDS[args.command](client, args, out)
         return 0
@@ -172,24 +184,36 @@ async def run(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _run_standalone(args: argparse.Namespace, out: Output) -> int:
-    """Run one command against a private daemon started for it (its log kept until it ends)."""
-    import tempfile
+    """Run one command against a private daemon started for it.
 
+    Its log is ``--log-file``, else ``<store hash>.standalone.log`` next to the shared
+    daemon's socket in the per-user runtime directory (appended to, and kept).
+    """
+    from snapd.autostart import locate_from_env
     from snapd_client._client import AsyncClient
     from snapd_client._errors import TransportClosed
     from snapd_client.cli.commands import COMMANDS
 
-    with tempfile.TemporaryDirectory(prefix="snapd-cli-") as log_dir:
-        log = Path(log_dir) / "snapd.log"
-        extra = ["--store", args.store] if args.store else []
-        try:
-            async with await AsyncClient.spawn(
-                args.root, log_file=log, extra_args=extra, client_name="cli"
-            ) as client:
-                await COMMANDS[args.command](client, args, out)
-        except TransportClosed as exc:
-            tail = _log_tail(log)
-            raise TransportClosed(f"{exc}: {tail}" if tail else str(exc)) from exc
+    if args.log_file is not None:
+        log = Path(args.log_file)
+    else:
+        log = locate_from_env(args.root, args.store, os.environ).socket.with_suffix(
+            ".standalone.log"
+        )
+    extra = ["--store", args.store] if args.store else []
+    extra += ["-v"] * args.verbose
+    try:
+        async with await AsyncClient.spawn(
+            args.root,
+            log_file=log,
+            extra_args=extra,
+            client_name="cli",
+            options=daemon_options(args),
+        ) as client:
+            await COMMANDS[args.command](client, args, out)
+    except TransportClosed as exc:
+        tail = _log_tail(log)
+        raise TransportClosed(f"{exc}: {tail}" if tail else str(exc)) from exc
     return 0
 
 
@@ -212,6 +236,16 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Entry point for ``snapd <command>`` (called by :mod:`snapd_client.entry`)."""
     args = parse_args(argv)
+    if args.root is not None and (problem := root_problem(args.root)) is not None:
+        print(f"snapd: {problem}", file=sys.stderr)
+        return 1
+    from snapd_client.cli.where import relocate
+
+    try:
+        relocate(args, os.getcwd())
+    except PathError as exc:
+        print(f"snapd: {exc}", file=sys.stderr)
+        return 1
     from snapd_client.cli.fast import is_fast
     from snapd_client.cli.output import Output
 
@@ -237,6 +271,10 @@ def main(argv: list[str]) -> int:
             finally:
                 os.close(devnull)
         return 0 if out.paging else 141
+    except PathError as exc:
+        out.close()
+        print(f"snapd: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         out.close()
         print(f"snapd: {error_line(exc)}", file=sys.stderr)

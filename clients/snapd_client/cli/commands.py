@@ -7,6 +7,7 @@ maps command names (aliases included) to them.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from snapd import protocol
@@ -26,6 +27,7 @@ from snapd_client.cli.render import (
 )
 from snapd_client.cli.text import human, plural, safe
 from snapd_client.cli.undo import cmd_undo
+from snapd_client.cli.where import check_hunks_path, no_match, shown
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -117,7 +119,16 @@ async def cmd_status(client: AsyncClient, args: argparse.Namespace, out: Output)
 async def cmd_diff(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:
     """``snapd diff [FROM [TO]] [--stat] [-- PATH...]``."""
     conv = protocol.wire_converter()
-    files = [f async for f in client.iter_diff(args.from_, args.to, paths=args.paths)]
+    files = [
+        f
+        async for f in client.iter_diff(
+            args.from_, args.to, paths=args.paths, patterns=args.patterns
+        )
+    ]
+    if not files and (args.paths or args.patterns) and not args.stat:  # --stat: render_stat
+        note = no_match(args)
+        if not args.json:
+            print(note, file=sys.stderr)
 
     async def hunks_of(f: protocol.FileChange) -> list[protocol.Hunk]:
         return [
@@ -167,6 +178,8 @@ async def cmd_hunks(client: AsyncClient, args: argparse.Namespace, out: Output) 
         hunks = [
             h async for h in client.iter_hunks(args.from_, args.path, args.to, context=args.context)
         ]
+    if not hunks and page.skipped is None and not page.binary:
+        check_hunks_path(args)
     if args.json:
         doc = conv.unstructure(page)
         doc["hunks"] = [conv.unstructure(h) for h in hunks]
@@ -180,6 +193,8 @@ async def cmd_hunks(client: AsyncClient, args: argparse.Namespace, out: Output) 
         out.print("binary content: no hunks")
     if page.truncated:
         out.print((f"truncated: {page.truncated_reason}", "yellow"))
+    if not hunks and page.skipped is None and not page.binary:
+        print(f"no changes in {shown(args.path, args.prefix)}", file=sys.stderr)
     for h in hunks:
         print_hunk(out.console, h, digest=True)
 
@@ -193,7 +208,9 @@ async def cmd_explain(client: AsyncClient, args: argparse.Namespace, out: Output
     out.start_pager()
     captured = res.outcome is protocol.Outcome.CAPTURED
     out.print(
-        (safe(res.path), "bold"), ": ", (res.outcome.value, "green" if captured else "yellow")
+        (safe(shown(res.path, args.prefix)), "bold"),
+        ": ",
+        (res.outcome.value, "green" if captured else "yellow"),
     )
     out.print(("  rule      ", "bold"), safe(res.rule))
     out.print(("  reason    ", "bold"), safe(res.reason))
@@ -241,7 +258,7 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
     what = "restore" if args.apply else "restore plan (dry run)"
     out.print((what, "bold"), " from ", (safe(args.from_), "yellow"))
     for a in plan:
-        out.print(*action_line(a))
+        out.print(*action_line(a, args.prefix))
     out.print(
         f"{plural(first.written, 'path')} to write, {first.deleted} to delete, {first.kept} kept"
     )
@@ -271,7 +288,7 @@ async def cmd_restore(client: AsyncClient, args: argparse.Namespace, out: Output
     if result.conflicted:
         out.print((f"{plural(result.conflicted, 'path')} left alone:", "yellow"))
         for a in result.conflicts or []:
-            out.print(*action_line(a))
+            out.print(*action_line(a, args.prefix))
 
 
 async def cmd_gc(client: AsyncClient, args: argparse.Namespace, out: Output) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,9 +39,15 @@ def is_fast(args: argparse.Namespace) -> bool:
 def run_fast(args: argparse.Namespace, out: Output) -> int:
     """Run ``args.command`` through the shared daemon on a blocking session; exit status."""
     from snapd_client._blocking import BlockingSession
+    from snapd_client.cli.parser import daemon_flags, daemon_options
 
     with BlockingSession.connect(
-        args.root, args.store, env=os.environ, client_name="cli"
+        args.root,
+        args.store,
+        env=os.environ,
+        client_name="cli",
+        options=daemon_options(args),
+        daemon_args=daemon_flags(args),
     ) as session:
         if args.command == "log":
             render_log(pages(session.request, "snapd/snapshots", log_params(args)), args, out)
@@ -77,6 +84,8 @@ def stat_rows(request: Request, args: argparse.Namespace) -> list[StatRow]:
         params["to"] = args.to
     if args.paths:
         params["paths"] = args.paths
+    if args.patterns:
+        params["patterns"] = args.patterns
     rows: list[StatRow] = []
     for page in pages(request, "snapd/diff", params):
         for f in page["files"]:
@@ -99,6 +108,12 @@ def stat_rows(request: Request, args: argparse.Namespace) -> list[StatRow]:
 
 def render_stat(rows: list[StatRow], args: argparse.Namespace, out: Output) -> None:
     """``snapd diff --stat`` (``--json``: each change with ``insertions`` and ``deletions``)."""
+    if not rows and (args.paths or args.patterns):
+        from snapd_client.cli.where import no_match
+
+        note = no_match(args)
+        if not args.json:
+            print(note, file=sys.stderr)
     if args.json:
         out.json([{**f, "insertions": i, "deletions": d} for f, i, d in rows])
         return
@@ -159,6 +174,10 @@ def render_log(listed: Pages, args: argparse.Namespace, out: Output) -> None:
         out.err.print(Text(f"snapd: warning: {safe(warning)}"), highlight=False)
     if args.json:
         out.json(items)
+        return
+    if not items:
+        session = getattr(args, "session", None)
+        out.print("no snapshots yet" + (f" in session {safe(session)}" if session else ""))
         return
     out.start_pager()
     for s in items:

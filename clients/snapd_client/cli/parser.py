@@ -7,6 +7,7 @@ Imports nothing heavy (no rich, no wire types at import), so ``snapd --help`` an
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,12 @@ def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     def d(value: Any) -> Any:
         return argparse.SUPPRESS if suppress else value
 
-    p.add_argument("--root", default=d("."), help="worktree (default: current directory)")
+    p.add_argument(
+        "--root",
+        default=d(None),
+        help="worktree (default: the nearest directory up from here with .git, else with "
+        ".snapd.toml, else the current directory)",
+    )
     p.add_argument("--store", default=d(None), help="store directory (default: per worktree)")
     p.add_argument("--json", action="store_true", default=d(False), help="print JSON results")
     p.add_argument(
@@ -68,6 +74,26 @@ def _common(p: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=d("auto"),
         help="colour the output (default auto: when stdout is a terminal)",
     )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=d(0),
+        help="more daemon logging, for a daemon this command starts (-vv: debug)",
+    )
+    p.add_argument(
+        "--log-file",
+        default=d(None),
+        help="the daemon's log, for a daemon this command starts (default: the shared daemon's "
+        "daemon.log in the store; with --standalone one in the runtime directory; kept)",
+    )
+    p.add_argument(
+        "--content-limit",
+        type=float,
+        default=d(None),
+        metavar="MIB",
+        help="files larger than this (MiB) are recorded as metadata only (default 2)",
+    )
 
 
 class _PathsUsage(argparse.HelpFormatter):
@@ -80,6 +106,17 @@ class _PathsUsage(argparse.HelpFormatter):
 
 PATH_COMMANDS = ("diff", "restore", "undo")
 """The commands that take paths after ``--``."""
+
+
+def _pattern_option(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument(
+        "--pattern",
+        action="append",
+        dest="patterns",
+        metavar="PATTERN",
+        help=f"{verb} the paths matching this gitignore-syntax pattern, e.g. '*.py' "
+        "(repeatable; a path after '--' with * ? or [ that names nothing is one too)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("to", nargs="?", metavar="TO", help="the same (default: the live worktree)")
     d.add_argument("--stat", action="store_true", help="a summary per file, as git diff --stat")
     d.add_argument("-U", "--context", type=int, default=3, help="context lines (default 3)")
+    _pattern_option(d, "list")
     h = command("hunks")
     h.add_argument("path", metavar="PATH", help="the file, relative to the worktree")
     h.add_argument("--from", dest="from_", default="latest", metavar="FROM", help="default: latest")
@@ -124,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("path", metavar="PATH", help="relative to the worktree")
     r = command(
         "restore",
-        description="Restore the worktree, some paths (after '--'; literal names: "
-        "'app/[id].tsx' is that file), the paths matching --pattern, or some hunks of one file "
+        description="Restore the worktree, some paths (after '--'; a name that exists is "
+        "literal: 'app/[id].tsx' is that file, else one with * ? [ is a pattern), the paths "
+        "matching --pattern, or some hunks of one file "
         "from a snapshot. Without --apply only the plan is printed. Applying takes a safety "
         "snapshot first: restoring it undoes the restore, except for forced paths (--force), "
         "whose content was never captured and is lost for good.",
@@ -138,14 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="allow overwriting or deleting this path's uncaptured content (repeatable)",
     )
-    r.add_argument(
-        "--pattern",
-        action="append",
-        dest="patterns",
-        metavar="PATTERN",
-        help="restore the paths matching this gitignore-syntax pattern, e.g. '*.py' "
-        "(repeatable; paths after '--' are never patterns)",
-    )
+    _pattern_option(r, "restore")
     r.add_argument(
         "--hunks",
         metavar="PATH:DIGEST[,DIGEST...]",
@@ -207,6 +239,28 @@ def parse_hunks(spec: str) -> protocol.HunkSelection | None:
     return protocol.HunkSelection(path=path, digests=digests)
 
 
+def daemon_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``initializationOptions`` the daemon's flags given to the CLI make (None: none)."""
+    if args.content_limit is None:
+        return None
+    return {"contentLimit": max(1, int(args.content_limit * 1024 * 1024))}
+
+
+def daemon_flags(args: argparse.Namespace) -> list[str]:
+    """Command-line flags for a daemon this command starts (``-v``, ``--log-file``)."""
+    flags = ["-v"] * args.verbose
+    if args.log_file is not None:
+        flags += ["--log-file", os.path.abspath(args.log_file)]
+    return flags
+
+
+def root_problem(root: str) -> str | None:
+    """Why ``--root`` cannot be a worktree, as a sentence (not an errno); None: it can."""
+    if os.path.isdir(root):
+        return None
+    return f"--root: {'not a directory' if os.path.exists(root) else 'no such directory'}: {root}"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``; paths after ``--`` (``diff`` only) land in ``args.paths``."""
     paths: list[str] | None = None
@@ -225,5 +279,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                 "--hunks: expected PATH:DIGEST[,DIGEST...] with the 16-digit digests "
                 "'snapd hunks PATH' shows, e.g. src/app.py:40bf57a22974a2d9"
             )
+    if args.content_limit is not None and not args.content_limit > 0:
+        parser.error("--content-limit: must be a positive number of MiB")
     args.paths = paths
+    args.prefix = ""  # the cwd inside the root: snapd_client.cli.where.relocate sets it
     return args

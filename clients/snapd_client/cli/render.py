@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from snapd import protocol
 from snapd_client.cli.fast import hunkable
 from snapd_client.cli.text import human, plural, safe
+from snapd_client.cli.where import shown
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -99,12 +100,15 @@ def diff_paths(f: protocol.FileChange) -> list[tuple[str, str]]:
     return [(f"--- {old}", "bold"), (f"+++ {new}", "bold")]
 
 
-def action_line(a: protocol.RestoreAction) -> list[str | tuple[str, str]]:
-    """One plan line: ``write   path   1.0 KiB -> 2.0 KiB``, or ``keep  path  (reason)``."""
+def action_line(a: protocol.RestoreAction, prefix: str = "") -> list[str | tuple[str, str]]:
+    """One plan line: ``write   path   1.0 KiB -> 2.0 KiB``, or ``keep  path  (reason)``.
+
+    Paths are shown relative to ``prefix``, the user's directory inside the root.
+    """
     style = {"write": "yellow", "create": "green", "delete": "red", "keep": "dim"}
     parts: list[str | tuple[str, str]] = [
         (f"  {a.action.value:<7} ", style.get(a.action.value, "")),
-        safe(a.path) + ("/" if a.kind == "dir" else ""),
+        safe(shown(a.path, prefix)) + ("/" if a.kind == "dir" else ""),
     ]
     if a.action is protocol.RestoreActionKind.KEEP:
         rule = f" [rule {safe(a.rule)}]" if a.rule else ""

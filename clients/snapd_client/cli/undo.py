@@ -18,6 +18,7 @@ from snapd import protocol
 from snapd_client._errors import SnapdClientError
 from snapd_client.cli.render import hunk_lines, print_applied
 from snapd_client.cli.text import human, plural, safe
+from snapd_client.cli.where import shown
 
 if TYPE_CHECKING:
     from snapd_client._client import AsyncClient
@@ -105,11 +106,14 @@ def _candidate(s: protocol.SnapshotSummary) -> str:
     return f"{s.id[:12]} {when}{label}"
 
 
-def revert_line(a: protocol.RevertAction) -> list[str | tuple[str, str]]:
-    """One plan line: ``merge     path  1.0 KiB -> 2.0 KiB`` or ``conflict  path  (reason)``."""
+def revert_line(a: protocol.RevertAction, prefix: str = "") -> list[str | tuple[str, str]]:
+    """One plan line: ``merge     path  1.0 KiB -> 2.0 KiB`` or ``conflict  path  (reason)``.
+
+    Paths are shown relative to ``prefix``, the user's directory inside the root.
+    """
     parts: list[str | tuple[str, str]] = [
         (f"  {a.action.value:<9} ", STYLES.get(a.action.value, "")),
-        safe(a.path),
+        safe(shown(a.path, prefix)),
     ]
     if a.change is protocol.RestoreActionKind.DELETE:
         parts.append(f"  deleted ({human(a.old_size)})")
@@ -147,7 +151,7 @@ async def cmd_undo(client: AsyncClient, args: argparse.Namespace, out: Output) -
     what = "undo" if args.apply else "undo plan (dry run)"
     out.print((what, "bold"), " of ", (before[:12], "yellow"), "..", (after[:12], "yellow"))
     for a in plan:
-        out.print(*revert_line(a))
+        out.print(*revert_line(a, args.prefix))
         for h in a.hunks or []:
             for text, style in hunk_lines(h):
                 out.print("      ", (safe(text), style))
@@ -174,4 +178,4 @@ async def cmd_undo(client: AsyncClient, args: argparse.Namespace, out: Output) -
     if result.failed:
         out.print((f"{plural(result.failed, 'path')} changed meanwhile, left alone:", "yellow"))
         for a in result.failures or []:
-            out.print(*revert_line(a))
+            out.print(*revert_line(a, args.prefix))

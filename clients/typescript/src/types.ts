@@ -264,6 +264,11 @@ export interface DiffParams {
   to?: string;
   /** Only these paths or directories (prefix match on whole components); absent: all. */
   paths?: string[];
+  /**
+   * Only paths matching these gitignore-syntax patterns (as restore's `patterns`); with
+   * `paths` too, a path either selects is listed.
+   */
+  patterns?: string[];
   /** `nextCursor` of the previous page. */
   cursor?: string;
   /** Most items in this page. */

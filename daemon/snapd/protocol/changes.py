@@ -62,6 +62,10 @@ class DiffParams:
     paths: list[str] | None = None
     """Only these paths or directories (prefix match on whole components); absent: all."""
 
+    patterns: list[str] | None = None
+    """Only paths matching these gitignore-syntax patterns (as restore's ``patterns``); with
+    ``paths`` too, a path either selects is listed."""
+
     cursor: str | None = None
     """``nextCursor`` of the previous page."""
 

@@ -17,6 +17,8 @@ from snapd.paths import from_wire, to_wire
 from snapd.protocol.cursors import DiffPosition, GeneratedMark, HunksPosition, StateIds
 from snapd.requests import wire
 from snapd.requests.common import Pager, json_size, make_cursor, map_errors, open_cursor
+from snapd.requests.restore import check_pattern
+from snapd.restore.plan import Scope
 from snapd.store.history import State
 from snapd.worktree import Worktree
 
@@ -40,8 +42,14 @@ def diff(
     its watcher's dirty set); else a diff with no ``to`` walks the worktree.
     """
     pager = Pager(options or wt.options, params.limit, params.max_bytes)
-    prefixes = tuple(from_wire(p, field="paths") for p in params.paths or [""]) or (b"",)
-    query = query_hash("diff", params.from_, params.to, sorted(params.paths or []))
+    if params.patterns is not None and not params.patterns:
+        raise errors.InvalidParams("patterns: must not be empty (omit it)", field="patterns")
+    scope = Scope(
+        literals=tuple(from_wire(p, field="paths") for p in params.paths or []),
+        globs=tuple(check_pattern(p) for p in params.patterns or []),
+    )
+    globbed = [params.patterns] if params.patterns else []
+    query = query_hash("diff", params.from_, params.to, sorted(params.paths or []), *globbed)
     consistency: protocol.Consistency | None = None
     with map_errors():
         if params.cursor is None:
@@ -55,7 +63,9 @@ def diff(
             pos = open_cursor(params.cursor, protocol.SNAPD_DIFF, query, DiffPosition)
             old, new = _pinned_state(wt, pos.old), _pinned_state(wt, pos.new)
             after = _hex(pos.after)
-        changes = iter_changes(wt.store, old, new, prefixes=prefixes, after=after)
+        changes = iter_changes(wt.store, old, new, prefixes=scope.prefixes, after=after)
+        if scope.globs:
+            changes = (c for c in changes if scope.selects(c.path))
         pairs = ((c, _file_change(wt, c)) for c in changes)
         page, rest = pager.take(pairs, size=lambda p: json_size(p[1]))
     cursor = None

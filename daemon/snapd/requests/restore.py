@@ -306,7 +306,7 @@ def _scope(params: protocol.RestoreParams) -> Scope:
     # paths are literal names (app/[id].tsx is a Next.js route, not a pattern); patterns
     # are gitignore syntax. Issue 13, item 10.
     literals = [from_wire(entry, field="paths") for entry in params.paths or []]
-    globs = [_restore_pattern(entry) for entry in params.patterns or []]
+    globs = [check_pattern(entry) for entry in params.patterns or []]
     force = frozenset(from_wire(p, field="force") for p in params.force or [])
     hunk = None
     if params.hunks is not None:
@@ -407,7 +407,7 @@ class _Progress:
         )
 
 
-def _restore_pattern(entry: str) -> str:
+def check_pattern(entry: str) -> str:
     """Check one ``patterns`` entry (gitignore syntax; it only ever matches paths in the tree)."""
     if not entry.lstrip("!").strip("/ ") or "\0" in entry:
         raise errors.InvalidParams(
