@@ -98,6 +98,9 @@ def test_ctrl_c_on_stdio_exits_quietly(worktree: Path, tmp_path: Path, mode: lis
         stderr=subprocess.PIPE,
         cwd=worktree,
         env=env,
+        # As at a terminal: a shell starts background jobs (CI's, say) with SIGINT ignored,
+        # and the child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         _initialize(proc, worktree)  # serving: the signal lands in the loop, not at start-up
