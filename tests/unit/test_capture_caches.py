@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from snapd.capture.decision import RACY_NS, Decision
+from snapd.capture.decision import RACY_NS, Decision, signature
 from snapd.capture.dirmap import (
     FINE_RACY_NS,
     UNKNOWN,
     DirMap,
     dir_sig,
-    file_sig,
     pack_sigs,
     racy_window,
     record_of,
@@ -114,7 +113,7 @@ def test_a_directory_that_moved_just_now_keeps_its_old_signature(tmp_path: Path)
     (root / ".git").mkdir()
     os.utime(root, ns=(old.st_mtime_ns, old.st_mtime_ns))
     old = os.lstat(root)
-    rec = record_of(old, [(b"a", file_sig(os.lstat(root / "a")))], [], [], [b".git"], 5 * 10**18)
+    rec = record_of(old, [(b"a", signature(os.lstat(root / "a")))], [], [], [b".git"], 5 * 10**18)
     dm = DirMap()
     dm.records = {b"": (stale, *rec[1:])}
     fresh = dm.check(os.fsencode(root), trust_mtime=True, racy_ns=60 * 10**9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import operator
 import os
 import stat
 import struct
@@ -14,6 +15,10 @@ from snapd.enums import Outcome
 
 SIGNATURE: Final = struct.Struct("<qqQQQ")
 """A file's ``stat`` signature packed: mtime_ns, ctime_ns, size, ino, mode."""
+
+
+signature: Final = operator.attrgetter("st_mtime_ns", "st_ctime_ns", "st_size", "st_ino", "st_mode")
+"""``st``'s signature as a tuple: the fields :data:`SIGNATURE` packs, in its order."""
 
 
 def packed_signature(st: StatLike) -> bytes:

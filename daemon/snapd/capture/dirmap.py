@@ -41,7 +41,7 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from snapd.capture.decision import RACY_NS
+from snapd.capture.decision import RACY_NS, SIGNATURE, signature
 from snapd.capture.sealed import read_sealed, write_sealed
 from snapd.paths import join
 from snapd.store.history import State
@@ -73,7 +73,6 @@ UNKNOWN: Final[FileSig] = (-1, -1, 0, 0, 0)
 MISSING: Final[FileSig] = (-2, -2, 0, 0, 0)
 """What a file that cannot be ``lstat``-ed now compares as."""
 
-file_sig: Final = operator.attrgetter("st_mtime_ns", "st_ctime_ns", "st_size", "st_ino", "st_mode")
 dir_sig: Final = operator.attrgetter("st_mtime_ns", "st_ctime_ns", "st_ino", "st_mode")
 
 LOCAL_FILE_SYSTEMS: Final = frozenset(
@@ -106,7 +105,7 @@ def racy_window(root_ctime_ns: int, fs: str | None) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _sigs_struct(count: int) -> struct.Struct:
-    return struct.Struct("<" + "qqQQQ" * count)
+    return struct.Struct("<" + SIGNATURE.format[1:] * count)
 
 
 def pack_sigs(sigs: Sequence[FileSig]) -> bytes:
@@ -244,7 +243,7 @@ class DirMap:
             compared += len(files)
             current: list[FileSig]
             try:
-                current = list(map(file_sig, map(os.lstat, [prefix + n for n in files])))
+                current = list(map(signature, map(os.lstat, [prefix + n for n in files])))
             except OSError:  # one vanished or cannot be read: compare one by one
                 current = list(map(_sig_or_missing, [prefix + n for n in files]))
             if pack_sigs(current) != sigs:
@@ -357,7 +356,7 @@ class DirMap:
 
 def _sig_or_missing(path: bytes) -> FileSig:
     try:
-        sig: FileSig = file_sig(os.lstat(path))
+        sig: FileSig = signature(os.lstat(path))
     except OSError:
         return MISSING
     return sig

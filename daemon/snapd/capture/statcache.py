@@ -13,7 +13,14 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from snapd.capture.decision import RACY_NS, SIGNATURE, Decision, StatLike, packed_signature
+from snapd.capture.decision import (
+    RACY_NS,
+    SIGNATURE,
+    Decision,
+    StatLike,
+    packed_signature,
+    signature,
+)
 from snapd.capture.sealed import read_sealed, write_sealed
 from snapd.enums import Outcome
 from snapd.store.repo import Store
@@ -120,7 +127,8 @@ class StatCache:
     @staticmethod
     def signature(st: StatLike) -> tuple[int, int, int, int, int]:
         """The stat fields that change when content may have changed."""
-        return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+        sig: tuple[int, int, int, int, int] = signature(st)
+        return sig
 
     def lookup(self, rel: bytes, st: StatLike) -> CacheEntry | None:
         """The cached entry if ``st`` matches and the entry is not racily clean."""

@@ -27,9 +27,9 @@ import attrs
 
 from snapd.capture import reading
 from snapd.capture.budget import BudgetRecords, over_budget
-from snapd.capture.decision import Candidate, Decision, Kind, skipped
+from snapd.capture.decision import Candidate, Decision, Kind, signature, skipped
 from snapd.capture.decisions import RULE_FILES, dir_stamp, still_holds
-from snapd.capture.dirmap import Check, Record, file_sig, record_of
+from snapd.capture.dirmap import Check, Record, record_of
 from snapd.capture.listing import UNLISTABLE_ERRNOS, sorted_entries, summarise
 from snapd.capture.policy import Policy
 from snapd.capture.statcache import CacheEntry, StatCache
@@ -294,7 +294,7 @@ class Capturer:
             listing.append((cand, decision))
         listed = None
         if own is not None:
-            files = ((n, file_sig(s)) for n, s in found if not stat.S_ISDIR(s.st_mode))
+            files = ((n, signature(s)) for n, s in found if not stat.S_ISDIR(s.st_mode))
             listed = record_of(own, files, (), (), (), self._now, self.cache.racy_ns)
         parent_entries = (
             {e.name: e for e in self.store.read_tree(parent_tree)} if parent_tree else {}

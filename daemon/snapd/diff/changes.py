@@ -20,6 +20,7 @@ from snapd.paths import join, may_contain, to_wire, under
 from snapd.store.history import EMPTY_BLOB, ManifestEntry, State, iter_manifest
 from snapd.store.objects import MODE_LINK, MODE_TREE, Entry
 from snapd.store.repo import Store
+from snapd.store.treecache import git_order
 
 _AFTER_DIR: Final = b"0"  # the byte after "/": every path below "d" sorts before "d0"
 
@@ -159,8 +160,8 @@ _Pairs = Iterator[tuple[Entry | None, Entry | None]]
 
 def _pairs(store: Store, a: str | None, b: str | None) -> _Pairs:
     """The entries of two versions of one directory, paired by sort key, in key order."""
-    olds = {_key(e): e for e in _entries(store, a)}
-    news = {_key(e): e for e in _entries(store, b)}
+    olds = {git_order(e): e for e in _entries(store, a)}
+    news = {git_order(e): e for e in _entries(store, b)}
     return iter([(olds.get(key), news.get(key)) for key in sorted(olds.keys() | news.keys())])
 
 
@@ -208,10 +209,6 @@ def _tree_changes(
             Side(old.mode, old.id) if old else None,
             Side(new.mode, new.id) if new else None,
         )
-
-
-def _key(entry: Entry) -> bytes:
-    return entry.name + b"/" if entry.mode == MODE_TREE else entry.name
 
 
 def _manifest_changes(
